@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crid-dev/crid/config"
+)
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "crid",
+		Short:         "crid serves the Kubernetes CRI (RuntimeService and ImageService)",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+	}
+	root.AddCommand(newVersionCommand(), newConfigCommand())
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print crid's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "crid %s (CRI v1, %s)\n", config.Version, runtime.Version())
+		},
+	}
+}
+
+func newConfigCommand() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Configuration tools"}
+	c.AddCommand(&cobra.Command{
+		Use:   "default",
+		Short: "Print the whole default configuration file, a comment per setting",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprint(cmd.OutOrStdout(), config.DefaultTOML())
+		},
+	})
+	return c
+}

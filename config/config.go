@@ -1,0 +1,157 @@
+// Package config is crid's configuration: built-in defaults for every setting, a TOML file
+// that may override any of them (unknown keys refused), and flags on top.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Version is set at build time (-ldflags -X).
+var Version = "dev"
+
+// DefaultPath is where crid looks for its config file when --config is not given.
+const DefaultPath = "/etc/crid/crid.toml"
+
+// Duration is a time.Duration written as "90s" or "2m" in TOML.
+type Duration time.Duration
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Config is every setting crid has. The `comment` tags are printed by `crid config default`.
+type Config struct {
+	Root                   string   `toml:"root" comment:"Persistent data: images, snapshots, container writable layers, metadata."`
+	State                  string   `toml:"state" comment:"Runtime state (tmpfs): per-pod dirs, monitor sockets, pinned namespaces."`
+	Listen                 string   `toml:"listen" comment:"CRI gRPC unix socket (path or unix://path)."`
+	SocketGroup            string   `toml:"socket_group" comment:"Group (name or gid) allowed to use the socket; empty keeps its dir 0700 and the socket root-only."`
+	LogLevel               string   `toml:"log_level" comment:"debug, info, warn or error."`
+	MetricsListen          string   `toml:"metrics_listen" comment:"Prometheus /metrics TCP address; empty disables it."`
+	CgroupDriver           string   `toml:"cgroup_driver" comment:"cgroupfs or systemd; must match kubelet's --cgroup-driver."`
+	RegistryConfigDir      string   `toml:"registry_config_dir" comment:"containerd-style certs.d dir: <dir>/<registry>/hosts.toml and <dir>/_default/hosts.toml."`
+	PauseImage             string   `toml:"pause_image" comment:"Reported pinned and never garbage-collected; crid needs no pause container to run pods."`
+	PullProgressTimeout    Duration `toml:"pull_progress_timeout" comment:"A pull that receives no bytes for this long fails."`
+	MaxConcurrentDownloads int      `toml:"max_concurrent_downloads" comment:"Layers fetched in parallel per pull."`
+	CNIConfDir             string   `toml:"cni_conf_dir" comment:"CNI network configs; the first .conflist/.conf by name is used and reloaded on change."`
+	CNIBinDirs             []string `toml:"cni_bin_dirs" comment:"Where CNI plugins are looked up, in order."`
+	CNIWriteDefaultConfig  bool     `toml:"cni_write_default_config" comment:"Write crid's default bridge conflist (10.88.0.0/16) when cni_conf_dir has no config."`
+	StreamAddress          string   `toml:"stream_address" comment:"Address of the exec/attach/port-forward streaming server."`
+	StreamPort             int      `toml:"stream_port" comment:"Port of the streaming server; 0 picks a free one."`
+	MonitorPath            string   `toml:"monitor_path" comment:"The crid-monitor binary; empty means next to the crid binary, then $PATH."`
+	ShutdownTimeout        Duration `toml:"shutdown_timeout" comment:"On SIGTERM, how long in-flight RPCs may take before crid exits anyway."`
+}
+
+// Default returns the built-in configuration crid runs with when no file exists.
+func Default() Config {
+	return Config{
+		Root:                   "/var/lib/crid",
+		State:                  "/run/crid",
+		Listen:                 "/run/crid/crid.sock",
+		LogLevel:               "info",
+		MetricsListen:          "127.0.0.1:9325",
+		CgroupDriver:           "cgroupfs",
+		RegistryConfigDir:      "/etc/crid/certs.d",
+		PauseImage:             "registry.k8s.io/pause:3.10",
+		PullProgressTimeout:    Duration(time.Minute),
+		MaxConcurrentDownloads: 3,
+		CNIConfDir:             "/etc/cni/net.d",
+		CNIBinDirs:             []string{"/opt/cni/bin", "/usr/lib/cni"},
+		CNIWriteDefaultConfig:  true,
+		StreamAddress:          "127.0.0.1",
+		StreamPort:             0,
+		ShutdownTimeout:        Duration(10 * time.Second),
+	}
+}
+
+// Load reads path over the defaults. A missing file is fine only when missingOK (the default
+// path); an unknown key or a bad value is an error naming the key.
+func Load(path string, missingOK bool) (Config, error) {
+	cfg := Default()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && missingOK {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			return cfg, fmt.Errorf("config %s: unknown key(s):\n%s", path, strict.String())
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return cfg, fmt.Errorf("config %s:%d:%d: key %s: %s", path, row, col, strings.Join(de.Key(), "."), de.Error())
+		}
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks values that parse but make no sense; the error names the key.
+func (c *Config) Validate() error {
+	c.Listen = strings.TrimPrefix(c.Listen, "unix://")
+	for key, dir := range map[string]string{"root": c.Root, "state": c.State, "listen": c.Listen} {
+		if dir == "" || !filepath.IsAbs(dir) {
+			return fmt.Errorf("config: %s must be an absolute path, got %q", key, dir)
+		}
+	}
+	if _, err := ParseLogLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("config: log_level: %w", err)
+	}
+	if c.CgroupDriver != "cgroupfs" && c.CgroupDriver != "systemd" {
+		return fmt.Errorf("config: cgroup_driver must be cgroupfs or systemd, got %q", c.CgroupDriver)
+	}
+	if c.PullProgressTimeout <= 0 {
+		return fmt.Errorf("config: pull_progress_timeout must be positive")
+	}
+	if c.MaxConcurrentDownloads < 1 {
+		return fmt.Errorf("config: max_concurrent_downloads must be at least 1, got %d", c.MaxConcurrentDownloads)
+	}
+	if c.StreamPort < 0 || c.StreamPort > 65535 {
+		return fmt.Errorf("config: stream_port out of range: %d", c.StreamPort)
+	}
+	if len(c.CNIBinDirs) == 0 {
+		return fmt.Errorf("config: cni_bin_dirs must name at least one dir")
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("config: shutdown_timeout must not be negative")
+	}
+	return nil
+}
+
+// ParseLogLevel maps a log_level value to slog's level.
+func ParseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("unknown level %q (debug, info, warn, error)", s)
+	}
+	return l, nil
+}
+
+// DefaultTOML is the whole default file, one comment per setting.
+func DefaultTOML() string {
+	b, err := toml.Marshal(Default())
+	if err != nil {
+		panic(err) // the defaults are a constant; failing here is a programming error
+	}
+	return "# crid configuration (" + DefaultPath + "). Every setting shown is the built-in default;\n" +
+		"# flags given on the command line override the file.\n\n" + string(b)
+}

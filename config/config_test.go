@@ -1,0 +1,76 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "crid.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultTOMLRoundTrips(t *testing.T) {
+	cfg, err := Load(write(t, DefaultTOML()), false)
+	if err != nil {
+		t.Fatalf("default file does not load: %v", err)
+	}
+	if cfg.Root != Default().Root || cfg.PullProgressTimeout != Default().PullProgressTimeout {
+		t.Fatalf("round trip changed values: %+v", cfg)
+	}
+	for _, key := range []string{"root", "state", "listen", "cni_bin_dirs", "metrics_listen", "log_level"} {
+		if !strings.Contains(DefaultTOML(), "\n"+key+" = ") {
+			t.Errorf("default file lacks %s", key)
+		}
+	}
+	if strings.Count(DefaultTOML(), "\n# ") < 15 {
+		t.Errorf("expected a comment per setting:\n%s", DefaultTOML())
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	if _, err := Load("/nonexistent/crid.toml", true); err != nil {
+		t.Fatalf("missing default file must be fine: %v", err)
+	}
+	if _, err := Load("/nonexistent/crid.toml", false); err == nil {
+		t.Fatal("missing explicit file must fail")
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	cfg, err := Load(write(t, "root = \"/tmp/r\"\npull_progress_timeout = \"90s\"\nlisten = \"unix:///tmp/s.sock\"\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Root != "/tmp/r" || time.Duration(cfg.PullProgressTimeout) != 90*time.Second || cfg.Listen != "/tmp/s.sock" {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+	if cfg.State != "/run/crid" {
+		t.Fatalf("unset key lost its default: %q", cfg.State)
+	}
+}
+
+func TestRefused(t *testing.T) {
+	cases := map[string]string{
+		"roots = \"/x\"\n":                   "roots",
+		"log_level = \"loud\"\n":             "log_level",
+		"pull_progress_timeout = \"soon\"\n": "pull_progress_timeout",
+		"max_concurrent_downloads = 0\n":     "max_concurrent_downloads",
+		"root = \"relative\"\n":              "root",
+		"cgroup_driver = \"x\"\n":            "cgroup_driver",
+		"stream_port = \"x\"\n":              "stream_port",
+	}
+	for body, key := range cases {
+		_, err := Load(write(t, body), false)
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%q: want an error naming %s, got %v", body, key, err)
+		}
+	}
+}

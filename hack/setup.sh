@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what crid, its tests and its demo need on Debian 12. Idempotent: it installs only
+# what is missing, so a second run costs a few dpkg queries.
+set -euo pipefail
+
+packages=(
+	busybox                       # test images and the demo are built from it (dynamic, hard-linked applets)
+	containernetworking-plugins   # bridge, host-local, portmap, loopback, bandwidth in /usr/lib/cni
+	libseccomp-dev                # cgo build of the seccomp filter
+	iptables                      # portmap and bridge plugins
+	iproute2                      # tests inspect links and netns
+	pkg-config
+	curl                          # the demo fetches a page from the pod
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# busybox-static conflicts with busybox as a package; tests that want a static shell extract
+# its binary from the .deb instead of installing it.
+static=/var/cache/crid-setup/busybox-static
+if [ ! -x "$static" ]; then
+	mkdir -p /var/cache/crid-setup/deb
+	(cd /var/cache/crid-setup/deb && apt-get download -qq busybox-static >/dev/null 2>&1 || { apt-get update -qq && apt-get download -qq busybox-static; })
+	dpkg-deb -x /var/cache/crid-setup/deb/busybox-static_*.deb /var/cache/crid-setup/deb/x
+	install -m 0755 /var/cache/crid-setup/deb/x/bin/busybox "$static"
+fi
+
+go mod download
