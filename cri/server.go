@@ -1,0 +1,43 @@
+// Package cri is the CRI v1 gRPC surface of crid. It is thin: it validates a request, calls
+// the domain (sandbox, images) and maps the result back. One file per RPC group.
+package cri
+
+import (
+	"log/slog"
+
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Deps are the domain services the CRI handlers call. cmd/crid wires them.
+type Deps struct {
+	Log          *slog.Logger
+	Version      string
+	CgroupDriver string // "cgroupfs" or "systemd"
+	// Network reports whether pod networking is ready (a CNI config is loaded).
+	Network interface{ Ready() error }
+}
+
+// Server implements RuntimeServiceServer and ImageServiceServer.
+type Server struct {
+	// Embedded only so the type satisfies the interfaces while RPCs land; every RPC crid
+	// serves is defined on Server, the rest answer Unimplemented and are listed in README.
+	runtimeapi.UnimplementedRuntimeServiceServer
+	runtimeapi.UnimplementedImageServiceServer
+
+	Deps
+}
+
+// NewServer returns the CRI server over deps.
+func NewServer(deps Deps) *Server {
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	return &Server{Deps: deps}
+}
+
+// Register adds both CRI services to g.
+func (s *Server) Register(g *grpc.Server) {
+	runtimeapi.RegisterRuntimeServiceServer(g, s)
+	runtimeapi.RegisterImageServiceServer(g, s)
+}
