@@ -30,3 +30,29 @@ func (s *Server) RuntimeConfig(_ context.Context, _ *runtimeapi.RuntimeConfigReq
 	}
 	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil
 }
+
+// Status reports RuntimeReady and NetworkReady truthfully: each is false with a reason and
+// message when its dependency is not usable.
+func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	runtimeCond := condition(runtimeapi.RuntimeReady, s.Runtime, "RuntimeNotReady")
+	networkCond := condition(runtimeapi.NetworkReady, s.Network, "NetworkPluginNotReady")
+	resp := &runtimeapi.StatusResponse{
+		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeCond, networkCond}},
+	}
+	if s.StatusExtras != nil {
+		s.StatusExtras(resp, req.GetVerbose())
+	}
+	return resp, nil
+}
+
+type readiness interface{ Ready() error }
+
+func condition(kind string, dep readiness, reason string) *runtimeapi.RuntimeCondition {
+	c := &runtimeapi.RuntimeCondition{Type: kind, Status: true}
+	if dep == nil {
+		c.Status, c.Reason, c.Message = false, reason, "not configured"
+	} else if err := dep.Ready(); err != nil {
+		c.Status, c.Reason, c.Message = false, reason, err.Error()
+	}
+	return c
+}

@@ -14,8 +14,12 @@ type Deps struct {
 	Log          *slog.Logger
 	Version      string
 	CgroupDriver string // "cgroupfs" or "systemd"
+	// Runtime reports whether containers can be run (executor usable, monitor present).
+	Runtime interface{ Ready() error }
 	// Network reports whether pod networking is ready (a CNI config is loaded).
 	Network interface{ Ready() error }
+	// StatusExtras adds runtime handlers, features and verbose info to a Status response.
+	StatusExtras func(resp *runtimeapi.StatusResponse, verbose bool)
 }
 
 // Server implements RuntimeServiceServer and ImageServiceServer.

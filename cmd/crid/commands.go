@@ -17,6 +17,15 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 	}
+	var flags daemonFlags
+	flags.register(root.Flags())
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := flags.load(cmd.Flags())
+		if err != nil {
+			return err
+		}
+		return serve(cfg)
+	}
 	root.AddCommand(newVersionCommand(), newConfigCommand())
 	return root
 }

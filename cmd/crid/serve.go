@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+
+	"github.com/crid-dev/crid/config"
+	"github.com/crid-dev/crid/cri"
+)
+
+// serve runs the daemon until SIGTERM/SIGINT.
+func serve(cfg config.Config) error {
+	level, _ := config.ParseLogLevel(cfg.LogLevel)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	lock, err := lockRoot(cfg.Root)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := os.MkdirAll(cfg.State, 0o711); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+
+	d, err := newDaemon(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+
+	lis, err := listenCRI(cfg.Listen, cfg.SocketGroup)
+	if err != nil {
+		return err
+	}
+	g := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(cri.UnaryInterceptor(log)),
+		grpc.ChainStreamInterceptor(cri.StreamInterceptor(log)),
+		grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(32<<20),
+	)
+	d.cri.Register(g)
+
+	metrics, err := serveMetrics(cfg.MetricsListen, log)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	admin, err := d.serveAdmin(filepath.Join(cfg.State, adminSocketName))
+	if err != nil {
+		lis.Close()
+		return err
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(lis) }()
+	log.Info("crid serving CRI", "listen", cfg.Listen, "root", cfg.Root, "state", cfg.State, "version", config.Version)
+
+	select {
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String())
+	case err := <-served:
+		return fmt.Errorf("CRI server: %w", err)
+	}
+	// Stop accepting, let in-flight RPCs finish for a bounded time, then cut the rest.
+	d.stopStreams()
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(time.Duration(cfg.ShutdownTimeout)):
+		log.Warn("in-flight RPCs did not finish in time; stopping anyway", "timeout", time.Duration(cfg.ShutdownTimeout))
+		g.Stop()
+	}
+	shutdownHTTP(metrics)
+	shutdownHTTP(admin)
+	os.Remove(cfg.Listen)
+	log.Info("crid stopped")
+	return nil
+}
+
+// listenCRI opens the unix socket in a dir only root (or the configured group) can enter,
+// never an abstract socket (CVE-2020-15257).
+func listenCRI(path, group string) (net.Listener, error) {
+	gid := -1
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			if g, err = user.LookupGroupId(group); err != nil {
+				return nil, fmt.Errorf("socket_group %q: %w", group, err)
+			}
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	dir := filepath.Dir(path)
+	dirMode, sockMode := os.FileMode(0o700), os.FileMode(0o600)
+	if gid >= 0 {
+		dirMode, sockMode = 0o750, 0o660
+	}
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return nil, fmt.Errorf("socket dir: %w", err)
+	}
+	if gid >= 0 {
+		if err := os.Chown(dir, 0, gid); err != nil {
+			return nil, fmt.Errorf("socket dir: %w", err)
+		}
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("socket %s is in use by another process", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("stale socket: %w", err)
+	}
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	if err := os.Chmod(path, sockMode); err != nil {
+		lis.Close()
+		return nil, err
+	}
+	if gid >= 0 {
+		if err := os.Chown(path, 0, gid); err != nil {
+			lis.Close()
+			return nil, err
+		}
+	}
+	return lis, nil
+}
+
+func serveMetrics(addr string, log *slog.Logger) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(lis)
+	log.Info("metrics", "listen", lis.Addr().String())
+	return srv, nil
+}
+
+func shutdownHTTP(srv *http.Server) {
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+}
