@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func parse(t *testing.T, args ...string) (daemonFlags, *pflag.FlagSet) {
+	t.Helper()
+	var f daemonFlags
+	fs := pflag.NewFlagSet("crid", pflag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return f, fs
+}
+
+func TestFlagsOverrideFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "crid.toml")
+	os.WriteFile(file, []byte("root = \"/from/file\"\nlog_level = \"debug\"\ncni_bin_dirs = [\"/a\"]\n"), 0o600)
+	f, fs := parse(t, "--config", file, "--root", "/from/flag", "--cni-bin-dir", "/x:/y", "--listen", "unix:///tmp/c.sock")
+	cfg, err := f.load(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Root != "/from/flag" || cfg.LogLevel != "debug" || cfg.Listen != "/tmp/c.sock" {
+		t.Fatalf("flag/file precedence wrong: %+v", cfg)
+	}
+	if !reflect.DeepEqual(cfg.CNIBinDirs, []string{"/x", "/y"}) {
+		t.Fatalf("cni bin dirs: %v", cfg.CNIBinDirs)
+	}
+}
+
+func TestStateFlagMovesDefaultSocket(t *testing.T) {
+	f, fs := parse(t, "--config", "/nonexistent-default-is-not-used", "--state", "/tmp/s")
+	fs.Lookup("config").Changed = false // behave as if the default path was used
+	cfg, err := f.load(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "/tmp/s/crid.sock" {
+		t.Fatalf("listen = %q", cfg.Listen)
+	}
+}
+
+func TestExplicitMissingConfigFails(t *testing.T) {
+	f, fs := parse(t, "--config", "/nonexistent/crid.toml")
+	if _, err := f.load(fs); err == nil {
+		t.Fatal("an explicit missing config file must be refused")
+	}
+}
+
+func TestBadFlagValueRefused(t *testing.T) {
+	f, fs := parse(t, "--config", "/nonexistent", "--log-level", "loud")
+	fs.Lookup("config").Changed = false
+	if _, err := f.load(fs); err == nil {
+		t.Fatal("bad log level accepted")
+	}
+}
