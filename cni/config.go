@@ -1,0 +1,180 @@
+package cni
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+// confExtensions are the files libcni, kubelet and containerd consider.
+var confExtensions = []string{".conflist", ".conf", ".json"}
+
+// confState is the loaded network config and the dir fingerprint it came from.
+//
+// Reload is a stat-based check on every Ready/Setup/Teardown/Check instead of
+// an inotify watch: the dir holds a handful of files, so one ReadDir plus a
+// stat each costs microseconds next to exec'ing a plugin chain, and kubelet
+// polls Status (hence Ready) every few seconds, so a new config is noticed
+// promptly. Polling also needs no goroutine or fd, does not lose its watch
+// when the dir is deleted and recreated (or is created only later), and
+// sees edits made through symlinks (ConfigMap-style ..data swaps).
+type confState struct {
+	fingerprint string
+	list        *libcni.NetworkConfigList
+	file        string
+	err         error // why no config is usable; nil when list is set
+	pluginsOK   bool  // every plugin of list was found in BinDirs
+}
+
+// Ready returns nil when a valid network config is loaded and its plugins
+// are installed; otherwise an ErrUnavailable error saying why not.
+func (m *Manager) Ready() error {
+	_, err := m.current()
+	return err
+}
+
+// current reloads the config if the dir changed and returns it.
+func (m *Manager) current() (*libcni.NetworkConfigList, error) {
+	fp := fingerprint(m.cfg.ConfDir)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := &m.conf
+	if st.fingerprint != fp || (st.list == nil && st.err == nil) {
+		list, file, err := loadFirst(m.cfg.ConfDir)
+		*st = confState{fingerprint: fp, list: list, file: file, err: err}
+		if err != nil {
+			slog.Warn("cni: network not ready", "err", err)
+		} else {
+			slog.Info("cni: loaded network config", "file", file, "network", list.Name, "cniVersion", list.CNIVersion)
+		}
+	}
+	if st.err != nil {
+		return nil, st.err
+	}
+	// Plugins are looked up again until all are found, so installing them
+	// after crid started makes the node ready without a restart.
+	if !st.pluginsOK {
+		for _, p := range st.list.Plugins {
+			if _, err := invoke.FindInPath(p.Network.Type, m.cfg.BinDirs); err != nil {
+				return nil, fmt.Errorf("cni: network %q (%s): plugin %q not found in %s: %w",
+					st.list.Name, st.file, p.Network.Type, strings.Join(m.cfg.BinDirs, ":"), errdefs.ErrUnavailable)
+			}
+		}
+		st.pluginsOK = true
+	}
+	return st.list, nil
+}
+
+// fingerprint names the config files with their size, mtime and inode, so
+// any create, delete, rename or edit changes it.
+func fingerprint(dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "error:" + err.Error()
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		if !isConfFile(e.Name()) {
+			continue
+		}
+		b.WriteString(e.Name())
+		// Stat, not the entry's lstat, so edits behind symlinks count.
+		if fi, err := os.Stat(filepath.Join(dir, e.Name())); err == nil {
+			b.WriteString("|" + strconv.FormatInt(fi.Size(), 10))
+			b.WriteString("|" + strconv.FormatInt(fi.ModTime().UnixNano(), 10))
+			b.WriteString("|" + fi.Mode().String())
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func isConfFile(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return false // editors' and our own temp files
+	}
+	for _, ext := range confExtensions {
+		if filepath.Ext(name) == ext {
+			return true
+		}
+	}
+	return false
+}
+
+// loadFirst returns the first valid config by file name, as kubelet and
+// CRI-O do. Invalid files are skipped (and reported) rather than fatal, so a
+// stray broken file does not take the node's network down; when no file is
+// valid the error lists every reason.
+func loadFirst(dir string) (*libcni.NetworkConfigList, string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("cni: reading network config dir %s: %v: %w", dir, err, errdefs.ErrUnavailable)
+	}
+	var problems []string
+	for _, e := range entries {
+		if !isConfFile(e.Name()) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+			continue
+		}
+		list, err := loadFile(path)
+		if err != nil {
+			slog.Warn("cni: skipping invalid network config", "file", path, "err", err)
+			problems = append(problems, fmt.Sprintf("%s: %v", e.Name(), err))
+			continue
+		}
+		return list, path, nil
+	}
+	if len(problems) > 0 {
+		return nil, "", fmt.Errorf("cni: no valid network config in %s (%s): %w",
+			dir, strings.Join(problems, "; "), errdefs.ErrUnavailable)
+	}
+	return nil, "", fmt.Errorf("cni: no network config found in %s: %w", dir, errdefs.ErrUnavailable)
+}
+
+// loadFile parses a .conflist, or a single-plugin .conf/.json wrapped into a list.
+func loadFile(path string) (*libcni.NetworkConfigList, error) {
+	var list *libcni.NetworkConfigList
+	if filepath.Ext(path) == ".conflist" {
+		l, err := libcni.NetworkConfFromFile(path)
+		if err != nil {
+			return nil, err
+		}
+		list = l
+	} else {
+		// Deprecated upstream, but single-plugin files are still what
+		// many installers write, and kubelet and containerd accept them.
+		conf, err := libcni.ConfFromFile(path)
+		if err != nil {
+			return nil, err
+		}
+		l, err := libcni.ConfListFromConf(conf)
+		if err != nil {
+			return nil, err
+		}
+		list = l
+	}
+	if list.Name == "" {
+		return nil, errors.New("no network name")
+	}
+	if len(list.Plugins) == 0 {
+		return nil, errors.New("no plugins")
+	}
+	for i, p := range list.Plugins {
+		if p.Network.Type == "" {
+			return nil, fmt.Errorf("plugin %d has no type", i)
+		}
+	}
+	return list, nil
+}

@@ -1,0 +1,94 @@
+package cni
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// DefaultConfigFile is the name crid's default network config is written as.
+const DefaultConfigFile = "10-crid.conflist"
+
+// DefaultConfig is the conflist crid writes so that a fresh machine works out
+// of the box: a bridge with host-local addresses in the pod CIDR, hostPorts
+// through portmap, and lo up through loopback (crid also raises lo itself).
+//
+// Its network name and bridge are fixed, not per daemon: every crid on the
+// host (tests start several) then shares one bridge and one host-local store
+// (/var/lib/cni/networks/crid), whose file lock keeps addresses unique. The
+// same shape as the conformance kit's config, but on its own bridge "crid0".
+// No masquerade: pods reach each other and the host; outbound NAT is a
+// policy decision left to the operator's own config.
+const DefaultConfig = `{
+  "cniVersion": "1.0.0",
+  "name": "crid",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "crid0",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "10.88.0.0/16" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }]
+      }
+    },
+    {
+      "type": "portmap",
+      "capabilities": { "portMappings": true }
+    },
+    {
+      "type": "bandwidth",
+      "capabilities": { "bandwidth": true }
+    },
+    {
+      "type": "loopback"
+    }
+  ]
+}
+`
+
+// writeDefaultConfig writes DefaultConfig into dir (creating it) when the dir
+// holds no config file. The file appears atomically (temp file + rename), so
+// a concurrent reader, or another crid doing the same, never sees half of it.
+func writeDefaultConfig(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("cni: reading %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if isConfFile(e.Name()) {
+			return nil
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cni: creating %s: %w", dir, err)
+	}
+	// The temp name starts with a dot, which the loader ignores.
+	tmp, err := os.CreateTemp(dir, "."+DefaultConfigFile+".*")
+	if err != nil {
+		return fmt.Errorf("cni: writing default config: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.WriteString(DefaultConfig); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cni: writing default config: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cni: writing default config: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cni: writing default config: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("cni: writing default config: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, DefaultConfigFile)); err != nil {
+		return fmt.Errorf("cni: writing default config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+// Package cni gives pods their network: it pins a network namespace per pod
+// and runs the CNI plugin chain (libcni ADD/DEL/CHECK) found in the config
+// dir, with the Kubernetes runtime capabilities (port mappings, bandwidth,
+// IP ranges, DNS). It knows nothing of CRI or of the sandbox package.
+package cni
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/containernetworking/cni/libcni"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+// Defaults used when a Config field is empty; they match crid's config package.
+const (
+	DefaultConfDir  = "/etc/cni/net.d"
+	DefaultNetNSDir = "/run/crid/netns"
+	DefaultCacheDir = "/var/lib/crid/cni"
+)
+
+// DefaultBinDirs are searched in order: the upstream location first, then
+// where Debian's containernetworking-plugins installs.
+var DefaultBinDirs = []string{"/opt/cni/bin", "/usr/lib/cni"}
+
+// Config says where the network configs, plugins and crid's own state live.
+type Config struct {
+	ConfDir            string
+	BinDirs            []string
+	WriteDefaultConfig bool   // write crid's default conflist when ConfDir has none
+	NetNSDir           string // pinned netns files, e.g. <state>/netns
+	CacheDir           string // libcni result cache, e.g. <root>/cni
+}
+
+// Manager owns pod network namespaces and CNI invocations. It is safe for
+// concurrent use; calls for different pods run in parallel.
+type Manager struct {
+	cfg Config
+	cni *libcni.CNIConfig
+
+	mu       sync.Mutex
+	conf     confState // guarded by mu
+	podCIDRs []string  // guarded by mu; from SetPodCIDR, sent as ipRanges
+
+	nsDirMu    sync.Mutex
+	nsDirReady bool // guarded by nsDirMu
+}
+
+// New loads the network config (writing crid's default first when allowed
+// and the dir has none). A missing or invalid config is not an error here:
+// the node simply reports the network not ready until one appears, as
+// kubelet expects from a runtime.
+func New(cfg Config) (*Manager, error) {
+	if cfg.ConfDir == "" {
+		cfg.ConfDir = DefaultConfDir
+	}
+	if len(cfg.BinDirs) == 0 {
+		cfg.BinDirs = DefaultBinDirs
+	}
+	if cfg.NetNSDir == "" {
+		cfg.NetNSDir = DefaultNetNSDir
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = DefaultCacheDir
+	}
+	if cfg.WriteDefaultConfig {
+		if err := writeDefaultConfig(cfg.ConfDir); err != nil {
+			return nil, err
+		}
+	}
+	m := &Manager{
+		cfg: cfg,
+		cni: libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.CacheDir, nil),
+	}
+	m.current() // load now so startup logs say early what is wrong
+	return m, nil
+}
+
+// Close releases nothing today (config reload is polled, see config.go); it
+// exists so callers need not change if a watcher is added.
+func (m *Manager) Close() error { return nil }
+
+// SetPodCIDR sets the ranges host-local allocates from (capability
+// "ipRanges") for pods set up afterwards. kubelet sends the node's pod CIDRs
+// comma-separated (dual stack); "" clears them and the config's own ranges apply.
+func (m *Manager) SetPodCIDR(cidr string) error {
+	var cidrs []string
+	for _, c := range strings.Split(cidr, ",") {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		if _, _, err := net.ParseCIDR(c); err != nil {
+			return fmt.Errorf("cni: pod CIDR %q: %w", c, errdefs.ErrInvalidArgument)
+		}
+		cidrs = append(cidrs, c)
+	}
+	m.mu.Lock()
+	m.podCIDRs = cidrs
+	m.mu.Unlock()
+	return nil
+}
