@@ -1,0 +1,156 @@
+package images
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+// The content store: every blob (manifest, index, config, compressed layer) once per digest
+// in blobs/sha256/<hex>, shared by all images. Blobs are written to blobs/ingest/, verified
+// against their digest, fsynced and only then renamed into place, so a blob under its digest
+// is always complete and correct.
+
+func (s *Service) blobDir() string   { return filepath.Join(s.cfg.Root, "blobs", "sha256") }
+func (s *Service) ingestDir() string { return filepath.Join(s.cfg.Root, "blobs", "ingest") }
+func (s *Service) tmpDir() string    { return filepath.Join(s.cfg.Root, "tmp") }
+
+func (s *Service) blobPath(digest string) (string, error) {
+	hexPart, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok || len(hexPart) != 64 || !isHex(hexPart) {
+		return "", fmt.Errorf("digest %q: only sha256 is supported: %w", digest, errdefs.ErrInvalidArgument)
+	}
+	return filepath.Join(s.blobDir(), hexPart), nil
+}
+
+func (s *Service) hasBlob(digest string) bool {
+	p, err := s.blobPath(digest)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(p)
+	return err == nil
+}
+
+func (s *Service) openBlob(digest string) (*os.File, error) {
+	p, err := s.blobPath(digest)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("blob %s: %w", digest, errdefs.ErrNotFound)
+	}
+	return f, err
+}
+
+func (s *Service) readBlob(digest string) ([]byte, error) {
+	f, err := s.openBlob(digest)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// writeBlob stores data under digest after checking it matches.
+func (s *Service) writeBlob(digest string, data []byte) error {
+	if s.hasBlob(digest) {
+		return nil
+	}
+	w, err := s.newIngest()
+	if err != nil {
+		return err
+	}
+	defer w.abort()
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	return w.commit(digest, int64(len(data)))
+}
+
+// ingest is a blob being written: a temp file and a running digest.
+type ingest struct {
+	s    *Service
+	f    *os.File
+	h    hash.Hash
+	n    int64
+	done bool
+}
+
+func (s *Service) newIngest() (*ingest, error) {
+	f, err := os.CreateTemp(s.ingestDir(), "blob-")
+	if err != nil {
+		return nil, fmt.Errorf("content store: %w", err)
+	}
+	return &ingest{s: s, f: f, h: sha256.New()}, nil
+}
+
+func (w *ingest) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	return n, err
+}
+
+// commit verifies the digest (and size, when known: size < 0 skips it) and moves the blob
+// into place. A mismatch removes the temp file and fails.
+func (w *ingest) commit(digest string, size int64) error {
+	got := "sha256:" + hex.EncodeToString(w.h.Sum(nil))
+	if got != digest {
+		return fmt.Errorf("blob %s: content has digest %s: %w", digest, got, errdefs.ErrFailedPrecondition)
+	}
+	if size >= 0 && w.n != size {
+		return fmt.Errorf("blob %s: size %d, manifest says %d: %w", digest, w.n, size, errdefs.ErrFailedPrecondition)
+	}
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	if err := w.f.Close(); err != nil {
+		return err
+	}
+	dst, err := w.s.blobPath(digest)
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(w.f.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(w.f.Name(), dst); err != nil {
+		return err
+	}
+	w.done = true
+	return syncDir(w.s.blobDir())
+}
+
+// abort removes the temp file unless the blob was committed. Safe to call twice.
+func (w *ingest) abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func sha256Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

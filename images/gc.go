@@ -1,0 +1,132 @@
+package images
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Garbage collection is mark and sweep: every blob and snapshot an image, a container
+// lease or a running pull refers to is kept; the rest of blobs/sha256 and snapshots/ goes.
+// Pulls register what they will write (hold) under gcMu before looking at the disk, so a
+// sweep never takes a blob out from under a pull.
+
+func blobKey(d string) string { return "blob:" + d }
+func snapKey(c string) string { return "snap:" + strings.TrimPrefix(c, "sha256:") }
+
+func (s *Service) refKeys(r *record) []string {
+	keys := []string{blobKey(r.ConfigDigest)}
+	for _, d := range r.ManifestDigests {
+		keys = append(keys, blobKey(d))
+	}
+	for _, l := range r.Layers {
+		keys = append(keys, blobKey(l.Digest))
+	}
+	for _, c := range r.ChainIDs {
+		keys = append(keys, snapKey(c))
+	}
+	if len(r.ChainIDs) == 0 {
+		keys = append(keys, snapKey(emptySnapshot))
+	}
+	return keys
+}
+
+func (s *Service) hold(keys []string) {
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	for _, k := range keys {
+		s.inflight[k]++
+	}
+}
+
+func (s *Service) release(keys []string) {
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	for _, k := range keys {
+		if s.inflight[k]--; s.inflight[k] <= 0 {
+			delete(s.inflight, k)
+		}
+	}
+}
+
+// gc frees every blob and snapshot nothing refers to.
+func (s *Service) gc() error {
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	live := map[string]bool{}
+	for k := range s.inflight {
+		live[k] = true
+	}
+	s.mu.RLock()
+	for _, r := range s.images {
+		for _, k := range s.refKeys(r) {
+			live[k] = true
+		}
+	}
+	for _, l := range s.leases {
+		for _, c := range l.ChainIDs {
+			live[snapKey(c)] = true
+		}
+	}
+	s.mu.RUnlock()
+
+	var firstErr error
+	note := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("images: gc: %w", err)
+		}
+	}
+	freed := false
+	ents, err := os.ReadDir(s.blobDir())
+	note(err)
+	for _, e := range ents {
+		if !live[blobKey("sha256:"+e.Name())] {
+			note(os.Remove(filepath.Join(s.blobDir(), e.Name())))
+			freed = true
+		}
+	}
+	ents, err = os.ReadDir(s.snapshotsDir())
+	note(err)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), tmpPrefix) { // a pull unpacking right now
+			continue
+		}
+		if !live[snapKey(e.Name())] {
+			note(os.RemoveAll(filepath.Join(s.snapshotsDir(), e.Name())))
+			freed = true
+		}
+	}
+	if freed {
+		s.invalidateUsage()
+	}
+	return firstErr
+}
+
+// removeLeftovers deletes what an interrupted pull, unpack or import left: temp blobs,
+// temp snapshot dirs and spooled imports. Called at Open, when no pull can be running.
+func (s *Service) removeLeftovers() error {
+	for _, dir := range []string{s.ingestDir(), s.tmpDir()} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("images: %w", err)
+		}
+		for _, e := range ents {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("images: remove leftover: %w", err)
+			}
+		}
+	}
+	ents, err := os.ReadDir(s.snapshotsDir())
+	if err != nil {
+		return fmt.Errorf("images: %w", err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), tmpPrefix) {
+			if err := os.RemoveAll(filepath.Join(s.snapshotsDir(), e.Name())); err != nil {
+				return fmt.Errorf("images: remove leftover: %w", err)
+			}
+		}
+	}
+	return nil
+}

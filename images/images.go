@@ -1,0 +1,270 @@
+// Package images pulls images from OCI registries, keeps their blobs in a content store
+// (blobs/sha256/<hex>), unpacks their layers into overlay snapshots keyed by chain ID
+// (snapshots/<hex>/fs) and records image metadata in bbolt. It knows nothing of pods: a
+// container's rootfs is a lease on an image's snapshots plus a writable upper dir.
+//
+// Reference semantics (documented choices):
+//   - A tag that moves to a new image is removed from the old one; the old image stays
+//     listed while it still has a tag or a repo digest (as containerd's CRI does), and is
+//     removed when it has neither.
+//   - Remove by tag drops that tag and removes the image when it has no tag left (a repo
+//     digest alone does not keep an image the user just untagged). Remove by repo digest drops
+//     that digest and removes the image when no tag or digest is left. Remove by ID removes it.
+//   - The pause image is reported Pinned. Garbage collection only frees blobs and snapshots
+//     no image and no container uses, so a pinned image is never collected; an explicit
+//     Remove of it is allowed, as in containerd.
+//   - Blobs and snapshots are freed when no image, no container lease and no pull in
+//     progress uses them.
+package images
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+// Config configures a Service.
+type Config struct {
+	Root                   string        // e.g. <crid root>/images (blobs, snapshots, db)
+	ContainersDir          string        // writable layers live here: <ContainersDir>/<id>/{upper,work}
+	RegistryConfigDir      string        // containerd-style certs.d: <dir>/<host>/hosts.toml, <dir>/_default
+	PauseImage             string        // reported Pinned, never removed by GC
+	PullProgressTimeout    time.Duration // a pull with no bytes for this long fails
+	MaxConcurrentDownloads int
+}
+
+// Image is what crid knows of a local image.
+type Image struct {
+	ID          string   // "sha256:<config digest>"
+	RepoTags    []string // normalised, "docker.io/library/busybox:latest"
+	RepoDigests []string // "docker.io/library/busybox@sha256:<manifest digest>"
+	Size        uint64
+	Config      ocispec.Image // image-spec v1 config (User, Env, Entrypoint, Cmd, WorkingDir, Volumes, StopSignal)
+	ChainID     string
+	Pinned      bool
+}
+
+// Auth holds registry credentials as CRI's AuthConfig carries them.
+type Auth struct{ Username, Password, Auth, ServerAddress, IdentityToken, RegistryToken string }
+
+// Service is the image store. Safe for concurrent use.
+type Service struct {
+	cfg   Config
+	db    *bolt.DB
+	hosts *hostsConfig
+	pause string // normalised pause image reference, "" if unset
+
+	mu     sync.RWMutex       // guards images, refs and leases (the in-memory view of the db)
+	images map[string]*record // by ID
+	refs   map[string]string  // normalised tag or digest reference -> ID
+	leases map[string]*lease  // by container ID
+
+	// gcMu orders garbage collection against pulls: a pull registers what it is about
+	// to write in inflight (under gcMu) before it looks for or writes a blob or snapshot.
+	gcMu     sync.Mutex
+	inflight map[string]int
+
+	pulls  singleflight.Group // one pull per reference and credentials
+	layers singleflight.Group // one download/unpack per layer, across images
+
+	usageMu    sync.Mutex
+	usageCache *FsUsage // ImageFsUsage of Root, dropped on every change
+}
+
+const (
+	defaultProgressTimeout = time.Minute
+	defaultDownloads       = 3
+)
+
+// Open opens (creating if needed) the store at cfg.Root, removes what an interrupted pull
+// or unpack left behind, and frees blobs and snapshots nothing uses.
+func Open(cfg Config) (*Service, error) {
+	if cfg.Root == "" || cfg.ContainersDir == "" {
+		return nil, fmt.Errorf("images: Root and ContainersDir are required: %w", errdefs.ErrInvalidArgument)
+	}
+	if cfg.PullProgressTimeout <= 0 {
+		cfg.PullProgressTimeout = defaultProgressTimeout
+	}
+	if cfg.MaxConcurrentDownloads <= 0 {
+		cfg.MaxConcurrentDownloads = defaultDownloads
+	}
+	s := &Service{
+		cfg:      cfg,
+		hosts:    newHostsConfig(cfg.RegistryConfigDir),
+		images:   map[string]*record{},
+		refs:     map[string]string{},
+		leases:   map[string]*lease{},
+		inflight: map[string]int{},
+	}
+	if cfg.PauseImage != "" {
+		p, err := NormalizeRef(cfg.PauseImage)
+		if err != nil {
+			return nil, fmt.Errorf("images: pause image: %w", err)
+		}
+		s.pause = p
+	}
+	for _, d := range []string{cfg.Root, s.blobDir(), s.ingestDir(), s.snapshotsDir(), s.tmpDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("images: %w", err)
+		}
+	}
+	if err := os.MkdirAll(cfg.ContainersDir, 0o711); err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(cfg.Root, "meta.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("images: open metadata (is another crid running?): %w", err)
+	}
+	s.db = db
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.removeLeftovers(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.gc(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the metadata db. Pulls still running fail.
+func (s *Service) Close() error { return s.db.Close() }
+
+// List returns every image, sorted by ID.
+func (s *Service) List() []*Image {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Image, 0, len(s.images))
+	for _, r := range s.images {
+		out = append(out, s.toImage(r))
+	}
+	slices.SortFunc(out, func(a, b *Image) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Resolve finds an image by tag, digest reference, ID ("sha256:<hex>" or bare hex) or a
+// unique ID prefix; ErrNotFound otherwise.
+func (s *Service) Resolve(refOrID string) (*Image, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, _, err := s.resolveLocked(refOrID)
+	if err != nil {
+		return nil, err
+	}
+	return s.toImage(r), nil
+}
+
+// resolveLocked returns the image and, when refOrID named it by reference, the normalised
+// reference ("" when it was an ID).
+func (s *Service) resolveLocked(refOrID string) (*record, string, error) {
+	id := refOrID
+	if !strings.HasPrefix(id, "sha256:") && len(id) == 64 && isHex(id) {
+		id = "sha256:" + id
+	}
+	if r, ok := s.images[id]; ok {
+		return r, "", nil
+	}
+	if n, err := NormalizeRef(refOrID); err == nil {
+		if id, ok := s.refs[n]; ok {
+			return s.images[id], n, nil
+		}
+	}
+	prefix := strings.TrimPrefix(refOrID, "sha256:")
+	if len(prefix) >= 1 && isHex(prefix) {
+		var found *record
+		for id, r := range s.images {
+			if strings.HasPrefix(strings.TrimPrefix(id, "sha256:"), prefix) {
+				if found != nil {
+					return nil, "", fmt.Errorf("image %q: ambiguous ID prefix: %w", refOrID, errdefs.ErrNotFound)
+				}
+				found = r
+			}
+		}
+		if found != nil {
+			return found, "", nil
+		}
+	}
+	return nil, "", fmt.Errorf("image %q: %w", refOrID, errdefs.ErrNotFound)
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Remove removes an image by ID, or a tag or repo digest of it (see the package comment
+// for when that removes the image itself). Unused blobs and snapshots are freed.
+func (s *Service) Remove(ctx context.Context, refOrID string) error {
+	s.mu.Lock()
+	r, ref, err := s.resolveLocked(refOrID)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	nr := r.clone()
+	if ref != "" {
+		nr.RepoTags = slices.DeleteFunc(nr.RepoTags, func(t string) bool { return t == ref })
+		nr.RepoDigests = slices.DeleteFunc(nr.RepoDigests, func(t string) bool { return t == ref })
+	}
+	if ref == "" || len(nr.RepoTags) == 0 && (isTag(ref) || len(nr.RepoDigests) == 0) {
+		nr = nil
+	}
+	var puts, dels []*record
+	if nr != nil {
+		puts = append(puts, nr)
+	} else {
+		dels = append(dels, r)
+	}
+	err = s.commitLocked(puts, dels)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.invalidateUsage()
+	if nr == nil {
+		return s.gc()
+	}
+	return nil
+}
+
+func isTag(ref string) bool { return !strings.Contains(ref, "@") }
+
+func (s *Service) toImage(r *record) *Image {
+	img := &Image{
+		ID:          r.ID,
+		RepoTags:    slices.Clone(r.RepoTags),
+		RepoDigests: slices.Clone(r.RepoDigests),
+		Size:        r.Size,
+		Config:      r.Config,
+		ChainID:     r.topChainID(),
+	}
+	if s.pause != "" && (slices.Contains(r.RepoTags, s.pause) || slices.Contains(r.RepoDigests, s.pause)) {
+		img.Pinned = true
+	}
+	if img.RepoTags == nil {
+		img.RepoTags = []string{}
+	}
+	if img.RepoDigests == nil {
+		img.RepoDigests = []string{}
+	}
+	return img
+}

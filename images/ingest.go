@@ -1,0 +1,289 @@
+package images
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+// source says what names an ingested image gets and which extra blobs (an index it was
+// selected from) belong to it.
+type source struct {
+	tags       []string
+	digests    []string
+	extraBlobs map[string][]byte
+}
+
+// ingest stores img (from a registry or an imported tar): manifest and config blobs,
+// then every layer downloaded, verified and unpacked in parallel, and finally the image
+// record in one transaction. Returns the image ID.
+func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (string, error) {
+	rawManifest, err := img.RawManifest()
+	if err != nil {
+		return "", err
+	}
+	mdigest := sha256Digest(rawManifest)
+	rawConfig, err := img.RawConfigFile()
+	if err != nil {
+		return "", err
+	}
+	id := sha256Digest(rawConfig)
+	var cfg ocispec.Image
+	if err := json.Unmarshal(rawConfig, &cfg); err != nil {
+		return "", fmt.Errorf("image config %s: %v: %w", id, err, errdefs.ErrInvalidArgument)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return "", err
+	}
+	if len(layers) != len(cfg.RootFS.DiffIDs) {
+		return "", fmt.Errorf("image %s: %d layers but %d diff IDs: %w", id, len(layers), len(cfg.RootFS.DiffIDs), errdefs.ErrInvalidArgument)
+	}
+	rec := &record{
+		ID:              id,
+		RepoTags:        src.tags,
+		RepoDigests:     src.digests,
+		ManifestDigests: []string{mdigest},
+		ConfigDigest:    id,
+		Config:          cfg,
+		Size:            uint64(len(rawManifest) + len(rawConfig)),
+	}
+	diffIDs := make([]string, len(layers))
+	for i, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return "", err
+		}
+		size, err := l.Size()
+		if err != nil {
+			return "", err
+		}
+		mt, err := l.MediaType()
+		if err != nil {
+			return "", err
+		}
+		diffIDs[i] = cfg.RootFS.DiffIDs[i].String()
+		rec.Layers = append(rec.Layers, layerRecord{Digest: d.String(), DiffID: diffIDs[i], MediaType: string(mt), Size: size})
+		rec.Size += uint64(size)
+	}
+	rec.ChainIDs = chainIDs(diffIDs)
+	for d := range src.extraBlobs {
+		rec.ManifestDigests = append(rec.ManifestDigests, d)
+	}
+
+	// Hold everything this image will reference against GC until its record is saved.
+	keys := s.refKeys(rec)
+	s.hold(keys)
+	defer s.release(keys)
+
+	for d, b := range src.extraBlobs {
+		if err := s.writeBlob(d, b); err != nil {
+			return "", err
+		}
+	}
+	if err := s.writeBlob(mdigest, rawManifest); err != nil {
+		return "", err
+	}
+	if err := s.writeBlob(id, rawConfig); err != nil {
+		return "", err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.cfg.MaxConcurrentDownloads)
+	for i, l := range layers {
+		lr, chain := rec.Layers[i], rec.ChainIDs[i]
+		g.Go(func() error { return s.ensureLayer(gctx, l, lr, chain) })
+	}
+	if err := g.Wait(); err != nil {
+		return "", err
+	}
+	if err := s.addImage(rec); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// addImage saves rec, merged with an existing record of the same ID, and moves its tags
+// away from any other image (which is removed when it has no name left).
+func (s *Service) addImage(rec *record) error {
+	s.mu.Lock()
+	var puts, dels []*record
+	if old, ok := s.images[rec.ID]; ok {
+		merged := old.clone()
+		for _, t := range rec.RepoTags {
+			if !slices.Contains(merged.RepoTags, t) {
+				merged.RepoTags = append(merged.RepoTags, t)
+			}
+		}
+		for _, d := range rec.RepoDigests {
+			if !slices.Contains(merged.RepoDigests, d) {
+				merged.RepoDigests = append(merged.RepoDigests, d)
+			}
+		}
+		for _, d := range rec.ManifestDigests {
+			if !slices.Contains(merged.ManifestDigests, d) {
+				merged.ManifestDigests = append(merged.ManifestDigests, d)
+			}
+		}
+		rec = merged
+	}
+	puts = append(puts, rec)
+	moved := map[string]*record{}
+	for _, t := range append(slices.Clone(rec.RepoTags), rec.RepoDigests...) {
+		oid, ok := s.refs[t]
+		if !ok || oid == rec.ID {
+			continue
+		}
+		o := moved[oid]
+		if o == nil {
+			o = s.images[oid].clone()
+			moved[oid] = o
+		}
+		o.RepoTags = slices.DeleteFunc(o.RepoTags, func(x string) bool { return x == t })
+		o.RepoDigests = slices.DeleteFunc(o.RepoDigests, func(x string) bool { return x == t })
+	}
+	for _, o := range moved {
+		if len(o.RepoTags) == 0 && len(o.RepoDigests) == 0 {
+			dels = append(dels, o)
+		} else {
+			puts = append(puts, o)
+		}
+	}
+	err := s.commitLocked(puts, dels)
+	s.mu.Unlock()
+	s.invalidateUsage()
+	if err == nil && len(dels) > 0 {
+		go s.gc() //nolint:errcheck // best effort; Open collects what this misses
+	}
+	return err
+}
+
+// ensureLayer makes sure layer l has its blob in the content store and its snapshot
+// unpacked. Concurrent callers for the same layer share the work.
+func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string) error {
+	if s.hasSnapshot(chainID) && s.hasBlob(lr.Digest) {
+		return nil
+	}
+	ch := s.layers.DoChan(chainID+"|"+lr.Digest, func() (any, error) {
+		return nil, s.fetchLayer(ctx, l, lr, chainID)
+	})
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case res := <-ch:
+		return res.Err
+	}
+}
+
+// fetchLayer streams the layer once: download → (content store temp file + digest) →
+// decompress → (diff ID digest) → untar into a temp snapshot. Both digests are checked
+// before anything is renamed into place.
+func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string) (err error) {
+	needBlob := !s.hasBlob(lr.Digest)
+	needSnap := !s.hasSnapshot(chainID)
+	var rc io.ReadCloser
+	if needBlob {
+		rc, err = l.Compressed()
+	} else {
+		rc, err = s.openBlob(lr.Digest)
+	}
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", lr.Digest, err)
+	}
+	defer rc.Close()
+	var in io.Reader = rc
+	var blob *ingest
+	if needBlob {
+		if blob, err = s.newIngest(); err != nil {
+			return err
+		}
+		defer blob.abort()
+		in = io.TeeReader(rc, blob)
+	}
+	var snapTmp string
+	defer func() {
+		if snapTmp != "" {
+			os.RemoveAll(snapTmp)
+		}
+	}()
+	if needSnap {
+		if snapTmp, err = s.newSnapshotTemp(); err != nil {
+			return err
+		}
+		if err := unpackStream(in, snapTmp+"/fs", lr); err != nil {
+			return fmt.Errorf("layer %s: %w", lr.Digest, err)
+		}
+	}
+	// Whatever the tar did not consume (padding, trailing data) still counts for the digest.
+	if _, err := io.Copy(io.Discard, in); err != nil {
+		return fmt.Errorf("layer %s: %w", lr.Digest, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	if blob != nil {
+		if err := blob.commit(lr.Digest, lr.Size); err != nil {
+			return err
+		}
+	}
+	if needSnap {
+		if err := s.commitSnapshot(snapTmp, chainID); err != nil {
+			return err
+		}
+		snapTmp = ""
+	}
+	return nil
+}
+
+// unpackStream decompresses (gzip, zstd or none, told by the stream's magic bytes, which
+// is more reliable than media types registries get wrong) and unpacks into dir, checking
+// the uncompressed stream against the layer's diff ID.
+func unpackStream(r io.Reader, dir string, lr layerRecord) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	magic, _ := br.Peek(4)
+	var dr io.Reader = br
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		dr = zr
+	case len(magic) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(false))
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		dr = zr
+	}
+	h := sha256.New()
+	tr := io.TeeReader(dr, h)
+	if err := unpackLayer(tr, dir); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, tr); err != nil {
+		return err
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != lr.DiffID {
+		return fmt.Errorf("uncompressed content has digest %s, config says %s: %w", got, lr.DiffID, errdefs.ErrFailedPrecondition)
+	}
+	// Drain the compressed remainder through br so the blob digest sees every byte.
+	_, err := io.Copy(io.Discard, br)
+	return err
+}

@@ -1,0 +1,177 @@
+package images
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+// Pull fetches ref (normalised first) from its registry, through the endpoints hosts.toml
+// configures, and unpacks it. Concurrent pulls of one reference share one pull; the image
+// is only visible once all its blobs and snapshots are committed.
+func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (*Image, error) {
+	r, err := parseRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	key := r.String()
+	if auth != nil {
+		key += "\x00" + auth.Username + "\x00" + auth.Password + "\x00" + auth.Auth + "\x00" + auth.IdentityToken + "\x00" + auth.RegistryToken
+	}
+	// The shared pull runs detached from any one caller, so a kubelet that times out and
+	// retries finds it still running; the progress watchdog bounds it.
+	ch := s.pulls.DoChan(key, func() (any, error) {
+		return s.pull(context.WithoutCancel(ctx), r, auth)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return s.Resolve(res.Val.(string))
+	}
+}
+
+// pull returns the image ID.
+func (s *Service) pull(ctx context.Context, r imageRef, auth *Auth) (string, error) {
+	eps, err := s.hosts.endpoints(r.Registry, capPull|capResolve)
+	if err != nil {
+		return "", fmt.Errorf("pull %s: %v: %w", r, err, errdefs.ErrFailedPrecondition)
+	}
+	wd := newWatchdog(ctx, s.cfg.PullProgressTimeout)
+	defer wd.stop()
+	ctx = wd.ctx
+
+	var errs []error
+	for _, ep := range eps {
+		id, err := s.pullFrom(ctx, ep, r, auth, wd)
+		if err == nil {
+			return id, nil
+		}
+		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errNoProgress) {
+			err = fmt.Errorf("%w (last error: %v)", cause, err)
+			return "", fmt.Errorf("pull %s from %s: %w", r, ep, err)
+		}
+		err = classify(err, ep.URL.Host)
+		errs = append(errs, fmt.Errorf("%s: %w", ep, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return "", fmt.Errorf("pull %s: %w", r, pickError(errs))
+}
+
+// pickError keeps every endpoint's message but the most telling kind: a registry that
+// answered (auth refused, image unknown) says more than one that could not be reached.
+func pickError(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	kind := errdefs.ErrUnavailable
+	for _, k := range []error{errdefs.ErrFailedPrecondition, errdefs.ErrNotFound, errdefs.ErrInvalidArgument} {
+		for _, e := range errs {
+			if errors.Is(e, k) {
+				kind = k
+				goto found
+			}
+		}
+	}
+found:
+	return fmt.Errorf("%s: %w", strings.Join(msgs, "; "), kind)
+}
+
+func (s *Service) pullFrom(ctx context.Context, ep *endpoint, r imageRef, auth *Auth, wd *watchdog) (string, error) {
+	rt, err := s.hosts.transport(ep)
+	if err != nil {
+		return "", err
+	}
+	var regOpts []name.Option
+	if ep.URL.Scheme == "http" {
+		regOpts = append(regOpts, name.Insecure)
+	}
+	// go-containerregistry talks to the endpoint's host; the rewriter maps its "/v2/<repo>"
+	// paths onto the endpoint's prefix, so the repository stays the one the user named.
+	repo, err := name.NewRepository(ep.URL.Host+"/"+r.Repo, regOpts...)
+	if err != nil {
+		return "", fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	var gref name.Reference = repo.Tag(r.Tag)
+	if r.Digest != "" {
+		gref = repo.Digest(r.Digest)
+	}
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithTransport(wd.wrap(rt)),
+		remote.WithAuth(authenticator(auth, r.Registry, ep.URL.Host)),
+		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}),
+		remote.WithUserAgent("crid"),
+	}
+	desc, err := remote.Get(gref, opts...)
+	if err != nil {
+		return "", err
+	}
+	img, err := desc.Image()
+	if err != nil {
+		if strings.Contains(err.Error(), "no child with platform") {
+			return "", fmt.Errorf("no image for linux/%s in %s: %w", runtime.GOARCH, r, errdefs.ErrNotFound)
+		}
+		return "", err
+	}
+	src := source{
+		tags:    nil,
+		digests: []string{r.Repository() + "@" + desc.Digest.String()},
+	}
+	if r.Tag != "" {
+		src.tags = []string{r.String()}
+	}
+	if desc.MediaType.IsIndex() {
+		src.extraBlobs = map[string][]byte{desc.Digest.String(): desc.Manifest}
+	}
+	return s.ingest(ctx, img, src)
+}
+
+// authenticator turns CRI credentials into go-containerregistry's. Credentials whose
+// ServerAddress names another registry are not sent (kubelet passes one per image).
+func authenticator(a *Auth, registry, host string) authn.Authenticator {
+	if a == nil {
+		return authn.Anonymous
+	}
+	if a.ServerAddress != "" {
+		srv := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(a.ServerAddress, "https://"), "http://"), "/")
+		srv, _, _ = strings.Cut(srv, "/")
+		if srv != registry && srv != host && !(registry == dockerHub && (srv == "index.docker.io" || srv == "registry-1.docker.io")) {
+			return authn.Anonymous
+		}
+	}
+	cfg := authn.AuthConfig{
+		Username:      a.Username,
+		Password:      a.Password,
+		IdentityToken: a.IdentityToken,
+		RegistryToken: a.RegistryToken,
+	}
+	if a.Auth != "" && cfg.Username == "" {
+		if dec, err := base64.StdEncoding.DecodeString(a.Auth); err == nil {
+			cfg.Username, cfg.Password, _ = strings.Cut(string(dec), ":")
+		}
+	}
+	if cfg == (authn.AuthConfig{}) {
+		return authn.Anonymous
+	}
+	return authn.FromConfig(cfg)
+}
