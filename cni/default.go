@@ -19,6 +19,10 @@ const DefaultConfigFile = "10-crid.conflist"
 // same shape as the conformance kit's config, but on its own bridge "crid0".
 // No masquerade: pods reach each other and the host; outbound NAT is a
 // policy decision left to the operator's own config.
+//
+// No bandwidth plugin: Debian's (1.1.1) panics on CHECK for a pod without
+// bandwidth limits, which would fail every status check; operators who want
+// the kubernetes.io/*-bandwidth annotations honoured add it after portmap.
 const DefaultConfig = `{
   "cniVersion": "1.0.0",
   "name": "crid",
@@ -38,10 +42,6 @@ const DefaultConfig = `{
     {
       "type": "portmap",
       "capabilities": { "portMappings": true }
-    },
-    {
-      "type": "bandwidth",
-      "capabilities": { "bandwidth": true }
     },
     {
       "type": "loopback"

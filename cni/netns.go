@@ -47,25 +47,43 @@ func (m *Manager) NewNetNS(podID string) (path string, err error) {
 }
 
 // pinNewNetNS unshares a network namespace on a dedicated OS thread and
-// bind-mounts it onto path. The thread stays locked and is discarded when
-// its goroutine ends (the Go runtime kills a thread that exits locked), so
-// no goroutine of the daemon ever runs in the pod's namespace.
+// bind-mounts it onto path. The thread switches back to its original
+// namespace afterwards and also stays locked, so the Go runtime discards it
+// when the goroutine ends: no goroutine of the daemon can ever run in the
+// pod's namespace. Switching back matters for the main thread, which the
+// runtime parks instead of killing; parked in the pod's namespace it would
+// keep that namespace alive forever.
 func pinNewNetNS(path string) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		errc <- func() error {
-			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-				return fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
-			}
+		errc <- onNewNetNS(func() error {
 			src := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
 			if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
 				return fmt.Errorf("bind-mounting %s on %s: %w", src, path, err)
 			}
 			return loopbackUp()
-		}()
+		})
 	}()
 	return <-errc
+}
+
+// onNewNetNS runs fn in a new network namespace on the locked calling
+// thread, then returns the thread to the namespace it was in.
+func onNewNetNS(fn func() error) error {
+	orig, err := os.Open(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
+	}
+	ferr := fn()
+	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil && ferr == nil {
+		ferr = fmt.Errorf("returning to the original netns: %w", err)
+	}
+	return ferr
 }
 
 // loopbackUp sets IFF_UP on lo in the calling thread's network namespace.

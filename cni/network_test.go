@@ -1,0 +1,302 @@
+package cni
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+func TestNetNS(t *testing.T) {
+	requireNetworking(t)
+	tn := newTestNet(t, nil)
+	m := tn.m
+	for _, bad := range []string{"", "a/b", "..", "."} {
+		if _, err := m.NewNetNS(bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("NewNetNS(%q) = %v, want invalid argument", bad, err)
+		}
+	}
+	id := randHex(t, 8)
+	path, err := m.NewNetNS(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.RemoveNetNS(path) })
+	if path != m.NetNSPath(id) || !isNetNS(path) {
+		t.Fatalf("NewNetNS = %q (nsfs: %v)", path, isNetNS(path))
+	}
+	if _, err := m.NewNetNS(id); !errors.Is(err, errdefs.ErrAlreadyExists) {
+		t.Errorf("second NewNetNS = %v, want already exists", err)
+	}
+	// A new namespace, not ours, with lo up and nothing else.
+	self, _ := os.Readlink("/proc/self/ns/net")
+	if err := inNetNS(path, func() error {
+		inside, _ := os.Readlink("/proc/thread-self/ns/net")
+		if inside == self {
+			t.Error("pinned netns is the host's")
+		}
+		ifs, err := net.Interfaces()
+		if err != nil {
+			return err
+		}
+		if len(ifs) != 1 || ifs[0].Name != "lo" || ifs[0].Flags&net.FlagUp == 0 {
+			t.Errorf("interfaces in new netns: %+v", ifs)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// 127.0.0.1 works inside before any CNI call.
+	serve(t, path, "127.0.0.1:0", "lo")
+	if err := m.RemoveNetNS(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("netns file left: %v", err)
+	}
+	if err := m.RemoveNetNS(path); err != nil {
+		t.Errorf("second RemoveNetNS: %v", err)
+	}
+	// A path that is neither ours nor a netns is refused and left alone.
+	other := filepath.Join(t.TempDir(), "file")
+	writeFile(t, other, "keep")
+	if err := m.RemoveNetNS(other); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("RemoveNetNS(regular file) = %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("unrelated file removed: %v", err)
+	}
+}
+
+func TestPodToPod(t *testing.T) {
+	tn := newTestNet(t, nil)
+	a, b := tn.newPod("a"), tn.newPod("b")
+	ipA, ipB := tn.setup(a)[0], tn.setup(b)[0]
+	if ipA == ipB {
+		t.Fatalf("both pods got %s", ipA)
+	}
+	if err := tn.m.Check(context.Background(), a); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+
+	srv := serve(t, a.NetNS, net.JoinHostPort(ipA, "0"), "hello from a")
+	got, err := fetch(b.NetNS, srv.String())
+	if err != nil || got != "hello from a" {
+		t.Fatalf("b -> a (%s): %q, %v", srv, got, err)
+	}
+	// lo is up after the chain ran too.
+	lo := serve(t, b.NetNS, "127.0.0.1:0", "lo of b")
+	if got, err := fetch(b.NetNS, lo.String()); err != nil || got != "lo of b" {
+		t.Fatalf("b -> own lo: %q, %v", got, err)
+	}
+
+	for _, p := range []Pod{a, b} {
+		if err := tn.m.Teardown(context.Background(), p); err != nil {
+			t.Fatalf("teardown %s: %v", p.Name, err)
+		}
+		if err := tn.m.Teardown(context.Background(), p); err != nil {
+			t.Errorf("second teardown %s: %v", p.Name, err)
+		}
+		if err := tn.m.RemoveNetNS(p.NetNS); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tn.assertGone(a)
+	tn.assertGone(b)
+	tn.assertBridgeEmpty()
+	if got := histogramCount(t, "add"); got < 2 {
+		t.Errorf("add histogram count = %d", got)
+	}
+}
+
+func TestHostPort(t *testing.T) {
+	tn := newTestNet(t, nil)
+	port := freeHostPort(t)
+	pod := tn.newPod("web", PortMapping{HostPort: port, ContainerPort: 8080, Protocol: "TCP"})
+	tn.setup(pod)
+	serve(t, pod.NetNS, ":8080", "hello via hostPort")
+
+	out, _ := exec.Command("iptables-save", "-t", "nat").Output()
+	if !strings.Contains(string(out), pod.ID) {
+		t.Fatalf("no portmap rule naming the pod:\n%s", out)
+	}
+	addr := net.JoinHostPort("127.0.0.1", itoa(port))
+	if got, err := fetch("", addr); err != nil || got != "hello via hostPort" {
+		t.Fatalf("host -> %s: %q, %v", addr, got, err)
+	}
+
+	if err := tn.m.Teardown(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.m.RemoveNetNS(pod.NetNS); err != nil {
+		t.Fatal(err)
+	}
+	tn.assertGone(pod)
+	tn.assertBridgeEmpty()
+	if _, err := fetch("", addr); err == nil {
+		t.Error("hostPort still answers after teardown")
+	}
+}
+
+// A daemon restart after the netns was already removed and the config
+// replaced: DEL still frees the address and the port rules, from the
+// attachment libcni cached at ADD.
+func TestTeardownAfterRestartWithNetNSGone(t *testing.T) {
+	tn := newTestNet(t, nil)
+	pod := tn.newPod("gone", PortMapping{HostPort: freeHostPort(t), ContainerPort: 80})
+	tn.setup(pod)
+	if len(tn.reservations()) != 1 {
+		t.Fatalf("reservations after ADD: %v", tn.reservations())
+	}
+	if err := tn.m.RemoveNetNS(pod.NetNS); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(tn.cfg.ConfDir, "10-test.conflist"))
+
+	m2 := newTestManager(t, tn.cfg)
+	if err := m2.Ready(); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("Ready() without config = %v", err)
+	}
+	if err := m2.Check(context.Background(), pod); err == nil {
+		t.Error("Check with the netns gone: want error")
+	}
+	// The caller may not even know the ports any more.
+	pod.PortMappings = nil
+	if err := m2.Teardown(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	tn.assertGone(pod)
+	tn.assertBridgeEmpty()
+	if err := m2.Teardown(context.Background(), pod); err != nil {
+		t.Errorf("second teardown: %v", err)
+	}
+}
+
+// A plugin failing after bridge made the veth and took an address: Setup
+// fails and DEL has undone both.
+func TestSetupRollback(t *testing.T) {
+	tn := newTestNet(t, func(plugins []any) []any {
+		return append(plugins[:1:1], map[string]any{"type": "crid-test-fail"}, plugins[1])
+	})
+	pod := tn.newPod("fails", PortMapping{HostPort: freeHostPort(t), ContainerPort: 80})
+	_, err := tn.m.Setup(context.Background(), pod)
+	if err == nil || !strings.Contains(err.Error(), "injected failure") {
+		t.Fatalf("Setup = %v, want the plugin's error", err)
+	}
+	if err := tn.m.RemoveNetNS(pod.NetNS); err != nil {
+		t.Fatal(err)
+	}
+	tn.assertGone(pod)
+	tn.assertBridgeEmpty()
+}
+
+// failPlugin fails ADD and succeeds at everything else.
+const failPlugin = `#!/bin/sh
+cat >/dev/null
+case "$CNI_COMMAND" in
+ADD) echo '{"cniVersion": "1.0.0", "code": 999, "msg": "injected failure"}'; exit 1 ;;
+VERSION) echo '{"cniVersion": "1.0.0", "supportedVersions": ["0.3.1", "0.4.0", "1.0.0"]}' ;;
+esac
+exit 0
+`
+
+func TestSetupRejectsBadInput(t *testing.T) {
+	tn := newTestNet(t, nil)
+	pod := tn.newPod("bad", PortMapping{HostPort: 70000, ContainerPort: 80})
+	if _, err := tn.m.Setup(context.Background(), pod); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("Setup with host port 70000 = %v", err)
+	}
+	pod.PortMappings = nil
+	pod.Annotations = map[string]string{EgressBandwidthAnnotation: "lots"}
+	if _, err := tn.m.Setup(context.Background(), pod); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("Setup with bad bandwidth = %v", err)
+	}
+	if ids := tn.reservations(); len(ids) > 0 {
+		t.Errorf("bad input reserved %v", ids)
+	}
+	// Not ready: unavailable, nothing run.
+	os.Remove(filepath.Join(tn.cfg.ConfDir, "10-test.conflist"))
+	pod.Annotations = nil
+	if _, err := tn.m.Setup(context.Background(), pod); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("Setup without config = %v", err)
+	}
+}
+
+// The bandwidth plugin is not in the default chain (see DefaultConfig);
+// operators add it, as here, after portmap.
+func TestBandwidthShaped(t *testing.T) {
+	tn := newTestNet(t, func(plugins []any) []any {
+		return append(plugins[:2:2], map[string]any{"type": "bandwidth", "capabilities": map[string]bool{"bandwidth": true}}, plugins[2])
+	})
+	pod := tn.newPod("slow")
+	pod.Annotations = map[string]string{IngressBandwidthAnnotation: "10M", EgressBandwidthAnnotation: "5M"}
+	ifbsBefore := ifbs(t)
+	tn.setup(pod)
+	if err := tn.m.Check(context.Background(), pod); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	// Ingress is shaped by a tbf qdisc on the host end of the veth.
+	out, _ := exec.Command("tc", "qdisc", "show").CombinedOutput()
+	if !strings.Contains(string(out), "tbf") {
+		t.Errorf("no tbf qdisc after ADD with bandwidth:\n%s", out)
+	}
+	if err := tn.m.Teardown(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.m.RemoveNetNS(pod.NetNS); err != nil {
+		t.Fatal(err)
+	}
+	tn.assertGone(pod)
+	tn.assertBridgeEmpty()
+	for name := range ifbs(t) {
+		if !ifbsBefore[name] && strings.HasPrefix(name, "bwp") {
+			t.Errorf("ifb %s left after teardown", name)
+		}
+	}
+}
+
+func ifbs(t *testing.T) map[string]bool {
+	out, err := exec.Command("ip", "-o", "link", "show", "type", "ifb").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			names[strings.TrimSuffix(strings.SplitN(f[1], "@", 2)[0], ":")] = true
+		}
+	}
+	return names
+}
+
+func histogramCount(t *testing.T, op string) uint64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "crid_cni_operation_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "operation" && l.GetValue() == op {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func itoa(i int32) string { return strconv.Itoa(int(i)) }
