@@ -1,0 +1,326 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/errdefs"
+	"github.com/crid-dev/crid/sandbox/spec"
+)
+
+// CreateContainer creates a container in pod podID; its process waits before execve until
+// StartContainer. A retry with the same metadata gets the first call's result.
+func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (string, error) {
+	if err := validateContainer(cfg); err != nil {
+		return "", err
+	}
+	pe, err := m.lookupPod(podID)
+	if err != nil {
+		return "", err
+	}
+	// Pod removal waits for creations in flight (it takes the write lock).
+	pe.op.RLock()
+	defer pe.op.RUnlock()
+	pod := pe.snap.Load()
+	if _, gone := m.podEntry(pod.ID); gone || pod.Phase == PhaseRemoving {
+		return "", fmt.Errorf("pod sandbox %s: %w", podID, errdefs.ErrNotFound)
+	}
+	if pod.State != PodReady {
+		return "", fmt.Errorf("pod sandbox %s is not ready: %w", pod.ID, errdefs.ErrFailedPrecondition)
+	}
+	key := containerKey(pod.ID, cfg.Metadata)
+	return m.ctrNames.do(ctx, key, func(ctx context.Context) (string, error) {
+		m.mu.RLock()
+		other, clash := m.ctrByName[key]
+		m.mu.RUnlock()
+		if clash {
+			return "", fmt.Errorf("container name %q (attempt %d) in pod %s is already used by container %s: %w",
+				cfg.Metadata.Name, cfg.Metadata.Attempt, pod.ID, other, errdefs.ErrAlreadyExists)
+		}
+		return m.createContainer(ctx, pe, pod, cfg)
+	})
+}
+
+func validateContainer(cfg *runtimeapi.ContainerConfig) error {
+	switch {
+	case cfg == nil:
+		return fmt.Errorf("config: missing: %w", errdefs.ErrInvalidArgument)
+	case cfg.Metadata == nil:
+		return fmt.Errorf("config.metadata: missing: %w", errdefs.ErrInvalidArgument)
+	case cfg.Metadata.Name == "":
+		return fmt.Errorf("config.metadata.name: empty: %w", errdefs.ErrInvalidArgument)
+	case cfg.Image.GetImage() == "":
+		return fmt.Errorf("config.image.image: empty: %w", errdefs.ErrInvalidArgument)
+	}
+	for i, mnt := range cfg.Mounts {
+		if mnt == nil {
+			return fmt.Errorf("config.mounts[%d]: missing: %w", i, errdefs.ErrInvalidArgument)
+		}
+		if !filepath.IsAbs(mnt.ContainerPath) {
+			return fmt.Errorf("config.mounts[%d].container_path %q: must be absolute: %w", i, mnt.ContainerPath, errdefs.ErrInvalidArgument)
+		}
+		if mnt.Image.GetImage() != "" {
+			continue
+		}
+		if !filepath.IsAbs(mnt.HostPath) {
+			return fmt.Errorf("config.mounts[%d].host_path %q: must be absolute: %w", i, mnt.HostPath, errdefs.ErrInvalidArgument)
+		}
+		if _, err := os.Stat(mnt.HostPath); err != nil {
+			return fmt.Errorf("config.mounts[%d].host_path %q: %v: %w", i, mnt.HostPath, err, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// logPath joins the pod's log directory and the container's log path and refuses a path
+// that leaves the directory. No directory or no path means no log.
+func logPath(dir, rel string) (string, error) {
+	if dir == "" || rel == "" {
+		return "", nil
+	}
+	if filepath.IsAbs(rel) {
+		return "", fmt.Errorf("config.log_path %q: must be relative to the pod's log_directory: %w", rel, errdefs.ErrInvalidArgument)
+	}
+	p := filepath.Join(dir, rel)
+	if r, err := filepath.Rel(filepath.Clean(dir), p); err != nil || r == ".." || strings.HasPrefix(r, "../") || r == "." {
+		return "", fmt.Errorf("config.log_path %q: leaves the pod's log_directory %q: %w", rel, dir, errdefs.ErrInvalidArgument)
+	}
+	return p, nil
+}
+
+// createContainer stores the intent, then makes the rootfs, volumes and the process; on
+// failure rollbackContainer undoes what exists (recover() does the same after a crash).
+func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, cfg *runtimeapi.ContainerConfig) (id string, err error) {
+	img, err := m.deps.Images.Resolve(cfg.Image.Image)
+	if err != nil {
+		return "", fmt.Errorf("config.image %q: %w", cfg.Image.Image, err)
+	}
+	lp, err := logPath(pod.Config.GetLogDirectory(), cfg.LogPath)
+	if err != nil {
+		return "", err
+	}
+	mon, err := m.monitor(pe)
+	if err != nil {
+		return "", err
+	}
+	id = newID()
+	c := &Container{
+		ID: id, PodID: pod.ID, Config: cfg, State: ContainerCreated, Phase: PhaseCreating,
+		CreatedAt: time.Now(), Dir: filepath.Join(pod.Dir, "containers", id), LogPath: lp,
+		Image: ContainerImage{Spec: cfg.Image.Image, ID: img.ID, Ref: img.ID},
+	}
+	if len(img.RepoDigests) > 0 {
+		c.Image.Ref = img.RepoDigests[0]
+	}
+	if err := m.store.putContainer(c); err != nil {
+		return "", fmt.Errorf("persist container intent: %w", err)
+	}
+	created := false
+	defer func() {
+		if err != nil {
+			var mm Monitor
+			if created {
+				mm = mon
+			}
+			m.rollbackContainer(context.WithoutCancel(ctx), c, mm)
+		}
+	}()
+	rootfsPath := filepath.Join(c.Dir, "rootfs")
+	if err := os.MkdirAll(rootfsPath, 0o700); err != nil {
+		return "", err
+	}
+	rfs, err := m.deps.Images.PrepareRootfs(ctx, id, img.ID)
+	if err != nil {
+		return "", fmt.Errorf("prepare rootfs: %w", err)
+	}
+	volDirs, err := m.volumeDirs(c, cfg, img)
+	if err != nil {
+		return "", err
+	}
+	cfgForSpec, err := m.imageMounts(ctx, c, cfg)
+	if err != nil {
+		return "", err
+	}
+	if lp != "" {
+		if err := os.MkdirAll(filepath.Dir(lp), 0o755); err != nil {
+			return "", fmt.Errorf("log dir: %w", err)
+		}
+	}
+	ns, target, err := m.namespacePaths(pod, cfg)
+	if err != nil {
+		return "", err
+	}
+	etc, closeEtc := m.imageEtc(rfs)
+	defer closeEtc()
+	s, err := m.deps.Specs.ContainerSpec(spec.ContainerInput{
+		ID: id, SandboxID: pod.ID, Config: cfgForSpec, Sandbox: pod.Config,
+		Image:      spec.Image{Name: cfg.Image.Image, Config: img.Config.Config, Etc: etc},
+		RootfsPath: rootfsPath, PodNamespaces: ns, TargetPIDNamespace: target,
+		PodFiles: podFiles(pod), VolumeDirs: volDirs, Host: m.cfg.SpecHost,
+	})
+	if err != nil {
+		return "", err
+	}
+	sig, err := m.deps.Specs.StopSignal(cfg, img.Config.Config)
+	if err != nil {
+		return "", err
+	}
+	c.Spec, c.StopSignal = s, int(sig)
+	created = true // from here a half-made process may exist in the monitor
+	c.Pid, err = mon.Create(ctx, CreateRequest{
+		ID: id, Spec: s, Rootfs: []specs.Mount{overlayMount(rootfsPath, rfs)}, LogPath: lp,
+		Stdin: cfg.Stdin, StdinOnce: cfg.StdinOnce, Terminal: cfg.Tty,
+	})
+	if err != nil {
+		return "", fmt.Errorf("create container process: %w", err)
+	}
+	c.Phase = PhaseCreated
+	if err := m.store.putContainer(c); err != nil {
+		return "", err
+	}
+	e := &ctrEntry{exited: make(chan struct{})}
+	e.snap.Store(c)
+	m.mu.Lock()
+	m.ctrs[id] = e
+	m.ctrByName[c.key()] = id
+	m.mu.Unlock()
+	m.publishContainer(EventCreated, c)
+	return id, nil
+}
+
+func overlayMount(target string, r *Rootfs) specs.Mount {
+	return specs.Mount{
+		Destination: target, Type: "overlay", Source: "overlay",
+		Options: []string{
+			"lowerdir=" + strings.Join(r.LowerDirs, ":"), "upperdir=" + r.UpperDir, "workdir=" + r.WorkDir,
+		},
+	}
+}
+
+// volumeDirs makes an empty host dir per image-config VOLUME (never copied from the image:
+// CVE-2022-23648); the spec bind mounts each, resolved inside the rootfs by the executor.
+func (m *Manager) volumeDirs(c *Container, cfg *runtimeapi.ContainerConfig, img *Image) (map[string]string, error) {
+	vols, err := m.deps.Specs.ImageVolumes(cfg, img.Config.Config)
+	if err != nil || len(vols) == 0 {
+		return nil, err
+	}
+	dirs := map[string]string{}
+	for i, v := range vols {
+		d := filepath.Join(c.Dir, "volumes", fmt.Sprint(i))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+		dirs[v] = d
+	}
+	return dirs, nil
+}
+
+// imageEtc gives the spec the image's /etc/passwd and /etc/group through its layers,
+// each opened as an os.Root so a symlink cannot lead out of the layer.
+func (m *Manager) imageEtc(r *Rootfs) (fs.FS, func()) {
+	var layers []fs.FS
+	var roots []*os.Root
+	for _, dir := range r.LowerDirs {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			continue
+		}
+		roots = append(roots, root)
+		layers = append(layers, root.FS())
+	}
+	return m.deps.Specs.LayerFS(layers...), func() {
+		for _, r := range roots {
+			r.Close()
+		}
+	}
+}
+
+func podFiles(p *Pod) spec.PodFiles {
+	f := spec.PodFiles{
+		Hosts:    filepath.Join(p.Dir, "hosts"),
+		Hostname: filepath.Join(p.Dir, "hostname"),
+	}
+	if st, err := os.Stat(filepath.Join(p.Dir, "resolv.conf")); err == nil && st.Size() > 0 {
+		f.ResolvConf = filepath.Join(p.Dir, "resolv.conf")
+	}
+	if p.ShmMounted {
+		f.Shm = filepath.Join(p.Dir, "shm")
+	} else if hostIPC(p.Config) {
+		f.Shm = "/dev/shm"
+	}
+	return f
+}
+
+// namespacePaths are the pod's namespaces as the infra holds them, and the target
+// container's PID namespace for PID mode TARGET.
+func (m *Manager) namespacePaths(p *Pod, cfg *runtimeapi.ContainerConfig) (spec.NamespacePaths, string, error) {
+	proc := func(kind string) string { return fmt.Sprintf("/proc/%d/ns/%s", p.InfraPid, kind) }
+	opts := p.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	var ns spec.NamespacePaths
+	ns.Network = p.NetNS
+	if opts.GetIpc() != runtimeapi.NamespaceMode_NODE {
+		ns.IPC = proc("ipc")
+	}
+	if opts.GetNetwork() != runtimeapi.NamespaceMode_NODE {
+		ns.UTS = proc("uts")
+	}
+	if opts.GetPid() == runtimeapi.NamespaceMode_POD {
+		ns.PID = proc("pid")
+	}
+	if opts.GetUsernsOptions().GetMode() == runtimeapi.NamespaceMode_POD {
+		ns.User = proc("user")
+	}
+	copts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if copts.GetPid() != runtimeapi.NamespaceMode_TARGET {
+		return ns, "", nil
+	}
+	t, err := m.Container(copts.GetTargetId())
+	if err != nil {
+		return ns, "", fmt.Errorf("config.linux.security_context.namespace_options.target_id %q: %w", copts.GetTargetId(), err)
+	}
+	if t.PodID != p.ID || t.State != ContainerRunning {
+		return ns, "", fmt.Errorf("config.linux.security_context.namespace_options.target_id %q: must be a running container of the pod: %w",
+			copts.GetTargetId(), errdefs.ErrFailedPrecondition)
+	}
+	return ns, fmt.Sprintf("/proc/%d/ns/pid", t.Pid), nil
+}
+
+// rollbackContainer undoes whatever of a container exists and forgets it. Idempotent.
+func (m *Manager) rollbackContainer(ctx context.Context, c *Container, mon Monitor) error {
+	var errs []error
+	if mon != nil {
+		if err := mon.Delete(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete process: %w", err))
+		}
+	}
+	for i := range c.ExtraRootfs {
+		if err := m.deps.Mounter.Unmount(imageMountPath(c, i)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		for _, rid := range append([]string{c.ID}, c.ExtraRootfs...) {
+			if err := m.deps.Images.RemoveRootfs(ctx, rid); err != nil {
+				errs = append(errs, fmt.Errorf("remove rootfs: %w", err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		err := errors.Join(errs...)
+		m.log.Error("container cleanup incomplete", "container", c.ID, "error", err)
+		return err
+	}
+	if err := os.RemoveAll(c.Dir); err != nil {
+		return err
+	}
+	return m.store.deleteContainer(c.ID)
+}

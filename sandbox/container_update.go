@@ -1,0 +1,86 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+// UpdateContainerResources applies new limits to a created or running container and keeps
+// them in its spec, so status and a restart see them.
+func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *runtimeapi.LinuxContainerResources) error {
+	if r == nil {
+		return fmt.Errorf("linux: missing: %w", errdefs.ErrInvalidArgument)
+	}
+	e, err := m.lookupContainer(id)
+	if err != nil {
+		return err
+	}
+	e.op.Lock()
+	defer e.op.Unlock()
+	c := e.snap.Load()
+	if c.State != ContainerCreated && c.State != ContainerRunning {
+		return fmt.Errorf("container %s is %s: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
+	}
+	s, err := cloneSpec(c.Spec)
+	if err != nil {
+		return err
+	}
+	lr, err := m.deps.Specs.UpdateResources(s, r)
+	if err != nil {
+		return err
+	}
+	pe, err := m.lookupPod(c.PodID)
+	if err != nil {
+		return err
+	}
+	mon, err := m.monitor(pe)
+	if err != nil {
+		return err
+	}
+	if err := mon.Update(ctx, c.ID, lr); err != nil {
+		return fmt.Errorf("update resources: %w", err)
+	}
+	_, _, err = m.updateContainer(e, nil, func(c *Container) bool { c.Spec = s; return true })
+	return err
+}
+
+// cloneSpec deep-copies a spec: snapshots are immutable, so changes go to a copy.
+func cloneSpec(s *specs.Spec) (*specs.Spec, error) {
+	if s == nil {
+		return &specs.Spec{}, nil
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	var out specs.Spec
+	return &out, json.Unmarshal(b, &out)
+}
+
+// ReopenContainerLog makes the monitor reopen the container's log file (after kubelet
+// rotated it).
+func (m *Manager) ReopenContainerLog(ctx context.Context, id string) error {
+	e, err := m.lookupContainer(id)
+	if err != nil {
+		return err
+	}
+	c := e.snap.Load()
+	if c.State != ContainerRunning {
+		return fmt.Errorf("container %s is %s, not RUNNING: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
+	}
+	pe, err := m.lookupPod(c.PodID)
+	if err != nil {
+		return err
+	}
+	mon, err := m.monitor(pe)
+	if err != nil {
+		return err
+	}
+	return mon.ReopenLog(ctx, c.ID)
+}

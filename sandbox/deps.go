@@ -1,0 +1,209 @@
+// Package sandbox is crid's domain: pods and their containers, their state machine, an
+// in-memory index that serves List*/Status without touching the executor, the disk or the
+// network, persistence in bbolt, and container events.
+//
+// It consumes small interfaces it defines itself (Images, Network, Runtime, Specs) so that
+// its unit tests run on fakes without root; cmd/crid wires the concrete images, cni,
+// oci/monitor and sandbox/spec packages in through sandbox/wire.
+package sandbox
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"syscall"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/sandbox/spec"
+)
+
+// Image is what the sandbox needs to know of a resolved image.
+type Image struct {
+	ID          string // "sha256:<config digest>"
+	RepoTags    []string
+	RepoDigests []string
+	Config      ocispec.Image
+}
+
+// Rootfs are the overlay directories of a container's root filesystem.
+type Rootfs struct {
+	LowerDirs []string // top layer first
+	UpperDir  string
+	WorkDir   string
+}
+
+// FsUsage is the disk use of a writable layer.
+type FsUsage struct {
+	Mountpoint            string
+	UsedBytes, InodesUsed uint64
+}
+
+// Images is the part of the image service containers are made from.
+type Images interface {
+	Resolve(refOrID string) (*Image, error) // errdefs.ErrNotFound when absent
+	PrepareRootfs(ctx context.Context, containerID, imageID string) (*Rootfs, error)
+	RemoveRootfs(ctx context.Context, containerID string) error // idempotent
+	RootfsUsage(containerID string) (FsUsage, error)
+}
+
+// NetPod is a pod as the network plugin sees it.
+type NetPod struct {
+	ID, Name, Namespace, UID, NetNS string
+	PortMappings                    []*runtimeapi.PortMapping
+	Annotations                     map[string]string
+	DNS                             *runtimeapi.DNSConfig
+}
+
+// Network makes pod network namespaces and plugs them in (CNI).
+type Network interface {
+	Ready() error
+	NewNetNS(podID string) (path string, err error)
+	RemoveNetNS(path string) error // idempotent
+	Setup(ctx context.Context, pod NetPod) (ips []string, err error)
+	Teardown(ctx context.Context, pod NetPod) error // idempotent
+	Check(ctx context.Context, pod NetPod) error
+	SetPodCIDR(cidr string) error
+}
+
+// InfraID names the pod infra process in the monitor's states and events.
+const InfraID = "pod-infra"
+
+// Process statuses as the monitor reports them.
+const (
+	ProcCreated = "created"
+	ProcRunning = "running"
+	ProcStopped = "stopped"
+)
+
+// ProcState is a container's (or the infra's) life as its monitor saw it.
+type ProcState struct {
+	ID                               string
+	Pid                              int
+	Status                           string // ProcCreated, ProcRunning, ProcStopped
+	ExitCode                         int32
+	OOMKilled                        bool
+	CreatedAt, StartedAt, FinishedAt time.Time
+}
+
+// CreateRequest creates a container in the pod's monitor.
+type CreateRequest struct {
+	ID        string
+	Spec      *specs.Spec
+	Rootfs    []specs.Mount
+	LogPath   string
+	Stdin     bool
+	StdinOnce bool
+	Terminal  bool
+}
+
+// TermSize is a terminal size.
+type TermSize struct{ Width, Height uint16 }
+
+// ExecRequest runs a process in a running container.
+type ExecRequest struct {
+	ContainerID string
+	Process     *specs.Process
+	Stdin       io.Reader
+	Stdout      io.Writer
+	Stderr      io.Writer
+	Terminal    bool
+	Resize      <-chan TermSize
+}
+
+// CgroupStats are a container's cgroup figures.
+type CgroupStats struct {
+	Timestamp        time.Time
+	CPUUsageNanos    uint64
+	MemoryUsage      uint64
+	MemoryWorkingSet uint64
+	MemoryRSS        uint64
+	MemoryLimit      uint64
+	PageFaults       uint64
+	MajorPageFaults  uint64
+	Pids             uint64
+}
+
+// Monitor is the client of one pod's monitor process.
+type Monitor interface {
+	CreatePodInfra(ctx context.Context, spec *specs.Spec) (pid int, err error)
+	Create(ctx context.Context, req CreateRequest) (pid int, err error)
+	Start(ctx context.Context, id string) error
+	Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error
+	State(ctx context.Context, id string) (*ProcState, error) // errdefs.ErrNotFound
+	List(ctx context.Context) ([]*ProcState, error)
+	// Events delivers exits, OOMKilled set before the exit is sent. It survives
+	// reconnects and is closed by Close.
+	Events() <-chan *ProcState
+	Delete(ctx context.Context, id string) error // idempotent
+	Update(ctx context.Context, id string, r *specs.LinuxResources) error
+	Stats(ctx context.Context, id string) (*CgroupStats, error)
+	ReopenLog(ctx context.Context, id string) error
+	Exec(ctx context.Context, req ExecRequest) (exitCode int, err error)
+	Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, resize <-chan TermSize) error
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
+// Runtime starts and finds per-pod monitors.
+type Runtime interface {
+	Start(ctx context.Context, podID, stateDir string) (Monitor, error)
+	Connect(ctx context.Context, stateDir string) (Monitor, error) // errdefs.ErrUnavailable when gone
+	// Cleanup kills what a dead monitor left (processes, cgroups) in stateDir.
+	Cleanup(stateDir string) error
+}
+
+// Specs turns CRI config into OCI specs. The real one is sandbox/spec (pure functions);
+// an interface here so that the state machine is tested apart from spec rules.
+type Specs interface {
+	PodSpec(in spec.PodInput) (*specs.Spec, error)
+	ContainerSpec(in spec.ContainerInput) (*specs.Spec, error)
+	ImageVolumes(cfg *runtimeapi.ContainerConfig, img ocispec.ImageConfig) ([]string, error)
+	StopSignal(cfg *runtimeapi.ContainerConfig, img ocispec.ImageConfig) (syscall.Signal, error)
+	LayerFS(layers ...fs.FS) fs.FS
+	ContainerUser(s *specs.Spec) *runtimeapi.ContainerUser
+	UpdateResources(s *specs.Spec, r *runtimeapi.LinuxContainerResources) (*specs.LinuxResources, error)
+	CRIResources(s *specs.Spec) *runtimeapi.LinuxContainerResources
+}
+
+// Features are what the runtime handler really supports; cmd/crid asks the executor and
+// the kernel, and Status advertises only these.
+type Features struct {
+	RecursiveReadOnlyMounts  bool
+	UserNamespaces           bool
+	SupplementalGroupsPolicy bool
+}
+
+// Config are the Manager's settings.
+type Config struct {
+	Root  string // persistent: <Root>/sandbox.db
+	State string // runtime: <State>/pods/<id>
+	// Handlers are the runtime handler names RunPodSandbox accepts besides "".
+	Handlers []string
+	Features Features
+	// SpecHost are node facts passed to every spec generation.
+	SpecHost spec.Host
+	// StopGrace bounds how long a stop waits for the exit after SIGKILL.
+	StopGrace time.Duration
+}
+
+// Deps are the services the Manager drives. All are required.
+type Deps struct {
+	Images  Images
+	Network Network
+	Runtime Runtime
+	Specs   Specs
+	// Mounter makes and removes the pod's /dev/shm tmpfs; nil means the real syscalls.
+	Mounter Mounter
+}
+
+// Mounter is the privileged filesystem operations the sandbox does itself.
+type Mounter interface {
+	MountShm(path string, sizeBytes int64) error
+	// MountOverlayRO mounts a read-only overlay of lowers (top first) at target.
+	MountOverlayRO(lowers []string, target string) error
+	Unmount(path string) error // idempotent: not mounted is fine
+}

@@ -1,0 +1,87 @@
+package sandbox
+
+import (
+	"time"
+)
+
+// watch applies the monitor's exit events to the pod's containers until the monitor's
+// event channel closes (Close of the client) or the Manager closes.
+func (m *Manager) watch(p *podEntry, mon Monitor) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		evs := mon.Events()
+		for {
+			select {
+			case <-m.ctx.Done():
+				return
+			case st, ok := <-evs:
+				if !ok {
+					return
+				}
+				m.applyExit(p, st)
+			}
+		}
+	}()
+}
+
+// applyExit records a process exit the monitor reported.
+func (m *Manager) applyExit(p *podEntry, st *ProcState) {
+	if st == nil || st.Status != ProcStopped {
+		return
+	}
+	if st.ID == InfraID {
+		m.infraExited(p)
+		return
+	}
+	m.mu.RLock()
+	e := m.ctrs[st.ID]
+	m.mu.RUnlock()
+	if e == nil {
+		return // being created (recorded when Create returns) or already removed
+	}
+	m.markExited(e, st)
+}
+
+// markExited moves a container to EXITED once, with the monitor's exit figures.
+func (m *Manager) markExited(e *ctrEntry, st *ProcState) {
+	m.updateContainer(e, ptr(EventStopped), func(c *Container) bool {
+		if c.State == ContainerExited {
+			return false
+		}
+		c.State = ContainerExited
+		c.ExitCode = st.ExitCode
+		c.FinishedAt = st.FinishedAt
+		if c.FinishedAt.IsZero() {
+			c.FinishedAt = time.Now()
+		}
+		if c.StartedAt.IsZero() && !st.StartedAt.IsZero() {
+			c.StartedAt = st.StartedAt
+		}
+		c.Reason, c.Message = exitReason(st), ""
+		return true
+	})
+}
+
+func exitReason(st *ProcState) string {
+	switch {
+	case st.OOMKilled:
+		return "OOMKilled"
+	case st.ExitCode == 0:
+		return "Completed"
+	default:
+		return "Error"
+	}
+}
+
+// infraExited: the pod's namespaces lost their holder; the pod is NOTREADY.
+func (m *Manager) infraExited(p *podEntry) {
+	m.updatePod(p, ptr(EventStopped), func(pod *Pod) bool {
+		if pod.State == PodNotReady {
+			return false
+		}
+		pod.State = PodNotReady
+		pod.Message = "pod infra process exited"
+		return true
+	})
+}

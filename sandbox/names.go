@@ -1,0 +1,99 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// kubelet gives RunPodSandbox and CreateContainer a deadline and, when it passes, retries
+// with the same name while the first call is still working. The retry must get the first
+// call's result, not "name is reserved" (CRI-O's resourcestore, containerd #12438). So a
+// name being created has a reservation that later callers wait on; a result whose caller
+// has gone (its context ended) is kept until a retry claims it.
+
+func podKey(md *runtimeapi.PodSandboxMetadata) string {
+	return fmt.Sprintf("%s_%s_%s_%d", md.GetName(), md.GetNamespace(), md.GetUid(), md.GetAttempt())
+}
+
+func containerKey(podID string, md *runtimeapi.ContainerMetadata) string {
+	return fmt.Sprintf("%s_%s_%d", podID, md.GetName(), md.GetAttempt())
+}
+
+type reservation struct {
+	done chan struct{}
+	id   string
+	err  error
+	// unclaimed: finished after its caller gave up; the next caller gets id.
+	unclaimed bool
+}
+
+type reservations struct {
+	mu sync.Mutex
+	m  map[string]*reservation
+}
+
+func newReservations() *reservations { return &reservations{m: map[string]*reservation{}} }
+
+// do runs create under the name key unless a call for that key is in flight or finished
+// unclaimed, in which case it returns that call's result. create runs with a context that
+// is not cancelled when ctx is: the work finishes (or rolls back) even if the caller left.
+func (r *reservations) do(ctx context.Context, key string, create func(context.Context) (string, error)) (string, error) {
+	for {
+		r.mu.Lock()
+		res, ok := r.m[key]
+		if !ok {
+			res = &reservation{done: make(chan struct{})}
+			r.m[key] = res
+			r.mu.Unlock()
+			return r.run(ctx, key, res, create)
+		}
+		if res.unclaimed {
+			delete(r.m, key)
+			r.mu.Unlock()
+			return res.id, nil
+		}
+		r.mu.Unlock()
+		select {
+		case <-res.done:
+			if res.err == nil {
+				// This caller waited for the in-flight call: the same result is
+				// what it asked for. Clear the unclaimed mark the finisher may set.
+				r.mu.Lock()
+				if cur := r.m[key]; cur == res {
+					delete(r.m, key)
+				}
+				r.mu.Unlock()
+				return res.id, nil
+			}
+			// The first attempt failed and rolled back: try again ourselves.
+		case <-ctx.Done():
+			return "", fmt.Errorf("waiting for the in-flight request with the same name: %w", ctx.Err())
+		}
+	}
+}
+
+func (r *reservations) run(ctx context.Context, key string, res *reservation, create func(context.Context) (string, error)) (string, error) {
+	id, err := create(context.WithoutCancel(ctx))
+	r.mu.Lock()
+	res.id, res.err = id, err
+	if err == nil && ctx.Err() != nil {
+		res.unclaimed = true // the caller is gone; keep the result for its retry
+	} else {
+		delete(r.m, key)
+	}
+	close(res.done)
+	r.mu.Unlock()
+	return id, err
+}
+
+// forget drops an unclaimed result for a key whose object was removed.
+func (r *reservations) forget(key string) {
+	r.mu.Lock()
+	if res, ok := r.m[key]; ok && res.unclaimed {
+		delete(r.m, key)
+	}
+	r.mu.Unlock()
+}

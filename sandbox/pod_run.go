@@ -1,0 +1,187 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/errdefs"
+	"github.com/crid-dev/crid/sandbox/spec"
+)
+
+// RunPod creates and starts a pod sandbox and returns its id. A retry with the same
+// metadata while the first call works gets the first call's result. A failure leaves
+// nothing behind.
+func (m *Manager) RunPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, handler string) (string, error) {
+	if err := m.validatePod(cfg, handler); err != nil {
+		return "", err
+	}
+	key := podKey(cfg.Metadata)
+	return m.podNames.do(ctx, key, func(ctx context.Context) (string, error) {
+		m.mu.RLock()
+		other, clash := m.podByName[key]
+		m.mu.RUnlock()
+		if clash {
+			return "", fmt.Errorf("pod sandbox name %q (attempt %d) is already used by pod %s: %w",
+				cfg.Metadata.Name, cfg.Metadata.Attempt, other, errdefs.ErrAlreadyExists)
+		}
+		return m.runPod(ctx, cfg, handler)
+	})
+}
+
+func (m *Manager) validatePod(cfg *runtimeapi.PodSandboxConfig, handler string) error {
+	if cfg == nil {
+		return fmt.Errorf("config: missing: %w", errdefs.ErrInvalidArgument)
+	}
+	md := cfg.Metadata
+	if md == nil {
+		return fmt.Errorf("config.metadata: missing: %w", errdefs.ErrInvalidArgument)
+	}
+	if md.Name == "" {
+		return fmt.Errorf("config.metadata.name: empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if handler != "" && !slices.Contains(m.cfg.Handlers, handler) {
+		return fmt.Errorf("runtime_handler %q: no such handler (known: %q): %w", handler, append([]string{""}, m.cfg.Handlers...), errdefs.ErrNotFound)
+	}
+	if !hostNetwork(cfg) {
+		if err := m.deps.Network.Ready(); err != nil {
+			return fmt.Errorf("pod network is not ready: %v: %w", err, errdefs.ErrFailedPrecondition)
+		}
+	}
+	return nil
+}
+
+// runPod does the work in an order a crash can be recovered from: the intent record is
+// stored before anything is made, and every later step is one recover() knows how to undo
+// (see rollbackPod).
+func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, handler string) (id string, err error) {
+	id = newID()
+	p := &Pod{
+		ID: id, Config: cfg, RuntimeHandler: handler, State: PodNotReady, Phase: PhaseCreating,
+		CreatedAt: time.Now(), Dir: m.podDir(id),
+	}
+	if err := m.store.putPod(p); err != nil {
+		return "", fmt.Errorf("persist pod intent: %w", err)
+	}
+	var mon Monitor
+	defer func() {
+		if err != nil {
+			m.rollbackPod(context.WithoutCancel(ctx), p, mon)
+		}
+	}()
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := writePodFiles(p.Dir, cfg, nil); err != nil {
+		return "", err
+	}
+	if !hostIPC(cfg) {
+		p.ShmMounted = true // set first: a crash after mounting must unmount
+		if err := m.store.putPod(p); err != nil {
+			return "", err
+		}
+		if err := m.deps.Mounter.MountShm(filepath.Join(p.Dir, "shm"), shmSize); err != nil {
+			return "", err
+		}
+	}
+	if !hostNetwork(cfg) {
+		if p.NetNS, err = m.deps.Network.NewNetNS(id); err != nil {
+			return "", fmt.Errorf("network namespace: %w", err)
+		}
+		// Stored before ADD: a crash during ADD leaves a netns recover() DELs and removes.
+		if err := m.store.putPod(p); err != nil {
+			return "", err
+		}
+		if p.IPs, err = m.deps.Network.Setup(ctx, netPod(p)); err != nil {
+			return "", fmt.Errorf("network setup: %w", err)
+		}
+		if err := writePodFiles(p.Dir, cfg, p.IPs); err != nil {
+			return "", err
+		}
+	}
+	if mon, err = m.deps.Runtime.Start(ctx, id, p.Dir); err != nil {
+		return "", fmt.Errorf("start pod monitor: %w", err)
+	}
+	infra, err := m.deps.Specs.PodSpec(spec.PodInput{
+		ID: id, Config: cfg, NetNSPath: p.NetNS, RootPath: filepath.Join(p.Dir, "infra-root"), Host: m.cfg.SpecHost,
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Join(p.Dir, "infra-root"), 0o700); err != nil {
+		return "", err
+	}
+	if p.InfraPid, err = mon.CreatePodInfra(ctx, infra); err != nil {
+		return "", fmt.Errorf("pod infra: %w", err)
+	}
+	p.State, p.Phase = PodReady, PhaseCreated
+	if err := m.store.putPod(p); err != nil {
+		return "", err
+	}
+	e := &podEntry{}
+	e.snap.Store(p)
+	e.mon.Store(&monitorRef{mon})
+	m.mu.Lock()
+	m.pods[id] = e
+	m.podByName[p.key()] = id
+	m.mu.Unlock()
+	m.watch(e, mon)
+	m.events.publish(Event{Type: EventCreated, ID: id, Pod: p, At: time.Now()})
+	m.events.publish(Event{Type: EventStarted, ID: id, Pod: p, At: time.Now()})
+	m.log.Info("pod sandbox ready", "pod", id, "name", cfg.Metadata.Name, "namespace", cfg.Metadata.Namespace, "ips", p.IPs)
+	return id, nil
+}
+
+func netPod(p *Pod) NetPod {
+	md := p.Config.GetMetadata()
+	return NetPod{
+		ID: p.ID, Name: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid(), NetNS: p.NetNS,
+		PortMappings: p.Config.GetPortMappings(), Annotations: p.Config.GetAnnotations(), DNS: p.Config.GetDnsConfig(),
+	}
+}
+
+// rollbackPod undoes whatever of a pod exists, in reverse order of making, and forgets
+// it. Each step is idempotent, so it also serves recover() for a pod a crash cut short,
+// and RemovePod.
+func (m *Manager) rollbackPod(ctx context.Context, p *Pod, mon Monitor) error {
+	var errs []error
+	if mon != nil {
+		if err := mon.Shutdown(ctx); err != nil {
+			m.log.Warn("monitor shutdown failed; cleaning up after it", "pod", p.ID, "error", err)
+		}
+		mon.Close()
+	}
+	// Whatever the monitor left (processes, cgroups) if it could not shut down cleanly.
+	if err := m.deps.Runtime.Cleanup(p.Dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("monitor cleanup: %w", err))
+	}
+	if p.NetNS != "" {
+		if err := m.deps.Network.Teardown(ctx, netPod(p)); err != nil {
+			errs = append(errs, fmt.Errorf("network teardown: %w", err))
+		}
+		if err := m.deps.Network.RemoveNetNS(p.NetNS); err != nil {
+			errs = append(errs, fmt.Errorf("remove netns: %w", err))
+		}
+	}
+	if p.ShmMounted {
+		if err := m.deps.Mounter.Unmount(filepath.Join(p.Dir, "shm")); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		// Keep the record: the next start (or the next RemovePodSandbox) tries again.
+		err := errors.Join(errs...)
+		m.log.Error("pod cleanup incomplete", "pod", p.ID, "error", err)
+		return err
+	}
+	if err := os.RemoveAll(p.Dir); err != nil {
+		return fmt.Errorf("remove pod dir: %w", err)
+	}
+	return m.store.deletePod(p.ID)
+}

@@ -1,0 +1,145 @@
+package sandbox
+
+import (
+	"context"
+	"time"
+)
+
+// recover rebuilds the index from the store after a (re)start, reconnects to each pod's
+// monitor and learns what happened while crid was down:
+//   - a pod or container still in PhaseCreating was cut short by a crash: roll it back;
+//   - a pod in PhaseRemoving: finish the removal;
+//   - a container's real state (and exit code) comes from its monitor;
+//   - a pod whose monitor is gone is NOTREADY and its containers EXITED with a message,
+//     after Runtime.Cleanup has killed whatever the dead monitor left.
+func (m *Manager) recover(ctx context.Context) error {
+	pods, ctrs, bad, err := m.store.load()
+	if err != nil {
+		return err
+	}
+	for _, b := range bad {
+		m.log.Error("unreadable record in the sandbox store; skipped", "record", b)
+	}
+	byPod := map[string][]*Container{}
+	for _, c := range ctrs {
+		byPod[c.PodID] = append(byPod[c.PodID], c)
+	}
+	var removing []string
+	for _, p := range pods {
+		if p.Phase == PhaseCreating {
+			m.log.Warn("rolling back a pod sandbox a crash interrupted", "pod", p.ID)
+			for _, c := range byPod[p.ID] {
+				m.rollbackContainer(ctx, c, nil)
+			}
+			m.rollbackPod(ctx, p, nil)
+			delete(byPod, p.ID)
+			continue
+		}
+		m.recoverPod(ctx, p, byPod[p.ID])
+		delete(byPod, p.ID)
+		if p.Phase == PhaseRemoving {
+			removing = append(removing, p.ID)
+		}
+	}
+	for podID, cs := range byPod { // containers of a pod that no longer exists
+		for _, c := range cs {
+			m.log.Warn("removing a container whose pod is gone", "container", c.ID, "pod", podID)
+			m.rollbackContainer(ctx, c, nil)
+		}
+	}
+	for _, id := range removing {
+		if err := m.RemovePod(ctx, id); err != nil {
+			m.log.Error("finishing an interrupted pod removal", "pod", id, "error", err)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) recoverPod(ctx context.Context, p *Pod, cs []*Container) {
+	e := &podEntry{}
+	var states map[string]*ProcState
+	mon, err := m.deps.Runtime.Connect(ctx, p.Dir)
+	if err == nil {
+		var list []*ProcState
+		if list, err = mon.List(ctx); err != nil {
+			mon.Close()
+			mon = nil
+		} else {
+			states = map[string]*ProcState{}
+			for _, st := range list {
+				states[st.ID] = st
+			}
+		}
+	}
+	if mon == nil {
+		m.log.Warn("pod monitor is gone; its containers are reported exited", "pod", p.ID, "error", err)
+		if cerr := m.deps.Runtime.Cleanup(p.Dir); cerr != nil {
+			m.log.Error("cleaning up after a dead pod monitor", "pod", p.ID, "error", cerr)
+		}
+		if p.State == PodReady {
+			p.State, p.Message = PodNotReady, "pod monitor was gone when crid restarted"
+		}
+	} else if st := states[InfraID]; p.State == PodReady && (st == nil || st.Status == ProcStopped) {
+		p.State, p.Message = PodNotReady, "pod infra process exited while crid was down"
+	}
+	m.store.putPod(p)
+	e.snap.Store(p)
+	if mon != nil {
+		e.mon.Store(&monitorRef{mon})
+	}
+	m.mu.Lock()
+	m.pods[p.ID] = e
+	m.podByName[p.key()] = p.ID
+	m.mu.Unlock()
+
+	for _, c := range cs {
+		if c.Phase == PhaseCreating {
+			m.log.Warn("rolling back a container a crash interrupted", "container", c.ID)
+			m.rollbackContainer(ctx, c, mon)
+			continue
+		}
+		reconcileContainer(c, states, mon != nil)
+		m.store.putContainer(c)
+		ce := &ctrEntry{exited: make(chan struct{})}
+		if c.State == ContainerExited {
+			close(ce.exited)
+		}
+		ce.snap.Store(c)
+		m.mu.Lock()
+		m.ctrs[c.ID] = ce
+		m.ctrByName[c.key()] = c.ID
+		m.mu.Unlock()
+	}
+	if mon != nil {
+		m.watch(e, mon)
+	}
+}
+
+// reconcileContainer brings a stored container up to what its monitor knows.
+func reconcileContainer(c *Container, states map[string]*ProcState, monitorUp bool) {
+	if c.State == ContainerExited {
+		return
+	}
+	st := states[c.ID]
+	switch {
+	case st == nil:
+		c.State, c.ExitCode, c.Reason = ContainerExited, 255, "Unknown"
+		c.FinishedAt = time.Now()
+		if monitorUp {
+			c.Message = "the pod monitor has no record of this container"
+		} else {
+			c.Message = "the pod monitor was gone when crid restarted"
+		}
+	case st.Status == ProcStopped:
+		c.State, c.ExitCode, c.Reason, c.Message = ContainerExited, st.ExitCode, exitReason(st), ""
+		c.FinishedAt = st.FinishedAt
+		if c.StartedAt.IsZero() {
+			c.StartedAt = st.StartedAt
+		}
+	case st.Status == ProcRunning:
+		c.State = ContainerRunning
+		if c.StartedAt.IsZero() {
+			c.StartedAt = st.StartedAt
+		}
+	}
+}
