@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/sandbox"
 )
 
 // Deps are the domain services the CRI handlers call. cmd/crid wires them.
@@ -20,6 +22,10 @@ type Deps struct {
 	Network interface{ Ready() error }
 	// StatusExtras adds runtime handlers, features and verbose info to a Status response.
 	StatusExtras func(resp *runtimeapi.StatusResponse, verbose bool)
+	// Sandbox serves the RuntimeService pod and container RPCs.
+	Sandbox *sandbox.Manager
+	// Streaming hands out exec/attach/port-forward URLs (NewStreamServer).
+	Streaming *StreamServer
 }
 
 // Server implements RuntimeServiceServer and ImageServiceServer.
