@@ -1,6 +1,7 @@
 package cni
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,9 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/invoke"
 
 	"github.com/crid-dev/crid/errdefs"
 )
@@ -32,8 +33,21 @@ type confState struct {
 	list        *libcni.NetworkConfigList
 	file        string
 	err         error // why no config is usable; nil when list is set
-	pluginsOK   bool  // every plugin of list was found in BinDirs
+
+	// Validation runs every plugin's VERSION: it catches a missing plugin
+	// and a cniVersion the installed plugins do not speak (e.g. "1.1.0"
+	// with Debian's 1.0.0-only plugins), which would otherwise fail each
+	// pod's ADD. Redone at most every revalidateInterval until it passes,
+	// so plugins installed after crid started are picked up without a
+	// restart yet a broken node does not exec plugins on every call.
+	validated   bool
+	validateErr error
+	validatedAt time.Time
 }
+
+const validateTimeout = 10 * time.Second
+
+var revalidateInterval = 2 * time.Second // a var so tests need not sleep
 
 // Ready returns nil when a valid network config is loaded and its plugins
 // are installed; otherwise an ErrUnavailable error saying why not.
@@ -60,16 +74,20 @@ func (m *Manager) current() (*libcni.NetworkConfigList, error) {
 	if st.err != nil {
 		return nil, st.err
 	}
-	// Plugins are looked up again until all are found, so installing them
-	// after crid started makes the node ready without a restart.
-	if !st.pluginsOK {
-		for _, p := range st.list.Plugins {
-			if _, err := invoke.FindInPath(p.Network.Type, m.cfg.BinDirs); err != nil {
-				return nil, fmt.Errorf("cni: network %q (%s): plugin %q not found in %s: %w",
-					st.list.Name, st.file, p.Network.Type, strings.Join(m.cfg.BinDirs, ":"), errdefs.ErrUnavailable)
-			}
+	if !st.validated {
+		if st.validateErr != nil && time.Since(st.validatedAt) < revalidateInterval {
+			return nil, st.validateErr
 		}
-		st.pluginsOK = true
+		ctx, cancel := context.WithTimeout(context.Background(), validateTimeout)
+		defer cancel()
+		st.validatedAt = time.Now()
+		if _, err := m.cni.ValidateNetworkList(ctx, st.list); err != nil {
+			st.validateErr = fmt.Errorf("cni: network %q (%s) unusable with plugins in %s: %v: %w",
+				st.list.Name, st.file, strings.Join(m.cfg.BinDirs, ":"), err, errdefs.ErrUnavailable)
+			slog.Warn("cni: network not ready", "err", st.validateErr)
+			return nil, st.validateErr
+		}
+		st.validated, st.validateErr = true, nil
 	}
 	return st.list, nil
 }

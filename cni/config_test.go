@@ -7,22 +7,29 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crid-dev/crid/errdefs"
 )
 
-// fakePlugins makes a bin dir holding (empty) executables of the given
-// types: enough for config validation, which only looks plugins up.
+// fakePlugins makes a bin dir holding executables of the given types that
+// answer VERSION (CNI 0.1.0 to 1.0.0, like Debian's) and nothing else:
+// enough for config validation.
 func fakePlugins(t *testing.T, types ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, typ := range types {
-		if err := os.WriteFile(filepath.Join(dir, typ), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, typ), []byte(fakePlugin), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return dir
 }
+
+const fakePlugin = `#!/bin/sh
+[ "$CNI_COMMAND" = VERSION ] || exit 1
+echo '{"cniVersion": "1.0.0", "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]}'
+`
 
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
@@ -83,8 +90,29 @@ func TestReadyAndReload(t *testing.T) {
 	writeFile(t, filepath.Join(conf, "01-missing.conflist"),
 		`{"cniVersion": "1.0.0", "name": "m", "plugins": [{"type": "bridge"}, {"type": "no-such-plugin"}]}`)
 	err = m.Ready()
-	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), `plugin "no-such-plugin" not found`) {
+	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), `"no-such-plugin"`) {
 		t.Fatalf("missing plugin: Ready() = %v", err)
+	}
+	// So does a spec version the plugins do not speak.
+	writeFile(t, filepath.Join(conf, "01-missing.conflist"),
+		`{"cniVersion": "1.1.0", "name": "m", "plugins": [{"type": "bridge"}]}`)
+	err = m.Ready()
+	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), `does not support config version "1.1.0"`) {
+		t.Fatalf("unsupported version: Ready() = %v", err)
+	}
+
+	// Installing the plugin later is noticed.
+	revalidateInterval = 0
+	t.Cleanup(func() { revalidateInterval = 2 * time.Second })
+	writeFile(t, filepath.Join(conf, "01-missing.conflist"),
+		`{"cniVersion": "1.0.0", "name": "m", "plugins": [{"type": "late-plugin"}]}`)
+	if err := m.Ready(); err == nil {
+		t.Fatal("Ready() = nil before late-plugin is installed")
+	}
+	writeFile(t, filepath.Join(m.cfg.BinDirs[0], "late-plugin"), fakePlugin)
+	os.Chmod(filepath.Join(m.cfg.BinDirs[0], "late-plugin"), 0o755)
+	if err := m.Ready(); err != nil {
+		t.Fatalf("after installing late-plugin: Ready() = %v", err)
 	}
 
 	// Removing every config makes it not ready again.

@@ -185,6 +185,24 @@ func (tn *testNet) setup(pod Pod) []string {
 	return res.IPs
 }
 
+// down tears the pods down as the sandbox does (DEL, then the netns) and
+// checks that nothing of them is left.
+func (tn *testNet) down(pods ...Pod) {
+	tn.t.Helper()
+	for _, p := range pods {
+		if err := tn.m.Teardown(context.Background(), p); err != nil {
+			tn.t.Fatalf("teardown %s: %v", p.Name, err)
+		}
+		if err := tn.m.RemoveNetNS(p.NetNS); err != nil {
+			tn.t.Fatal(err)
+		}
+	}
+	for _, p := range pods {
+		tn.assertGone(p)
+	}
+	tn.assertBridgeEmpty()
+}
+
 // assertGone checks that nothing of pod is left on the host: its netns
 // file, iptables rules naming it, its host-local reservation and its libcni
 // cache entry. Veths are checked per bridge, by assertBridgeEmpty.

@@ -112,9 +112,10 @@ func loopbackUp() error {
 // ensureNetNSDir makes NetNSDir a mount point with shared propagation, as
 // iproute2 does for /run/netns. Mount namespaces created later (pod
 // monitors, containers before pivot_root) get copies of the pinned netns
-// mounts; with shared propagation our unmount reaches those copies too, so
-// a removed netns is really released instead of lingering in another mount
-// namespace and keeping its veth and address alive.
+// mounts; with shared propagation our unmount reaches those copies (in
+// shared or slave namespaces) at once, instead of a copy keeping the
+// namespace, its lo and any leftover interface alive. Unlinking the file
+// (Linux 3.18+) also detaches copies; this does not depend on that alone.
 func (m *Manager) ensureNetNSDir() error {
 	m.nsDirMu.Lock()
 	defer m.nsDirMu.Unlock()

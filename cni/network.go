@@ -51,6 +51,9 @@ func (m *Manager) Setup(ctx context.Context, pod Pod) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !isNetNS(pod.NetNS) {
+		return nil, fmt.Errorf("cni: pod %q: %s is not a network namespace: %w", pod.ID, pod.NetNS, errdefs.ErrFailedPrecondition)
+	}
 	list, err := m.current()
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -99,20 +100,14 @@ func TestPodToPod(t *testing.T) {
 		t.Fatalf("b -> own lo: %q, %v", got, err)
 	}
 
-	for _, p := range []Pod{a, b} {
-		if err := tn.m.Teardown(context.Background(), p); err != nil {
-			t.Fatalf("teardown %s: %v", p.Name, err)
-		}
-		if err := tn.m.Teardown(context.Background(), p); err != nil {
-			t.Errorf("second teardown %s: %v", p.Name, err)
-		}
-		if err := tn.m.RemoveNetNS(p.NetNS); err != nil {
-			t.Fatal(err)
-		}
+	tn.down(a, b)
+	// Both are idempotent.
+	if err := tn.m.Teardown(context.Background(), a); err != nil {
+		t.Errorf("second teardown: %v", err)
 	}
-	tn.assertGone(a)
-	tn.assertGone(b)
-	tn.assertBridgeEmpty()
+	if err := tn.m.RemoveNetNS(a.NetNS); err != nil {
+		t.Errorf("second RemoveNetNS: %v", err)
+	}
 	if got := histogramCount(t, "add"); got < 2 {
 		t.Errorf("add histogram count = %d", got)
 	}
@@ -134,14 +129,7 @@ func TestHostPort(t *testing.T) {
 		t.Fatalf("host -> %s: %q, %v", addr, got, err)
 	}
 
-	if err := tn.m.Teardown(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
-	if err := tn.m.RemoveNetNS(pod.NetNS); err != nil {
-		t.Fatal(err)
-	}
-	tn.assertGone(pod)
-	tn.assertBridgeEmpty()
+	tn.down(pod)
 	if _, err := fetch("", addr); err == nil {
 		t.Error("hostPort still answers after teardown")
 	}
@@ -249,14 +237,7 @@ func TestBandwidthShaped(t *testing.T) {
 	if !strings.Contains(string(out), "tbf") {
 		t.Errorf("no tbf qdisc after ADD with bandwidth:\n%s", out)
 	}
-	if err := tn.m.Teardown(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
-	if err := tn.m.RemoveNetNS(pod.NetNS); err != nil {
-		t.Fatal(err)
-	}
-	tn.assertGone(pod)
-	tn.assertBridgeEmpty()
+	tn.down(pod)
 	for name := range ifbs(t) {
 		if !ifbsBefore[name] && strings.HasPrefix(name, "bwp") {
 			t.Errorf("ifb %s left after teardown", name)
@@ -300,3 +281,106 @@ func histogramCount(t *testing.T, op string) uint64 {
 }
 
 func itoa(i int32) string { return strconv.Itoa(int(i)) }
+
+// A CNI 0.3.1 config has no CHECK: Check is a no-op, the rest works.
+func TestCheckOldVersion(t *testing.T) {
+	tn := newTestNet(t, func(plugins []any) []any { return plugins[:1] })
+	conf := strings.Replace(tn.confJSON, `"cniVersion": "1.0.0"`, `"cniVersion": "0.3.1"`, 1)
+	writeFile(t, filepath.Join(tn.cfg.ConfDir, "10-test.conflist"), conf)
+	if list, err := tn.m.current(); err != nil || list.CNIVersion != "0.3.1" {
+		t.Fatalf("reload: %+v, %v", list, err)
+	}
+	pod := tn.newPod("old")
+	tn.setup(pod)
+	if err := tn.m.Check(context.Background(), pod); err != nil {
+		t.Errorf("Check on 0.3.1 = %v, want nil", err)
+	}
+	tn.down(pod)
+}
+
+// Pods set up and torn down at the same time get distinct addresses and
+// leave nothing behind (host-local's lock, libcni's cache per pod).
+func TestConcurrentPods(t *testing.T) {
+	tn := newTestNet(t, nil)
+	const n = 8
+	pods := make([]Pod, n)
+	for i := range pods {
+		pods[i] = tn.newPod("p"+strconv.Itoa(i), PortMapping{HostPort: freeHostPort(t), ContainerPort: 80})
+	}
+	ips := make([]string, n)
+	errs := make(chan error, n)
+	for i := range pods {
+		go func() {
+			res, err := tn.m.Setup(context.Background(), pods[i])
+			if err == nil {
+				ips[i] = res.IPs[0]
+			}
+			errs <- err
+		}()
+	}
+	for range pods {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, ip := range ips {
+		if seen[ip] {
+			t.Fatalf("address %s given twice: %v", ip, ips)
+		}
+		seen[ip] = true
+	}
+	for i := range pods {
+		go func() { errs <- tn.m.Teardown(context.Background(), pods[i]) }()
+	}
+	for range pods {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	tn.down(pods...)
+}
+
+// A mount namespace created while the pod lived (a monitor, a container
+// before pivot_root) holds a copy of the pinned netns mount; RemoveNetNS
+// must release that copy too (shared netns dir, then unlink).
+func TestNetNSRemovedFromOtherMountNamespaces(t *testing.T) {
+	tn := newTestNet(t, nil)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare (util-linux) not installed")
+	}
+	pod := tn.newPod("pinned")
+	cmd := exec.Command("unshare", "--mount", "--propagation", "slave", "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	mountinfo := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/mountinfo"
+	sees := func() bool {
+		b, _ := os.ReadFile(mountinfo)
+		return strings.Contains(string(b), pod.NetNS)
+	}
+	// Wait until unshare has made its mount namespace and exec'd sleep.
+	for i := 0; ; i++ {
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/comm")
+		if string(comm) == "sleep\n" {
+			break
+		}
+		if i == 500 {
+			t.Fatal("unshare did not start sleep")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !sees() {
+		t.Fatal("the other mount namespace never saw the netns mount")
+	}
+	if err := tn.m.RemoveNetNS(pod.NetNS); err != nil {
+		t.Fatal(err)
+	}
+	if sees() {
+		t.Error("the netns mount is still held in the other mount namespace")
+	}
+}
