@@ -1,0 +1,250 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+type syscallIDMap = syscall.SysProcIDMap
+
+// initConfig is what the executor sends the init (or exec child) once it sits
+// in its cgroup.
+type initConfig struct {
+	Mode    string         `json:"mode"` // "create" or "exec"
+	ID      string         `json:"id,omitempty"`
+	Spec    *specs.Spec    `json:"spec"`
+	Rootfs  []specs.Mount  `json:"rootfs,omitempty"`
+	Process *specs.Process `json:"process,omitempty"` // exec: the process to run
+	// UnshareCgroupNS: the init makes its cgroup namespace itself, after it was
+	// placed in its cgroup, so that the namespace root is the container's cgroup
+	// (with clone3 CLONE_INTO_CGROUP the clone flag does that already).
+	UnshareCgroupNS bool `json:"unshareCgroupNS,omitempty"`
+	// UserNS: the process runs in a user namespace other than the host's.
+	UserNS bool `json:"userNS,omitempty"`
+}
+
+// Create sets the container up completely (namespaces, rootfs, cgroup, security)
+// and leaves its init blocked right before execve of the user's process. On
+// error nothing is left behind: the init is killed (the caller still reaps it)
+// and the cgroup removed.
+func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
+	spec := opts.Spec
+	if err := validateSpec(opts.ID, spec); err != nil {
+		return nil, err
+	}
+	plan, err := planNamespaces(spec)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+	}
+	if !plan.has(unix.CLONE_NEWNS) {
+		return nil, fmt.Errorf("container %s: a new mount namespace is required", opts.ID)
+	}
+	if plan.has(unix.CLONE_NEWUSER) && plan.joins(unix.CLONE_NEWUSER) {
+		return nil, fmt.Errorf("container %s: user namespace both new and joined", opts.ID)
+	}
+	exe, err := selfPath()
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+	}
+	cg, err := newCgroup(spec)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+	}
+	pid := 0
+	defer func() {
+		if retErr != nil {
+			if pid > 0 {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+			_ = Destroy(spec)
+		}
+	}()
+	parent, child, err := socketPair("init-sync")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			parent.Close()
+		}
+	}()
+	files, closeFiles, err := stdioFiles(opts.Stdio, spec.Process.Terminal)
+	if err != nil {
+		child.Close()
+		return nil, err
+	}
+	files = append(files, child)
+	env := []string{"_CRID_MODE=create"}
+	sys := &syscall.SysProcAttr{}
+	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs}
+	viaConstructor := plan.joins(unix.CLONE_NEWUSER)
+	if viaConstructor {
+		// Joining the pod's user namespace needs a single-threaded process:
+		// the nsenter constructor joins everything and unshares the new ones.
+		env = append(env, "_CRID_NSENTER=3", "_CRID_NSJOIN="+plan.joinEnv(),
+			"_CRID_NSUNSHARE="+strconv.Itoa(plan.newMask&^unix.CLONE_NEWCGROUP))
+		cfg.UnshareCgroupNS = plan.has(unix.CLONE_NEWCGROUP)
+		cfg.UserNS = true
+	} else {
+		sys.Cloneflags = uintptr(plan.newMask)
+		if plan.has(unix.CLONE_NEWUSER) {
+			sys.UidMappings = idMaps(spec.Linux.UIDMappings)
+			sys.GidMappings = idMaps(spec.Linux.GIDMappings)
+			sys.GidMappingsEnableSetgroups = true
+			cfg.UserNS = true
+		}
+		cgFd, err := cg.dirFd()
+		if err != nil {
+			child.Close()
+			closeFiles()
+			return nil, fmt.Errorf("container %s: open cgroup: %w", opts.ID, err)
+		}
+		if cgFd != nil {
+			defer cgFd.Close()
+			sys.UseCgroupFD, sys.CgroupFD = true, int(cgFd.Fd())
+		} else {
+			// v1: the init is moved into its cgroup before it gets its config;
+			// the cgroup namespace must be made after that move.
+			sys.Cloneflags &^= unix.CLONE_NEWCGROUP
+			cfg.UnshareCgroupNS = plan.has(unix.CLONE_NEWCGROUP)
+		}
+	}
+	attr := &os.ProcAttr{Files: files, Env: env, Sys: sys}
+	proc, err := onJoinedThread(plan.join, func() (*os.Process, error) {
+		return os.StartProcess(exe, []string{"crid-init", InitArg}, attr)
+	})
+	child.Close()
+	closeFiles()
+	if err != nil {
+		return nil, fmt.Errorf("container %s: start init: %w", opts.ID, err)
+	}
+	pid = proc.Pid
+	_ = proc.Release() // the monitor reaps it, never us
+	stop := context.AfterFunc(ctx, func() { _ = parent.SetDeadline(time.Now()) })
+	defer stop()
+	if viaConstructor {
+		m, err := readMsg(parent)
+		if err != nil {
+			return nil, fmt.Errorf("container %s: nsenter: %w", opts.ID, err)
+		}
+		if m.Error != "" {
+			return nil, fmt.Errorf("container %s: %s", opts.ID, m.Error)
+		}
+		// The intermediate exits; the monitor reaps it and inherits the init.
+		pid = m.Pid
+	}
+	if !sys.UseCgroupFD {
+		if err := cg.add(pid); err != nil {
+			return nil, fmt.Errorf("container %s: join cgroup: %w", opts.ID, err)
+		}
+	}
+	if err := writeMsg(parent, syncMsg{Config: cfg}); err != nil {
+		return nil, fmt.Errorf("container %s: send config: %w", opts.ID, err)
+	}
+	c := &Container{ID: opts.ID, Pid: pid, Cgroup: cg.path, sync: parent, spec: spec}
+	for {
+		m, err := readMsg(parent)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("init exited during setup")
+			}
+			c.closeConsole()
+			return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+		}
+		switch {
+		case m.Error != "":
+			c.closeConsole()
+			return nil, fmt.Errorf("container %s: %s", opts.ID, m.Error)
+		case m.Console:
+			if c.Console, err = recvFd(parent, "console"); err != nil {
+				return nil, fmt.Errorf("container %s: receive console: %w", opts.ID, err)
+			}
+		case m.Ready:
+			return c, nil
+		}
+	}
+}
+
+func (c *Container) closeConsole() {
+	if c.Console != nil {
+		c.Console.Close()
+		c.Console = nil
+	}
+}
+
+// Start releases the init to execve the user's process and returns once it
+// did (or why it could not: e.g. the program is not found).
+func (c *Container) Start() error {
+	if c.sync == nil {
+		return fmt.Errorf("container %s: already started", c.ID)
+	}
+	s := c.sync
+	c.sync = nil
+	defer s.Close()
+	_ = s.SetDeadline(time.Time{})
+	if err := writeMsg(s, syncMsg{Start: true}); err != nil {
+		return fmt.Errorf("container %s: start: %w", c.ID, err)
+	}
+	// The init's end is close-on-exec: EOF means execve succeeded.
+	m, err := readMsg(s)
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("container %s: start: %w", c.ID, err)
+	}
+	return fmt.Errorf("container %s: start: %s", c.ID, m.Error)
+}
+
+func validateSpec(id string, spec *specs.Spec) error {
+	switch {
+	case id == "":
+		return errors.New("container id is empty")
+	case spec == nil || spec.Process == nil || len(spec.Process.Args) == 0:
+		return fmt.Errorf("container %s: spec has no process args", id)
+	case spec.Root == nil || spec.Root.Path == "":
+		return fmt.Errorf("container %s: spec has no root path", id)
+	case spec.Linux == nil:
+		return fmt.Errorf("container %s: spec has no linux section", id)
+	}
+	return nil
+}
+
+// stdioFiles returns fds 0-2 for the child. With a terminal the init opens the
+// pty itself and stdio is /dev/null until then.
+func stdioFiles(s Stdio, terminal bool) ([]*os.File, func(), error) {
+	var opened []*os.File
+	closeAll := func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	devNull := func() (*os.File, error) {
+		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err == nil {
+			opened = append(opened, f)
+		}
+		return f, err
+	}
+	files := []*os.File{s.Stdin, s.Stdout, s.Stderr}
+	for i, f := range files {
+		if f == nil || terminal {
+			nf, err := devNull()
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			files[i] = nf
+		}
+	}
+	return files, closeAll, nil
+}

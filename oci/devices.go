@@ -1,0 +1,137 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func u32(v uint32) *uint32 { return &v }
+
+func fileMode(m os.FileMode) *os.FileMode { return &m }
+
+// defaultDevices are the nodes every container gets (the OCI runtime spec's list).
+var defaultDevices = []specs.LinuxDevice{
+	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3, FileMode: fileMode(0o666), UID: u32(0), GID: u32(0)},
+	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5, FileMode: fileMode(0o666), UID: u32(0), GID: u32(0)},
+	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7, FileMode: fileMode(0o666), UID: u32(0), GID: u32(0)},
+	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8, FileMode: fileMode(0o666), UID: u32(0), GID: u32(0)},
+	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9, FileMode: fileMode(0o666), UID: u32(0), GID: u32(0)},
+	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0, FileMode: fileMode(0o666), UID: u32(0), GID: u32(0)},
+}
+
+// setupDev fills the container's /dev (already a fresh tmpfs): pts and shm if
+// the spec did not mount them, device nodes, and the standard symlinks.
+func setupDev(rootfd int, spec *specs.Spec, userns bool, mounted map[string]bool) error {
+	if !mounted["/dev/pts"] {
+		m := specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts",
+			Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}
+		if !userns {
+			m.Options = append(m.Options, "gid=5")
+		}
+		if err := mountInRoot(rootfd, m, userns); err != nil {
+			return err
+		}
+	}
+	if !mounted["/dev/shm"] {
+		m := specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm",
+			Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}
+		if err := mountInRoot(rootfd, m, userns); err != nil {
+			return err
+		}
+	}
+	// The nodes keep exactly the modes asked for.
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	seen := map[string]bool{}
+	devs := append(append([]specs.LinuxDevice{}, spec.Linux.Devices...), defaultDevices...)
+	for _, d := range devs {
+		p := cleanDest(d.Path)
+		if seen[p] {
+			continue // a spec device overrides a default one
+		}
+		seen[p] = true
+		if err := makeDevice(rootfd, d, userns); err != nil {
+			return fmt.Errorf("device %s: %w", d.Path, err)
+		}
+	}
+	devfd, err := openInRoot(rootfd, "/dev", unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(devfd)
+	links := [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+		{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}}
+	if _, err := os.Stat("/proc/kcore"); err == nil {
+		links = append(links, [2]string{"/proc/kcore", "core"})
+	}
+	for _, l := range links {
+		if l[1] == "ptmx" {
+			// Replace a ptmx node (e.g. a spec device) with the link to our devpts.
+			_ = unix.Unlinkat(devfd, "ptmx", 0)
+		}
+		if err := unix.Symlinkat(l[0], devfd, l[1]); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("symlink /dev/%s: %w", l[1], err)
+		}
+	}
+	return nil
+}
+
+// makeDevice creates a device node inside the rootfs. In a user namespace
+// mknod is not allowed: the host's node is bind-mounted instead, as runc does.
+func makeDevice(rootfd int, d specs.LinuxDevice, userns bool) error {
+	p := cleanDest(d.Path)
+	dir, base := filepath.Split(p)
+	dfd, err := mkdirAllInRoot(rootfd, dir, 0o755)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	if userns {
+		tfd, err := createFileInRoot(rootfd, p)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(tfd)
+		src, err := unix.OpenTree(unix.AT_FDCWD, p, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("bind host node: %w", err)
+		}
+		defer unix.Close(src)
+		return attachMount(src, tfd, mountOpts{})
+	}
+	var typ uint32
+	switch d.Type {
+	case "c", "u":
+		typ = unix.S_IFCHR
+	case "b":
+		typ = unix.S_IFBLK
+	case "p":
+		typ = unix.S_IFIFO
+	default:
+		return fmt.Errorf("device type %q not supported", d.Type)
+	}
+	mode := uint32(0o666)
+	if d.FileMode != nil {
+		mode = uint32(d.FileMode.Perm())
+	}
+	_ = unix.Unlinkat(dfd, base, 0) // an image file or a default node in the way
+	if err := unix.Mknodat(dfd, base, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
+		return fmt.Errorf("mknod: %w", err)
+	}
+	uid, gid := 0, 0
+	if d.UID != nil {
+		uid = int(*d.UID)
+	}
+	if d.GID != nil {
+		gid = int(*d.GID)
+	}
+	if err := unix.Fchownat(dfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("chown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// CreatePodInfra starts the pod's built-in pause process, which holds the new
+// namespaces the spec asks for (ipc, uts, pid, and user with its mappings) and
+// joins those given by path (net, usually). It needs no rootfs and no image;
+// when spec.Linux.CgroupsPath is set it runs in that cgroup (the caller
+// removes it with Destroy). The pause itself is C code run by the nsenter
+// constructor (see nsenter.c), so it costs a few pages of memory. Its pid is
+// the caller's to reap; SIGTERM or SIGINT stop it with status 0. The caller
+// pins the namespaces from /proc/<pid>/ns/* if it needs them to outlive it.
+func CreatePodInfra(ctx context.Context, spec *specs.Spec) (pid int, retErr error) {
+	if spec == nil || spec.Linux == nil {
+		return 0, fmt.Errorf("pod infra: spec has no linux section")
+	}
+	plan, err := planNamespaces(spec)
+	if err != nil {
+		return 0, fmt.Errorf("pod infra: %w", err)
+	}
+	if plan.joins(unix.CLONE_NEWUSER) || plan.joins(unix.CLONE_NEWNS) {
+		return 0, fmt.Errorf("pod infra: joining a user or mount namespace is not supported")
+	}
+	exe, err := selfPath()
+	if err != nil {
+		return 0, err
+	}
+	sys := &syscall.SysProcAttr{Cloneflags: uintptr(plan.newMask &^ unix.CLONE_NEWNS), Setsid: true}
+	if plan.has(unix.CLONE_NEWUSER) {
+		sys.UidMappings = idMaps(spec.Linux.UIDMappings)
+		sys.GidMappings = idMaps(spec.Linux.GIDMappings)
+		sys.GidMappingsEnableSetgroups = true
+	}
+	var cg *cgroupHandle
+	if spec.Linux.CgroupsPath != "" {
+		if cg, err = newCgroup(spec); err != nil {
+			return 0, fmt.Errorf("pod infra: %w", err)
+		}
+		defer func() {
+			if retErr != nil {
+				_ = Destroy(spec)
+			}
+		}()
+		fd, err := cg.dirFd()
+		if err != nil {
+			return 0, fmt.Errorf("pod infra: %w", err)
+		}
+		if fd != nil {
+			defer fd.Close()
+			sys.UseCgroupFD, sys.CgroupFD = true, int(fd.Fd())
+		}
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
+	env := []string{"_CRID_PAUSE=1"}
+	if plan.has(unix.CLONE_NEWUTS) && spec.Hostname != "" {
+		env = append(env, "_CRID_HOSTNAME="+spec.Hostname)
+	}
+	attr := &os.ProcAttr{Dir: "/", Files: []*os.File{null, null, null}, Env: env, Sys: sys}
+	proc, err := onJoinedThread(plan.join, func() (*os.Process, error) {
+		return os.StartProcess(exe, []string{"crid-pause", PauseArg}, attr)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pod infra: start: %w", err)
+	}
+	pid = proc.Pid
+	_ = proc.Release()
+	if cg != nil && !sys.UseCgroupFD {
+		if err := cg.add(pid); err != nil {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			return 0, fmt.Errorf("pod infra: join cgroup: %w", err)
+		}
+	}
+	return pid, nil
+}
+
+// PauseMain is the entry point of the pod infra mode (argv[1] == PauseArg).
+// The C constructor normally runs the pause before Go starts; this Go version
+// only runs if the binary was started in pause mode without _CRID_PAUSE.
+func PauseMain() {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, unix.SIGTERM, unix.SIGINT, unix.SIGCHLD)
+	for sig := range ch {
+		if sig != unix.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			var ws unix.WaitStatus
+			if p, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); p <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}

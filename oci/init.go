@@ -1,0 +1,309 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+const syncFd = 3
+
+// InitMain is the entry point of the container init mode (argv[1] == InitArg).
+// It reads its config from fd 3, sets the container up and execve()s the
+// user's process; it only returns through os.Exit on failure, after telling
+// the executor why.
+func InitMain() {
+	// Namespaces joined or unshared here, capabilities, no_new_privs and the
+	// seccomp filter are per thread: everything runs on, and execve happens
+	// from, this one locked thread.
+	runtime.LockOSThread()
+	s := os.NewFile(syncFd, "sync")
+	err := runInit(s)
+	_ = writeMsg(s, syncMsg{Error: err.Error()})
+	os.Exit(1)
+}
+
+func runInit(s *os.File) error {
+	m, err := readMsg(s)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	cfg := m.Config
+	if cfg == nil || cfg.Spec == nil {
+		return errors.New("no config")
+	}
+	for _, k := range []string{"_CRID_NSENTER", "_CRID_NSJOIN", "_CRID_NSUNSHARE", "_CRID_NSPIDFD", "_CRID_MODE"} {
+		os.Unsetenv(k)
+	}
+	switch cfg.Mode {
+	case "create":
+		return initCreate(s, cfg)
+	case "exec":
+		return initExec(s, cfg)
+	}
+	return fmt.Errorf("unknown init mode %q", cfg.Mode)
+}
+
+func initCreate(s *os.File, cfg *initConfig) error {
+	spec := cfg.Spec
+	if cfg.UnshareCgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("cgroup namespace: %w", err)
+		}
+	}
+	if err := setupRootfs(cfg); err != nil {
+		return err
+	}
+	newUTS := false
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.UTSNamespace && ns.Path == "" {
+			newUTS = true
+		}
+	}
+	if newUTS && spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("sethostname: %w", err)
+		}
+	}
+	if newUTS && spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("setdomainname: %w", err)
+		}
+	}
+	proc, err := openProcfs("/proc")
+	if err != nil {
+		return fmt.Errorf("container /proc: %w", err)
+	}
+	defer proc.Close()
+	for k, v := range spec.Linux.Sysctl {
+		rel := "sys/" + strings.ReplaceAll(k, ".", "/")
+		if strings.Contains(k, "/") || strings.Contains(k, "..") {
+			return fmt.Errorf("sysctl %q: bad name", k)
+		}
+		if err := writeProcFile(proc, rel, v); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	if err := setOOMScoreAdj(proc, spec.Process.OOMScoreAdj); err != nil {
+		return err
+	}
+	// Masked paths mask /proc files: after the sysctls, which go through /proc/sys.
+	if err := finishRootfs(spec); err != nil {
+		return err
+	}
+	filter, err := buildSeccomp(spec.Linux.Seccomp)
+	if err != nil {
+		return err
+	}
+	if spec.Process.Terminal {
+		if err := setupConsole(s, spec.Process.ConsoleSize); err != nil {
+			return err
+		}
+	} else if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	if err := writeMsg(s, syncMsg{Ready: true}); err != nil {
+		return err
+	}
+	m, err := readMsg(s)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			os.Exit(1) // the executor went away (Create failed or was cancelled)
+		}
+		return err
+	}
+	if !m.Start {
+		return errors.New("expected start")
+	}
+	return finalize(spec.Process, filter)
+}
+
+// setOOMScoreAdj writes the score; without CAP_SYS_RESOURCE a value below the
+// current one is refused by the kernel, so it is clamped to the current value
+// (containerd's restrict_oom_score_adj) instead of failing the container.
+func setOOMScoreAdj(proc *os.File, adj *int) error {
+	if adj == nil {
+		return nil
+	}
+	rel := strconv.Itoa(os.Getpid()) + "/oom_score_adj"
+	err := writeProcFile(proc, rel, strconv.Itoa(*adj))
+	if err == nil || !(errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) {
+		if err != nil {
+			return fmt.Errorf("oom_score_adj: %w", err)
+		}
+		return nil
+	}
+	cur, _ := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", os.Getpid()))
+	slog.Debug("oom_score_adj below the current one needs CAP_SYS_RESOURCE: kept current",
+		"wanted", *adj, "current", strings.TrimSpace(string(cur)))
+	return nil
+}
+
+// finalize turns the init into the user's process: rlimits, AppArmor, user,
+// capabilities, no_new_privs, seccomp, cwd, fds, execve. Shared by create and exec.
+func finalize(p *specs.Process, filter *libseccomp.ScmpFilter) error {
+	for _, r := range p.Rlimits {
+		res, ok := rlimitTypes[r.Type]
+		if !ok {
+			return fmt.Errorf("rlimit %q not supported", r.Type)
+		}
+		if err := unix.Prlimit(0, res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}, nil); err != nil {
+			return fmt.Errorf("rlimit %s: %w", r.Type, err)
+		}
+	}
+	if err := applyAppArmor(p.ApparmorProfile); err != nil {
+		return err
+	}
+	path, err := lookPath(p)
+	if err != nil {
+		return err
+	}
+	if p.Cwd != "" {
+		// After pivot_root "/" is the rootfs: no path can lead out; the
+		// directory is made if missing, as runc does.
+		if err := os.MkdirAll(p.Cwd, 0o755); err != nil {
+			return fmt.Errorf("cwd %s: %w", p.Cwd, err)
+		}
+		if err := unix.Chdir(p.Cwd); err != nil {
+			return fmt.Errorf("chdir %s: %w", p.Cwd, err)
+		}
+	}
+	last := lastCap()
+	caps, err := parseCaps(p.Capabilities, last)
+	if err != nil {
+		return err
+	}
+	if p.Capabilities != nil {
+		if err := dropBounding(caps.bounding, last); err != nil {
+			return err
+		}
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("no_new_privs: %w", err)
+		}
+	} else if filter != nil {
+		// Without no_new_privs loading a filter needs CAP_SYS_ADMIN, which the
+		// user change may drop: load it now. The remaining calls (setuid,
+		// capset, execve) are allowed by any sane profile.
+		if err := filter.Load(); err != nil {
+			return fmt.Errorf("load seccomp: %w", err)
+		}
+	}
+	if err := setUser(p.User, p.Capabilities != nil); err != nil {
+		return err
+	}
+	if p.Capabilities != nil {
+		if err := applyCaps(caps, last); err != nil {
+			return err
+		}
+	}
+	if p.User.Umask != nil {
+		unix.Umask(int(*p.User.Umask))
+	} else {
+		unix.Umask(0o022)
+	}
+	// No fd but 0-2 may survive execve (CVE-2024-21626: a leaked host
+	// directory fd lets the process walk out of its root).
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
+	if p.NoNewPrivileges && filter != nil {
+		if err := filter.Load(); err != nil {
+			return fmt.Errorf("load seccomp: %w", err)
+		}
+	}
+	err = unix.Exec(path, p.Args, p.Env)
+	return fmt.Errorf("exec %s: %w", p.Args[0], err)
+}
+
+var rlimitTypes = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// setUser switches to the process user. With keepCaps the permitted set
+// survives the uid change so applyCaps can set the spec's sets afterwards.
+func setUser(u specs.User, keepCaps bool) error {
+	if keepCaps {
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("keepcaps: %w", err)
+		}
+		defer unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0)
+	}
+	gids := make([]int, 0, len(u.AdditionalGids))
+	for _, g := range u.AdditionalGids {
+		gids = append(gids, int(g))
+	}
+	// setgroups may be denied in a user namespace (/proc/<pid>/setgroups
+	// "deny"); that only matters when groups were asked for.
+	if err := unix.Setgroups(gids); err != nil && (len(gids) > 0 || !errors.Is(err, unix.EPERM)) {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	// The raw syscalls act on this thread only: it is the one that execs,
+	// and the Go runtime's all-threads variants would need signals to others.
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("setresgid %d: %w", u.GID, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("setresuid %d: %w", u.UID, e)
+	}
+	return nil
+}
+
+// lookPath finds args[0] in the process's own PATH, inside the container.
+func lookPath(p *specs.Process) (string, error) {
+	name := p.Args[0]
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range p.Env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		f := filepath.Join(dir, name)
+		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("exec %q: executable file not found in $PATH", name)
+}
+
+// applyAppArmor asks for the profile on exec when the kernel has AppArmor;
+// without it (like this project's CI kernel) the profile is skipped.
+func applyAppArmor(profile string) error {
+	if profile == "" || profile == "unconfined" {
+		return nil
+	}
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	if err != nil || !strings.HasPrefix(string(b), "Y") {
+		slog.Debug("AppArmor not enabled in this kernel: profile skipped", "profile", profile)
+		return nil
+	}
+	for _, f := range []string{"/proc/thread-self/attr/apparmor/exec", "/proc/thread-self/attr/exec"} {
+		if err := os.WriteFile(f, []byte("exec "+profile), 0); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("apparmor profile %s could not be set", profile)
+}

@@ -1,0 +1,318 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// mountOpts is a spec mount's option list sorted into what the new mount API wants.
+type mountOpts struct {
+	bind, recursive bool
+	attrSet         uint64 // MOUNT_ATTR_* applied to the mount itself
+	attrClr         uint64
+	rattrSet        uint64 // rro, rnosuid...: applied with AT_RECURSIVE
+	propagation     uint64 // MS_PRIVATE, MS_SHARED, MS_SLAVE, MS_UNBINDABLE
+	recPropagation  bool
+	data            []string // filesystem options (size=, mode=, lowerdir= ...)
+	flags           uintptr  // the same as mount(2) flags, for the old API
+}
+
+func parseMountOptions(opts []string) mountOpts {
+	var o mountOpts
+	for _, opt := range opts {
+		switch opt {
+		case "bind":
+			o.bind = true
+		case "rbind":
+			o.bind, o.recursive = true, true
+		case "ro":
+			o.attrSet |= unix.MOUNT_ATTR_RDONLY
+			o.flags |= unix.MS_RDONLY
+		case "rw":
+			o.attrClr |= unix.MOUNT_ATTR_RDONLY
+		case "nosuid":
+			o.attrSet |= unix.MOUNT_ATTR_NOSUID
+			o.flags |= unix.MS_NOSUID
+		case "nodev":
+			o.attrSet |= unix.MOUNT_ATTR_NODEV
+			o.flags |= unix.MS_NODEV
+		case "noexec":
+			o.attrSet |= unix.MOUNT_ATTR_NOEXEC
+			o.flags |= unix.MS_NOEXEC
+		case "suid", "dev", "exec", "defaults", "async", "auto", "noauto", "user", "nouser", "relatime":
+		case "noatime":
+			o.attrSet |= unix.MOUNT_ATTR_NOATIME
+			o.flags |= unix.MS_NOATIME
+		case "strictatime":
+			o.attrSet |= unix.MOUNT_ATTR_STRICTATIME
+			o.flags |= unix.MS_STRICTATIME
+		case "nodiratime":
+			o.attrSet |= unix.MOUNT_ATTR_NODIRATIME
+			o.flags |= unix.MS_NODIRATIME
+		case "nosymfollow":
+			o.attrSet |= unix.MOUNT_ATTR_NOSYMFOLLOW
+		case "rro":
+			o.rattrSet |= unix.MOUNT_ATTR_RDONLY
+		case "rnosuid":
+			o.rattrSet |= unix.MOUNT_ATTR_NOSUID
+		case "rnodev":
+			o.rattrSet |= unix.MOUNT_ATTR_NODEV
+		case "rnoexec":
+			o.rattrSet |= unix.MOUNT_ATTR_NOEXEC
+		case "private", "rprivate":
+			o.propagation, o.recPropagation = unix.MS_PRIVATE, opt[0] == 'r'
+		case "shared", "rshared":
+			o.propagation, o.recPropagation = unix.MS_SHARED, opt[0] == 'r'
+		case "slave", "rslave":
+			o.propagation, o.recPropagation = unix.MS_SLAVE, opt[0] == 'r'
+		case "unbindable", "runbindable":
+			o.propagation, o.recPropagation = unix.MS_UNBINDABLE, opt[0] == 'r'
+		case "idmap", "ridmap", "tmpcopyup", "sync", "dirsync", "mand", "nomand", "silent", "loud":
+			// idmap: handled through Mount.UIDMappings; the rest have no meaning here.
+		default:
+			o.data = append(o.data, opt)
+		}
+	}
+	return o
+}
+
+// isBindMount also accepts type "bind" without the option, as runc does.
+func isBindMount(m specs.Mount) bool {
+	return m.Type == "bind" || parseMountOptions(m.Options).bind
+}
+
+// detachedMount builds m as a detached mount and returns its fd: open_tree for a
+// bind, fsopen/fsconfig/fsmount for a filesystem. Nothing is visible anywhere
+// until moveMount attaches it.
+func detachedMount(m specs.Mount, o mountOpts) (int, error) {
+	if o.bind || m.Type == "bind" {
+		flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+		if o.recursive {
+			flags |= unix.AT_RECURSIVE
+		}
+		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Source, flags)
+		if err != nil {
+			return -1, fmt.Errorf("open_tree %s: %w", m.Source, err)
+		}
+		if err := setMountAttrs(fd, o); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+		return fd, nil
+	}
+	fsfd, err := unix.Fsopen(m.Type, unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("fsopen %s: %w", m.Type, err)
+	}
+	defer unix.Close(fsfd)
+	if m.Source != "" {
+		_ = unix.FsconfigSetString(fsfd, "source", m.Source)
+	}
+	for _, d := range o.data {
+		k, v, hasValue := strings.Cut(d, "=")
+		if hasValue {
+			err = unix.FsconfigSetString(fsfd, k, v)
+		} else {
+			err = unix.FsconfigSetFlag(fsfd, k)
+		}
+		if err != nil {
+			return -1, fmt.Errorf("%s option %q: %w", m.Type, d, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return -1, fmt.Errorf("create %s filesystem: %w", m.Type, err)
+	}
+	fd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, int(o.attrSet))
+	if err != nil {
+		return -1, fmt.Errorf("fsmount %s: %w", m.Type, err)
+	}
+	if o.rattrSet != 0 {
+		if err := setMountAttrs(fd, mountOpts{rattrSet: o.rattrSet}); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+	}
+	return fd, nil
+}
+
+// setMountAttrs applies ro/nosuid/... to the top mount and the r* variants to
+// the whole tree — for a bind this is the remount runc needs a second call for.
+func setMountAttrs(fd int, o mountOpts) error {
+	if o.attrSet != 0 || o.attrClr != 0 {
+		attr := &unix.MountAttr{Attr_set: o.attrSet, Attr_clr: o.attrClr}
+		if o.attrSet&unix.MOUNT_ATTR__ATIME != 0 {
+			attr.Attr_clr |= unix.MOUNT_ATTR__ATIME
+		}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
+			return fmt.Errorf("mount_setattr: %w", err)
+		}
+	}
+	if o.rattrSet != 0 {
+		attr := &unix.MountAttr{Attr_set: o.rattrSet}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("mount_setattr (recursive): %w", err)
+		}
+	}
+	return nil
+}
+
+// attachMount moves the detached mount fd onto the target fd (both fds: no path
+// is resolved again, so nothing can be swapped in between) and sets propagation.
+func attachMount(fd, targetfd int, o mountOpts) error {
+	if err := unix.MoveMount(fd, "", targetfd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount: %w", err)
+	}
+	if o.propagation != 0 {
+		flags := uint(unix.AT_EMPTY_PATH)
+		if o.recPropagation {
+			flags |= unix.AT_RECURSIVE
+		}
+		if err := unix.MountSetattr(fd, "", flags, &unix.MountAttr{Propagation: o.propagation}); err != nil {
+			return fmt.Errorf("set propagation: %w", err)
+		}
+	}
+	return nil
+}
+
+// mountInRoot mounts m at its destination resolved inside the rootfs.
+func mountInRoot(rootfd int, m specs.Mount, userns bool) error {
+	o := parseMountOptions(m.Options)
+	if m.Type == "cgroup" || m.Type == "cgroup2" {
+		return mountCgroupfs(rootfd, m, o)
+	}
+	var (
+		target int
+		err    error
+	)
+	if o.bind || m.Type == "bind" {
+		if fi, serr := os.Stat(m.Source); serr == nil && !fi.IsDir() {
+			target, err = createFileInRoot(rootfd, m.Destination)
+		} else {
+			target, err = mkdirAllInRoot(rootfd, m.Destination, 0o755)
+		}
+	} else {
+		target, err = mkdirAllInRoot(rootfd, m.Destination, 0o755)
+	}
+	if err != nil {
+		return fmt.Errorf("mount %s: target: %w", m.Destination, err)
+	}
+	defer unix.Close(target)
+	fd, err := detachedMount(m, o)
+	if err != nil && userns && (m.Type == "sysfs" || m.Type == "mqueue") && errors.Is(err, unix.EPERM) {
+		// In a user namespace that does not own the network (or IPC) namespace
+		// the kernel refuses a new sysfs (mqueue): bind the host's, as runc does.
+		src := map[string]string{"sysfs": "/sys", "mqueue": "/dev/mqueue"}[m.Type]
+		fb := m
+		fb.Source, fb.Type = src, "bind"
+		o.bind, o.recursive = true, true
+		o.attrSet |= unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
+		fd, err = detachedMount(fb, o)
+	}
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	defer unix.Close(fd)
+	if err := attachMount(fd, target, o); err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	return nil
+}
+
+// mountCgroupfs gives the container its cgroup view. On v2 that is one cgroup2
+// mount (showing the container's cgroup namespace root). On v1 it is a tmpfs
+// with one mount per hierarchy, like runc, each showing the namespace root.
+func mountCgroupfs(rootfd int, m specs.Mount, o mountOpts) error {
+	o.data = nil
+	target, err := mkdirAllInRoot(rootfd, m.Destination, 0o755)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	defer unix.Close(target)
+	mnt := func(t int, typ string, data []string, attrs mountOpts) error {
+		attrs.data = data
+		fd, err := detachedMount(specs.Mount{Type: typ, Source: typ}, attrs)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return attachMount(fd, t, mountOpts{})
+	}
+	if cgroupV2() {
+		if err := mnt(target, "cgroup2", nil, o); err != nil {
+			return fmt.Errorf("mount %s: %w", m.Destination, err)
+		}
+		return nil
+	}
+	// The tmpfs stays writable while we fill it, then gets the spec's flags.
+	if err := mnt(target, "tmpfs", []string{"mode=755"}, mountOpts{attrSet: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}); err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	hier, err := v1Hierarchies()
+	if err != nil {
+		return err
+	}
+	for _, h := range hier {
+		dest := strings.TrimSuffix(m.Destination, "/") + "/" + h.dir
+		t, err := mkdirAllInRoot(rootfd, dest, 0o755)
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", dest, err)
+		}
+		err = mnt(t, h.fstype, h.opts, o)
+		unix.Close(t)
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", dest, err)
+		}
+	}
+	// Re-resolve: the target fd still names the directory under the tmpfs.
+	fd, err := openInRoot(rootfd, m.Destination, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return setMountAttrs(fd, o)
+}
+
+type v1Hierarchy struct {
+	dir    string   // name below /sys/fs/cgroup: "memory", "cpu,cpuacct", "systemd", "unified"
+	fstype string   // cgroup or cgroup2
+	opts   []string // controller names, "name=systemd"
+}
+
+// v1Hierarchies lists the host's cgroup hierarchies mounted below /sys/fs/cgroup.
+func v1Hierarchies() ([]v1Hierarchy, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []v1Hierarchy
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 3 || !strings.HasPrefix(f[4], cgroupRoot+"/") {
+			continue
+		}
+		h := v1Hierarchy{dir: strings.TrimPrefix(f[4], cgroupRoot+"/"), fstype: g[0]}
+		if g[0] == "cgroup" {
+			for _, opt := range strings.Split(g[2], ",") {
+				if opt != "rw" && opt != "ro" && !strings.HasPrefix(opt, "relatime") && opt != "nosuid" && opt != "nodev" && opt != "noexec" {
+					h.opts = append(h.opts, opt)
+				}
+			}
+		} else if g[0] != "cgroup2" {
+			continue
+		}
+		if strings.Contains(h.dir, "/") {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}

@@ -1,0 +1,192 @@
+// The nsenter constructor: runs before the Go runtime starts any thread, in
+// every process of a binary linking package oci, and does nothing unless
+// _CRID_NSENTER is set. A multithreaded process cannot setns() into a mount or
+// user namespace, so processes that must join those (exec into a container, a
+// container joining its pod's user namespace) do it here, while single
+// threaded, then fork once so that the Go code runs inside a joined or new PID
+// namespace. The result (the final pid or an error) is written to the sync fd
+// as one framed message: a 4-byte little-endian length, then JSON.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+static int sync_fd = -1;
+
+static void send_msg(const char *json)
+{
+	uint32_t n = (uint32_t)strlen(json);
+	unsigned char hdr[4] = {n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >> 24) & 0xff};
+	if (write(sync_fd, hdr, 4) != 4 || write(sync_fd, json, n) != (ssize_t)n)
+		_exit(3);
+}
+
+static void fail(const char *what, const char *arg)
+{
+	char buf[512];
+	int e = errno;
+	// Error strings never contain quotes or backslashes; paths are ours.
+	snprintf(buf, sizeof(buf), "{\"error\":\"nsenter: %s %s: %s\"}", what, arg ? arg : "", strerror(e));
+	send_msg(buf);
+	_exit(1);
+}
+
+static int ns_flag(const char *name)
+{
+	if (!strcmp(name, "user")) return CLONE_NEWUSER;
+	if (!strcmp(name, "mnt")) return CLONE_NEWNS;
+	if (!strcmp(name, "pid")) return CLONE_NEWPID;
+	if (!strcmp(name, "net")) return CLONE_NEWNET;
+	if (!strcmp(name, "ipc")) return CLONE_NEWIPC;
+	if (!strcmp(name, "uts")) return CLONE_NEWUTS;
+	if (!strcmp(name, "cgroup")) return CLONE_NEWCGROUP;
+	return 0;
+}
+
+#define MAXNS 8
+
+// join_paths joins "type:path,type:path" namespaces. The user namespace goes
+// first when the others are owned by it, but a namespace owned by an ancestor
+// user namespace (a pod netns made by CNI on the host) can only be joined
+// before: try all others first, join the user namespace, then retry those that
+// failed with EPERM. The mount namespace is joined last: paths were opened before.
+static int join_paths(char *spec)
+{
+	int fds[MAXNS], flags[MAXNS], n = 0, userfd = -1, mntfd = -1, pending = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(tok, ':');
+		if (!colon || n >= MAXNS) { errno = EINVAL; fail("bad namespace", tok); }
+		*colon = 0;
+		int fl = ns_flag(tok);
+		if (!fl) { errno = EINVAL; fail("unknown namespace", tok); }
+		int fd = open(colon + 1, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) fail("open", colon + 1);
+		if (fl == CLONE_NEWUSER) userfd = fd;
+		else if (fl == CLONE_NEWNS) mntfd = fd;
+		else { fds[n] = fd; flags[n] = fl; n++; }
+	}
+	for (int i = 0; i < n; i++) {
+		if (setns(fds[i], flags[i]) == 0) { close(fds[i]); fds[i] = -1; continue; }
+		if (errno != EPERM || userfd < 0) fail("setns", "");
+		pending++;
+	}
+	if (userfd >= 0) {
+		if (setns(userfd, CLONE_NEWUSER) < 0) fail("setns", "user");
+		close(userfd);
+		// Become the namespace's root so the caps apply and files we create are owned right.
+		if (setresgid(0, 0, 0) < 0) fail("setresgid", "0");
+		if (setresuid(0, 0, 0) < 0) fail("setresuid", "0");
+	}
+	for (int i = 0; pending && i < n; i++) {
+		if (fds[i] < 0) continue;
+		if (setns(fds[i], flags[i]) < 0) fail("setns (after user)", "");
+		close(fds[i]);
+	}
+	if (mntfd >= 0) {
+		if (setns(mntfd, CLONE_NEWNS) < 0) fail("setns", "mnt");
+		close(mntfd);
+	}
+	return 0;
+}
+
+static void on_signal(int sig) { (void)sig; }
+
+// run_pause is the pod's infra process: it holds the pod's namespaces, reaps
+// zombies when it is PID 1 of a shared PID namespace and exits on SIGTERM or
+// SIGINT. It is plain C, run before the Go runtime starts, so that a pod's
+// infra process costs a few pages instead of a Go heap and threads.
+static void run_pause(void)
+{
+	const char *h = getenv("_CRID_HOSTNAME");
+	if (h && *h && sethostname(h, strlen(h)) < 0) _exit(2);
+	// Handlers, not SIG_DFL: PID 1 of a namespace ignores default-action
+	// signals even from the host. Blocked, they are taken by sigwaitinfo.
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (chdir("/") < 0) _exit(2);
+	for (;;) {
+		int sig = sigwaitinfo(&set, NULL);
+		if (sig == SIGTERM || sig == SIGINT) _exit(0);
+		if (sig == SIGCHLD)
+			while (waitpid(-1, NULL, WNOHANG) > 0) {}
+	}
+}
+
+__attribute__((constructor)) static void crid_nsenter(void)
+{
+	const char *pz = getenv("_CRID_PAUSE");
+	if (pz && *pz) run_pause();
+	const char *s = getenv("_CRID_NSENTER");
+	if (!s || !*s) return;
+	sync_fd = atoi(s);
+	int needfork = 0;
+
+	// Exec: join every namespace of a pidfd at once; the kernel orders them
+	// (user first) and the pidfd cannot be recycled like a /proc/<pid> path.
+	const char *p = getenv("_CRID_NSPIDFD");
+	if (p && *p) {
+		int pidfd = -1, flags = 0;
+		if (sscanf(p, "%d:%d", &pidfd, &flags) != 2) { errno = EINVAL; fail("bad _CRID_NSPIDFD", p); }
+		if (flags && setns(pidfd, flags) < 0) fail("setns pidfd", p);
+		close(pidfd);
+		if (flags & CLONE_NEWUSER) {
+			if (setresgid(0, 0, 0) < 0) fail("setresgid", "0");
+			if (setresuid(0, 0, 0) < 0) fail("setresuid", "0");
+		}
+		if (flags & CLONE_NEWPID) needfork = 1;
+	}
+	const char *j = getenv("_CRID_NSJOIN");
+	if (j && *j) {
+		char *dup = strdup(j);
+		if (strstr(dup, "pid:")) needfork = 1;
+		join_paths(dup);
+		free(dup);
+	}
+	const char *u = getenv("_CRID_NSUNSHARE");
+	if (u && *u) {
+		int fl = atoi(u);
+		if (fl && unshare(fl) < 0) fail("unshare", u);
+		if (fl & CLONE_NEWPID) needfork = 1;
+	}
+	char buf[64];
+	if (!needfork) {
+		snprintf(buf, sizeof(buf), "{\"pid\":%d}", getpid());
+		send_msg(buf);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) fail("fork", "");
+	if (pid > 0) {
+		// The subreaper (monitor) inherits the child and reaps us.
+		snprintf(buf, sizeof(buf), "{\"pid\":%d}", pid);
+		send_msg(buf);
+		_exit(0);
+	}
+}
+
+void crid_nsenter_linked(void) {}

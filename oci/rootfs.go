@@ -1,0 +1,226 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// rootPropagation maps linux.rootfsPropagation to the flags for "/" before the
+// pivot (pivot_root refuses shared mounts, so shared becomes slave until after)
+// and to the propagation to set on the new root after it ("" = none).
+func rootPropagation(p string) (before uintptr, after string, err error) {
+	switch p {
+	case "", "private", "rprivate":
+		return unix.MS_REC | unix.MS_PRIVATE, "", nil
+	case "slave", "rslave":
+		return unix.MS_REC | unix.MS_SLAVE, "", nil
+	case "shared", "rshared":
+		return unix.MS_REC | unix.MS_SLAVE, p, nil
+	case "unbindable", "runbindable":
+		return unix.MS_REC | unix.MS_PRIVATE, p, nil
+	}
+	return 0, "", fmt.Errorf("rootfsPropagation %q not supported", p)
+}
+
+// setupRootfs runs in the init, in its new mount namespace: it mounts the
+// rootfs at Root.Path, the spec's mounts inside it, populates /dev, pivots into
+// it and applies masked and read-only paths. Nothing here touches the host's
+// mount namespace: "/" is made private (or slave) first.
+func setupRootfs(cfg *initConfig) error {
+	spec := cfg.Spec
+	root := spec.Root.Path
+	before, after, err := rootPropagation(spec.Linux.RootfsPropagation)
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount("", "/", "", before, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("rootfs mount point: %w", err)
+	}
+	if err := mountRootfs(root, cfg.Rootfs); err != nil {
+		return err
+	}
+	rootfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open rootfs: %w", err)
+	}
+	defer unix.Close(rootfd)
+	mounted := map[string]bool{}
+	for _, m := range spec.Mounts {
+		if err := mountInRoot(rootfd, m, cfg.UserNS); err != nil {
+			return err
+		}
+		mounted[cleanDest(m.Destination)] = true
+	}
+	if !mounted["/dev"] {
+		// A spec without its own /dev still gets a private one, never the image's.
+		if err := mountInRoot(rootfd, specs.Mount{Destination: "/dev", Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}}, cfg.UserNS); err != nil {
+			return err
+		}
+	}
+	if err := setupDev(rootfd, spec, cfg.UserNS, mounted); err != nil {
+		return err
+	}
+	if err := pivotRoot(rootfd); err != nil {
+		return err
+	}
+	if after != "" {
+		o := parseMountOptions([]string{after})
+		flags := uintptr(o.propagation)
+		if o.recPropagation {
+			flags |= unix.MS_REC
+		}
+		if err := unix.Mount("", "/", "", flags, ""); err != nil {
+			return fmt.Errorf("rootfs propagation %s: %w", after, err)
+		}
+	}
+	return nil
+}
+
+func cleanDest(d string) string { return "/" + strings.Trim(d, "/") }
+
+// mountRootfs mounts the rootfs layers (an overlay, usually) at root. Without
+// any, root is bound onto itself so that it is a mount point pivot_root accepts.
+func mountRootfs(root string, mounts []specs.Mount) error {
+	if len(mounts) == 0 {
+		if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind rootfs: %w", err)
+		}
+		return nil
+	}
+	for _, m := range mounts {
+		o := parseMountOptions(m.Options)
+		flags := o.flags
+		if o.bind {
+			flags |= unix.MS_BIND
+			if o.recursive {
+				flags |= unix.MS_REC
+			}
+		}
+		typ := m.Type
+		if typ == "bind" {
+			typ, flags = "", flags|unix.MS_BIND
+		}
+		// The old API on purpose: overlay's lowerdir list is one option string,
+		// and this mount point is a host path we trust (the caller's state dir).
+		if err := unix.Mount(m.Source, root, typ, flags, strings.Join(o.data, ",")); err != nil {
+			return fmt.Errorf("mount rootfs (%s %s): %w", m.Type, m.Source, err)
+		}
+	}
+	return nil
+}
+
+// pivotRoot makes rootfd the root with the pivot_root(".", ".") trick: no
+// put_old directory is needed in the image, and the old root is detached.
+func pivotRoot(rootfd int) error {
+	if err := unix.Fchdir(rootfd); err != nil {
+		return fmt.Errorf("chdir rootfs: %w", err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	// The old root is now stacked under "."; a slave mark keeps the detach
+	// from propagating back to the host, then it goes.
+	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("old root slave: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+// finishRootfs runs after pivot_root: masked and read-only paths, read-only root.
+func finishRootfs(spec *specs.Spec) error {
+	rootfd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(rootfd)
+	for _, p := range spec.Linux.ReadonlyPaths {
+		if err := readonlyPath(rootfd, p); err != nil {
+			return err
+		}
+	}
+	for _, p := range spec.Linux.MaskedPaths {
+		if err := maskPath(rootfd, p, spec.Linux.MountLabel); err != nil {
+			return err
+		}
+	}
+	if spec.Root.Readonly {
+		// mount_setattr changes only the read-only bit of the root mount; a
+		// remount would have to repeat (and could lose) the locked flags.
+		if err := unix.MountSetattr(rootfd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return fmt.Errorf("read-only rootfs: %w", err)
+		}
+	}
+	return nil
+}
+
+// readonlyPath binds p onto itself read-only (recursively: nothing below stays writable).
+func readonlyPath(rootfd int, p string) error {
+	fd, err := openInRoot(rootfd, p, unix.O_PATH)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("readonly path %s: %w", p, err)
+	}
+	defer unix.Close(fd)
+	tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
+	if err != nil {
+		return fmt.Errorf("readonly path %s: %w", p, err)
+	}
+	defer unix.Close(tree)
+	ro := unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
+	if err := setMountAttrs(tree, mountOpts{rattrSet: uint64(ro)}); err != nil {
+		return fmt.Errorf("readonly path %s: %w", p, err)
+	}
+	if err := attachMount(tree, fd, mountOpts{}); err != nil {
+		return fmt.Errorf("readonly path %s: %w", p, err)
+	}
+	return nil
+}
+
+// maskPath hides p: /dev/null over a file, an empty read-only tmpfs over a directory.
+func maskPath(rootfd int, p, label string) error {
+	fd, err := openInRoot(rootfd, p, unix.O_PATH)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("masked path %s: %w", p, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("masked path %s: %w", p, err)
+	}
+	var m specs.Mount
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		m = specs.Mount{Type: "tmpfs", Source: "tmpfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}}
+		if label != "" {
+			m.Options = append(m.Options, "context="+label)
+		}
+	} else {
+		m = specs.Mount{Type: "bind", Source: "/dev/null", Options: []string{"bind", "ro"}}
+	}
+	o := parseMountOptions(m.Options)
+	mfd, err := detachedMount(m, o)
+	if err != nil {
+		return fmt.Errorf("masked path %s: %w", p, err)
+	}
+	defer unix.Close(mfd)
+	if err := attachMount(mfd, fd, mountOpts{}); err != nil {
+		return fmt.Errorf("masked path %s: %w", p, err)
+	}
+	return nil
+}
