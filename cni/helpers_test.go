@@ -105,8 +105,10 @@ func newTestNet(t *testing.T, edit func(plugins []any) []any) *testNet {
 		NetNSDir: filepath.Join(state, "netns"),
 		CacheDir: filepath.Join(state, "cache"),
 	}
-	if err := os.WriteFile(filepath.Join(tn.binDir, "crid-test-fail"), []byte(failPlugin), 0o755); err != nil {
-		t.Fatal(err)
+	for name, script := range map[string]string{"crid-test-fail": failPlugin, "crid-test-slow": slowPlugin} {
+		if err := os.WriteFile(filepath.Join(tn.binDir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.MkdirAll(tn.cfg.ConfDir, 0o755); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,25 @@ func (m *Manager) NetNSPath(podID string) string {
 	return filepath.Join(m.cfg.NetNSDir, podID)
 }
 
+// ListNetNS returns the IDs of the pods that have a namespace pinned in
+// NetNSDir, so a restarted daemon can remove those no pod owns any more.
+func (m *Manager) ListNetNS() ([]string, error) {
+	entries, err := os.ReadDir(m.cfg.NetNSDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("cni: listing netns dir: %w", err)
+	}
+	ids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
 // NewNetNS creates a network namespace for podID, pins it by bind-mounting it
 // onto <NetNSDir>/<podID> and brings its loopback up. The name is derived
 // from the pod ID so that a restarted daemon can find and remove a namespace

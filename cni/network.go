@@ -61,6 +61,11 @@ func (m *Manager) Setup(ctx context.Context, pod Pod) (*Result, error) {
 	res, err := m.add(ctx, list, rt)
 	if err != nil {
 		m.rollback(ctx, list, rt)
+		if cerr := ctx.Err(); cerr != nil {
+			// The plugin was killed; say why, so the caller sees a
+			// deadline or cancellation rather than "signal: killed".
+			err = fmt.Errorf("%w: %w", cerr, err)
+		}
 		return nil, fmt.Errorf("cni: pod %q: ADD on network %q: %w", pod.ID, list.Name, err)
 	}
 	ips, err := podIPs(res)

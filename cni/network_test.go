@@ -35,6 +35,9 @@ func TestNetNS(t *testing.T) {
 	if path != m.NetNSPath(id) || !isNetNS(path) {
 		t.Fatalf("NewNetNS = %q (nsfs: %v)", path, isNetNS(path))
 	}
+	if ids, err := m.ListNetNS(); err != nil || len(ids) != 1 || ids[0] != id {
+		t.Errorf("ListNetNS = %v, %v; want [%s]", ids, err, id)
+	}
 	if _, err := m.NewNetNS(id); !errors.Is(err, errdefs.ErrAlreadyExists) {
 		t.Errorf("second NewNetNS = %v, want already exists", err)
 	}
@@ -66,6 +69,9 @@ func TestNetNS(t *testing.T) {
 	}
 	if err := m.RemoveNetNS(path); err != nil {
 		t.Errorf("second RemoveNetNS: %v", err)
+	}
+	if ids, err := m.ListNetNS(); err != nil || len(ids) != 0 {
+		t.Errorf("ListNetNS after removal = %v, %v", ids, err)
 	}
 	// A path that is neither ours nor a netns is refused and left alone.
 	other := filepath.Join(t.TempDir(), "file")
@@ -187,6 +193,21 @@ func TestSetupRollback(t *testing.T) {
 	tn.assertBridgeEmpty()
 }
 
+// A plugin hanging past the caller's deadline: Setup reports the deadline
+// and the rollback (on its own deadline) still undoes bridge's work.
+func TestSetupDeadline(t *testing.T) {
+	tn := newTestNet(t, func(plugins []any) []any {
+		return append(plugins[:1:1], map[string]any{"type": "crid-test-slow"})
+	})
+	pod := tn.newPod("slow")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := tn.m.Setup(ctx, pod); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Setup = %v, want deadline exceeded", err)
+	}
+	tn.down(pod)
+}
+
 // failPlugin fails ADD and succeeds at everything else.
 const failPlugin = `#!/bin/sh
 cat >/dev/null
@@ -194,6 +215,16 @@ case "$CNI_COMMAND" in
 ADD) echo '{"cniVersion": "1.0.0", "code": 999, "msg": "injected failure"}'; exit 1 ;;
 VERSION) echo '{"cniVersion": "1.0.0", "supportedVersions": ["0.3.1", "0.4.0", "1.0.0"]}' ;;
 esac
+exit 0
+`
+
+// slowPlugin hangs in ADD (exec, so that killing it ends the hang).
+const slowPlugin = `#!/bin/sh
+case "$CNI_COMMAND" in
+ADD) exec sleep 60 ;;
+VERSION) echo '{"cniVersion": "1.0.0", "supportedVersions": ["0.3.1", "0.4.0", "1.0.0"]}' ;;
+esac
+cat >/dev/null
 exit 0
 `
 
