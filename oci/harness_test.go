@@ -225,9 +225,9 @@ func testSpec(t testing.TB, args ...string) (*specs.Spec, []specs.Mount) {
 	spec := &specs.Spec{
 		Version: specs.Version,
 		Process: &specs.Process{
-			Args: args,
-			Env:  []string{"PATH=/bin", "HOME=/root"},
-			Cwd:  "/",
+			Args:         args,
+			Env:          []string{"PATH=/bin", "HOME=/root"},
+			Cwd:          "/",
 			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
 			Rlimits:      []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 1024}},
 		},

@@ -97,6 +97,13 @@ func initCreate(s *os.File, cfg *initConfig) error {
 	if err := setOOMScoreAdj(proc, spec.Process.OOMScoreAdj); err != nil {
 		return err
 	}
+	if spec.Process.Cwd != "" {
+		// Before the rootfs may turn read-only; "/" is the rootfs already, so
+		// the path cannot lead out of it.
+		if err := os.MkdirAll(spec.Process.Cwd, 0o755); err != nil {
+			return fmt.Errorf("cwd %s: %w", spec.Process.Cwd, err)
+		}
+	}
 	// Masked paths mask /proc files: after the sysctls, which go through /proc/sys.
 	if err := finishRootfs(spec); err != nil {
 		return err
@@ -169,11 +176,6 @@ func finalize(p *specs.Process, filter *libseccomp.ScmpFilter) error {
 		return err
 	}
 	if p.Cwd != "" {
-		// After pivot_root "/" is the rootfs: no path can lead out; the
-		// directory is made if missing, as runc does.
-		if err := os.MkdirAll(p.Cwd, 0o755); err != nil {
-			return fmt.Errorf("cwd %s: %w", p.Cwd, err)
-		}
 		if err := unix.Chdir(p.Cwd); err != nil {
 			return fmt.Errorf("chdir %s: %w", p.Cwd, err)
 		}

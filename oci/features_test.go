@@ -1,0 +1,189 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func TestOOMKilled(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := testSpec(t, "sh", "-c", "tail /dev/zero")
+	mem := int64(16 << 20)
+	swap := mem
+	spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem, Swap: &swap}}
+	ws, out := run(t, spec, rootfs)
+	if !ws.Signaled() || ws.Signal() != unix.SIGKILL {
+		t.Fatalf("status %v, want SIGKILL; output %q", ws, out)
+	}
+	oom, err := OOMKilled(spec)
+	if err != nil || !oom {
+		t.Fatalf("OOMKilled = %v, %v; want true", oom, err)
+	}
+	st, err := ReadStats(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.OOMEvents == 0 || st.MemoryLimit != uint64(mem) {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestNotOOMKilled(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := testSpec(t, "true")
+	if ws, out := run(t, spec, rootfs); ws.ExitStatus() != 0 {
+		t.Fatalf("status %v: %s", ws, out)
+	}
+	if oom, err := OOMKilled(spec); err != nil || oom {
+		t.Fatalf("OOMKilled = %v, %v; want false", oom, err)
+	}
+}
+
+// TestExecAndUpdate runs a long container, execs into it, reads its stats and
+// updates its resources live.
+func TestExecAndUpdate(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := testSpec(t, "sleep", "1000")
+	c := create(t, spec, rootfs)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	execOut := func(p *specs.Process) (string, unix.WaitStatus) {
+		t.Helper()
+		f, err := os.Create(filepath.Join(t.TempDir(), "exec"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		pid, _, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec, Process: p, Stdio: Stdio{Stdout: f, Stderr: f}})
+		if err != nil {
+			t.Fatalf("exec: %v", err)
+		}
+		ws := waitExit(t, pid)
+		b, _ := os.ReadFile(f.Name())
+		return string(b), ws
+	}
+	out, ws := execOut(&specs.Process{
+		Args: []string{"sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; id -u; pwd; cat /proc/self/cgroup | grep memory; ls /proc/self/fd"},
+		Env:  []string{"PATH=/bin"}, Cwd: "/tmp", NoNewPrivileges: true,
+		User:         specs.User{UID: 0, GID: 0},
+		Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}, Effective: []string{"CAP_KILL"}, Permitted: []string{"CAP_KILL"}},
+	})
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("exec status %v: %s", ws, out)
+	}
+	want := spec.Hostname + "\nsleep 1000 \nCapEff:\t0000000000000020\nNoNewPrivs:\t1\nSeccomp:\t0\n0\n/tmp\n4:memory:/\n0\n1\n2\n3\n"
+	if out != want {
+		t.Fatalf("exec saw:\n%q\nwant:\n%q", out, want)
+	}
+	// A failing exec reports why.
+	if _, _, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec,
+		Process: &specs.Process{Args: []string{"no-such-binary"}, Env: []string{"PATH=/bin"}}}); err == nil ||
+		!strings.Contains(err.Error(), "not found") {
+		t.Fatalf("exec of a missing binary: %v", err)
+	}
+	// Exit codes of exec'd processes come through the reaper too.
+	if _, ws := execOut(&specs.Process{Args: []string{"sh", "-c", "exit 3"}, Env: []string{"PATH=/bin"}}); ws.ExitStatus() != 3 {
+		t.Fatalf("exec exit status %v", ws)
+	}
+	st, err := ReadStats(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pids < 1 || st.MemoryUsage == 0 || st.CPUUsageNanos == 0 || st.MemoryWorkingSet > st.MemoryUsage {
+		t.Fatalf("stats %+v", st)
+	}
+	mem, pids := int64(96<<20), int64(77)
+	if err := UpdateResources(spec, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}, Pids: &specs.LinuxPids{Limit: &pids}}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = execOut(&specs.Process{Args: []string{"sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"}, Env: []string{"PATH=/bin"}})
+	if out != fmt.Sprintf("%d\n77\n", mem) {
+		t.Fatalf("after update the container sees %q", out)
+	}
+	if err := Destroy(spec); err != nil {
+		t.Fatal(err)
+	}
+	if ws := waitExit(t, c.Pid); !ws.Signaled() {
+		t.Fatalf("after Destroy: %v", ws)
+	}
+	if err := Destroy(spec); err != nil {
+		t.Fatalf("second Destroy: %v", err)
+	}
+	if dirs := cgroupDirs(c.Cgroup); len(dirs) != 0 {
+		t.Fatalf("cgroup left: %v", dirs)
+	}
+}
+
+func TestTerminal(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := testSpec(t, "sh", "-c", "tty; stty size")
+	spec.Process.Terminal = true
+	spec.Process.ConsoleSize = &specs.Box{Height: 33, Width: 99}
+	c := create(t, spec, rootfs)
+	if c.Console == nil {
+		t.Fatal("no console")
+	}
+	defer c.Console.Close()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Console.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil { // EIO once the slave side is closed
+			break
+		}
+	}
+	waitExit(t, c.Pid)
+	if got := strings.ReplaceAll(string(out), "\r", ""); got != "/dev/pts/0\n33 99\n" {
+		t.Fatalf("terminal output %q", got)
+	}
+}
+
+// TestPodInfra: a pause holding ipc/uts/pid namespaces, a container joining
+// them (and a network namespace given by path).
+func TestPodInfra(t *testing.T) {
+	requireRoot(t)
+	infra := &specs.Spec{Hostname: "pod-" + randID()[:6], Linux: &specs.Linux{
+		CgroupsPath: cgParent + "/pod" + randID(),
+		Namespaces:  []specs.LinuxNamespace{{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}},
+	}}
+	pid, err := CreatePodInfra(context.Background(), infra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = Destroy(infra) })
+	spec, rootfs := testSpec(t, "sh", "-c", "hostname; cat /proc/1/cmdline; echo; echo $$")
+	spec.Hostname = ""
+	spec.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}}
+	for _, n := range []struct {
+		typ  specs.LinuxNamespaceType
+		name string
+	}{{specs.IPCNamespace, "ipc"}, {specs.UTSNamespace, "uts"}, {specs.PIDNamespace, "pid"}, {specs.NetworkNamespace, "net"}} {
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: n.typ, Path: fmt.Sprintf("/proc/%d/ns/%s", pid, n.name)})
+	}
+	ws, out := run(t, spec, rootfs)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("status %v: %s", ws, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || lines[0] != infra.Hostname || strings.TrimRight(lines[1], "\x00") != "crid-pause\x00pause" || lines[2] == "1" {
+		t.Fatalf("container in the pod saw %q", out)
+	}
+	if err := unix.Kill(pid, unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if ws := waitExit(t, pid); !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Fatalf("pause exit %v", ws)
+	}
+}
