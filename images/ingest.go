@@ -31,7 +31,7 @@ type source struct {
 // ingest stores img (from a registry or an imported tar): manifest and config blobs,
 // then every layer downloaded, verified and unpacked in parallel, and finally the image
 // record in one transaction. Returns the image ID.
-func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (string, error) {
+func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (_ string, err error) {
 	rawManifest, err := img.RawManifest()
 	if err != nil {
 		return "", err
@@ -85,10 +85,16 @@ func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (string,
 		rec.ManifestDigests = append(rec.ManifestDigests, d)
 	}
 
-	// Hold everything this image will reference against GC until its record is saved.
+	// Hold everything this image will reference against GC until its record is saved; a
+	// failed ingest then lets GC take what it wrote, so nothing half-pulled stays behind.
 	keys := s.refKeys(rec)
 	s.hold(keys)
-	defer s.release(keys)
+	defer func() {
+		s.release(keys)
+		if err != nil {
+			s.gc() //nolint:errcheck // the error being returned matters more
+		}
+	}()
 
 	for d, b := range src.extraBlobs {
 		if err := s.writeBlob(d, b); err != nil {
