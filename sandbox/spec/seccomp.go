@@ -2,6 +2,8 @@ package spec
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"fmt"
 	goruntime "runtime"
 	"slices"
@@ -68,6 +70,10 @@ func seccompFor(h Host, p *runtime.SecurityProfile, legacy, field string, privil
 			return nil, fmt.Errorf("%s: no Host.ReadFile to read %q: %w", field, ref, errdefs.ErrFailedPrecondition)
 		}
 		data, err := h.ReadFile(ref)
+		if errors.Is(err, fs.ErrNotExist) {
+			// The pod names a profile the node does not have: its spec is wrong.
+			return nil, invalidf(field, "read localhost profile: %v", err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: read localhost profile: %w", field, err)
 		}

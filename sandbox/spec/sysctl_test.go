@@ -1,0 +1,73 @@
+package spec
+
+import (
+	"maps"
+	"testing"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func TestValidateSysctls(t *testing.T) {
+	pod := &runtime.NamespaceOption{}
+	hostNet := &runtime.NamespaceOption{Network: runtime.NamespaceMode_NODE}
+	hostIPC := &runtime.NamespaceOption{Ipc: runtime.NamespaceMode_NODE}
+	tests := []struct {
+		name    string
+		in      map[string]string
+		ns      *runtime.NamespaceOption
+		want    map[string]string
+		wantErr string
+	}{
+		{name: "none", in: nil, ns: pod, want: nil},
+		{
+			name: "namespaced ones",
+			in: map[string]string{
+				"net.ipv4.ip_forward": "1", "net.core.somaxconn": "1024", "kernel.shmmax": "1", "kernel.msgmax": "2",
+				"kernel.sem": "250 32000 32 128", "fs.mqueue.msg_max": "20", "kernel.shm_rmid_forced": "1",
+			},
+			ns: pod,
+			want: map[string]string{
+				"net.ipv4.ip_forward": "1", "net.core.somaxconn": "1024", "kernel.shmmax": "1", "kernel.msgmax": "2",
+				"kernel.sem": "250 32000 32 128", "fs.mqueue.msg_max": "20", "kernel.shm_rmid_forced": "1",
+			},
+		},
+		{name: "nil namespace options is pod", in: map[string]string{"net.ipv4.ip_forward": "1"}, ns: nil, want: map[string]string{"net.ipv4.ip_forward": "1"}},
+		{name: "slash form", in: map[string]string{"net/ipv4/conf/eth0.100/rp_filter": "2"}, ns: pod, want: map[string]string{"net.ipv4.conf.eth0/100.rp_filter": "2"}},
+		{name: "IPC sysctl with host network is fine", in: map[string]string{"kernel.shmmax": "1"}, ns: hostNet, want: map[string]string{"kernel.shmmax": "1"}},
+		{name: "not namespaced kernel", in: map[string]string{"kernel.core_pattern": "|/evil"}, ns: pod, wantErr: `linux.sysctls["kernel.core_pattern"]`},
+		{name: "not namespaced vm", in: map[string]string{"vm.overcommit_memory": "1"}, ns: pod, wantErr: `linux.sysctls["vm.overcommit_memory"]`},
+		{name: "global net", in: map[string]string{"net.core.rmem_max": "1"}, ns: pod, wantErr: `linux.sysctls["net.core.rmem_max"]`},
+		{name: "fs but not mqueue", in: map[string]string{"fs.file-max": "1"}, ns: pod, wantErr: `linux.sysctls["fs.file-max"]`},
+		{name: "net with host network", in: map[string]string{"net.ipv4.ip_forward": "1"}, ns: hostNet, wantErr: `linux.sysctls["net.ipv4.ip_forward"]`},
+		{name: "ipc with host ipc", in: map[string]string{"kernel.msgmax": "1"}, ns: hostIPC, wantErr: `linux.sysctls["kernel.msgmax"]`},
+		{name: "mqueue with host ipc", in: map[string]string{"fs.mqueue.queues_max": "1"}, ns: hostIPC, wantErr: `linux.sysctls["fs.mqueue.queues_max"]`},
+		{name: "traversal", in: map[string]string{"net.ipv4/../../kernel.x": "1"}, ns: pod, wantErr: "linux.sysctls"},
+		{name: "empty segment", in: map[string]string{"net..ipv4": "1"}, ns: pod, wantErr: "linux.sysctls"},
+		{name: "newline value (CVE-2022-0811 style smuggling)", in: map[string]string{"kernel.shmmax": "1\nkernel.core_pattern=|/x"}, ns: pod, wantErr: `linux.sysctls["kernel.shmmax"]`},
+		{name: "plus in name", in: map[string]string{"kernel.shmmax+kernel.core_pattern": "1"}, ns: pod, wantErr: "linux.sysctls"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ValidateSysctls(tt.in, tt.ns)
+			if tt.wantErr != "" {
+				wantInvalid(t, err, tt.wantErr)
+				return
+			}
+			if err != nil || !maps.Equal(got, tt.want) {
+				t.Fatalf("got %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPodSpecSysctls(t *testing.T) {
+	in := podInput()
+	in.Config.Linux.Sysctls = map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}
+	s, err := PodSpec(in)
+	if err != nil || s.Linux.Sysctl["net.ipv4.ping_group_range"] != "0 2147483647" {
+		t.Fatalf("got %v, %v", s, err)
+	}
+	in.Config.Linux.Sysctls = map[string]string{"kernel.panic": "1"}
+	_, err = PodSpec(in)
+	wantInvalid(t, err, `linux.sysctls["kernel.panic"]`)
+}
