@@ -84,3 +84,19 @@ func (m *Manager) ReopenContainerLog(ctx context.Context, id string) error {
 	}
 	return mon.ReopenLog(ctx, c.ID)
 }
+
+// ContainerResources are the container's current limits as CRI spells them.
+func (m *Manager) ContainerResources(c *Container) *runtimeapi.LinuxContainerResources {
+	if c.Spec == nil || c.Spec.Linux == nil {
+		return nil
+	}
+	return m.deps.Specs.CRIResources(c.Spec)
+}
+
+// ContainerUser is the identity the container's process runs as.
+func (m *Manager) ContainerUser(c *Container) *runtimeapi.ContainerUser {
+	if c.Spec == nil || c.Spec.Process == nil {
+		return nil
+	}
+	return m.deps.Specs.ContainerUser(c.Spec)
+}

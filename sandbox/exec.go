@@ -42,8 +42,8 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// runningContainer returns a RUNNING container and its pod's monitor.
-func (m *Manager) runningContainer(id string) (*Container, Monitor, error) {
+// RunningContainer returns a RUNNING container and its pod's monitor.
+func (m *Manager) RunningContainer(id string) (*Container, Monitor, error) {
 	c, err := m.Container(id)
 	if err != nil {
 		return nil, nil, err
@@ -80,7 +80,7 @@ func execProcess(c *Container, cmd []string, tty bool) (*specs.Process, error) {
 // timeout (seconds, 0 = none) the process is killed when it passes and the error wraps
 // context.DeadlineExceeded, which kubelet reads as a probe timeout.
 func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout int64) (*ExecResult, error) {
-	c, mon, err := m.runningContainer(id)
+	c, mon, err := m.RunningContainer(id)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 
 // Exec runs cmd in the container with the caller's streams (the streaming server's exec).
 func (m *Manager) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan TermSize) (int, error) {
-	c, mon, err := m.runningContainer(id)
+	c, mon, err := m.RunningContainer(id)
 	if err != nil {
 		return -1, err
 	}
@@ -122,7 +122,7 @@ func (m *Manager) Exec(ctx context.Context, id string, cmd []string, stdin io.Re
 
 // Attach connects the caller's streams to the container's main process.
 func (m *Manager) Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, resize <-chan TermSize) error {
-	c, mon, err := m.runningContainer(id)
+	c, mon, err := m.RunningContainer(id)
 	if err != nil {
 		return err
 	}
