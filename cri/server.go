@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crid-dev/crid/images"
 	"github.com/crid-dev/crid/sandbox"
 )
 
@@ -22,6 +23,8 @@ type Deps struct {
 	Network interface{ Ready() error }
 	// StatusExtras adds runtime handlers, features and verbose info to a Status response.
 	StatusExtras func(resp *runtimeapi.StatusResponse, verbose bool)
+	// Images serves the ImageService.
+	Images *images.Service
 	// Sandbox serves the RuntimeService pod and container RPCs.
 	Sandbox *sandbox.Manager
 	// Streaming hands out exec/attach/port-forward URLs (NewStreamServer).

@@ -26,7 +26,7 @@ func newRootCommand() *cobra.Command {
 		}
 		return serve(cfg)
 	}
-	root.AddCommand(newVersionCommand(), newConfigCommand())
+	root.AddCommand(newVersionCommand(), newConfigCommand(), newImageCommand())
 	return root
 }
 

@@ -1,28 +1,75 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
-	"net/http"
+	"path/filepath"
+	"time"
 
+	"github.com/crid-dev/crid/cni"
 	"github.com/crid-dev/crid/config"
 	"github.com/crid-dev/crid/cri"
+	"github.com/crid-dev/crid/images"
 )
 
 const adminSocketName = "crid-admin.sock"
 
 // daemon holds the wired services of one crid process.
 type daemon struct {
-	cfg config.Config
-	log *slog.Logger
-	cri *cri.Server
+	cfg     config.Config
+	log     *slog.Logger
+	images  *images.Service
+	network *cni.Manager
+	cri     *cri.Server
+	closers []func()
 }
 
-func newDaemon(cfg config.Config, log *slog.Logger) (*daemon, error) {
-	d := &daemon{cfg: cfg, log: log}
+// imagesConfig places the image store and the writable layers under the root.
+func imagesConfig(cfg config.Config) images.Config {
+	return images.Config{
+		Root:                   filepath.Join(cfg.Root, "images"),
+		ContainersDir:          filepath.Join(cfg.Root, "containers"),
+		RegistryConfigDir:      cfg.RegistryConfigDir,
+		PauseImage:             cfg.PauseImage,
+		PullProgressTimeout:    time.Duration(cfg.PullProgressTimeout),
+		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
+	}
+}
+
+func newDaemon(cfg config.Config, log *slog.Logger) (d *daemon, err error) {
+	d = &daemon{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	monitorPath, err := findMonitor(cfg.MonitorPath)
+	if err != nil {
+		return nil, err
+	}
+	if d.images, err = images.Open(imagesConfig(cfg)); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	d.closers = append(d.closers, func() { d.images.Close() })
+	d.network, err = cni.New(cni.Config{
+		ConfDir:            cfg.CNIConfDir,
+		BinDirs:            cfg.CNIBinDirs,
+		WriteDefaultConfig: cfg.CNIWriteDefaultConfig,
+		NetNSDir:           filepath.Join(cfg.State, "netns"),
+		CacheDir:           filepath.Join(cfg.Root, "cni"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cni: %w", err)
+	}
+	d.closers = append(d.closers, func() { d.network.Close() })
+
 	d.cri = cri.NewServer(cri.Deps{
 		Log:          log,
 		Version:      config.Version,
 		CgroupDriver: cfg.CgroupDriver,
+		Runtime:      runtimeReadiness{monitor: monitorPath},
+		Network:      d.network,
+		Images:       d.images,
 	})
 	return d, nil
 }
@@ -30,6 +77,10 @@ func newDaemon(cfg config.Config, log *slog.Logger) (*daemon, error) {
 // stopStreams ends long-lived streams (events) so a graceful stop is not held up by them.
 func (d *daemon) stopStreams() {}
 
-func (d *daemon) close() {}
-
-func (d *daemon) serveAdmin(path string) (*http.Server, error) { return nil, nil }
+// close releases services in reverse order of their start.
+func (d *daemon) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
+}
