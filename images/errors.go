@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
-	"strings"
+	"net/url"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -20,10 +21,8 @@ func classify(err error, host string) error {
 	if err == nil {
 		return nil
 	}
-	for _, k := range []error{errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrFailedPrecondition, errdefs.ErrUnavailable} {
-		if errors.Is(err, k) {
-			return err
-		}
+	if isKind(err) {
+		return err
 	}
 	var te *transport.Error
 	if errors.As(err, &te) {
@@ -47,9 +46,22 @@ func classify(err error, host string) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "EOF") {
+	// Only network-level failures mean the registry is unreachable (syscall.Errno
+	// satisfies net.Error, so that interface cannot tell).
+	var ue *url.Error
+	var oe *net.OpError
+	if errors.As(err, &ue) || errors.As(err, &oe) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("registry %s unreachable: %v: %w", host, err, errdefs.ErrUnavailable)
 	}
 	return fmt.Errorf("registry %s: %w", host, err)
+}
+
+// isKind reports whether err already carries an errdefs kind.
+func isKind(err error) bool {
+	for _, k := range []error{errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrFailedPrecondition, errdefs.ErrUnavailable, errdefs.ErrAlreadyExists} {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
 }

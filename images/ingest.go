@@ -231,7 +231,13 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 			return err
 		}
 		if err := unpackStream(in, snapTmp+"/fs", lr); err != nil {
-			return fmt.Errorf("layer %s: %w", lr.Digest, err)
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			if isKind(err) {
+				return fmt.Errorf("layer %s: %w", lr.Digest, err)
+			}
+			return fmt.Errorf("layer %s: cannot unpack: %v: %w", lr.Digest, err, errdefs.ErrFailedPrecondition)
 		}
 	}
 	// Whatever the tar did not consume (padding, trailing data) still counts for the digest.

@@ -110,7 +110,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 
 	if strings.HasPrefix(base, whiteoutPrefix) {
 		if base == whiteoutOpaque {
-			return unix.Lsetxattr(fdPath(pfd, ""), opaqueXattr, []byte("y"), 0)
+			return setXattr(pfd, "", opaqueXattr, "y")
 		}
 		name := strings.TrimPrefix(base, whiteoutPrefix)
 		if name == "" || name == "." || name == ".." {
@@ -197,6 +197,15 @@ func fdPath(fd int, name string) string {
 		p += "/" + name
 	}
 	return p
+}
+
+// setXattr sets an xattr on name in dir fd, or on the dir itself when name is "" or ".":
+// then the /proc magic link must be followed (lsetxattr would address the link itself).
+func setXattr(fd int, name, key, value string) error {
+	if name == "" || name == "." {
+		return unix.Setxattr(fdPath(fd, ""), key, []byte(value), 0)
+	}
+	return unix.Lsetxattr(fdPath(fd, name), key, []byte(value), 0)
 }
 
 func openInRoot(rootFd int, rel string, flags uint64) (int, error) {
@@ -328,7 +337,7 @@ func (u *unpacker) applyMeta(pfd int, name string, hdr *tar.Header) error {
 		if !ok {
 			continue
 		}
-		if err := unix.Lsetxattr(fdPath(pfd, name), xname, []byte(v), 0); err != nil {
+		if err := setXattr(pfd, name, xname, v); err != nil {
 			if !u.isRoot && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP)) {
 				continue // trusted.* and security.* need root
 			}
