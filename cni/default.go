@@ -17,6 +17,11 @@ const DefaultConfigFile = "10-crid.conflist"
 // host (tests start several) then shares one bridge and one host-local store
 // (/var/lib/cni/networks/crid), whose file lock keeps addresses unique. The
 // same shape as the conformance kit's config, but on its own bridge "crid0".
+// No "ipRanges" capability: Debian's host-local (1.1.1) prepends runtime
+// ranges to the configured ones instead of replacing them, so a pod would get
+// an address from each (or fail on overlap). A config that wants the node's
+// pod CIDR from SetPodCIDR declares the capability and no static ranges.
+//
 // No masquerade: pods reach each other and the host; outbound NAT is a
 // policy decision left to the operator's own config.
 //

@@ -415,3 +415,39 @@ func TestNetNSRemovedFromOtherMountNamespaces(t *testing.T) {
 		t.Error("the netns mount is still held in the other mount namespace")
 	}
 }
+
+// SetPodCIDR's ranges (capability ipRanges, on a config without static
+// ranges) give one address per family, IPv4 first, and pods talk over both.
+// No gateway here: an IPv6 gateway would make the bridge plugin turn on IPv6
+// forwarding for the whole host.
+func TestDualStackFromPodCIDR(t *testing.T) {
+	tn := newTestNet(t, func(plugins []any) []any {
+		bridge := plugins[0].(map[string]any)
+		bridge["isGateway"] = false
+		bridge["capabilities"] = map[string]bool{"ipRanges": true}
+		delete(bridge["ipam"].(map[string]any), "ranges")
+		return plugins
+	})
+	v6 := "fd88:" + randHex(t, 2) + ":" + randHex(t, 2) + "::/64"
+	_, v6net, err := net.ParseCIDR(v6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.m.SetPodCIDR(v6 + "," + tn.subnet.String()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := tn.newPod("a"), tn.newPod("b")
+	ipsA, ipsB := tn.setup(a), tn.setup(b)
+	if len(ipsA) != 2 || !v6net.Contains(net.ParseIP(ipsA[1])) || len(ipsB) != 2 {
+		t.Fatalf("IPs %v and %v, want [v4 in %v, v6 in %v]", ipsA, ipsB, tn.subnet, v6net)
+	}
+	if err := tn.m.Check(context.Background(), a); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	srv := serve(t, a.NetNS, net.JoinHostPort(ipsA[1], "0"), "hello over IPv6")
+	got, err := fetch(b.NetNS, srv.String())
+	if err != nil || got != "hello over IPv6" {
+		t.Fatalf("b -> a (%s): %q, %v", srv, got, err)
+	}
+	tn.down(a, b)
+}
