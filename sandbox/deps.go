@@ -61,6 +61,9 @@ type NetPod struct {
 // Network makes pod network namespaces and plugs them in (CNI).
 type Network interface {
 	Ready() error
+	// NetNSPath is where NewNetNS pins podID's namespace; known before it is made, so the
+	// intent record can name it and a crash mid-way can still remove it.
+	NetNSPath(podID string) string
 	NewNetNS(podID string) (path string, err error)
 	RemoveNetNS(path string) error // idempotent
 	Setup(ctx context.Context, pod NetPod) (ips []string, err error)

@@ -17,6 +17,7 @@ func (m *Manager) watch(p *podEntry, mon Monitor) {
 				return
 			case st, ok := <-evs:
 				if !ok {
+					m.monitorLost(p, mon)
 					return
 				}
 				m.applyExit(p, st)
@@ -82,6 +83,48 @@ func (m *Manager) infraExited(p *podEntry) {
 		}
 		pod.State = PodNotReady
 		pod.Message = "pod infra process exited"
+		return true
+	})
+}
+
+// monitorLost handles a monitor whose event stream ended without crid closing it: the
+// monitor died. Its containers are reported exited (their stdio and exit status went with
+// it) after Runtime.Cleanup killed what it left, and the pod is NOTREADY.
+func (m *Manager) monitorLost(p *podEntry, mon Monitor) {
+	if m.ctx.Err() != nil {
+		return // crid is shutting down and closed the client itself
+	}
+	ref := p.mon.Load()
+	if ref == nil || ref.Monitor != mon || !p.mon.CompareAndSwap(ref, nil) {
+		return // removed, or replaced: not a loss
+	}
+	mon.Close()
+	pod := p.snap.Load()
+	m.log.Error("pod monitor is gone", "pod", pod.ID)
+	if err := m.deps.Runtime.Cleanup(pod.Dir); err != nil {
+		m.log.Error("cleaning up after a dead pod monitor", "pod", pod.ID, "error", err)
+	}
+	for _, c := range m.PodContainers(pod.ID) {
+		m.mu.RLock()
+		e := m.ctrs[c.ID]
+		m.mu.RUnlock()
+		if e == nil {
+			continue
+		}
+		m.updateContainer(e, ptr(EventStopped), func(c *Container) bool {
+			if c.State == ContainerExited {
+				return false
+			}
+			c.State, c.ExitCode, c.Reason = ContainerExited, 255, "Unknown"
+			c.Message, c.FinishedAt = "the pod monitor died", time.Now()
+			return true
+		})
+	}
+	m.updatePod(p, ptr(EventStopped), func(pod *Pod) bool {
+		if pod.State == PodNotReady {
+			return false
+		}
+		pod.State, pod.Message = PodNotReady, "the pod monitor died"
 		return true
 	})
 }

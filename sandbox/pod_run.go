@@ -91,12 +91,14 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 		}
 	}
 	if !hostNetwork(cfg) {
-		if p.NetNS, err = m.deps.Network.NewNetNS(id); err != nil {
-			return "", fmt.Errorf("network namespace: %w", err)
-		}
-		// Stored before ADD: a crash during ADD leaves a netns recover() DELs and removes.
+		// Stored before the netns and the ADD: a crash during either leaves a record
+		// recover() DELs and removes (both idempotent).
+		p.NetNS = m.deps.Network.NetNSPath(id)
 		if err := m.store.putPod(p); err != nil {
 			return "", err
+		}
+		if p.NetNS, err = m.deps.Network.NewNetNS(id); err != nil {
+			return "", fmt.Errorf("network namespace: %w", err)
 		}
 		if p.IPs, err = m.deps.Network.Setup(ctx, netPod(p)); err != nil {
 			return "", fmt.Errorf("network setup: %w", err)

@@ -47,6 +47,7 @@ func (m *Manager) recover(ctx context.Context) error {
 			m.rollbackContainer(ctx, c, nil)
 		}
 	}
+	m.removeOrphanNetNS()
 	for _, id := range removing {
 		if err := m.RemovePod(ctx, id); err != nil {
 			m.log.Error("finishing an interrupted pod removal", "pod", id, "error", err)
@@ -140,6 +141,32 @@ func reconcileContainer(c *Container, states map[string]*ProcState, monitorUp bo
 		c.State = ContainerRunning
 		if c.StartedAt.IsZero() {
 			c.StartedAt = st.StartedAt
+		}
+	}
+}
+
+// removeOrphanNetNS removes pinned network namespaces no pod owns (a crash between the
+// netns and the intent record cannot happen, but an older crid or a lost record can leave
+// them). Only when the network can list them.
+func (m *Manager) removeOrphanNetNS() {
+	lister, ok := m.deps.Network.(interface{ ListNetNS() ([]string, error) })
+	if !ok {
+		return
+	}
+	ids, err := lister.ListNetNS()
+	if err != nil {
+		m.log.Warn("listing pinned network namespaces", "error", err)
+		return
+	}
+	for _, id := range ids {
+		m.mu.RLock()
+		_, known := m.pods[id]
+		m.mu.RUnlock()
+		if !known {
+			m.log.Info("removing a network namespace no pod owns", "pod", id)
+			if err := m.deps.Network.RemoveNetNS(m.deps.Network.NetNSPath(id)); err != nil {
+				m.log.Warn("removing orphan netns", "pod", id, "error", err)
+			}
 		}
 	}
 }
