@@ -61,8 +61,7 @@ func (s *Service) pull(ctx context.Context, r imageRef, auth *Auth) (string, err
 			return id, nil
 		}
 		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errNoProgress) {
-			err = fmt.Errorf("%w (last error: %v)", cause, err)
-			return "", fmt.Errorf("pull %s from %s: %w", r, ep, err)
+			return "", fmt.Errorf("pull %s from %s: %w", r, ep, cause)
 		}
 		err = classify(err, ep.URL.Host)
 		errs = append(errs, fmt.Errorf("%s: %w", ep, err))

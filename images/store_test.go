@@ -1,0 +1,369 @@
+package images
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/crid-dev/crid/errdefs"
+	"github.com/crid-dev/crid/hack/testimages"
+)
+
+// assertClean checks a failed pull left no image, no blob, no snapshot and no temp file.
+func assertClean(t *testing.T, e *testEnv) {
+	t.Helper()
+	if l := e.svc.List(); len(l) != 0 {
+		t.Errorf("images left: %v", l)
+	}
+	for _, d := range []string{e.svc.blobDir(), e.svc.ingestDir(), e.svc.snapshotsDir(), e.svc.tmpDir()} {
+		if got := entries(t, d); len(got) != 0 {
+			t.Errorf("%s not empty: %v", d, got)
+		}
+	}
+}
+
+func TestCorruptBlobFailsCleanly(t *testing.T) {
+	requireRoot(t)
+	img := must[v1.Image](t)(testimages.Busybox())
+	layer := must[[]v1.Layer](t)(img.Layers())[0]
+	ld := must[v1.Hash](t)(layer.Digest()).String()
+	good := must[[]byte](t)(readAll(layer))
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/2] ^= 0xff // same size, wrong bytes
+	// A valid gzip tar that is simply another layer: only the digests can tell.
+	other := must[[]v1.Layer](t)(must[v1.Image](t)(testimages.Variant("other")).Layers())
+	otherBody := must[[]byte](t)(readAll(other[len(other)-1]))
+	for name, body := range map[string][]byte{"flipped": flipped, "other-layer": otherBody} {
+		t.Run(name, func(t *testing.T) {
+			corrupt := func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+ld) {
+						w.Write(body)
+						return
+					}
+					next.ServeHTTP(w, r)
+				})
+			}
+			reg := newRegistry(t, testimages.WithMiddleware(corrupt))
+			push(t, reg, "bad/img:1", img)
+			e := newEnv(t, nil)
+			_, err := e.svc.Pull(context.Background(), reg.Ref("bad/img:1"), nil)
+			if err == nil {
+				t.Fatal("corrupt layer accepted")
+			}
+			t.Logf("error: %v", err)
+			assertClean(t, e)
+		})
+	}
+}
+
+func readAll(l v1.Layer) ([]byte, error) {
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(rc)
+	return b.Bytes(), err
+}
+
+func TestStalledRegistryTimesOut(t *testing.T) {
+	requireRoot(t)
+	img := must[v1.Image](t)(testimages.Busybox())
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	stall := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") && r.Header.Get("X-Push") == "" {
+				w.WriteHeader(http.StatusOK)
+				w.(http.Flusher).Flush()
+				select { // headers sent, then silence
+				case <-release:
+				case <-r.Context().Done():
+				}
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	reg := newRegistry(t, testimages.WithMiddleware(stall))
+	push(t, reg, "slow/img:1", img)
+	e := newEnv(t, func(c *Config) { c.PullProgressTimeout = 300 * time.Millisecond })
+	start := time.Now()
+	_, err := e.svc.Pull(context.Background(), reg.Ref("slow/img:1"), nil)
+	if err == nil || !strings.Contains(err.Error(), "no progress") || !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("want a no-progress error, got %v", err)
+	}
+	t.Logf("failed after %s: %v", time.Since(start), err)
+	assertClean(t, e)
+}
+
+func TestTagMoveKeepsOldImage(t *testing.T) {
+	requireRoot(t)
+	reg := newRegistry(t)
+	a := must[v1.Image](t)(testimages.Variant("a"))
+	b := must[v1.Image](t)(testimages.Variant("b"))
+	e := newEnv(t, nil)
+	ref := reg.Ref("moving/img:1")
+	push(t, reg, "moving/img:1", a)
+	push(t, reg, "moving/img:other", a)
+	old := e.pull(t, ref)
+	e.pull(t, reg.Ref("moving/img:other"))
+	push(t, reg, "moving/img:1", b)
+	now := e.pull(t, ref)
+	if now.ID == old.ID {
+		t.Fatal("tag did not move")
+	}
+	o, err := e.svc.Resolve(old.ID)
+	if err != nil {
+		t.Fatalf("old image gone: %v", err)
+	}
+	if !slices.Equal(o.RepoTags, []string{reg.Ref("moving/img:other")}) || len(o.RepoDigests) != 1 {
+		t.Errorf("old image refs: %v %v", o.RepoTags, o.RepoDigests)
+	}
+	if got := must[*Image](t)(e.svc.Resolve(ref)); got.ID != now.ID {
+		t.Errorf("tag resolves to %s", got.ID)
+	}
+	// Removing the old image's last tag removes it (its digest alone does not keep it).
+	if err := e.svc.Remove(context.Background(), reg.Ref("moving/img:other")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Resolve(old.ID); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("old image still there: %v", err)
+	}
+}
+
+func TestRemoveAndLeases(t *testing.T) {
+	requireRoot(t)
+	reg := newRegistry(t)
+	bb := must[v1.Image](t)(testimages.Busybox())
+	push(t, reg, "lib/bb:1", bb)
+	push(t, reg, "lib/bb:2", bb)
+	e := newEnv(t, func(c *Config) { c.PauseImage = reg.Ref("lib/bb:2") })
+	img := e.pull(t, reg.Ref("lib/bb:1"))
+	e.pull(t, reg.Ref("lib/bb:2"))
+	if got := must[*Image](t)(e.svc.Resolve(img.ID)); !got.Pinned || len(got.RepoTags) != 2 {
+		t.Fatalf("want pinned with 2 tags: %+v", got)
+	}
+	ctx := context.Background()
+	// Untag one: the image stays.
+	if err := e.svc.Remove(ctx, reg.Ref("lib/bb:1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := must[*Image](t)(e.svc.Resolve(img.ID)); !slices.Equal(got.RepoTags, []string{reg.Ref("lib/bb:2")}) {
+		t.Fatalf("after untag: %v", got.RepoTags)
+	}
+	rfs, err := e.svc.PrepareRootfs(ctx, "c1", img.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := e.svc.PrepareRootfs(ctx, "c1", img.ID); err != nil || again.UpperDir != rfs.UpperDir {
+		t.Fatalf("PrepareRootfs not idempotent: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Dir(rfs.UpperDir)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("container dir mode: %v %v", fi.Mode(), err)
+	}
+	if err := os.WriteFile(filepath.Join(rfs.UpperDir, "written"), make([]byte, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if u := must[FsUsage](t)(e.svc.RootfsUsage("c1")); u.UsedBytes < 64<<10 || u.InodesUsed < 2 {
+		t.Errorf("rootfs usage %+v", u)
+	}
+	if u := must[FsUsage](t)(e.svc.ContainerFsUsage()); u.UsedBytes < 64<<10 {
+		t.Errorf("container fs usage %+v", u)
+	}
+	if u := must[FsUsage](t)(e.svc.ImageFsUsage()); u.UsedBytes < 1<<20 || u.InodesUsed < 10 || u.Mountpoint != e.cfg.Root {
+		t.Errorf("image fs usage %+v", u)
+	}
+	// Remove by ID: the image goes, the leased snapshots stay, the blobs go.
+	if err := e.svc.Remove(ctx, img.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Resolve(img.ID); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("still resolvable: %v", err)
+	}
+	if err := e.svc.Remove(ctx, img.ID); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("second remove: %v", err)
+	}
+	for _, ld := range rfs.LowerDirs {
+		if _, err := os.Stat(ld); err != nil {
+			t.Errorf("leased snapshot freed: %v", err)
+		}
+	}
+	// A restart keeps the lease.
+	e.reopen(t)
+	for _, ld := range rfs.LowerDirs {
+		if _, err := os.Stat(ld); err != nil {
+			t.Errorf("leased snapshot freed by reopen: %v", err)
+		}
+	}
+	if err := e.svc.RemoveRootfs(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.RemoveRootfs(ctx, "c1"); err != nil {
+		t.Fatalf("RemoveRootfs not idempotent: %v", err)
+	}
+	assertClean(t, e)
+	if got := entries(t, e.cfg.ContainersDir); len(got) != 0 {
+		t.Errorf("containers dir: %v", got)
+	}
+	if _, err := e.svc.PrepareRootfs(ctx, "c2", img.ID); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("rootfs of a removed image: %v", err)
+	}
+}
+
+func TestReopenKeepsImagesAndCleansLeftovers(t *testing.T) {
+	requireRoot(t)
+	reg := newRegistry(t)
+	e := newEnv(t, nil)
+	for i, l := range []string{"x", "y"} {
+		push(t, reg, "keep/img:"+l, must[v1.Image](t)(testimages.Variant(l)))
+		e.pull(t, reg.Ref("keep/img:"+l))
+		_ = i
+	}
+	before := e.svc.List()
+	// What a kill -9 in the middle of a pull leaves behind.
+	os.WriteFile(filepath.Join(e.svc.ingestDir(), "blob-123"), []byte("partial"), 0o600)
+	os.MkdirAll(filepath.Join(e.svc.snapshotsDir(), tmpPrefix+"999", "fs", "bin"), 0o755)
+	os.WriteFile(filepath.Join(e.svc.blobDir(), strings.Repeat("ab", 32)), []byte("orphan"), 0o644)
+	e.reopen(t)
+	after := e.svc.List()
+	if len(after) != len(before) {
+		t.Fatalf("images lost: %v vs %v", after, before)
+	}
+	for i := range before {
+		if before[i].ID != after[i].ID || !slices.Equal(before[i].RepoTags, after[i].RepoTags) {
+			t.Errorf("image changed: %+v vs %+v", before[i], after[i])
+		}
+	}
+	if got := entries(t, e.svc.ingestDir()); len(got) != 0 {
+		t.Errorf("ingest leftovers: %v", got)
+	}
+	for _, n := range entries(t, e.svc.snapshotsDir()) {
+		if strings.HasPrefix(n, tmpPrefix) {
+			t.Errorf("temp snapshot left: %s", n)
+		}
+	}
+	if e.svc.hasBlob("sha256:" + strings.Repeat("ab", 32)) {
+		t.Error("orphan blob kept")
+	}
+	for _, img := range after {
+		if _, err := os.Stat(e.svc.snapshotFS(img.ChainID)); err != nil {
+			t.Errorf("snapshot lost: %v", err)
+		}
+	}
+}
+
+func TestImportExportRoundTrip(t *testing.T) {
+	requireRoot(t)
+	bb := must[v1.Image](t)(testimages.Busybox())
+	httpd := must[v1.Image](t)(testimages.Httpd())
+	dir := t.TempDir()
+	save := filepath.Join(dir, "save.tar")
+	if err := testimages.WriteDockerSave(save, map[string]v1.Image{"busybox:latest": bb, "example.com/web/httpd:1": httpd}); err != nil {
+		t.Fatal(err)
+	}
+	oci := filepath.Join(dir, "oci.tar")
+	if err := testimages.WriteOCILayout(oci, map[string]v1.Image{"docker.io/library/busybox:oci": bb}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	f := must[*os.File](t)(os.Open(save))
+	imgs, err := e.svc.Import(ctx, f)
+	f.Close()
+	if err != nil || len(imgs) != 2 {
+		t.Fatalf("import docker-save: %v %v", imgs, err)
+	}
+	f = must[*os.File](t)(os.Open(oci))
+	imgs, err = e.svc.Import(ctx, f)
+	f.Close()
+	if err != nil || len(imgs) != 1 || imgs[0].ID != configDigest(t, bb) {
+		t.Fatalf("import oci: %v %v", imgs, err)
+	}
+	got := must[*Image](t)(e.svc.Resolve("busybox"))
+	if got.ID != configDigest(t, bb) || !slices.Contains(got.RepoTags, "docker.io/library/busybox:oci") {
+		t.Fatalf("busybox after imports: %+v", got)
+	}
+	if w := must[*Image](t)(e.svc.Resolve("example.com/web/httpd:1")); w.ID != configDigest(t, httpd) || w.Config.Config.Cmd[0] != "httpd" {
+		t.Errorf("httpd: %+v", w)
+	}
+	if _, err := os.Stat(filepath.Join(e.svc.snapshotFS(got.ChainID), "bin/busybox")); err != nil {
+		t.Error(err)
+	}
+	var out bytes.Buffer
+	if err := e.svc.Export(ctx, &out, []string{"busybox", "example.com/web/httpd:1"}); err != nil {
+		t.Fatal(err)
+	}
+	e2 := newEnv(t, nil)
+	imgs, err = e2.svc.Import(ctx, &out)
+	if err != nil || len(imgs) != 2 {
+		t.Fatalf("re-import: %v %v", imgs, err)
+	}
+	for _, img := range imgs {
+		orig := must[*Image](t)(e.svc.Resolve(img.ID))
+		if orig.ChainID != img.ChainID {
+			t.Errorf("round trip changed %s", img.ID)
+		}
+	}
+	if _, err := e2.svc.Resolve("docker.io/library/busybox:latest"); err != nil {
+		t.Error(err)
+	}
+	if _, err := e.svc.Import(ctx, strings.NewReader("not a tar")); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("garbage import: %v", err)
+	}
+	if err := e.svc.Export(ctx, &out, []string{"nope:1"}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("export unknown: %v", err)
+	}
+}
+
+// An uncompressed layer with one byte changed inside a file body still parses as a tar of
+// the right size: only the digest checks can catch it.
+func TestCorruptBodyCaughtByDigest(t *testing.T) {
+	requireRoot(t)
+	img := must[v1.Image](t)(testimages.BusyboxUncompressed())
+	layer := must[[]v1.Layer](t)(img.Layers())[0]
+	ld := must[v1.Hash](t)(layer.Digest()).String()
+	body := must[[]byte](t)(readAll(layer))
+	body[len(body)/3] ^= 0x01
+	reg := newRegistry(t, testimages.WithMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+ld) {
+				w.Write(body)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}))
+	push(t, reg, "bad/plain:1", img)
+	e := newEnv(t, nil)
+	_, err := e.svc.Pull(context.Background(), reg.Ref("bad/plain:1"), nil)
+	if err == nil || !strings.Contains(err.Error(), "sha256 checksum") && !strings.Contains(err.Error(), "has digest") {
+		t.Fatalf("want a digest error, got %v", err)
+	}
+	t.Logf("error: %v", err)
+	assertClean(t, e)
+}
+
+func TestWriteBlobVerifies(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.svc.writeBlob(sha256Digest([]byte("a")), []byte("b")); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Fatalf("mismatch accepted: %v", err)
+	}
+	if got := entries(t, e.svc.ingestDir()); len(got) != 0 {
+		t.Errorf("temp left: %v", got)
+	}
+	if err := e.svc.writeBlob(sha256Digest([]byte("a")), []byte("a")); err != nil || !e.svc.hasBlob(sha256Digest([]byte("a"))) {
+		t.Fatalf("good blob: %v", err)
+	}
+}
