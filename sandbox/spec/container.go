@@ -163,8 +163,16 @@ func containerLinux(in ContainerInput, sc *runtime.LinuxContainerSecurityContext
 	if err != nil {
 		return nil, err
 	}
+	// The pod's sysctls again: the built-in pause writes none, and a
+	// container joining the pod's namespaces writing the same values is
+	// harmless. Validated against the container's namespaces.
+	sysctls, err := ValidateSysctls(in.Sandbox.GetLinux().GetSysctls(), ns)
+	if err != nil {
+		return nil, err
+	}
 	masked, readonly := maskedPaths(sc)
 	return &specs.Linux{
+		Sysctl:        sysctls,
 		UIDMappings:   uids,
 		GIDMappings:   gids,
 		Resources:     res,

@@ -107,8 +107,8 @@ func requestedDevice(h Host, d *runtime.Device, f string) ([]specs.LinuxDevice, 
 		return nil, "", err
 	}
 	src := d.GetHostPath()
-	if !path.IsAbs(src) {
-		return nil, "", invalidf(f+".host_path", "%q must be absolute", src)
+	if !path.IsAbs(src) || path.Clean(src) == "/" {
+		return nil, "", invalidf(f+".host_path", "%q must be an absolute path below /", src)
 	}
 	src = path.Clean(src)
 	access := d.GetPermissions()
@@ -133,11 +133,11 @@ func requestedDevice(h Host, d *runtime.Device, f string) ([]specs.LinuxDevice, 
 		if g.Type != "c" && g.Type != "b" && g.Type != "u" && g.Type != "p" {
 			return nil, "", invalidf(f+".host_path", "%q is not a device (type %q)", g.Path, g.Type)
 		}
-		rel := strings.TrimPrefix(path.Clean(g.Path), src)
-		if rel != "" && !strings.HasPrefix(rel, "/") {
+		hp := path.Clean(g.Path)
+		if !under(hp, src) {
 			return nil, "", invalidf(f+".host_path", "device %q is not below %q", g.Path, src)
 		}
-		g.Path = dst + rel
+		g.Path = dst + strings.TrimPrefix(hp, src)
 		out = append(out, g)
 	}
 	return out, access, nil

@@ -3,8 +3,8 @@ package spec
 import (
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	goruntime "runtime"
 	"slices"
 	"strings"
