@@ -78,6 +78,11 @@ func (m *Manager) runtimeConf(pod Pod) (*libcni.RuntimeConf, error) {
 		}
 		caps["ipRanges"] = ranges
 	}
+	if len(pod.Annotations) > 0 {
+		// The capability containerd defined so that plugins (Multus, Cilium)
+		// can read pod annotations; only plugins declaring it get them.
+		caps["io.kubernetes.cri.pod-annotations"] = pod.Annotations
+	}
 	if pod.DNS != nil {
 		caps["dns"] = dnsEntry{Servers: pod.DNS.Servers, Searches: pod.DNS.Searches, Options: pod.DNS.Options}
 	}

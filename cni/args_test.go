@@ -147,6 +147,7 @@ func TestRuntimeConf(t *testing.T) {
 	}
 	const want = `{"bandwidth":{"ingressRate":1000000,"ingressBurst":4294967295},` +
 		`"dns":{"servers":["10.96.0.10"],"searches":["svc.cluster.local"]},` +
+		`"io.kubernetes.cri.pod-annotations":{"kubernetes.io/ingress-bandwidth":"1M"},` +
 		`"ipRanges":[[{"subnet":"10.88.5.0/24"}],[{"subnet":"fd00:88::/64"}]],` +
 		`"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}`
 	if string(b) != want {

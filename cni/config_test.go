@@ -124,6 +124,15 @@ func TestReadyAndReload(t *testing.T) {
 	}
 }
 
+func TestNewRejectsRelativePaths(t *testing.T) {
+	if _, err := New(Config{ConfDir: "net.d"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("relative ConfDir: %v", err)
+	}
+	if _, err := New(Config{ConfDir: t.TempDir(), BinDirs: []string{"bin"}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("relative bin dir: %v", err)
+	}
+}
+
 func TestReadyMissingDir(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "net.d")
 	m := newTestManager(t, Config{ConfDir: conf, BinDirs: []string{fakePlugins(t, "bridge")}})

@@ -6,7 +6,9 @@ package cni
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -52,7 +54,7 @@ type Manager struct {
 // New loads the network config (writing crid's default first when allowed
 // and the dir has none). A missing or invalid config is not an error here:
 // the node simply reports the network not ready until one appears, as
-// kubelet expects from a runtime.
+// kubelet expects from a runtime. New fails only on a bad Config.
 func New(cfg Config) (*Manager, error) {
 	if cfg.ConfDir == "" {
 		cfg.ConfDir = DefaultConfDir
@@ -66,9 +68,18 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = DefaultCacheDir
 	}
+	// Relative paths would depend on the daemon's working directory, and
+	// plugins run with their own.
+	for _, dir := range append([]string{cfg.ConfDir, cfg.NetNSDir, cfg.CacheDir}, cfg.BinDirs...) {
+		if !filepath.IsAbs(dir) {
+			return nil, fmt.Errorf("cni: %q is not an absolute path: %w", dir, errdefs.ErrInvalidArgument)
+		}
+	}
 	if cfg.WriteDefaultConfig {
+		// Not fatal: the daemon still serves host-network pods, and Ready
+		// keeps telling kubelet (and the operator) that no config exists.
 		if err := writeDefaultConfig(cfg.ConfDir); err != nil {
-			return nil, err
+			slog.Warn("cni: could not write the default network config", "err", err)
 		}
 	}
 	m := &Manager{
