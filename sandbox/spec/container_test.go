@@ -55,11 +55,7 @@ func TestContainerSpec(t *testing.T) {
 		AnnotationContainerName:    "app",
 		AnnotationImageName:        "docker.io/library/app:1",
 	}
-	for k, v := range want {
-		if s.Annotations[k] != v {
-			t.Errorf("annotation %s = %q, want %q", k, s.Annotations[k], v)
-		}
-	}
+	assertAnnotations(t, s.Annotations, want)
 	// Without resources the process inherits its OOM score.
 	if mustContainer(t, containerInput()).Process.OOMScoreAdj != nil {
 		t.Error("oom_score_adj set without resources")

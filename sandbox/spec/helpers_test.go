@@ -137,3 +137,26 @@ func envValue(env []string, key string) (string, bool) {
 	}
 	return "", false
 }
+
+// endsInError checks a table case's error: when wantField is set the error
+// must be InvalidArgument naming it and the case ends; otherwise err must be nil.
+func endsInError(t *testing.T, err error, wantField string) bool {
+	t.Helper()
+	if wantField != "" {
+		wantInvalid(t, err, wantField)
+		return true
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return false
+}
+
+func assertAnnotations(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("annotation %s = %q, want %q", k, got[k], v)
+		}
+	}
+}

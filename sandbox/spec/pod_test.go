@@ -56,11 +56,7 @@ func TestPodSpec(t *testing.T) {
 		AnnotationSandboxCPUShares: "2048",
 		AnnotationSandboxMemory:    "1073741824",
 	}
-	for k, v := range want {
-		if s.Annotations[k] != v {
-			t.Errorf("annotation %s = %q, want %q", k, s.Annotations[k], v)
-		}
-	}
+	assertAnnotations(t, s.Annotations, want)
 }
 
 func TestPodSpecSecurityContext(t *testing.T) {
