@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"golang.org/x/sys/unix"
 
 	"github.com/crid-dev/crid/errdefs"
 )
@@ -92,8 +92,8 @@ func (m *Manager) current() (*libcni.NetworkConfigList, error) {
 	return st.list, nil
 }
 
-// fingerprint names the config files with their size, mtime and inode, so
-// any create, delete, rename or edit changes it.
+// fingerprint names the config files with their inode, size, times and
+// mode, so any create, delete, rename or edit changes it.
 func fingerprint(dir string) string {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -106,10 +106,12 @@ func fingerprint(dir string) string {
 		}
 		b.WriteString(e.Name())
 		// Stat, not the entry's lstat, so edits behind symlinks count.
-		if fi, err := os.Stat(filepath.Join(dir, e.Name())); err == nil {
-			b.WriteString("|" + strconv.FormatInt(fi.Size(), 10))
-			b.WriteString("|" + strconv.FormatInt(fi.ModTime().UnixNano(), 10))
-			b.WriteString("|" + fi.Mode().String())
+		// The inode catches atomic replacement (rename) even when size and
+		// mtime happen to match; ctime catches chmod and in-place edits.
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(dir, e.Name()), &st); err == nil {
+			fmt.Fprintf(&b, "|%d|%d|%d.%d|%d.%d|%o", st.Ino, st.Size,
+				st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec, st.Mode)
 		}
 		b.WriteByte('\n')
 	}
