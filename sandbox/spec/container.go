@@ -29,7 +29,8 @@ func ContainerSpec(in ContainerInput) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := containerMounts(in, privileged, sc.GetReadonlyRootfs())
+	userns := usernsMode(containerNamespaceOptions(in)) == runtime.NamespaceMode_POD
+	mounts, err := containerMounts(in, privileged, sc.GetReadonlyRootfs(), userns)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +204,7 @@ func containerNamespaceOptions(in ContainerInput) *runtime.NamespaceOption {
 	return c
 }
 
-func containerMounts(in ContainerInput, privileged, readonlyRootfs bool) ([]specs.Mount, error) {
+func containerMounts(in ContainerInput, privileged, readonlyRootfs, userns bool) ([]specs.Mount, error) {
 	cri, err := criMounts(in.Config.GetMounts())
 	if err != nil {
 		return nil, err
@@ -216,5 +217,5 @@ func containerMounts(in ContainerInput, privileged, readonlyRootfs bool) ([]spec
 	if err != nil {
 		return nil, err
 	}
-	return mergeMounts(defaultMounts(in.PodFiles, privileged, readonlyRootfs), vm, cri), nil
+	return mergeMounts(defaultMounts(in.PodFiles, privileged, readonlyRootfs, userns), vm, cri), nil
 }

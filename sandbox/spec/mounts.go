@@ -24,7 +24,7 @@ var procMountable = []string{
 
 // defaultMounts are the kernel filesystems every container gets, then the
 // pod's files. Privileged containers get sysfs and the cgroup tree writable.
-func defaultMounts(files PodFiles, privileged, readonlyRootfs bool) []specs.Mount {
+func defaultMounts(files PodFiles, privileged, readonlyRootfs, userns bool) []specs.Mount {
 	sysMode := "ro"
 	if privileged {
 		sysMode = "rw"
@@ -36,6 +36,12 @@ func defaultMounts(files PodFiles, privileged, readonlyRootfs bool) []specs.Moun
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", sysMode}},
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", sysMode}},
+	}
+	if userns {
+		// gid 5 (tty) need not be mapped in the pod's user namespace, and
+		// devpts refuses an unmapped gid.
+		pts := &ms[2]
+		pts.Options = slices.DeleteFunc(pts.Options, func(o string) bool { return o == "gid=5" })
 	}
 	if files.Shm != "" {
 		ms = append(ms, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: files.Shm, Options: []string{"rbind", "rprivate", "nosuid", "nodev", "noexec"}})

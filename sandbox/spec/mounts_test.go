@@ -167,6 +167,17 @@ func TestMountsVariants(t *testing.T) {
 			}
 		}
 	})
+	t.Run("user namespace: devpts without gid=5", func(t *testing.T) {
+		in := containerInput()
+		if m := findMount(mustContainer(t, in), "/dev/pts"); !slices.Contains(m.Options, "gid=5") {
+			t.Fatalf("devpts: %v", m.Options)
+		}
+		in.Sandbox.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtime.UserNamespace{Mode: runtime.NamespaceMode_POD,
+			Uids: []*runtime.IDMapping{{HostId: 100000, Length: 65536}}, Gids: []*runtime.IDMapping{{HostId: 100000, Length: 65536}}}
+		if m := findMount(mustContainer(t, in), "/dev/pts"); slices.Contains(m.Options, "gid=5") || !slices.Contains(m.Options, "newinstance") {
+			t.Fatalf("devpts in a user namespace: %v", m.Options)
+		}
+	})
 	t.Run("no pod files: shm is a private tmpfs", func(t *testing.T) {
 		in := containerInput()
 		in.PodFiles = PodFiles{}

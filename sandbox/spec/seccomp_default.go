@@ -85,6 +85,12 @@ var seccompAllowed = [][]string{
 		"semtimedop_time64", "semctl", "msgget", "msgsnd", "msgrcv", "msgctl", "ipc",
 		"mq_open", "mq_unlink", "mq_timedsend", "mq_timedsend_time64", "mq_timedreceive",
 		"mq_timedreceive_time64", "mq_notify", "mq_getsetattr"},
+	// newer kernels (the executor skips names its libseccomp does not know);
+	// libc probes some of these and would misbehave on EPERM
+	{"cachestat", "map_shadow_stack", "mseal", "statmount", "listmount",
+		"lsm_get_self_attr", "lsm_list_modules", "process_madvise", "process_mrelease",
+		"futex_wake", "futex_wait", "futex_requeue", "uretprobe", "getxattrat", "setxattrat",
+		"listxattrat", "removexattrat", "file_getattr", "file_setattr"},
 	// sockets (scoped by the pod's network namespace)
 	{"socket", "socketpair", "bind", "listen", "accept", "accept4", "connect",
 		"getsockname", "getpeername", "sendto", "recvfrom", "send", "recv", "sendmsg",
@@ -110,7 +116,7 @@ var seccompArchAllowed = map[string][]string{
 // ustat, sysfs, _sysctl, nfsservctl, vm86, ...
 var seccompByCapability = map[string][]string{
 	"CAP_SYS_ADMIN": {"mount", "umount", "umount2", "mount_setattr", "move_mount",
-		"open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "pivot_root", "unshare",
+		"open_tree", "open_tree_attr", "fsopen", "fsconfig", "fsmount", "fspick", "pivot_root", "unshare",
 		"setns", "clone3", "sethostname", "setdomainname", "name_to_handle_at",
 		"fanotify_init", "quotactl", "quotactl_fd", "lookup_dcookie", "bpf",
 		"perf_event_open", "syslog"},

@@ -40,7 +40,7 @@ func TestDefaultSeccompProfile(t *testing.T) {
 	if !slices.Equal(p.Architectures, []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32}) {
 		t.Fatalf("arches: %v", p.Architectures)
 	}
-	for _, name := range []string{"read", "write", "exit_group", "openat", "execve", "futex", "epoll_pwait", "socket", "arch_prctl", "rt_sigreturn", "statx", "clone3"} {
+	for _, name := range []string{"read", "write", "exit_group", "openat", "execve", "futex", "epoll_pwait", "socket", "arch_prctl", "rt_sigreturn", "statx", "chroot", "map_shadow_stack", "clone3"} {
 		if name == "clone3" {
 			continue
 		}
