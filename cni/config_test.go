@@ -15,7 +15,7 @@ import (
 // fakePlugins makes a bin dir holding executables of the given types that
 // answer VERSION (CNI 0.1.0 to 1.0.0, like Debian's) and nothing else:
 // enough for config validation.
-func fakePlugins(t *testing.T, types ...string) string {
+func fakePlugins(t testing.TB, types ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, typ := range types {
@@ -31,14 +31,14 @@ const fakePlugin = `#!/bin/sh
 echo '{"cniVersion": "1.0.0", "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]}'
 `
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func newTestManager(t *testing.T, cfg Config) *Manager {
+func newTestManager(t testing.TB, cfg Config) *Manager {
 	t.Helper()
 	m, err := New(cfg)
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 
 // requireNetworking skips unless the test can really run plugins: root,
 // Debian's (or upstream's) plugins, iproute2 and iptables.
-func requireNetworking(t *testing.T) {
+func requireNetworking(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces, bridges and iptables rules")
@@ -41,7 +41,7 @@ func requireNetworking(t *testing.T) {
 	}
 }
 
-func randHex(t *testing.T, n int) string {
+func randHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -54,7 +54,7 @@ func randHex(t *testing.T, n int) string {
 // pod CIDR no route on the host uses yet, its own host-local store, conf,
 // netns and cache dirs. Cleanup removes the bridge and every pod left.
 type testNet struct {
-	t        *testing.T
+	t        testing.TB
 	name     string
 	bridge   string
 	subnet   *net.IPNet
@@ -67,7 +67,7 @@ type testNet struct {
 
 // newTestNet builds the network from crid's DefaultConfig, so the default
 // chain itself is what gets exercised; edit may change the plugin list.
-func newTestNet(t *testing.T, edit func(plugins []any) []any) *testNet {
+func newTestNet(t testing.TB, edit func(plugins []any) []any) *testNet {
 	t.Helper()
 	requireNetworking(t)
 	tn := &testNet{
@@ -133,7 +133,7 @@ func newTestNet(t *testing.T, edit func(plugins []any) []any) *testNet {
 
 // freeSubnet picks 10.88.<100..200>.0/24 that no host route mentions, so
 // tests running side by side (and other crid tests) do not collide.
-func freeSubnet(t *testing.T) *net.IPNet {
+func freeSubnet(t testing.TB) *net.IPNet {
 	t.Helper()
 	out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
 	if err != nil {
@@ -295,7 +295,7 @@ func inNetNS(path string, fn func() error) error {
 
 // serve starts a TCP server in the pod's netns that greets each client
 // with msg; it stops at test end.
-func serve(t *testing.T, netns, addr, msg string) net.Addr {
+func serve(t testing.TB, netns, addr, msg string) net.Addr {
 	t.Helper()
 	var ln net.Listener
 	if err := inNetNS(netns, func() (err error) {
@@ -345,7 +345,7 @@ func fetch(netns, addr string) (string, error) {
 }
 
 // freeHostPort returns a TCP port nothing listens on at the moment.
-func freeHostPort(t *testing.T) int32 {
+func freeHostPort(t testing.TB) int32 {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -276,7 +276,7 @@ func TestBandwidthShaped(t *testing.T) {
 	}
 }
 
-func ifbs(t *testing.T) map[string]bool {
+func ifbs(t testing.TB) map[string]bool {
 	out, err := exec.Command("ip", "-o", "link", "show", "type", "ifb").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +290,12 @@ func ifbs(t *testing.T) map[string]bool {
 	return names
 }
 
-func histogramCount(t *testing.T, op string) uint64 {
+func histogramCount(t testing.TB, op string) uint64 {
+	return uint64(histogramSum(t, op)[0])
+}
+
+// histogramSum returns the sample count and sum of the operation's histogram.
+func histogramSum(t testing.TB, op string) [2]float64 {
 	t.Helper()
 	mfs, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
@@ -303,12 +308,13 @@ func histogramCount(t *testing.T, op string) uint64 {
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "operation" && l.GetValue() == op {
-					return m.GetHistogram().GetSampleCount()
+					h := m.GetHistogram()
+					return [2]float64{float64(h.GetSampleCount()), h.GetSampleSum()}
 				}
 			}
 		}
 	}
-	return 0
+	return [2]float64{}
 }
 
 func itoa(i int32) string { return strconv.Itoa(int(i)) }
@@ -450,4 +456,38 @@ func TestDualStackFromPodCIDR(t *testing.T) {
 		t.Fatalf("b -> a (%s): %q, %v", srv, got, err)
 	}
 	tn.down(a, b)
+}
+
+// BenchmarkSetupTeardown prints the cost of one pod's network lifetime
+// (netns, ADD with a host port, DEL, netns removal) with the default chain.
+func BenchmarkSetupTeardown(b *testing.B) {
+	tn := newTestNet(b, nil)
+	ctx := context.Background()
+	before := map[string][2]float64{}
+	for _, op := range []string{"add", "del"} {
+		before[op] = histogramSum(b, op)
+	}
+	for b.Loop() {
+		id := randHex(b, 16)
+		path, err := tn.m.NewNetNS(id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pod := Pod{ID: id, Name: "bench", Namespace: "crid-test", NetNS: path,
+			PortMappings: []PortMapping{{HostPort: freeHostPort(b), ContainerPort: 80}}}
+		if _, err := tn.m.Setup(ctx, pod); err != nil {
+			b.Fatal(err)
+		}
+		if err := tn.m.Teardown(ctx, pod); err != nil {
+			b.Fatal(err)
+		}
+		if err := tn.m.RemoveNetNS(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, op := range []string{"add", "del"} {
+		after := histogramSum(b, op)
+		n, sum := after[0]-before[op][0], after[1]-before[op][1]
+		b.Logf("CNI %s: %.1f ms mean over %.0f (from crid_cni_operation_duration_seconds)", op, 1000*sum/n, n)
+	}
 }
