@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -30,6 +31,16 @@ type initConfig struct {
 	UnshareCgroupNS bool `json:"unshareCgroupNS,omitempty"`
 	// UserNS: the process runs in a user namespace other than the host's.
 	UserNS bool `json:"userNS,omitempty"`
+	// With UserNS, fds follow the config: an O_PATH fd of Root.Path (the init
+	// may not be able to look it up), the rootfs as a detached idmapped mount
+	// if RootfsFd, then one premade mount per PremadeMounts entry (indexes
+	// into Spec.Mounts).
+	RootfsFd      bool  `json:"rootfsFd,omitempty"`
+	PremadeMounts []int `json:"premadeMounts,omitempty"`
+
+	rootTargetFd int         // received by the init
+	rootfsFd     int         // received by the init
+	mountFds     map[int]int // received by the init: Spec.Mounts index -> fd
 }
 
 // Create sets the container up completely (namespaces, rootfs, cgroup, security)
@@ -100,6 +111,9 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 			sys.UidMappings = idMaps(spec.Linux.UIDMappings)
 			sys.GidMappings = idMaps(spec.Linux.GIDMappings)
 			sys.GidMappingsEnableSetgroups = true
+			// Become the namespace's root before execve, or the init would run
+			// as the unmapped overflow uid and lose every capability.
+			sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 			cfg.UserNS = true
 		}
 		cgFd, err := cg.dirFd()
@@ -147,7 +161,20 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 			return nil, fmt.Errorf("container %s: join cgroup: %w", opts.ID, err)
 		}
 	}
-	if err := writeMsg(parent, syncMsg{Config: cfg}); err != nil {
+	var fds []int
+	if cfg.UserNS {
+		if fds, err = userNSMounts(pid, cfg, opts.Rootfs); err != nil {
+			return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+		}
+	}
+	err = writeMsg(parent, syncMsg{Config: cfg})
+	for _, fd := range fds {
+		if err == nil {
+			err = sendFd(parent, fd)
+		}
+		unix.Close(fd)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("container %s: send config: %w", opts.ID, err)
 	}
 	c := &Container{ID: opts.ID, Pid: pid, Cgroup: cg.path, sync: parent, spec: spec}
@@ -247,4 +274,41 @@ func stdioFiles(s Stdio, terminal bool) ([]*os.File, func(), error) {
 		}
 	}
 	return files, closeAll, nil
+}
+
+// userNSMounts prepares the idmapped rootfs and bind mounts of a container in a
+// user namespace (see idmap.go) and returns the fds to send, in order.
+func userNSMounts(pid int, cfg *initConfig, rootfs []specs.Mount) ([]int, error) {
+	userns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("user namespace: %w", err)
+	}
+	defer unix.Close(userns)
+	if err := os.MkdirAll(cfg.Spec.Root.Path, 0o755); err != nil {
+		return nil, fmt.Errorf("rootfs mount point: %w", err)
+	}
+	// Opened through the init's root so that the fd names the mount point in
+	// the init's mount namespace (move_mount refuses a target in another).
+	target, err := unix.Open(fmt.Sprintf("/proc/%d/root%s", pid, filepath.Clean(cfg.Spec.Root.Path)), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("rootfs mount point: %w", err)
+	}
+	fds := []int{target}
+	if len(rootfs) > 0 {
+		fd, err := idmappedRootfs(rootfs, cfg.Spec, userns)
+		if err != nil {
+			unix.Close(target)
+			return nil, err
+		}
+		cfg.RootfsFd, fds = true, append(fds, fd)
+	}
+	idx, mfds, err := premadeBinds(cfg.Spec, userns)
+	if err != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, err
+	}
+	cfg.PremadeMounts = idx
+	return append(fds, mfds...), nil
 }

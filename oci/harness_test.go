@@ -46,7 +46,6 @@ func runTests(m *testing.M) int {
 	if !isRoot {
 		return m.Run()
 	}
-	mountsBefore := hostMounts()
 	var err error
 	if testRoot, err = os.MkdirTemp("", "crid-oci-test-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -69,16 +68,30 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "cleanup cgroups:", err)
 		code = 1
 	}
-	if after := hostMounts(); after != mountsBefore {
-		fmt.Fprintf(os.Stderr, "host mount table changed during the tests: %d -> %d mounts\n", mountsBefore, after)
+	// Other work shares this host: look only for mounts of our own paths.
+	if leaked := hostMountsUnder(testRoot, os.TempDir()+"/Test"); len(leaked) > 0 {
+		fmt.Fprintf(os.Stderr, "tests leaked host mounts:\n%s\n", strings.Join(leaked, "\n"))
 		code = 1
 	}
 	return code
 }
 
-func hostMounts() int {
-	b, _ := os.ReadFile("/proc/self/mountinfo")
-	return strings.Count(string(b), "\n")
+// hostMountsUnder lists host mount points below any of the prefixes.
+func hostMountsUnder(prefixes ...string) []string {
+	b, _ := os.ReadFile("/proc/1/mountinfo")
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			continue
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(f[4], p) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }
 
 // buildBusyboxRootfs makes a tiny image from Debian's dynamic busybox: the

@@ -39,6 +39,7 @@ func CreatePodInfra(ctx context.Context, spec *specs.Spec) (pid int, retErr erro
 		sys.UidMappings = idMaps(spec.Linux.UIDMappings)
 		sys.GidMappings = idMaps(spec.Linux.GIDMappings)
 		sys.GidMappingsEnableSetgroups = true
+		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	var cg *cgroupHandle
 	if spec.Linux.CgroupsPath != "" {

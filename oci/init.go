@@ -56,6 +56,29 @@ func runInit(s *os.File) error {
 
 func initCreate(s *os.File, cfg *initConfig) error {
 	spec := cfg.Spec
+	cfg.rootfsFd, cfg.rootTargetFd = -1, -1
+	if cfg.UserNS {
+		f, err := recvFd(s, "root")
+		if err != nil {
+			return fmt.Errorf("receive root: %w", err)
+		}
+		cfg.rootTargetFd = int(f.Fd())
+	}
+	if cfg.RootfsFd {
+		f, err := recvFd(s, "rootfs")
+		if err != nil {
+			return fmt.Errorf("receive rootfs: %w", err)
+		}
+		cfg.rootfsFd = int(f.Fd())
+	}
+	cfg.mountFds = map[int]int{}
+	for _, i := range cfg.PremadeMounts {
+		f, err := recvFd(s, "mount")
+		if err != nil {
+			return fmt.Errorf("receive premade mount: %w", err)
+		}
+		cfg.mountFds[i] = int(f.Fd())
+	}
 	if cfg.UnshareCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("cgroup namespace: %w", err)

@@ -190,11 +190,7 @@ func mountInRoot(rootfd int, m specs.Mount, userns bool) error {
 		err    error
 	)
 	if o.bind || m.Type == "bind" {
-		if fi, serr := os.Stat(m.Source); serr == nil && !fi.IsDir() {
-			target, err = createFileInRoot(rootfd, m.Destination)
-		} else {
-			target, err = mkdirAllInRoot(rootfd, m.Destination, 0o755)
-		}
+		target, err = bindTarget(rootfd, m)
 	} else {
 		target, err = mkdirAllInRoot(rootfd, m.Destination, 0o755)
 	}
@@ -221,6 +217,39 @@ func mountInRoot(rootfd int, m specs.Mount, userns bool) error {
 		return fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
 	return nil
+}
+
+// attachInRoot attaches a mount the executor prepared (an idmapped bind).
+func attachInRoot(rootfd int, m specs.Mount, fd int) error {
+	defer unix.Close(fd)
+	// The source may not be reachable by path from here: ask the mount itself.
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	var target int
+	var err error
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		target, err = mkdirAllInRoot(rootfd, m.Destination, 0o755)
+	} else {
+		target, err = createFileInRoot(rootfd, m.Destination)
+	}
+	if err != nil {
+		return fmt.Errorf("mount %s: target: %w", m.Destination, err)
+	}
+	defer unix.Close(target)
+	if err := attachMount(fd, target, parseMountOptions(m.Options)); err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	return nil
+}
+
+// bindTarget creates the target of a bind: a file for a file, else a directory.
+func bindTarget(rootfd int, m specs.Mount) (int, error) {
+	if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
+		return createFileInRoot(rootfd, m.Destination)
+	}
+	return mkdirAllInRoot(rootfd, m.Destination, 0o755)
 }
 
 // mountCgroupfs gives the container its cgroup view. On v2 that is one cgroup2

@@ -41,20 +41,41 @@ func setupRootfs(cfg *initConfig) error {
 	if err := unix.Mount("", "/", "", before, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return fmt.Errorf("rootfs mount point: %w", err)
-	}
-	if err := mountRootfs(root, cfg.Rootfs); err != nil {
-		return err
-	}
-	rootfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open rootfs: %w", err)
+	var rootfd int
+	if cfg.rootTargetFd >= 0 {
+		// User namespace: attach by fds only; the mount fd is then the root.
+		if cfg.rootfsFd >= 0 {
+			err = unix.MoveMount(cfg.rootfsFd, "", cfg.rootTargetFd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+			rootfd = cfg.rootfsFd
+		} else {
+			rootfd, err = unix.OpenTree(cfg.rootTargetFd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
+			if err == nil {
+				err = unix.MoveMount(rootfd, "", cfg.rootTargetFd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("attach rootfs: %w", err)
+		}
+	} else {
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return fmt.Errorf("rootfs mount point: %w", err)
+		}
+		if err := mountRootfs(root, cfg.Rootfs); err != nil {
+			return err
+		}
+		if rootfd, err = unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			return fmt.Errorf("open rootfs: %w", err)
+		}
 	}
 	defer unix.Close(rootfd)
 	mounted := map[string]bool{}
-	for _, m := range spec.Mounts {
-		if err := mountInRoot(rootfd, m, cfg.UserNS); err != nil {
+	for i, m := range spec.Mounts {
+		if fd, ok := cfg.mountFds[i]; ok {
+			err = attachInRoot(rootfd, m, fd)
+		} else {
+			err = mountInRoot(rootfd, m, cfg.UserNS)
+		}
+		if err != nil {
 			return err
 		}
 		mounted[cleanDest(m.Destination)] = true

@@ -1,0 +1,205 @@
+package oci
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// With a user namespace, files owned by host root must appear owned by the
+// container's root. The executor (still in the host user namespace, the only
+// place allowed to make idmapped mounts of host filesystems) builds those
+// mounts detached — idmapped through the container's user namespace — and
+// passes their fds to the init, which attaches them in its own mount
+// namespace. Nothing is ever attached to the host's mount tree.
+
+// idmapTree clones path as a detached mount idmapped through userns.
+func idmapTree(path string, userns int, recursive bool) (int, error) {
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	attrFlags := uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+		attrFlags |= unix.AT_RECURSIVE
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, flags)
+	if err != nil {
+		return -1, fmt.Errorf("open_tree %s: %w", path, err)
+	}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns)}
+	if err := unix.MountSetattr(fd, "", attrFlags, attr); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("idmap %s: %w", path, err)
+	}
+	return fd, nil
+}
+
+// dirIn opens rel below the mount fd tree as a regular directory fd, the kind
+// fsconfig(FSCONFIG_SET_FD) takes.
+func dirIn(tree int, rel string) (int, error) {
+	return unix.Openat(tree, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+}
+
+// idmappedRootfs builds the rootfs in the executor as one detached mount: an
+// idmapped bind of a directory, or an overlay whose lower layers are idmapped
+// (the kernel >= 6.13 takes layers as fds). The upper layer is not idmapped:
+// overlayfs works on it with the mounter's (host root's) credentials, which no
+// idmapping through the container's namespace can represent (EOVERFLOW). As in
+// containers/storage, the upper layer's root is owned by the container's root
+// instead, and what the container writes lands with its host ids.
+func idmappedRootfs(mounts []specs.Mount, spec *specs.Spec, userns int) (int, error) {
+	if len(mounts) != 1 {
+		return -1, fmt.Errorf("user namespace: rootfs must be one overlay or bind mount, got %d", len(mounts))
+	}
+	m := mounts[0]
+	o := parseMountOptions(m.Options)
+	if o.bind || m.Type == "bind" {
+		fd, err := idmapTree(m.Source, userns, o.recursive)
+		if err != nil {
+			return -1, err
+		}
+		if err := setMountAttrs(fd, o); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+		return fd, nil
+	}
+	if m.Type != "overlay" {
+		return -1, fmt.Errorf("user namespace: rootfs type %q not supported", m.Type)
+	}
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("fsopen overlay: %w", err)
+	}
+	fds = append(fds, fsfd)
+	_ = unix.FsconfigSetString(fsfd, "source", "overlay")
+	for _, d := range o.data {
+		k, v, hasValue := strings.Cut(d, "=")
+		switch {
+		case k == "lowerdir":
+			for _, l := range strings.Split(v, ":") {
+				tree, err := idmapTree(l, userns, false)
+				if err != nil {
+					return -1, err
+				}
+				fds = append(fds, tree)
+				dfd, err := unix.Openat(tree, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return -1, fmt.Errorf("overlay lower %s: %w", l, err)
+				}
+				fds = append(fds, dfd)
+				if err := unix.FsconfigSetFd(fsfd, "lowerdir+", dfd); err != nil {
+					return -1, fmt.Errorf("overlay lower %s: %w", l, err)
+				}
+			}
+			continue
+		case k == "upperdir":
+			uid, gid := hostRoot(spec)
+			if err := os.Lchown(v, uid, gid); err != nil {
+				return -1, fmt.Errorf("overlay upper: %w", err)
+			}
+			err = unix.FsconfigSetString(fsfd, k, v)
+		case hasValue:
+			err = unix.FsconfigSetString(fsfd, k, v)
+		default:
+			err = unix.FsconfigSetFlag(fsfd, k)
+		}
+		if err != nil {
+			return -1, fmt.Errorf("overlay option %q: %w", d, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return -1, fmt.Errorf("create overlay: %w", err)
+	}
+	fd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, int(o.attrSet))
+	if err != nil {
+		return -1, fmt.Errorf("fsmount overlay: %w", err)
+	}
+	return fd, nil
+}
+
+// hostRoot is the host uid and gid of the container's root.
+func hostRoot(spec *specs.Spec) (int, int) {
+	find := func(m []specs.LinuxIDMapping) int {
+		for _, e := range m {
+			if e.ContainerID == 0 && e.Size > 0 {
+				return int(e.HostID)
+			}
+		}
+		return 0
+	}
+	return find(spec.Linux.UIDMappings), find(spec.Linux.GIDMappings)
+}
+
+// commonDir is the deepest directory containing both a and b.
+func commonDir(a, b string) string {
+	a, b = filepath.Clean(a), filepath.Clean(b)
+	if b == "" || b == "." {
+		return filepath.Dir(a)
+	}
+	d := filepath.Dir(a)
+	for d != "/" && !strings.HasPrefix(b+"/", d+"/") {
+		d = filepath.Dir(d)
+	}
+	return d
+}
+
+// wantsIdmap tells whether a spec mount asks for an idmapped bind.
+func wantsIdmap(m specs.Mount) bool {
+	if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "idmap" || o == "ridmap" {
+			return true
+		}
+	}
+	return false
+}
+
+// premadeBinds makes every bind mount of the spec as a detached mount in the
+// executor, idmapped when the mount asks for it: the init, root of a user
+// namespace only, could not even look up a host path below a 0700 directory.
+// Their fds go to the init in the order of the returned indexes. Per mount
+// mappings are honoured only as "the container's": a mount's own mappings
+// would need a user namespace made for them.
+func premadeBinds(spec *specs.Spec, userns int) (idx []int, fds []int, err error) {
+	for i, m := range spec.Mounts {
+		if !isBindMount(m) {
+			continue
+		}
+		o := parseMountOptions(m.Options)
+		recursive := o.recursive
+		for _, opt := range m.Options {
+			if opt == "ridmap" {
+				recursive = true
+			}
+		}
+		var fd int
+		if wantsIdmap(m) {
+			fd, err = idmapTree(m.Source, userns, recursive)
+		} else {
+			fd, err = detachedMount(m, o)
+		}
+		if err == nil {
+			err = setMountAttrs(fd, o)
+		}
+		if err != nil {
+			for _, f := range fds {
+				unix.Close(f)
+			}
+			return nil, nil, fmt.Errorf("mount %s: %w", m.Destination, err)
+		}
+		idx, fds = append(idx, i), append(fds, fd)
+	}
+	return idx, fds, nil
+}

@@ -1,0 +1,93 @@
+package oci
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func userNSSpec(t *testing.T, args ...string) (*specs.Spec, []specs.Mount) {
+	spec, rootfs := testSpec(t, args...)
+	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	return spec, rootfs
+}
+
+// TestUserNamespace: the container runs in its own user namespace; the rootfs
+// (owned by host root) and an idmapped bind appear owned by the container's
+// root, and what the container writes lands owned by root on the host disk.
+func TestUserNamespace(t *testing.T) {
+	requireRoot(t)
+	script := `cat /proc/self/uid_map; stat -c '%u:%g' /bin/busybox /etc/passwd /data/file /plain/file; echo x > /newfile; echo y > /data/new; stat -c '%u' /newfile; id -u; grep CapEff /proc/self/status; cat /sys/fs/cgroup/pids/pids.max`
+	spec, rootfs := userNSSpec(t, "sh", "-c", script)
+	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "file"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pids := int64(55)
+	spec.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}}
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/data", Type: "bind", Source: data, Options: []string{"rbind", "idmap"}},
+		specs.Mount{Destination: "/plain", Type: "bind", Source: data, Options: []string{"rbind", "ro"}})
+	ws, out := run(t, spec, rootfs)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("status %v: %s", ws, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := []string{"0 100000 65536", "0:0", "0:0", "0:0", "65534:65534", "0", "0", "CapEff:\t00000000a80425fb", "55"}
+	if len(lines) != len(want) {
+		t.Fatalf("output %q", out)
+	}
+	for i := range want {
+		if strings.Join(strings.Fields(lines[i]), " ") != strings.Join(strings.Fields(want[i]), " ") {
+			t.Errorf("line %d: got %q, want %q", i, lines[i], want[i])
+		}
+	}
+	// Through the idmapped bind the container's root writes as host root; in
+	// the overlay's (not idmapped) upper layer as its mapped id, like
+	// containers/storage.
+	upper := filepath.Join(filepath.Dir(spec.Root.Path), "upper")
+	for f, want := range map[string]uint32{filepath.Join(upper, "newfile"): 100000, filepath.Join(data, "new"): 0} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != want || st.Gid != want {
+			t.Errorf("%s written by the container is owned by %d:%d on the host, want %d", f, st.Uid, st.Gid, want)
+		}
+	}
+}
+
+// TestUserNamespaceExec: exec joins the user namespace (and mount, pid ...) of
+// a container that has one.
+func TestUserNamespaceExec(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := userNSSpec(t, "sleep", "1000")
+	c := create(t, spec, rootfs)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pid, _, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec, Stdio: Stdio{Stdout: f, Stderr: f},
+		Process: &specs.Process{Args: []string{"sh", "-c", "cat /proc/self/uid_map; stat -c %u /bin/busybox; id -u"}, Env: []string{"PATH=/bin"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := waitExit(t, pid); ws.ExitStatus() != 0 {
+		t.Fatalf("exec status %v", ws)
+	}
+	b, _ := os.ReadFile(f.Name())
+	if got := strings.Join(strings.Fields(string(b)), " "); got != "0 100000 65536 0 0" {
+		t.Fatalf("exec saw %q", b)
+	}
+}
