@@ -57,6 +57,27 @@
 //	mount    always new
 //	cgroup   new when Host.CgroupV2 and not privileged
 //
+// # Pod infra and sysctls
+//
+// PodSpec's process is the monitor's built-in pause: no mounts, no
+// capabilities, no_new_privs, oom_score_adj -998, CPU shares 2, the pod's
+// run_as_user/run_as_group/supplemental_groups, the pod's seccomp (and the
+// node's default AppArmor profile unless the pod names one). The pod's
+// sysctls (validated: namespaced only, never for a host namespace,
+// CVE-2022-0811) are on the pod spec and, because the pause writes none, on
+// every container spec too; writing the same namespaced value twice is
+// harmless.
+//
+// # Security defaults
+//
+// Capabilities: containerd's default set; add/drop by name with or without
+// CAP_, "ALL" in either list; inheritable holds only ambient capabilities.
+// Seccomp: RuntimeDefault is DefaultSeccompProfile (built for the process's
+// capabilities), Unconfined or "" is none, Localhost is read through
+// Host.ReadFile and parsed by ParseSeccompProfile. Privileged containers get
+// all capabilities, host devices, writable sysfs and cgroupfs, and no
+// seccomp, masks or AppArmor confinement.
+//
 // # Image volumes
 //
 // Image-config VOLUMEs are never copied from the image (the copy-up is

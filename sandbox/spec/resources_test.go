@@ -127,6 +127,13 @@ func TestUpdateResources(t *testing.T) {
 	if !proto.Equal(before, CRIResources(s)) {
 		t.Fatal("a bad update changed the spec")
 	}
+	bare := &specs.Spec{}
+	if _, err := UpdateResources(bare, &runtime.LinuxContainerResources{CpuShares: 100}); err != nil || *bare.Linux.Resources.CPU.Shares != 100 {
+		t.Fatalf("update of a spec without linux: %v", err)
+	}
+	if upd, err := UpdateResources(bare, nil); upd != nil || err != nil {
+		t.Fatalf("nil update: %v %v", upd, err)
+	}
 	_, err = UpdateResources(nil, &runtime.LinuxContainerResources{})
 	wantInvalid(t, err, "spec")
 }

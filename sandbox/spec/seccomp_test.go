@@ -163,6 +163,12 @@ func TestParseSeccompProfile(t *testing.T) {
 		t.Errorf("arm64 arches: %v", admin.Architectures)
 	}
 
+	// An archMap without the native architecture leaves the filter to the
+	// executor's native default rather than naming foreign ones.
+	if p, err := ParseSeccompProfile([]byte(dockerProfile), nil, "riscv64"); err != nil || p.Architectures != nil {
+		t.Errorf("riscv64: %v %v", p.Architectures, err)
+	}
+
 	// The plain OCI form parses too.
 	oci := `{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["kexec_load"],"action":"SCMP_ACT_KILL_PROCESS"}]}`
 	p, err = ParseSeccompProfile([]byte(oci), nil, "arm64")

@@ -44,6 +44,9 @@ func TestValidateSysctls(t *testing.T) {
 		{name: "traversal", in: map[string]string{"net.ipv4/../../kernel.x": "1"}, ns: pod, wantErr: "linux.sysctls"},
 		{name: "empty segment", in: map[string]string{"net..ipv4": "1"}, ns: pod, wantErr: "linux.sysctls"},
 		{name: "newline value (CVE-2022-0811 style smuggling)", in: map[string]string{"kernel.shmmax": "1\nkernel.core_pattern=|/x"}, ns: pod, wantErr: `linux.sysctls["kernel.shmmax"]`},
+		{name: "UTS sysctl in the pod's UTS", in: map[string]string{"kernel.domainname": "example"}, ns: pod, want: map[string]string{"kernel.domainname": "example"}},
+		{name: "UTS sysctl with host network", in: map[string]string{"kernel.hostname": "x"}, ns: hostNet, wantErr: `linux.sysctls["kernel.hostname"]`},
+		{name: "uppercase interface name kept", in: map[string]string{"net.ipv4.conf.ETH0.forwarding": "1"}, ns: pod, want: map[string]string{"net.ipv4.conf.ETH0.forwarding": "1"}},
 		{name: "plus in name", in: map[string]string{"kernel.shmmax+kernel.core_pattern": "1"}, ns: pod, wantErr: "linux.sysctls"},
 	}
 	for _, tt := range tests {
