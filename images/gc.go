@@ -68,6 +68,9 @@ func (s *Service) gc() error {
 		for _, c := range l.ChainIDs {
 			live[snapKey(c)] = true
 		}
+		if len(l.ChainIDs) == 0 {
+			live[snapKey(emptySnapshot)] = true
+		}
 	}
 	s.mu.RUnlock()
 

@@ -44,27 +44,45 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (*Image, err
 	}
 }
 
-// pull returns the image ID.
+// pull returns the image ID. As containerd does, a tag is resolved to a digest on the
+// hosts with the "resolve" capability, and the content is then fetched by digest from the
+// hosts with "pull", each list tried in hosts.toml order.
 func (s *Service) pull(ctx context.Context, r imageRef, auth *Auth) (string, error) {
-	eps, err := s.hosts.endpoints(r.Registry, capPull|capResolve)
-	if err != nil {
-		return "", fmt.Errorf("pull %s: %v: %w", r, err, errdefs.ErrFailedPrecondition)
-	}
 	wd := newWatchdog(ctx, s.cfg.PullProgressTimeout)
 	defer wd.stop()
 	ctx = wd.ctx
 
+	digest := r.Digest
+	if digest == "" {
+		var err error
+		if digest, err = tryEndpoints(ctx, s, r, capResolve, func(ep *endpoint) (string, error) {
+			return s.resolveTag(ctx, ep, r, auth, wd)
+		}); err != nil {
+			return "", err
+		}
+	}
+	return tryEndpoints(ctx, s, r, capPull, func(ep *endpoint) (string, error) {
+		return s.pullFrom(ctx, ep, r, digest, auth, wd)
+	})
+}
+
+// tryEndpoints calls fn on each endpoint of r's registry that has capability caps until one
+// succeeds. A stalled pull stops at once: the next host would share the deadline.
+func tryEndpoints(ctx context.Context, s *Service, r imageRef, caps int, fn func(*endpoint) (string, error)) (string, error) {
+	eps, err := s.hosts.endpoints(r.Registry, caps)
+	if err != nil {
+		return "", fmt.Errorf("pull %s: %v: %w", r, err, errdefs.ErrFailedPrecondition)
+	}
 	var errs []error
 	for _, ep := range eps {
-		id, err := s.pullFrom(ctx, ep, r, auth, wd)
+		v, err := fn(ep)
 		if err == nil {
-			return id, nil
+			return v, nil
 		}
 		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errNoProgress) {
 			return "", fmt.Errorf("pull %s from %s: %w", r, ep, cause)
 		}
-		err = classify(err, ep.URL.Host)
-		errs = append(errs, fmt.Errorf("%s: %w", ep, err))
+		errs = append(errs, fmt.Errorf("%s: %w", ep, classify(err, ep.URL.Host)))
 		if ctx.Err() != nil {
 			break
 		}
@@ -95,33 +113,63 @@ found:
 	return fmt.Errorf("%s: %w", strings.Join(msgs, "; "), kind)
 }
 
-func (s *Service) pullFrom(ctx context.Context, ep *endpoint, r imageRef, auth *Auth, wd *watchdog) (string, error) {
+// remoteRef names r's repository on endpoint ep for go-containerregistry, which then talks
+// to the endpoint's host; the rewriter maps its "/v2/<repo>" paths onto the endpoint's
+// prefix, so the repository stays the one the user named.
+func remoteRepo(ep *endpoint, r imageRef) (name.Repository, error) {
+	var opts []name.Option
+	if ep.URL.Scheme == "http" {
+		opts = append(opts, name.Insecure)
+	}
+	repo, err := name.NewRepository(ep.URL.Host+"/"+r.Repo, opts...)
+	if err != nil {
+		return repo, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return repo, nil
+}
+
+func (s *Service) remoteOptions(ctx context.Context, ep *endpoint, r imageRef, auth *Auth, wd *watchdog) ([]remote.Option, error) {
 	rt, err := s.hosts.transport(ep)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	var regOpts []name.Option
-	if ep.URL.Scheme == "http" {
-		regOpts = append(regOpts, name.Insecure)
-	}
-	// go-containerregistry talks to the endpoint's host; the rewriter maps its "/v2/<repo>"
-	// paths onto the endpoint's prefix, so the repository stays the one the user named.
-	repo, err := name.NewRepository(ep.URL.Host+"/"+r.Repo, regOpts...)
-	if err != nil {
-		return "", fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
-	}
-	var gref name.Reference = repo.Tag(r.Tag)
-	if r.Digest != "" {
-		gref = repo.Digest(r.Digest)
-	}
-	opts := []remote.Option{
+	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithTransport(wd.wrap(rt)),
 		remote.WithAuth(authenticator(auth, r.Registry, ep.URL.Host)),
 		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}),
 		remote.WithUserAgent("crid"),
+	}, nil
+}
+
+// resolveTag returns the manifest (or index) digest r's tag names on ep.
+func (s *Service) resolveTag(ctx context.Context, ep *endpoint, r imageRef, auth *Auth, wd *watchdog) (string, error) {
+	repo, err := remoteRepo(ep, r)
+	if err != nil {
+		return "", err
 	}
-	desc, err := remote.Get(gref, opts...)
+	opts, err := s.remoteOptions(ctx, ep, r, auth, wd)
+	if err != nil {
+		return "", err
+	}
+	desc, err := remote.Get(repo.Tag(r.Tag), opts...)
+	if err != nil {
+		return "", err
+	}
+	return desc.Digest.String(), nil
+}
+
+// pullFrom fetches r's content, by digest, from ep and ingests it.
+func (s *Service) pullFrom(ctx context.Context, ep *endpoint, r imageRef, digest string, auth *Auth, wd *watchdog) (string, error) {
+	repo, err := remoteRepo(ep, r)
+	if err != nil {
+		return "", err
+	}
+	opts, err := s.remoteOptions(ctx, ep, r, auth, wd)
+	if err != nil {
+		return "", err
+	}
+	desc, err := remote.Get(repo.Digest(digest), opts...)
 	if err != nil {
 		return "", err
 	}
@@ -132,15 +180,12 @@ func (s *Service) pullFrom(ctx context.Context, ep *endpoint, r imageRef, auth *
 		}
 		return "", err
 	}
-	src := source{
-		tags:    nil,
-		digests: []string{r.Repository() + "@" + desc.Digest.String()},
-	}
+	src := source{digests: []string{r.Repository() + "@" + digest}}
 	if r.Tag != "" {
 		src.tags = []string{r.String()}
 	}
 	if desc.MediaType.IsIndex() {
-		src.extraBlobs = map[string][]byte{desc.Digest.String(): desc.Manifest}
+		src.extraBlobs = map[string][]byte{digest: desc.Manifest}
 	}
 	return s.ingest(ctx, img, src)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -226,6 +227,53 @@ func TestConcurrentPullsShareWork(t *testing.T) {
 		d := must[v1.Hash](t)(l.Digest())
 		if n := c.get(d.String()); n != 1 {
 			t.Errorf("layer %s fetched %d times", d, n)
+		}
+	}
+}
+
+// A tag is resolved on "resolve" hosts, content is fetched from "pull" hosts, as containerd.
+func TestPullResolveAndPullCapabilities(t *testing.T) {
+	requireRoot(t)
+	var mu sync.Mutex
+	var blobPaths []string
+	reg := newRegistry(t, testimages.WithMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+				mu.Lock()
+				blobPaths = append(blobPaths, r.URL.Path)
+				mu.Unlock()
+			}
+			next.ServeHTTP(w, r)
+		})
+	}))
+	bb := must[v1.Image](t)(testimages.Busybox())
+	push(t, reg, "resolver/team/app:1", bb)
+	push(t, reg, "puller/team/app:anything", bb)
+	mu.Lock()
+	blobPaths = nil
+	mu.Unlock()
+	e := newEnv(t, nil)
+	writeHosts(t, e.hosts, "example.org", fmt.Sprintf(`
+server = "http://%[1]s/v2/resolver"
+override_path = true
+capabilities = ["resolve"]
+
+[host."http://%[1]s/v2/puller"]
+  capabilities = ["pull"]
+  override_path = true
+`, reg.Host))
+	img := e.pull(t, "example.org/team/app:1")
+	if !slices.Equal(img.RepoTags, []string{"example.org/team/app:1"}) {
+		t.Errorf("tags %v", img.RepoTags)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(blobPaths) == 0 {
+		t.Fatal("no blob fetched")
+	}
+	for _, p := range blobPaths {
+		if !strings.HasPrefix(p, "/v2/puller/team/app/blobs/") {
+			t.Errorf("blob fetched from %s", p)
 		}
 	}
 }
