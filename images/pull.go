@@ -113,27 +113,24 @@ found:
 	return fmt.Errorf("%s: %w", strings.Join(msgs, "; "), kind)
 }
 
-// remoteRef names r's repository on endpoint ep for go-containerregistry, which then talks
-// to the endpoint's host; the rewriter maps its "/v2/<repo>" paths onto the endpoint's
-// prefix, so the repository stays the one the user named.
-func remoteRepo(ep *endpoint, r imageRef) (name.Repository, error) {
-	var opts []name.Option
+// remoteFor names r's repository on endpoint ep for go-containerregistry, with the options
+// to reach it. go-containerregistry then talks to the endpoint's host; the rewriter maps
+// its "/v2/<repo>" paths onto the endpoint's prefix, so the repository stays the one the
+// user named.
+func (s *Service) remoteFor(ctx context.Context, ep *endpoint, r imageRef, auth *Auth, wd *watchdog) (name.Repository, []remote.Option, error) {
+	var nopts []name.Option
 	if ep.URL.Scheme == "http" {
-		opts = append(opts, name.Insecure)
+		nopts = append(nopts, name.Insecure)
 	}
-	repo, err := name.NewRepository(ep.URL.Host+"/"+r.Repo, opts...)
+	repo, err := name.NewRepository(ep.URL.Host+"/"+r.Repo, nopts...)
 	if err != nil {
-		return repo, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+		return repo, nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	return repo, nil
-}
-
-func (s *Service) remoteOptions(ctx context.Context, ep *endpoint, r imageRef, auth *Auth, wd *watchdog) ([]remote.Option, error) {
 	rt, err := s.hosts.transport(ep)
 	if err != nil {
-		return nil, err
+		return repo, nil, err
 	}
-	return []remote.Option{
+	return repo, []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithTransport(wd.wrap(rt)),
 		remote.WithAuth(authenticator(auth, r.Registry, ep.URL.Host)),
@@ -144,11 +141,7 @@ func (s *Service) remoteOptions(ctx context.Context, ep *endpoint, r imageRef, a
 
 // resolveTag returns the manifest (or index) digest r's tag names on ep.
 func (s *Service) resolveTag(ctx context.Context, ep *endpoint, r imageRef, auth *Auth, wd *watchdog) (string, error) {
-	repo, err := remoteRepo(ep, r)
-	if err != nil {
-		return "", err
-	}
-	opts, err := s.remoteOptions(ctx, ep, r, auth, wd)
+	repo, opts, err := s.remoteFor(ctx, ep, r, auth, wd)
 	if err != nil {
 		return "", err
 	}
@@ -161,11 +154,7 @@ func (s *Service) resolveTag(ctx context.Context, ep *endpoint, r imageRef, auth
 
 // pullFrom fetches r's content, by digest, from ep and ingests it.
 func (s *Service) pullFrom(ctx context.Context, ep *endpoint, r imageRef, digest string, auth *Auth, wd *watchdog) (string, error) {
-	repo, err := remoteRepo(ep, r)
-	if err != nil {
-		return "", err
-	}
-	opts, err := s.remoteOptions(ctx, ep, r, auth, wd)
+	repo, opts, err := s.remoteFor(ctx, ep, r, auth, wd)
 	if err != nil {
 		return "", err
 	}
