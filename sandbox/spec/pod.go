@@ -14,6 +14,7 @@ import (
 const (
 	infraOOMScoreAdj = -998
 	infraCPUShares   = 2
+	maxHostname      = 64 // the kernel's limit for sethostname(2)
 )
 
 // PodSpec builds the spec of the pod's infra process: the namespaces it
@@ -30,6 +31,8 @@ func PodSpec(in PodInput) (*specs.Spec, error) {
 		return nil, invalidf("config.metadata.name", "required")
 	case in.ID == "":
 		return nil, invalidf("ID", "required")
+	case len(cfg.GetHostname()) > maxHostname:
+		return nil, invalidf("hostname", "longer than %d bytes", maxHostname)
 	}
 	sc := cfg.GetLinux().GetSecurityContext()
 	linux, err := podLinux(in, sc)

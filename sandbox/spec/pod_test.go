@@ -2,6 +2,7 @@ package spec
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -106,6 +107,7 @@ func TestPodSpecInvalid(t *testing.T) {
 		{"nil config", func(in *PodInput) { in.Config = nil }, "config"},
 		{"nil metadata", func(in *PodInput) { in.Config.Metadata = nil }, "config.metadata.name"},
 		{"no id", func(in *PodInput) { in.ID = "" }, "ID"},
+		{"long hostname", func(in *PodInput) { in.Config.Hostname = strings.Repeat("h", 65) }, "hostname"},
 		{"bad run_as_user", func(in *PodInput) {
 			in.Config.Linux.SecurityContext.RunAsUser = &runtime.Int64Value{Value: -5}
 		}, "linux.security_context.run_as_user"},

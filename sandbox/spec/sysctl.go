@@ -12,16 +12,12 @@ import (
 // namespaces. Only sysctls that the kernel scopes to a namespace the pod
 // owns may be set, or one pod would tune the whole node (CVE-2022-0811).
 
-// ipcSysctls are scoped to the IPC namespace.
-var ipcSysctls = map[string]bool{
-	"kernel.shmall":          true,
-	"kernel.shmmax":          true,
-	"kernel.shmmni":          true,
-	"kernel.shm_rmid_forced": true,
-	"kernel.msgmax":          true,
-	"kernel.msgmnb":          true,
-	"kernel.msgmni":          true,
-	"kernel.sem":             true,
+// ipcSysctl reports a sysctl scoped to the IPC namespace: kernel.shm*,
+// kernel.msg*, kernel.sem, kernel.sem_next_id and fs.mqueue.* (the same
+// rule as kubelet's).
+func ipcSysctl(name string) bool {
+	return strings.HasPrefix(name, "kernel.shm") || strings.HasPrefix(name, "kernel.msg") ||
+		name == "kernel.sem" || name == "kernel.sem_next_id" || strings.HasPrefix(name, "fs.mqueue.")
 }
 
 // globalNetSysctls live under /proc/sys/net but are node-wide (or read-only
@@ -119,7 +115,7 @@ func checkSysctlName(name string) error {
 
 func checkSysctlNamespace(name string, ns *runtime.NamespaceOption) error {
 	switch {
-	case ipcSysctls[name] || strings.HasPrefix(name, "fs.mqueue."):
+	case ipcSysctl(name):
 		if ns.GetIpc() == runtime.NamespaceMode_NODE {
 			return fmt.Errorf("IPC sysctl not allowed with host IPC")
 		}

@@ -47,6 +47,9 @@ func TestValidateSysctls(t *testing.T) {
 		{name: "UTS sysctl in the pod's UTS", in: map[string]string{"kernel.domainname": "example"}, ns: pod, want: map[string]string{"kernel.domainname": "example"}},
 		{name: "UTS sysctl with host network", in: map[string]string{"kernel.hostname": "x"}, ns: hostNet, wantErr: `linux.sysctls["kernel.hostname"]`},
 		{name: "uppercase interface name kept", in: map[string]string{"net.ipv4.conf.ETH0.forwarding": "1"}, ns: pod, want: map[string]string{"net.ipv4.conf.ETH0.forwarding": "1"}},
+		{name: "IPC prefixes", in: map[string]string{"kernel.shm_next_id": "5", "kernel.msg_next_id": "6", "kernel.sem_next_id": "7"}, ns: pod,
+			want: map[string]string{"kernel.shm_next_id": "5", "kernel.msg_next_id": "6", "kernel.sem_next_id": "7"}},
+		{name: "kernel.semx is not IPC", in: map[string]string{"kernel.semx": "1"}, ns: pod, wantErr: `linux.sysctls["kernel.semx"]`},
 		{name: "plus in name", in: map[string]string{"kernel.shmmax+kernel.core_pattern": "1"}, ns: pod, wantErr: "linux.sysctls"},
 	}
 	for _, tt := range tests {
