@@ -32,14 +32,17 @@ func openInRoot(rootfd int, path string, flags uint64) (int, error) {
 
 // mkdirAllInRoot creates path (and its parents) inside the root and returns an
 // O_PATH fd of it. Each component is created with mkdirat on an fd of its
-// parent that was itself resolved in the root, so no symlink leads outside.
+// parent that was itself resolved in the root, so no symlink leads outside; a
+// dangling symlink on the way is followed (inside the root) and its target
+// created, as filepath-securejoin's MkdirAll does.
 func mkdirAllInRoot(rootfd int, path string, mode uint32) (int, error) {
 	if fd, err := openInRoot(rootfd, path, unix.O_PATH|unix.O_DIRECTORY); err == nil || !errors.Is(err, unix.ENOENT) {
 		return fd, err
 	}
 	parts := strings.Split(strings.Trim(filepath.Clean("/"+path), "/"), "/")
 	cur := "/"
-	for _, p := range parts {
+	for hops := 0; len(parts) > 0; {
+		p := parts[0]
 		next := filepath.Join(cur, p)
 		fd, err := openInRoot(rootfd, next, unix.O_PATH|unix.O_DIRECTORY)
 		if errors.Is(err, unix.ENOENT) {
@@ -48,8 +51,27 @@ func mkdirAllInRoot(rootfd int, path string, mode uint32) (int, error) {
 				return -1, perr
 			}
 			err = unix.Mkdirat(pfd, p, mode)
+			if errors.Is(err, unix.EEXIST) {
+				// Something is there but does not resolve: a dangling symlink.
+				buf := make([]byte, 4096)
+				n, lerr := unix.Readlinkat(pfd, p, buf)
+				unix.Close(pfd)
+				if lerr != nil || hops > 40 {
+					return -1, fmt.Errorf("mkdir %s: %w", next, unix.ELOOP)
+				}
+				hops++
+				target := string(buf[:n])
+				if !filepath.IsAbs(target) {
+					target = filepath.Join(cur, target)
+				}
+				// Restart from the root with the link replaced by its target;
+				// RESOLVE_IN_ROOT keeps ".." and absolute targets inside.
+				parts = append(strings.Split(strings.Trim(filepath.Clean("/"+target), "/"), "/"), parts[1:]...)
+				cur = "/"
+				continue
+			}
 			unix.Close(pfd)
-			if err != nil && !errors.Is(err, unix.EEXIST) {
+			if err != nil {
 				return -1, fmt.Errorf("mkdir %s: %w", next, err)
 			}
 			fd, err = openInRoot(rootfd, next, unix.O_PATH|unix.O_DIRECTORY)
@@ -59,6 +81,7 @@ func mkdirAllInRoot(rootfd int, path string, mode uint32) (int, error) {
 		}
 		unix.Close(fd)
 		cur = next
+		parts = parts[1:]
 	}
 	return openInRoot(rootfd, path, unix.O_PATH|unix.O_DIRECTORY)
 }
