@@ -179,7 +179,8 @@ func TestDefaultConfig(t *testing.T) {
 			IPMasq bool   `json:"ipMasq"`
 			IPAM   struct {
 				Ranges [][]struct {
-					Subnet string `json:"subnet"`
+					Subnet     string `json:"subnet"`
+					RangeStart string `json:"rangeStart"`
 				} `json:"ranges"`
 			} `json:"ipam"`
 		} `json:"plugins"`
@@ -187,8 +188,9 @@ func TestDefaultConfig(t *testing.T) {
 	if err := json.Unmarshal(b, &parsed); err != nil {
 		t.Fatal(err)
 	}
-	if parsed.Name != "crid" || parsed.Plugins[0].Bridge != "crid0" || parsed.Plugins[0].IPMasq ||
-		parsed.Plugins[0].IPAM.Ranges[0][0].Subnet != "10.88.0.0/16" {
+	// Same bridge and subnet as the conformance kit's config, own range.
+	if r := parsed.Plugins[0].IPAM.Ranges[0][0]; parsed.Name != "crid" || parsed.Plugins[0].Bridge != "cni0" ||
+		parsed.Plugins[0].IPMasq || r.Subnet != "10.88.0.0/16" || r.RangeStart != "10.88.128.1" {
 		t.Errorf("default config: %+v", parsed)
 	}
 	if list, _ := m.current(); list.Name != "crid" {

@@ -13,10 +13,19 @@ const DefaultConfigFile = "10-crid.conflist"
 // of the box: a bridge with host-local addresses in the pod CIDR, hostPorts
 // through portmap, and lo up through loopback (crid also raises lo itself).
 //
-// Its network name and bridge are fixed, not per daemon: every crid on the
-// host (tests start several) then shares one bridge and one host-local store
-// (/var/lib/cni/networks/crid), whose file lock keeps addresses unique. The
-// same shape as the conformance kit's config, but on its own bridge "crid0".
+// Its network name is fixed, not per daemon: every crid on the host (tests
+// start several) shares one host-local store (/var/lib/cni/networks/crid),
+// whose file lock keeps addresses unique.
+//
+// It shares the bridge with the conformance kit's config (cni0, 10.88.0.0/16,
+// gateway 10.88.0.1, which the containerd reference runtime also installs)
+// rather than making its own: two bridges both holding 10.88.0.1/16 would
+// give the host two routes for the pod CIDR, and pods behind the losing one
+// would be unreachable from the host (hostPorts, probes). Sharing one bridge
+// is safe because the address ranges are disjoint: the kit's network counts
+// up from 10.88.0.2, a second containerd instance uses 10.88.192.1 and up,
+// and crid takes 10.88.128.1-10.88.191.254 (16k pods).
+//
 // No "ipRanges" capability: Debian's host-local (1.1.1) prepends runtime
 // ranges to the configured ones instead of replacing them, so a pod would get
 // an address from each (or fail on overlap). A config that wants the node's
@@ -34,13 +43,17 @@ const DefaultConfig = `{
   "plugins": [
     {
       "type": "bridge",
-      "bridge": "crid0",
+      "bridge": "cni0",
       "isGateway": true,
       "ipMasq": false,
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{ "subnet": "10.88.0.0/16" }]],
+        "ranges": [[{
+          "subnet": "10.88.0.0/16",
+          "rangeStart": "10.88.128.1",
+          "rangeEnd": "10.88.191.254"
+        }]],
         "routes": [{ "dst": "0.0.0.0/0" }]
       }
     },

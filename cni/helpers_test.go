@@ -131,8 +131,10 @@ func newTestNet(t testing.TB, edit func(plugins []any) []any) *testNet {
 	return tn
 }
 
-// freeSubnet picks 10.88.<100..200>.0/24 that no host route mentions, so
-// tests running side by side (and other crid tests) do not collide.
+// freeSubnet picks 10.88.<100..127>.0/24 that no host route mentions, so
+// tests running side by side do not collide. The range lies below crid's
+// default pool (10.88.128.1 up) and far above the kit's (10.88.0.2 up), so
+// the test bridge's more specific route hides no running pod.
 func freeSubnet(t testing.TB) *net.IPNet {
 	t.Helper()
 	out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
@@ -140,7 +142,7 @@ func freeSubnet(t testing.TB) *net.IPNet {
 		t.Fatal(err)
 	}
 	for range 50 {
-		n, err := rand.Int(rand.Reader, big.NewInt(101))
+		n, err := rand.Int(rand.Reader, big.NewInt(28))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,9 @@
 package cni
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/crid-dev/crid/errdefs"
 )
@@ -489,5 +492,104 @@ func BenchmarkSetupTeardown(b *testing.B) {
 		after := histogramSum(b, op)
 		n, sum := after[0]-before[op][0], after[1]-before[op][1]
 		b.Logf("CNI %s: %.1f ms mean over %.0f (from crid_cni_operation_duration_seconds)", op, 1000*sum/n, n)
+	}
+}
+
+// The default config exactly as shipped (only host-local's store moved to a
+// temp dir), run inside a private "host" network namespace so its cni0
+// bridge, routes, sysctls and iptables rules never touch the real host's.
+// Plugins inherit that namespace from the locked thread that execs them.
+func TestDefaultConfigInIsolatedHost(t *testing.T) {
+	requireNetworking(t)
+	var conf map[string]any
+	if err := json.Unmarshal([]byte(DefaultConfig), &conf); err != nil {
+		t.Fatal(err)
+	}
+	conf["plugins"].([]any)[0].(map[string]any)["ipam"].(map[string]any)["dataDir"] = t.TempDir()
+	b, _ := json.Marshal(conf)
+	state := t.TempDir()
+	cfg := Config{
+		ConfDir:  filepath.Join(state, "net.d"),
+		NetNSDir: filepath.Join(state, "netns"),
+		CacheDir: filepath.Join(state, "cache"),
+	}
+	os.MkdirAll(cfg.ConfDir, 0o755)
+	writeFile(t, filepath.Join(cfg.ConfDir, DefaultConfigFile), string(b))
+	t.Cleanup(func() { unix.Unmount(cfg.NetNSDir, unix.MNT_DETACH) })
+	m := newTestManager(t, cfg)
+
+	host, err := m.NewNetNS("isolated-host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Removing it removes cni0 and every rule with it, even if the test fails.
+	t.Cleanup(func() { m.RemoveNetNS(host) })
+	var pods []Pod
+	for _, name := range []string{"a", "b"} {
+		id := randHex(t, 16)
+		path, err := m.NewNetNS(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.RemoveNetNS(path) })
+		pods = append(pods, Pod{ID: id, Name: name, Namespace: "crid-test", NetNS: path})
+	}
+	port := int32(18080)
+	pods[0].PortMappings = []PortMapping{{HostPort: port, ContainerPort: 8080}}
+	_, pool, _ := net.ParseCIDR("10.88.128.0/18")
+
+	err = inNetNS(host, func() error {
+		ctx := context.Background()
+		var ips []string
+		for _, p := range pods {
+			res, err := m.Setup(ctx, p)
+			if err != nil {
+				return err
+			}
+			if !pool.Contains(net.ParseIP(res.IPs[0])) {
+				t.Errorf("pod %s got %v, outside crid's pool %v", p.Name, res.IPs, pool)
+			}
+			ips = append(ips, res.IPs[0])
+			// Debian's portmap (1.1.1) fails CHECK for an IPv4-only pod
+			// with host ports whenever ip6tables works: it looks for IPv6
+			// rules it never made (containernetworking/plugins#819).
+			if len(p.PortMappings) > 0 {
+				continue
+			}
+			if err := m.Check(ctx, p); err != nil {
+				t.Errorf("Check %s: %v", p.Name, err)
+			}
+		}
+		serve(t, pods[0].NetNS, ":8080", "default config")
+		if got, err := fetch(pods[1].NetNS, net.JoinHostPort(ips[0], "8080")); err != nil || got != "default config" {
+			t.Errorf("pod to pod: %q, %v", got, err)
+		}
+		// On this thread, i.e. from the isolated host.
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))), 5*time.Second)
+		if err != nil {
+			t.Errorf("host 127.0.0.1:%d: %v", port, err)
+		} else {
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.TrimSpace(line) != "default config" {
+				t.Errorf("host 127.0.0.1:%d: %q", port, line)
+			}
+		}
+		for _, p := range pods {
+			if err := m.Teardown(ctx, p); err != nil {
+				return err
+			}
+		}
+		out, err := exec.Command("iptables-save", "-t", "nat").Output()
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(out), pods[0].ID) {
+			t.Errorf("portmap rules left:\n%s", out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
