@@ -24,6 +24,7 @@ import (
 // registry. The lookup order follows containerd: "<dir>/<host>_<port>_" (the Windows-safe
 // spelling), then "<dir>/<host:port>", then "<dir>/_default". Within a file the
 // [host."..."] entries are tried in file order and `server` (or the registry itself) last.
+// Files are read at every pull, so edits apply without a restart, as in containerd.
 
 // Capability bits of a host entry, as in hosts.toml `capabilities`.
 const (
@@ -415,15 +416,21 @@ func (r *rewriter) RoundTrip(req *http.Request) (*http.Response, error) {
 			out.Header[k] = v
 		}
 	}
+	prefix := r.ep.apiPrefix()
+	if prefix != "/v2" && strings.HasPrefix(req.URL.Path, prefix+"/") {
+		// Already physical: a same-host redirect the HTTP client resolved against our
+		// rewritten URL. Rewriting again would double the prefix.
+		return r.next.RoundTrip(out)
+	}
 	if p, ok := strings.CutPrefix(req.URL.Path, "/v2"); ok && (p == "" || p[0] == '/') {
 		if p == "" || p == "/" {
 			// The API version check: ask the registry itself, whatever the mirror path.
 			out.URL.Path = "/v2/"
 			if !r.ep.OverridePath {
-				out.URL.Path = r.ep.apiPrefix() + "/"
+				out.URL.Path = prefix + "/"
 			}
 		} else {
-			out.URL.Path = r.ep.apiPrefix() + p
+			out.URL.Path = prefix + p
 		}
 		out.URL.RawPath = ""
 	}
