@@ -36,7 +36,7 @@ func TestEscapeRuntimeBinary(t *testing.T) {
 		t.Fatal("the init's executable can be opened for writing")
 	}
 	// From inside, with every capability a container could get.
-	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	f, err := os.Create(filepath.Join(tmpDir(t), "out"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +97,8 @@ func TestEscapeLeakedFd(t *testing.T) {
 // or a /proc write to the host.
 func TestEscapeSymlinkMountTarget(t *testing.T) {
 	requireRoot(t)
-	hostDir := t.TempDir()
-	evil := t.TempDir()
+	hostDir := tmpDir(t)
+	evil := tmpDir(t)
 	if err := os.Symlink(hostDir, filepath.Join(evil, "evil")); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestEscapeSymlinkMountTarget(t *testing.T) {
 	rootfs[0].Options[0] = "lowerdir=" + evil + ":" + lowerDir
 	spec.Mounts = append(spec.Mounts,
 		specs.Mount{Destination: "/evil/x", Type: "tmpfs", Source: "tmpfs"},
-		specs.Mount{Destination: "/evil2/y", Type: "bind", Source: t.TempDir(), Options: []string{"rbind"}})
+		specs.Mount{Destination: "/evil2/y", Type: "bind", Source: tmpDir(t), Options: []string{"rbind"}})
 	ws, out := run(t, spec, rootfs)
 	if ws.ExitStatus() != 0 || out != "1\n1\n"+hostDir+"/x\n"+hostDir+"/y\n" {
 		t.Fatalf("status %v output %q", ws, out)
@@ -127,7 +127,7 @@ func TestEscapeSymlinkMountTarget(t *testing.T) {
 // directory) is detected before any sysctl or oom_score_adj is written.
 func TestEscapeFakeProc(t *testing.T) {
 	requireRoot(t)
-	layer := t.TempDir()
+	layer := tmpDir(t)
 	if err := os.Mkdir(filepath.Join(layer, "fakeproc"), 0o755); err != nil {
 		t.Fatal(err)
 	}

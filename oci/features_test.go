@@ -57,7 +57,7 @@ func TestExecAndUpdate(t *testing.T) {
 	}
 	execOut := func(p *specs.Process) (string, unix.WaitStatus) {
 		t.Helper()
-		f, err := os.Create(filepath.Join(t.TempDir(), "exec"))
+		f, err := os.Create(filepath.Join(tmpDir(t), "exec"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -69,7 +69,7 @@ func runTests(m *testing.M) int {
 		code = 1
 	}
 	// Other work shares this host: look only for mounts of our own paths.
-	if leaked := hostMountsUnder(testRoot, os.TempDir()+"/Test"); len(leaked) > 0 {
+	if leaked := hostMountsUnder(testRoot); len(leaked) > 0 {
 		fmt.Fprintf(os.Stderr, "tests leaked host mounts:\n%s\n", strings.Join(leaked, "\n"))
 		code = 1
 	}
@@ -223,7 +223,7 @@ func randID() string {
 
 // testSpec is a spec like the one crid generates for a pod container.
 func testSpec(t testing.TB, args ...string) (*specs.Spec, []specs.Mount) {
-	dir := t.TempDir()
+	dir := tmpDir(t)
 	for _, d := range []string{"upper", "work", "rootfs"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -276,13 +276,13 @@ type ctr struct {
 
 func create(t testing.TB, spec *specs.Spec, rootfs []specs.Mount) *ctr {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "out")
+	out := filepath.Join(tmpDir(t), "out")
 	f, err := os.Create(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c, err := Create(context.Background(), CreateOptions{ID: "t" + randID(), StateDir: t.TempDir(), Spec: spec,
+	c, err := Create(context.Background(), CreateOptions{ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec,
 		Rootfs: rootfs, Stdio: Stdio{Stdout: f, Stderr: f}})
 	if err != nil {
 		t.Fatalf("create: %v", err)
@@ -322,4 +322,19 @@ func section(out, name string) string {
 		}
 	}
 	return b.String()
+}
+
+// tmpDir is t.TempDir below the package's own test root, so that the leak
+// check at the end looks only at this package's paths.
+func tmpDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp(testRoot, "t")
+	if err == nil {
+		err = os.Chmod(d, 0o755) // like t.TempDir's directories
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
 }

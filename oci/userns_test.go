@@ -26,7 +26,7 @@ func TestUserNamespace(t *testing.T) {
 	requireRoot(t)
 	script := `cat /proc/self/uid_map; stat -c '%u:%g' /bin/busybox /etc/passwd /data/file /plain/file; echo x > /newfile; echo y > /data/new; stat -c '%u' /newfile; id -u; grep CapEff /proc/self/status; cat /sys/fs/cgroup/pids/pids.max`
 	spec, rootfs := userNSSpec(t, "sh", "-c", script)
-	data := t.TempDir()
+	data := tmpDir(t)
 	if err := os.WriteFile(filepath.Join(data, "file"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestUserNamespaceExec(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	f, err := os.Create(filepath.Join(tmpDir(t), "out"))
 	if err != nil {
 		t.Fatal(err)
 	}
