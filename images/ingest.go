@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -181,17 +182,27 @@ func (s *Service) addImage(rec *record) error {
 // ensureLayer makes sure layer l has its blob in the content store and its snapshot
 // unpacked. Concurrent callers for the same layer share the work.
 func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string) error {
-	if s.hasSnapshot(chainID) && s.hasBlob(lr.Digest) {
-		return nil
-	}
-	ch := s.layers.DoChan(chainID+"|"+lr.Digest, func() (any, error) {
-		return nil, s.fetchLayer(ctx, l, lr, chainID)
-	})
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case res := <-ch:
-		return res.Err
+	for attempt := 0; ; attempt++ {
+		if s.hasSnapshot(chainID) && s.hasBlob(lr.Digest) {
+			return nil
+		}
+		ch := s.layers.DoChan(chainID+"|"+lr.Digest, func() (any, error) {
+			return nil, s.fetchLayer(ctx, l, lr, chainID)
+		})
+		var err error
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case res := <-ch:
+			err = res.Err
+		}
+		// The shared work ran under the context of the pull that started it; if that pull
+		// was cancelled (another of its layers failed, its caller gave up), this pull is
+		// still fine and does the work itself.
+		if err != nil && ctx.Err() == nil && attempt < 2 && (errors.Is(err, context.Canceled) || errors.Is(err, errNoProgress)) {
+			continue
+		}
+		return err
 	}
 }
 
