@@ -45,7 +45,8 @@ type confState struct {
 	validatedAt time.Time
 }
 
-const validateTimeout = 10 * time.Second
+// validateTimeout bounds plugin VERSION calls; Ready (CRI Status) waits for them.
+const validateTimeout = 5 * time.Second
 
 var revalidateInterval = 2 * time.Second // a var so tests need not sleep
 

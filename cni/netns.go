@@ -192,11 +192,19 @@ func (m *Manager) RemoveNetNS(path string) error {
 	return nil
 }
 
-// isNetNS reports whether path is a pinned (or /proc) namespace file.
+// isNetNS reports whether path is a network namespace file (pinned, or in
+// /proc): nsfs, and of type net, so a pinned mount or pid namespace is not
+// mistaken for one.
 func isNetNS(path string) bool {
 	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
+	if err := unix.Statfs(path, &st); err != nil || st.Type != unix.NSFS_MAGIC {
 		return false
 	}
-	return st.Type == unix.NSFS_MAGIC
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	typ, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
+	return err == nil && typ == unix.CLONE_NEWNET
 }

@@ -36,7 +36,10 @@ func TestNetNS(t *testing.T) {
 	}
 	t.Cleanup(func() { m.RemoveNetNS(path) })
 	if path != m.NetNSPath(id) || !isNetNS(path) {
-		t.Fatalf("NewNetNS = %q (nsfs: %v)", path, isNetNS(path))
+		t.Fatalf("NewNetNS = %q (netns: %v)", path, isNetNS(path))
+	}
+	if isNetNS("/proc/self/ns/mnt") || !isNetNS("/proc/self/ns/net") {
+		t.Error("isNetNS confuses namespace types")
 	}
 	if ids, err := m.ListNetNS(); err != nil || len(ids) != 1 || ids[0] != id {
 		t.Errorf("ListNetNS = %v, %v; want [%s]", ids, err, id)
