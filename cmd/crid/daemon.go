@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"github.com/crid-dev/crid/config"
 	"github.com/crid-dev/crid/cri"
 	"github.com/crid-dev/crid/images"
+	"github.com/crid-dev/crid/sandbox"
+	"github.com/crid-dev/crid/sandbox/wire"
 )
 
 const adminSocketName = "crid-admin.sock"
@@ -20,6 +23,8 @@ type daemon struct {
 	log     *slog.Logger
 	images  *images.Service
 	network *cni.Manager
+	pods    *sandbox.Manager
+	stream  *cri.StreamServer
 	cri     *cri.Server
 	closers []func()
 }
@@ -63,19 +68,52 @@ func newDaemon(cfg config.Config, log *slog.Logger) (d *daemon, err error) {
 	}
 	d.closers = append(d.closers, func() { d.network.Close() })
 
+
+	// Recovery reconnects to every pod's monitor and reconciles half-made work, so it
+	// must finish before the socket accepts requests.
+	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel})
+	d.pods, err = sandbox.New(context.Background(), sandbox.Config{
+		Root:     cfg.Root,
+		State:    cfg.State,
+		Features: probeFeatures(),
+		SpecHost: specHost(cfg.CgroupDriver),
+	}, deps, log)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, func() { d.pods.Close() })
+
+	if d.stream, err = cri.NewStreamServer(cfg.StreamAddress, cfg.StreamPort, d.pods); err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := d.stream.Start(); err != nil {
+			log.Error("streaming server stopped", "error", err)
+		}
+	}()
+	d.closers = append(d.closers, func() { d.stream.Stop() })
+
 	d.cri = cri.NewServer(cri.Deps{
 		Log:          log,
 		Version:      config.Version,
 		CgroupDriver: cfg.CgroupDriver,
 		Runtime:      runtimeReadiness{monitor: monitorPath},
 		Network:      d.network,
+		StatusExtras: cri.HandlerStatus(d.pods),
 		Images:       d.images,
+		Sandbox:      d.pods,
+		Streaming:    d.stream,
 	})
 	return d, nil
 }
 
-// stopStreams ends long-lived streams (events) so a graceful stop is not held up by them.
-func (d *daemon) stopStreams() {}
+// stopStreams ends long-lived streams (events, exec sessions) so a graceful stop is not
+// held up by them.
+func (d *daemon) stopStreams() {
+	if d.stream != nil {
+		d.stream.Stop()
+	}
+}
 
 // close releases services in reverse order of their start.
 func (d *daemon) close() {
