@@ -68,7 +68,6 @@ func newDaemon(cfg config.Config, log *slog.Logger) (d *daemon, err error) {
 	}
 	d.closers = append(d.closers, func() { d.network.Close() })
 
-
 	// Recovery reconnects to every pod's monitor and reconciles half-made work, so it
 	// must finish before the socket accepts requests.
 	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel})
