@@ -73,6 +73,7 @@ func (m *Manager) Setup(ctx context.Context, pod Pod) (*Result, error) {
 		m.rollback(ctx, list, rt)
 		return nil, fmt.Errorf("cni: pod %q: network %q: %w", pod.ID, list.Name, err)
 	}
+	slog.Debug("cni: pod attached", "pod", pod.ID, "network", list.Name, "ips", ips)
 	return &Result{IPs: ips}, nil
 }
 
@@ -113,6 +114,7 @@ func (m *Manager) Teardown(ctx context.Context, pod Pod) error {
 	if err := m.del(ctx, list, rt); err != nil {
 		return fmt.Errorf("cni: pod %q: DEL on network %q: %w", pod.ID, list.Name, err)
 	}
+	slog.Debug("cni: pod detached", "pod", pod.ID, "network", list.Name, "netns", rt.NetNS)
 	return nil
 }
 
