@@ -34,6 +34,10 @@
 //	DefaultSeccompProfile(caps []string, arch string) *specs.LinuxSeccomp
 //	ParseSeccompProfile(data []byte, caps []string, arch string) (*specs.LinuxSeccomp, error)
 //
+// Node facts (spec.Host) come from the subpackage hostinfo: hostinfo.Probe
+// detects cgroup v2, seccomp and AppArmor and fills in os.ReadFile and the
+// device resolvers; it is the only code on this side that touches the node.
+//
 // # Errors
 //
 // Bad input wraps errdefs.ErrInvalidArgument with the CRI field path first,
