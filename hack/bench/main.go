@@ -1,0 +1,141 @@
+// Command bench measures a CRI runtime through its gRPC endpoint, so that crid and another
+// runtime (containerd, CRI-O) can be compared on one machine in one run:
+//
+//	go run ./hack/bench --endpoint unix:///run/crid/crid.sock \
+//	    --endpoint unix:///run/harness-containerd/containerd.sock --json /tmp/bench.json
+//
+// Per endpoint, sequentially: pod start latency (RunPodSandbox + CreateContainer +
+// StartContainer) and the stop/remove calls, ExecSync latency, image pull throughput,
+// List*/Status latency with N pods running, and memory: the daemon's RSS/PSS fresh, idle
+// and with N pods, and the per-pod helper processes' PSS (from /proc/PID/smaps_rollup).
+// It prints a table per endpoint (median, p95, p99), a comparison of medians, and JSON.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+type options struct {
+	endpoints      []string
+	image          string
+	pullImage      string
+	iterations     int
+	pullIterations int
+	pods           int
+	daemonPids     []int
+	shimRegex      string
+	settle         time.Duration
+	jsonPath       string
+	execCmd        []string
+	cmd            []string
+	timeout        time.Duration
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// exitCode is set instead of calling os.Exit so that deferred cleanup (the served
+// registry) runs.
+var exitCode int
+
+func main() {
+	defer func() { os.Exit(exitCode) }()
+	var o options
+	var endpoints, pids listFlag
+	var execCmd, cmd string
+	flag.Var(&endpoints, "endpoint", "CRI endpoint, unix:///path (repeat to compare runtimes; default unix:///run/crid/crid.sock)")
+	flag.StringVar(&o.image, "image", "registry.k8s.io/e2e-test-images/busybox:1.29-2", "container image (busybox userland: sh, sleep, true); pulled if missing")
+	flag.StringVar(&o.pullImage, "pull-image", "", "image whose pull is timed (removed and pulled --pull-iterations times; default --image)")
+	serve := flag.Bool("serve-pull-image", false, "serve hack/testimages' 200 MiB bench image (5 incompressible layers) from a registry on 127.0.0.1 in this process and time pulls of it (loopback registries are plain HTTP to crid and containerd)")
+	flag.IntVar(&o.iterations, "iterations", 20, "samples per latency figure")
+	flag.IntVar(&o.pullIterations, "pull-iterations", 5, "timed pulls (0 skips the pull figure)")
+	flag.IntVar(&o.pods, "pods", 10, "pods running while List*/Status latency and memory are measured")
+	flag.Var(&pids, "daemon-pid", "the runtime daemon's pid, one per --endpoint in order (default: the process listening on the socket)")
+	flag.StringVar(&o.shimRegex, "shim-regex", "crid-monitor|containerd-shim", "regex on /proc/PID/cmdline (NULs as spaces) of per-pod helper processes; only those naming one of the bench's pod ids count")
+	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait before reading memory figures")
+	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to FILE")
+	flag.StringVar(&execCmd, "exec-cmd", "true", "command ExecSync runs (space-separated)")
+	flag.StringVar(&cmd, "cmd", "trap 'exit 0' TERM; sleep 3600 & wait", "shell script the containers run (sh -c); it should exit on SIGTERM so stop latency is the runtime's, not a grace period")
+	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "timeout of one CRI call")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	o.endpoints = endpoints
+	if len(o.endpoints) == 0 {
+		o.endpoints = []string{"unix:///run/crid/crid.sock"}
+	}
+	for _, p := range pids {
+		var pid int
+		if _, err := fmt.Sscan(p, &pid); err != nil || pid <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: --daemon-pid %q: not a pid\n", p)
+			os.Exit(2)
+		}
+		o.daemonPids = append(o.daemonPids, pid)
+	}
+	if len(o.daemonPids) > 0 && len(o.daemonPids) != len(o.endpoints) {
+		fmt.Fprintln(os.Stderr, "bench: give one --daemon-pid per --endpoint, or none")
+		os.Exit(2)
+	}
+	if *serve {
+		ref, stop, err := serveBenchImage()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: serving the pull image:", err)
+			os.Exit(1)
+		}
+		defer stop()
+		o.pullImage = ref
+	}
+	if o.pullImage == "" {
+		o.pullImage = o.image
+	}
+	o.execCmd = strings.Fields(execCmd)
+	o.cmd = []string{"sh", "-c", cmd}
+	if o.iterations < 1 || o.pods < 1 {
+		fmt.Fprintln(os.Stderr, "bench: --iterations and --pods must be at least 1")
+		os.Exit(2)
+	}
+
+	var results []*Result
+	failed := false
+	for i, ep := range o.endpoints {
+		pid := 0
+		if len(o.daemonPids) > 0 {
+			pid = o.daemonPids[i]
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s\n", ep)
+		r, err := runEndpoint(o, ep, pid)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", ep, err)
+			failed = true
+		}
+		if r != nil {
+			results = append(results, r)
+			printResult(os.Stdout, r)
+		}
+	}
+	if len(results) > 1 {
+		printComparison(os.Stdout, results)
+	}
+	if o.jsonPath != "" {
+		b, _ := json.MarshalIndent(map[string]any{
+			"date": time.Now().UTC().Format(time.RFC3339), "image": o.image, "pull_image": o.pullImage,
+			"iterations": o.iterations, "pods": o.pods, "results": results,
+		}, "", "  ")
+		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			failed = true
+		}
+	}
+	if failed {
+		exitCode = 1
+	}
+}

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// bench holds one endpoint's connection and the pods it made, so that every exit path
+// removes them.
+type bench struct {
+	o      options
+	rt     runtimeapi.RuntimeServiceClient
+	is     runtimeapi.ImageServiceClient
+	logDir string
+	pods   map[string]bool
+	runID  string
+	seq    int
+}
+
+func (b *bench) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), b.o.timeout)
+}
+
+func runEndpoint(o options, endpoint string, daemonPid int) (*Result, error) {
+	sock, ok := strings.CutPrefix(endpoint, "unix://")
+	if !ok {
+		return nil, fmt.Errorf("endpoint %q: want unix:///path", endpoint)
+	}
+	r := &Result{Endpoint: endpoint, Latency: map[string]*Stats{}}
+	if daemonPid == 0 {
+		pid, err := socketOwner(sock)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: no daemon memory figures: %v (give --daemon-pid)\n", err)
+		}
+		daemonPid = pid
+	}
+	r.DaemonPid = daemonPid
+	if daemonPid > 0 {
+		r.Memory.Fresh = readMem(daemonPid)
+	}
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	logDir, err := os.MkdirTemp("", "crid-bench-logs")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(logDir)
+	id := make([]byte, 4)
+	rand.Read(id)
+	b := &bench{o: o, rt: runtimeapi.NewRuntimeServiceClient(conn), is: runtimeapi.NewImageServiceClient(conn),
+		logDir: logDir, pods: map[string]bool{}, runID: hex.EncodeToString(id)}
+	defer b.removeAll()
+
+	ctx, cancel := b.ctx()
+	v, err := b.rt.Version(ctx, &runtimeapi.VersionRequest{})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("Version: %w", err)
+	}
+	r.Runtime = v.RuntimeName + " " + v.RuntimeVersion
+	if err := b.ensureImage(o.image); err != nil {
+		return r, err
+	}
+
+	// Warm-up cycle: first-use costs (cgroup parents, CNI bridge, caches) are not the
+	// figure anyone wants.
+	if _, _, err := b.startPod(nil); err != nil {
+		return r, fmt.Errorf("warm-up: %w", err)
+	}
+	b.removeAll()
+
+	progress("pod and container lifecycle", o.iterations)
+	for range o.iterations {
+		var ids podIDs
+		if _, ids, err = b.startPod(r); err != nil {
+			return r, err
+		}
+		if err := b.stopPod(ids, r); err != nil {
+			return r, err
+		}
+	}
+
+	progress("ExecSync", o.iterations)
+	_, ids, err := b.startPod(nil)
+	if err != nil {
+		return r, err
+	}
+	for range o.iterations {
+		ctx, cancel := b.ctx()
+		t0 := time.Now()
+		resp, err := b.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: ids.ctr, Cmd: o.execCmd, Timeout: 30})
+		el := time.Since(t0)
+		cancel()
+		if err != nil {
+			return r, fmt.Errorf("ExecSync: %w", err)
+		}
+		if resp.ExitCode != 0 {
+			return r, fmt.Errorf("ExecSync %q: exit %d: %s", o.execCmd, resp.ExitCode, resp.Stderr)
+		}
+		r.add("ExecSync", el)
+	}
+	b.removeAll()
+
+	if o.pullIterations > 0 {
+		progress("PullImage "+o.pullImage, o.pullIterations)
+		if err := b.measurePull(r); err != nil {
+			return r, err
+		}
+		if err := b.ensureImage(o.image); err != nil {
+			return r, err
+		}
+	}
+
+	if daemonPid > 0 {
+		time.Sleep(o.settle)
+		r.Memory.Idle = readMem(daemonPid)
+	}
+	availBefore := memAvailableKB()
+
+	progress(fmt.Sprintf("%d pods", o.pods), o.pods)
+	t0 := time.Now()
+	var podList []podIDs
+	for range o.pods {
+		_, ids, err := b.startPod(nil)
+		if err != nil {
+			return r, err
+		}
+		podList = append(podList, ids)
+	}
+	r.StartAllSeconds = time.Since(t0).Seconds()
+
+	progress(fmt.Sprintf("List*/Status with %d pods", o.pods), o.iterations)
+	if err := b.measureLists(r, podList); err != nil {
+		return r, err
+	}
+	time.Sleep(o.settle)
+	if daemonPid > 0 {
+		r.Memory.WithPods = readMem(daemonPid)
+	}
+	b.measureShims(r, podList)
+	if a := memAvailableKB(); availBefore > 0 && a > 0 {
+		r.Memory.MemAvailableDropPerPodKB = (availBefore - a) / int64(o.pods)
+	}
+	if r.Memory.WithPods.PssKB > 0 {
+		r.Memory.PerPodKB = (r.Memory.WithPods.PssKB - r.Memory.Idle.PssKB + r.Memory.Shims.PssKB) / int64(o.pods)
+	}
+
+	t0 = time.Now()
+	b.removeAll()
+	r.RemoveAllSeconds = time.Since(t0).Seconds()
+	return r, nil
+}
+
+func progress(what string, n int) {
+	fmt.Fprintf(os.Stderr, "bench:   %s (%d)\n", what, n)
+}
+
+// ensureImage pulls ref unless the runtime has it.
+func (b *bench) ensureImage(ref string) error {
+	ctx, cancel := b.ctx()
+	defer cancel()
+	st, err := b.is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
+	if err != nil {
+		return fmt.Errorf("ImageStatus %s: %w", ref, err)
+	}
+	if st.Image != nil {
+		return nil
+	}
+	if _, err := b.is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}}); err != nil {
+		return fmt.Errorf("PullImage %s: %w", ref, err)
+	}
+	return nil
+}
+
+type podIDs struct {
+	pod, ctr string
+	cfg      *runtimeapi.PodSandboxConfig
+}
+
+// startPod runs a pod with one container; with r set it records each call's latency and
+// their sum as "pod start".
+func (b *bench) startPod(r *Result) (*runtimeapi.PodSandboxConfig, podIDs, error) {
+	b.seq++
+	name := fmt.Sprintf("bench-%s-%d", b.runID, b.seq)
+	logDir := filepath.Join(b.logDir, name)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, podIDs{}, err
+	}
+	cfg := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "crid-bench", Uid: name},
+		Hostname:     name,
+		LogDirectory: logDir,
+		Labels:       map[string]string{"crid-bench": b.runID},
+		Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+	}
+	ctx, cancel := b.ctx()
+	defer cancel()
+	t0 := time.Now()
+	pr, err := b.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	t1 := time.Now()
+	if err != nil {
+		return nil, podIDs{}, fmt.Errorf("RunPodSandbox: %w", err)
+	}
+	b.pods[pr.PodSandboxId] = true
+	cr, err := b.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
+		PodSandboxId: pr.PodSandboxId, SandboxConfig: cfg,
+		Config: &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: "c"},
+			Image:    &runtimeapi.ImageSpec{Image: b.o.image},
+			Command:  b.o.cmd,
+			LogPath:  "c.log",
+			Linux:    &runtimeapi.LinuxContainerConfig{},
+		},
+	})
+	t2 := time.Now()
+	if err != nil {
+		return nil, podIDs{}, fmt.Errorf("CreateContainer: %w", err)
+	}
+	if _, err := b.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr.ContainerId}); err != nil {
+		return nil, podIDs{}, fmt.Errorf("StartContainer: %w", err)
+	}
+	t3 := time.Now()
+	if r != nil {
+		r.add("RunPodSandbox", t1.Sub(t0))
+		r.add("CreateContainer", t2.Sub(t1))
+		r.add("StartContainer", t3.Sub(t2))
+		r.add("pod start (run+create+start)", t3.Sub(t0))
+	}
+	return cfg, podIDs{pod: pr.PodSandboxId, ctr: cr.ContainerId, cfg: cfg}, nil
+}
+
+// stopPod stops and removes the container, then the pod, recording each call.
+func (b *bench) stopPod(ids podIDs, r *Result) error {
+	ctx, cancel := b.ctx()
+	defer cancel()
+	steps := []struct {
+		name string
+		call func() error
+	}{
+		{"StopContainer", func() error {
+			_, err := b.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: ids.ctr, Timeout: 10})
+			return err
+		}},
+		{"RemoveContainer", func() error {
+			_, err := b.rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: ids.ctr})
+			return err
+		}},
+		{"StopPodSandbox", func() error {
+			_, err := b.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: ids.pod})
+			return err
+		}},
+		{"RemovePodSandbox", func() error {
+			_, err := b.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: ids.pod})
+			return err
+		}},
+	}
+	for _, s := range steps {
+		t0 := time.Now()
+		if err := s.call(); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		r.add(s.name, time.Since(t0))
+	}
+	delete(b.pods, ids.pod)
+	return nil
+}
+
+// removeAll stops and removes every pod the bench made (errors only reported: it runs on
+// the way out).
+func (b *bench) removeAll() {
+	for id := range b.pods {
+		ctx, cancel := b.ctx()
+		if _, err := b.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: cleanup: StopPodSandbox %s: %v\n", id, err)
+		} else if _, err := b.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: cleanup: RemovePodSandbox %s: %v\n", id, err)
+		}
+		cancel()
+		delete(b.pods, id)
+	}
+}
+
+// measurePull removes and pulls the pull image; throughput is the image size (as
+// ImageStatus reports it) over the pull time.
+func (b *bench) measurePull(r *Result) error {
+	var size uint64
+	var total time.Duration
+	for i := range b.o.pullIterations {
+		ctx, cancel := b.ctx()
+		st, err := b.is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: b.o.pullImage}})
+		if err == nil && st.Image != nil {
+			_, err = b.is.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: b.o.pullImage}})
+		}
+		if err != nil {
+			cancel()
+			return fmt.Errorf("removing %s before pull %d: %w", b.o.pullImage, i, err)
+		}
+		t0 := time.Now()
+		_, err = b.is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: b.o.pullImage}})
+		el := time.Since(t0)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("PullImage %s: %w", b.o.pullImage, err)
+		}
+		st, err = b.is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: b.o.pullImage}})
+		cancel()
+		if err != nil || st.Image == nil {
+			return fmt.Errorf("ImageStatus after pull: %v", err)
+		}
+		size = st.Image.Size
+		total += el
+		r.add("PullImage", el)
+	}
+	r.Pull = &PullResult{Image: b.o.pullImage, SizeBytes: size,
+		MBPerSecond: float64(size) * float64(b.o.pullIterations) / total.Seconds() / 1e6}
+	return nil
+}
+
+// measureLists times the calls kubelet's relist and status loops make, with pods running.
+func (b *bench) measureLists(r *Result, pods []podIDs) error {
+	calls := []struct {
+		name string
+		call func(ctx context.Context, i int) error
+	}{
+		{"ListPodSandbox", func(ctx context.Context, _ int) error {
+			resp, err := b.rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+			if err == nil && len(resp.Items) < len(pods) {
+				err = fmt.Errorf("%d pods listed, %d running", len(resp.Items), len(pods))
+			}
+			return err
+		}},
+		{"ListContainers", func(ctx context.Context, _ int) error {
+			resp, err := b.rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+			if err == nil && len(resp.Containers) < len(pods) {
+				err = fmt.Errorf("%d containers listed, %d running", len(resp.Containers), len(pods))
+			}
+			return err
+		}},
+		{"PodSandboxStatus", func(ctx context.Context, i int) error {
+			_, err := b.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pods[i%len(pods)].pod})
+			return err
+		}},
+		{"ContainerStatus", func(ctx context.Context, i int) error {
+			_, err := b.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: pods[i%len(pods)].ctr})
+			return err
+		}},
+		{"ContainerStats", func(ctx context.Context, i int) error {
+			_, err := b.rt.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: pods[i%len(pods)].ctr})
+			return err
+		}},
+		{"ListImages", func(ctx context.Context, _ int) error {
+			_, err := b.is.ListImages(ctx, &runtimeapi.ListImagesRequest{})
+			return err
+		}},
+	}
+	for _, c := range calls {
+		for i := range b.o.iterations {
+			ctx, cancel := b.ctx()
+			t0 := time.Now()
+			err := c.call(ctx, i)
+			el := time.Since(t0)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			r.add(fmt.Sprintf("%s (%d pods)", c.name, len(pods)), el)
+		}
+	}
+	return nil
+}
+
+// measureShims sums the memory of the per-pod helper processes that belong to the bench's
+// pods (their command line names a pod id: crid-monitor and containerd-shim both do).
+func (b *bench) measureShims(r *Result, pods []podIDs) {
+	ids := make([]string, 0, len(pods))
+	for _, p := range pods {
+		ids = append(ids, p.pod)
+	}
+	pids, err := shimPids(b.o.shimRegex, ids)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: --shim-regex: %v\n", err)
+		return
+	}
+	r.Memory.ShimCount = len(pids)
+	for _, pid := range pids {
+		m := readMem(pid)
+		r.Memory.Shims.RssKB += m.RssKB
+		r.Memory.Shims.PssKB += m.PssKB
+	}
+	if len(pods) > 0 {
+		r.Memory.ShimPssPerPodKB = r.Memory.Shims.PssKB / int64(len(pods))
+		r.Memory.ShimRssPerPodKB = r.Memory.Shims.RssKB / int64(len(pods))
+	}
+}
