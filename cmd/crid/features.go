@@ -9,15 +9,10 @@ import (
 
 	"github.com/crid-dev/crid/sandbox"
 	"github.com/crid-dev/crid/sandbox/spec"
+	"github.com/crid-dev/crid/sandbox/spec/hostinfo"
 )
 
 // Node facts are probed once at start so that Status advertises only what really works.
-
-// cgroupV2 tells whether /sys/fs/cgroup is the unified hierarchy (not v1 or hybrid).
-func cgroupV2() bool {
-	var st unix.Statfs_t
-	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
-}
 
 // hasMountSetattr probes mount_setattr(2): EBADF on a bad fd means the syscall exists,
 // ENOSYS means the kernel predates it (5.12). Recursive read-only and idmapped mounts need it.
@@ -31,16 +26,6 @@ func userNamespacesEnabled() bool {
 	return err == nil && strings.TrimSpace(string(b)) != "0"
 }
 
-func appArmorEnabled() bool {
-	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
-	return err == nil && strings.TrimSpace(string(b)) == "Y"
-}
-
-func seccompEnabled() bool {
-	_, err := os.Stat("/proc/sys/kernel/seccomp/actions_avail")
-	return err == nil
-}
-
 func probeFeatures() sandbox.Features {
 	setattr := hasMountSetattr()
 	return sandbox.Features{
@@ -51,13 +36,9 @@ func probeFeatures() sandbox.Features {
 }
 
 func specHost(driver string) spec.Host {
-	h := spec.Host{
-		CgroupV2:        cgroupV2(),
-		SeccompDisabled: !seccompEnabled(),
-		AppArmorEnabled: appArmorEnabled(),
-	}
+	d := spec.CgroupfsDriver
 	if driver == "systemd" {
-		h.CgroupDriver = spec.SystemdDriver
+		d = spec.SystemdDriver
 	}
-	return h
+	return hostinfo.Probe(hostinfo.Options{CgroupDriver: d})
 }
