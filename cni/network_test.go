@@ -189,6 +189,20 @@ func TestTeardownAfterRestartWithNetNSGone(t *testing.T) {
 	if err := m2.Teardown(context.Background(), pod); err != nil {
 		t.Errorf("second teardown: %v", err)
 	}
+
+	// The restarted daemon reuses the netns dir's mount instead of stacking
+	// another bind mount on it.
+	path, err := m2.NewNetNS(randHex(t, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.RemoveNetNS(path); err != nil {
+		t.Fatal(err)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if n := strings.Count(string(mi), " "+tn.cfg.NetNSDir+" "); n != 1 {
+		t.Errorf("%s is mounted %d times, want 1", tn.cfg.NetNSDir, n)
+	}
 }
 
 // A plugin failing after bridge made the veth and took an address: Setup
