@@ -367,3 +367,42 @@ func TestWriteBlobVerifies(t *testing.T) {
 		t.Fatalf("good blob: %v", err)
 	}
 }
+
+// Pull A fails (a corrupt layer of its own) while pull B waits on a layer A is fetching for
+// both: B must not inherit A's cancellation.
+func TestSharedLayerSurvivesOtherPullsFailure(t *testing.T) {
+	requireRoot(t)
+	a := must[v1.Image](t)(testimages.Variant("a"))
+	b := must[v1.Image](t)(testimages.Variant("b"))
+	la := must[[]v1.Layer](t)(a.Layers())
+	base := must[v1.Hash](t)(la[0].Digest()).String()
+	bad := must[v1.Hash](t)(la[1].Digest()).String()
+	reg := newRegistry(t, testimages.WithMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+base) {
+				time.Sleep(400 * time.Millisecond) // keep the shared fetch in flight
+			}
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+bad) {
+				time.Sleep(150 * time.Millisecond) // fail once B has joined
+				http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN","message":"gone"}]}`, http.StatusNotFound)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}))
+	push(t, reg, "share/a:1", a)
+	push(t, reg, "share/b:1", b)
+	e := newEnv(t, nil)
+	errA := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Pull(context.Background(), reg.Ref("share/a:1"), nil)
+		errA <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := e.svc.Pull(context.Background(), reg.Ref("share/b:1"), nil); err != nil {
+		t.Fatalf("pull B failed with A: %v", err)
+	}
+	if err := <-errA; err == nil {
+		t.Fatal("pull A should fail")
+	}
+}
