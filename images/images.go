@@ -3,6 +3,17 @@
 // (snapshots/<hex>/fs) and records image metadata in bbolt. It knows nothing of pods: a
 // container's rootfs is a lease on an image's snapshots plus a writable upper dir.
 //
+// On disk, under Config.Root:
+//
+//	meta.db                   bbolt: images (ID -> record), leases (container ID -> snapshots)
+//	blobs/sha256/<hex>        manifests, indexes, configs, compressed layers; once per digest
+//	blobs/ingest/             blobs being downloaded (removed at Open)
+//	snapshots/<chainid>/fs    one unpacked layer each, overlayfs lower dir form
+//	snapshots/.tmp-*          layers being unpacked (removed at Open)
+//	tmp/                      spooled imports (removed at Open)
+//
+// and <ContainersDir>/<container id>/{upper,work} for writable layers.
+//
 // Reference semantics (documented choices):
 //   - A tag that moves to a new image is removed from the old one; the old image stays
 //     listed while it still has a tag or a repo digest (as containerd's CRI does), and is

@@ -36,11 +36,16 @@ type Registry struct {
 }
 
 // Option configures NewRegistry.
-type Option func(*Registry, *[]func(http.Handler) http.Handler)
+type Option func(*options)
+
+type options struct {
+	auth, user, pass string
+	middlewares      []func(http.Handler) http.Handler
+}
 
 // WithBasicAuth makes every /v2/ request require HTTP Basic user:pass.
 func WithBasicAuth(user, pass string) Option {
-	return func(r *Registry, _ *[]func(http.Handler) http.Handler) { r.auth, r.user, r.pass = "basic", user, pass }
+	return func(o *options) { o.auth, o.user, o.pass = "basic", user, pass }
 }
 
 // WithBearerAuth makes every /v2/ request require a Bearer token, issued by the registry's
@@ -48,22 +53,23 @@ func WithBasicAuth(user, pass string) Option {
 // a `WWW-Authenticate: Bearer realm="<URL>/token",service="testimages"` challenge, the
 // distribution token flow. Anonymous token requests are refused.
 func WithBearerAuth(user, pass string) Option {
-	return func(r *Registry, _ *[]func(http.Handler) http.Handler) { r.auth, r.user, r.pass = "bearer", user, pass }
+	return func(o *options) { o.auth, o.user, o.pass = "bearer", user, pass }
 }
 
-// WithMiddleware wraps the registry handler (outermost first), e.g. to count, corrupt or
-// stall requests. Middlewares see requests before authentication.
+// WithMiddleware wraps the registry handler (the first given is outermost), e.g. to count,
+// corrupt or stall requests. Middlewares see requests before authentication.
 func WithMiddleware(m func(http.Handler) http.Handler) Option {
-	return func(_ *Registry, ms *[]func(http.Handler) http.Handler) { *ms = append(*ms, m) }
+	return func(o *options) { o.middlewares = append(o.middlewares, m) }
 }
 
 // NewRegistry starts a registry listening on 127.0.0.1:0. Close it when done.
 func NewRegistry(opts ...Option) (*Registry, error) {
-	r := &Registry{tokens: map[string]bool{}}
-	var mws []func(http.Handler) http.Handler
-	for _, o := range opts {
-		o(r, &mws)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
+	r := &Registry{tokens: map[string]bool{}, auth: o.auth, user: o.user, pass: o.pass}
+	mws := o.middlewares
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
