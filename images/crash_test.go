@@ -1,0 +1,117 @@
+package images
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/crid-dev/crid/hack/testimages"
+)
+
+// TestCrashChild is the process TestKillDuringPull kills; it does nothing on its own.
+func TestCrashChild(t *testing.T) {
+	root, ref := os.Getenv("CRID_CRASH_ROOT"), os.Getenv("CRID_CRASH_REF")
+	if root == "" {
+		t.Skip("helper for TestKillDuringPull")
+	}
+	svc, err := Open(Config{Root: root + "/root", ContainersDir: root + "/containers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Pull(context.Background(), ref, nil) //nolint:errcheck // killed before it ends
+}
+
+// A kill -9 in the middle of a pull loses nothing already pulled, shows nothing half-pulled,
+// and the next Open removes the pull's leftovers.
+func TestKillDuringPull(t *testing.T) {
+	requireRoot(t)
+	slow := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/slow/") && strings.Contains(r.URL.Path, "/blobs/") {
+				w = &throttled{ResponseWriter: w}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	reg := newRegistry(t, testimages.WithMiddleware(slow))
+	push(t, reg, "fast/bb:1", must[v1.Image](t)(testimages.Busybox()))
+	push(t, reg, "slow/big:1", must[v1.Image](t)(testimages.Large(2, 8<<20)))
+	e := newEnv(t, nil)
+	kept := e.pull(t, reg.Ref("fast/bb:1"))
+	e.svc.Close()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+	cmd.Env = append(os.Environ(), "CRID_CRASH_ROOT="+e.dir, "CRID_CRASH_REF="+reg.Ref("slow/big:1"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Wait until the child is mid-pull: a temp blob and a temp snapshot exist.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if len(entries(t, e.cfg.Root+"/blobs/ingest")) > 0 && hasTmpSnapshot(t, e.cfg.Root+"/snapshots") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("child never started pulling")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cmd.Process.Signal(os.Kill)
+	cmd.Wait()
+
+	svc, err := Open(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	if l := svc.List(); len(l) != 1 || l[0].ID != kept.ID {
+		t.Fatalf("after crash: %v", l)
+	}
+	if got := entries(t, svc.ingestDir()); len(got) != 0 {
+		t.Errorf("ingest leftovers: %v", got)
+	}
+	if hasTmpSnapshot(t, svc.snapshotsDir()) {
+		t.Error("temp snapshot left")
+	}
+	if _, err := os.Stat(svc.snapshotFS(kept.ChainID)); err != nil {
+		t.Errorf("kept image's snapshot: %v", err)
+	}
+}
+
+func hasTmpSnapshot(t *testing.T, dir string) bool {
+	for _, n := range entries(t, dir) {
+		if strings.HasPrefix(n, tmpPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// throttled sends a response body at about 1 MiB/s.
+type throttled struct{ http.ResponseWriter }
+
+func (w *throttled) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		c := min(len(p), 64<<10)
+		m, err := w.ResponseWriter.Write(p[:c])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		p = p[c:]
+		time.Sleep(60 * time.Millisecond)
+	}
+	return n, nil
+}
