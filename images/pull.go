@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -61,9 +62,48 @@ func (s *Service) pull(ctx context.Context, r imageRef, auth *Auth) (string, err
 			return "", err
 		}
 	}
+	if id, ok := s.haveManifest(digest, r); ok {
+		return id, nil
+	}
 	return tryEndpoints(ctx, s, r, capPull, func(ep *endpoint) (string, error) {
 		return s.pullFrom(ctx, ep, r, digest, auth, wd)
 	})
+}
+
+// haveManifest short-cuts a pull whose manifest (or index) digest is already stored with
+// all its content: the image only gains r's names, without fetching anything.
+func (s *Service) haveManifest(digest string, r imageRef) (string, bool) {
+	s.mu.RLock()
+	var rec *record
+	for _, cand := range s.images {
+		if slices.Contains(cand.ManifestDigests, digest) {
+			rec = cand.clone()
+			break
+		}
+	}
+	s.mu.RUnlock()
+	if rec == nil {
+		return "", false
+	}
+	keys := s.refKeys(rec)
+	s.hold(keys)
+	defer s.release(keys)
+	for _, k := range keys {
+		if d, ok := strings.CutPrefix(k, "blob:"); ok && !s.hasBlob(d) {
+			return "", false
+		}
+		if c, ok := strings.CutPrefix(k, "snap:"); ok && c != emptySnapshot && !s.hasSnapshot(c) {
+			return "", false
+		}
+	}
+	rec.RepoTags, rec.RepoDigests = nil, []string{r.Repository() + "@" + digest}
+	if r.Tag != "" {
+		rec.RepoTags = []string{r.String()}
+	}
+	if err := s.addImage(rec); err != nil {
+		return "", false
+	}
+	return rec.ID, true
 }
 
 // tryEndpoints calls fn on each endpoint of r's registry that has capability caps until one

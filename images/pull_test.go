@@ -277,3 +277,27 @@ capabilities = ["resolve"]
 		}
 	}
 }
+
+// A second pull of content already stored fetches no blob, only resolves the tag.
+func TestWarmPullFetchesNoBlob(t *testing.T) {
+	requireRoot(t)
+	var c blobCounter
+	reg := newRegistry(t, testimages.WithMiddleware(c.middleware))
+	bb := must[v1.Image](t)(testimages.Busybox())
+	push(t, reg, "warm/bb:1", bb)
+	push(t, reg, "warm/bb:2", bb)
+	e := newEnv(t, nil)
+	e.pull(t, reg.Ref("warm/bb:1"))
+	c.mu.Lock()
+	c.n = nil
+	c.mu.Unlock()
+	img := e.pull(t, reg.Ref("warm/bb:2"))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.n) != 0 {
+		t.Errorf("warm pull fetched blobs: %v", c.n)
+	}
+	if !slices.Equal(img.RepoTags, []string{reg.Ref("warm/bb:1"), reg.Ref("warm/bb:2")}) {
+		t.Errorf("tags %v", img.RepoTags)
+	}
+}
