@@ -1,13 +1,146 @@
-// Command crid-monitor is the per-pod monitor started by crid, and the container init.
-// It is its own small binary so that each pod's monitor costs little memory.
+// Command crid-monitor is the per-pod monitor started by crid (package
+// oci/monitor, server in oci/monitor/server), the container init and the pod
+// infra process. It is its own small binary so that each pod's monitor costs
+// little memory: it must not link gRPC, k8s or prometheus (go list -deps).
+//
+//	crid-monitor monitor <pod-id> --state-dir DIR [--log-level LEVEL]
+//	crid-monitor init     (started by the executor in a container's namespaces)
+//	crid-monitor pause    (the pod infra process)
 package main
 
 import (
+	"flag"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/monitor/api"
+	"github.com/crid-dev/crid/oci/monitor/server"
 )
 
+// forkedFlag marks the second process: the first one (crid's child) only starts
+// it in a new session and exits, so crid never has to reap the monitor.
+const forkedFlag = "--forked"
+
 func main() {
-	fmt.Fprintln(os.Stderr, "crid-monitor: started by crid, not by hand (modes: monitor, init, pause)")
-	os.Exit(2)
+	// The executor re-executes this binary for the container init and the pause
+	// process: dispatch before anything else starts (see package oci).
+	dispatchExecutorModes()
+
+	if len(os.Args) < 3 || os.Args[1] != "monitor" {
+		fmt.Fprintln(os.Stderr, "usage: crid-monitor monitor <pod-id> --state-dir DIR [--log-level LEVEL] (started by crid)")
+		os.Exit(2)
+	}
+	podID := os.Args[2]
+	fs := flag.NewFlagSet("monitor", flag.ExitOnError)
+	stateDir := fs.String("state-dir", "", "the pod's state dir")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	forked := fs.Bool(forkedFlag[2:], false, "internal: this is the detached monitor")
+	fs.Parse(os.Args[3:])
+	if podID == "" || *stateDir == "" {
+		fmt.Fprintln(os.Stderr, "crid-monitor: pod id and --state-dir are required")
+		os.Exit(2)
+	}
+	// fd 3 is the readiness pipe from crid: never leak it into containers.
+	ready := os.NewFile(3, "ready")
+	unix.CloseOnExec(3)
+	if !*forked {
+		if err := detach(); err != nil {
+			fmt.Fprintf(ready, "detach: %v\n", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(run(podID, *stateDir, *logLevel, ready))
+}
+
+// detach starts the real monitor in its own session and returns: the caller
+// exits, so the monitor is reparented to init (or crid's subreaper).
+func detach() error {
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	args := append(append([]string{}, os.Args...), forkedFlag)
+	// One P: the monitor mostly waits; fewer Ps mean fewer per-P caches and threads.
+	env := []string{"GOMAXPROCS=1"}
+	p, err := os.StartProcess("/proc/self/exe", args, &os.ProcAttr{
+		Dir:   "/",
+		Env:   env,
+		Files: []*os.File{null, null, null, os.NewFile(3, "ready")},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return err
+	}
+	return p.Release()
+}
+
+func run(podID, stateDir, level string, ready *os.File) int {
+	// A small heap goal: the monitor's live heap is tens of KiB; the default GOGC
+	// would let it grow to the 4 MiB minimum goal before collecting.
+	debug.SetGCPercent(25)
+	debug.SetMemoryLimit(8 << 20)
+
+	fail := func(format string, args ...any) int {
+		msg := fmt.Sprintf(format, args...)
+		fmt.Fprintln(ready, msg)
+		fmt.Fprintln(os.Stderr, "crid-monitor:", msg)
+		return 1
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fail("set child subreaper: %v", err)
+	}
+	if err := os.MkdirAll(api.ContainersDir(stateDir), 0o700); err != nil {
+		return fail("%v", err)
+	}
+	logf, err := os.OpenFile(api.LogPath(stateDir), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fail("%v", err)
+	}
+	// Panics and runtime errors land in the log too.
+	unix.Dup2(int(logf.Fd()), 2)
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: lv})).With("pod", podID)
+
+	// One monitor per pod: a live one (same pid and start time) owns the socket.
+	if pid, start, err := api.ReadPidFile(stateDir); err == nil && pid != os.Getpid() {
+		if st, err := api.ProcStartTime(pid); err == nil && st == start {
+			return fail("a monitor (pid %d) already runs for this pod", pid)
+		}
+	}
+	l, err := server.Listen(stateDir)
+	if err != nil {
+		return fail("listen: %v", err)
+	}
+	if err := api.WritePidFile(stateDir, os.Getpid()); err != nil {
+		return fail("pid file: %v", err)
+	}
+	// The monitor must outlive a terminal or a ^C aimed at crid.
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+
+	srv := server.New(server.Config{PodID: podID, StateDir: stateDir, Executor: newExecutor(), Logger: log})
+	if _, err := fmt.Fprintln(ready, "ok"); err != nil {
+		// crid gave up waiting (its context ended): nobody will use this monitor.
+		os.RemoveAll(api.SocketPath(stateDir))
+		return 1
+	}
+	ready.Close()
+	log.Info("monitor started", "pid", os.Getpid())
+	if err := srv.Serve(l); err != nil {
+		log.Error("serve", "err", err)
+		return 1
+	}
+	log.Info("monitor shut down")
+	os.RemoveAll(api.Dir(stateDir))
+	return 0
 }

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Record is what the monitor keeps on disk per container: the State plus the
+// process start time, so that Cleanup never signals a pid the kernel reused.
+type Record struct {
+	State
+	// StartTime is field 22 of /proc/<pid>/stat (clock ticks after boot).
+	StartTime uint64 `json:"startTime,omitempty"`
+}
+
+// ValidID reports whether id can name a container: it becomes a directory name.
+func ValidID(id string) bool {
+	if id == "" || id == "." || id == ".." || len(id) > 255 {
+		return false
+	}
+	return !strings.ContainsAny(id, "/\x00")
+}
+
+// WriteFileAtomic replaces path with data so that a crash leaves either the old or
+// the new content: write a temp file in the same dir, fsync it, rename, fsync the dir.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// WriteRecord stores r as <dir>/state.json atomically.
+func WriteRecord(dir string, r *Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, "state.json"), b, 0o600)
+}
+
+// ReadRecord loads <dir>/state.json.
+func ReadRecord(dir string) (*Record, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return &r, nil
+}
+
+// ProcStartTime returns the start time of pid from /proc/<pid>/stat, the value
+// that tells a live process from a later one that reused its pid.
+func ProcStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// comm (field 2) may hold spaces and parentheses: fields restart after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("pid %d: malformed stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); field 22 is f[19].
+	if len(f) < 20 {
+		return 0, fmt.Errorf("pid %d: short stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// WritePidFile records the monitor's pid and start time.
+func WritePidFile(stateDir string, pid int) error {
+	st, err := ProcStartTime(pid)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(PidPath(stateDir), []byte(fmt.Sprintf("%d %d\n", pid, st)), 0o600)
+}
+
+// ReadPidFile returns the monitor's pid and start time.
+func ReadPidFile(stateDir string) (pid int, start uint64, err error) {
+	b, err := os.ReadFile(PidPath(stateDir))
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &start); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", PidPath(stateDir), err)
+	}
+	return pid, start, nil
+}

@@ -1,0 +1,92 @@
+package monitor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crid-dev/crid/oci/monitor/api"
+)
+
+// destroyCgroup removes a container's cgroup (and kills what is left in it): the
+// executor's Destroy. Tests replace it.
+var destroyCgroup = func(*specs.Spec) error { return nil }
+
+// Cleanup removes what a dead monitor left behind in stateDir: it kills the
+// monitor if it still runs, then every recorded container process and the pod
+// infra (a pid is signalled only if /proc/<pid>/stat still shows the recorded
+// start time, so a reused pid is never killed), destroys their cgroups through the
+// executor and removes the monitor's directory. Idempotent; the rest of stateDir
+// is the caller's.
+func Cleanup(stateDir string) error {
+	if pid, start, err := api.ReadPidFile(stateDir); err == nil {
+		killVerified(pid, start)
+	}
+	ents, err := os.ReadDir(api.ContainersDir(stateDir))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		dir := filepath.Join(api.ContainersDir(stateDir), e.Name())
+		if rec, err := api.ReadRecord(dir); err == nil && rec.Pid > 0 && rec.Status != api.StatusStopped {
+			killVerified(rec.Pid, rec.StartTime)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "spec.json"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		var spec specs.Spec
+		if err == nil {
+			err = json.Unmarshal(b, &spec)
+		}
+		if err == nil {
+			err = destroyCgroup(&spec)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("container %s: %w", e.Name(), err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return os.RemoveAll(api.Dir(stateDir))
+}
+
+// killVerified SIGKILLs pid if it is still the process that started at start,
+// and waits a little for it to go.
+func killVerified(pid int, start uint64) {
+	if pid <= 0 || start == 0 {
+		return
+	}
+	if st, err := api.ProcStartTime(pid); err != nil || st != start {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	for i := 0; i < 100; i++ {
+		st, err := api.ProcStartTime(pid)
+		if err != nil || st != start {
+			return
+		}
+		// A zombie keeps its stat until its parent reaps it: it is dead enough.
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && isZombie(b) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func isZombie(stat []byte) bool {
+	for i := len(stat) - 1; i >= 0; i-- {
+		if stat[i] == ')' {
+			return i+2 < len(stat) && stat[i+2] == 'Z'
+		}
+	}
+	return false
+}

@@ -1,0 +1,36 @@
+// Package monitor is crid's client of the per-pod monitor: the process, one per
+// pod, that is the parent of the pod's containers (cmd/crid-monitor, server in
+// oci/monitor/server, wire protocol and on-disk layout in oci/monitor/api).
+//
+// The monitor is started by Start, lives in its own session as a child
+// subreaper, and outlives crid: after a restart crid calls Connect and learns of
+// the exits it missed from List/State and from Events, which replays every
+// recorded exit on each (re)connection. A monitor that was itself killed is seen
+// as Connect failing with errdefs.ErrUnavailable; Cleanup then kills what it
+// left running (pids verified by start time) and destroys their cgroups.
+//
+// Errors wrap errdefs kinds: ErrNotFound for an unknown container id,
+// ErrFailedPrecondition for a container in the wrong state (Start of a started
+// one, Delete of a running one, Exec/Attach on a stopped one), ErrAlreadyExists
+// for a second Create of an id, ErrInvalidArgument for bad input and
+// ErrUnavailable when the monitor does not answer.
+//
+// Details beyond the seam in DEVELOPERS.md:
+//   - State and Stats are aliases of api.State and api.Stats.
+//   - The pod infra process is reported by State(ctx, InfraID) and in Events
+//     under ID InfraID; List leaves it out.
+//   - Kill of a stopped container is not an error; Delete of an unknown id neither.
+//   - Events may deliver an exit more than once (replays); the channel closes
+//     when the monitor is gone or the Client is closed.
+//   - CreateRequest.Terminal overrides Spec.Process.Terminal.
+//   - Attach with a nil stdout or stderr does not receive that stream.
+//   - Shutdown returns once the monitor has killed the pod's processes, removed
+//     their cgroups and is exiting; it removes its directory (api.Dir).
+//
+// The protocol is length-prefixed JSON frames on a unix socket in a 0700
+// directory (never an abstract socket), one connection per call; exec and attach
+// carry their stdio as frames on their own connection, whose closing is the
+// cancel. It was chosen over ttrpc because ttrpc needs generated protobuf code
+// and links the protobuf runtime into every pod's monitor; this costs a few
+// hundred lines and no dependency.
+package monitor

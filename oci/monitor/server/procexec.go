@@ -1,0 +1,196 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/monitor/api"
+)
+
+// ProcessExecutor runs a container as a plain host process, without namespaces,
+// cgroups or a root filesystem: the monitor's tests use it to exercise everything
+// the monitor itself does (reaping, stdio, logs, exec, attach, state) without root
+// and without the executor library. Never use it for real pods.
+//
+// A container is a process group: Pids lists the group, exec'd processes join it.
+type ProcessExecutor struct {
+	mu    sync.Mutex
+	inits map[*specs.Spec]int
+}
+
+// NewProcessExecutor returns an executor of plain processes.
+func NewProcessExecutor() *ProcessExecutor {
+	return &ProcessExecutor{inits: map[*specs.Spec]int{}}
+}
+
+// startGate holds the init before execve until Start writes to fd 3, as a real
+// container's init waits.
+const startGate = `read _ <&3; exec 3<&-; exec "$@"`
+
+func (e *ProcessExecutor) Create(_ context.Context, o CreateOptions) (*Created, error) {
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer gateR.Close()
+	args := append([]string{"/bin/sh", "-c", startGate, "sh"}, o.Spec.Process.Args...)
+	pid, console, err := e.start(o.Spec.Process, args, o.Stdio, 0, gateR)
+	if err != nil {
+		gateW.Close()
+		return nil, err
+	}
+	e.mu.Lock()
+	e.inits[o.Spec] = pid
+	e.mu.Unlock()
+	return &Created{Pid: pid, Console: console, Start: func() error {
+		defer gateW.Close()
+		_, err := gateW.Write([]byte("\n"))
+		return err
+	}}, nil
+}
+
+func (e *ProcessExecutor) Exec(_ context.Context, o ExecOptions) (int, *os.File, error) {
+	return e.start(o.Process, o.Process.Args, o.Stdio, o.ContainerPid, nil)
+}
+
+func (e *ProcessExecutor) start(p *specs.Process, args []string, stdio Stdio, pgid int, extra *os.File) (int, *os.File, error) {
+	files := []*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr}
+	var console, tty *os.File
+	sys := &syscall.SysProcAttr{Setpgid: true, Pgid: pgid}
+	if p.Terminal {
+		var err error
+		if console, tty, err = openPTY(); err != nil {
+			return 0, nil, err
+		}
+		defer tty.Close()
+		files = []*os.File{tty, tty, tty}
+		sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
+	for i, f := range files {
+		if f == nil {
+			null, err := os.Open(os.DevNull)
+			if err != nil {
+				return 0, nil, err
+			}
+			defer null.Close()
+			files[i] = null
+		}
+	}
+	if extra != nil {
+		files = append(files, extra)
+	}
+	cwd := p.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	env := p.Env
+	if env == nil {
+		env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	}
+	proc, err := os.StartProcess(args[0], args, &os.ProcAttr{Dir: cwd, Env: env, Files: files, Sys: sys})
+	if err != nil && pgid != 0 && !p.Terminal {
+		// The group's leader is gone: run in a group of its own.
+		sys.Pgid = 0
+		proc, err = os.StartProcess(args[0], args, &os.ProcAttr{Dir: cwd, Env: env, Files: files, Sys: sys})
+	}
+	if err != nil {
+		if console != nil {
+			console.Close()
+		}
+		return 0, nil, err
+	}
+	pid := proc.Pid
+	proc.Release() // the monitor's reaper waits for it, not os.Process
+	return pid, console, nil
+}
+
+// openPTY opens a pty pair; the caller owns both ends.
+func openPTY() (master, slave *os.File, err error) {
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		unix.Close(m)
+		return nil, nil, err
+	}
+	s, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		unix.Close(m)
+		return nil, nil, errno
+	}
+	return os.NewFile(uintptr(m), "ptmx"), os.NewFile(s, "pts"), nil
+}
+
+func (e *ProcessExecutor) CreatePodInfra(_ context.Context, spec *specs.Spec) (int, error) {
+	p := &specs.Process{Args: []string{"/bin/sleep", "infinity"}}
+	pid, _, err := e.start(p, p.Args, Stdio{}, 0, nil)
+	if err == nil {
+		e.mu.Lock()
+		e.inits[spec] = pid
+		e.mu.Unlock()
+	}
+	return pid, err
+}
+
+func (e *ProcessExecutor) Update(*specs.Spec, *specs.LinuxResources) error { return nil }
+
+func (e *ProcessExecutor) Stats(spec *specs.Spec) (*api.Stats, error) {
+	pids, err := e.Pids(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &api.Stats{Timestamp: time.Now(), Pids: uint64(len(pids))}, nil
+}
+
+func (e *ProcessExecutor) OOMKilled(*specs.Spec) (bool, error) { return false, nil }
+
+// Pids lists the processes of the container's process group.
+func (e *ProcessExecutor) Pids(spec *specs.Spec) ([]int, error) {
+	e.mu.Lock()
+	pgid, ok := e.inits[spec]
+	e.mu.Unlock()
+	if !ok {
+		return nil, nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + ent.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		// f[0] state, f[2] pgrp; zombies are already dead.
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}
+
+func (e *ProcessExecutor) Destroy(spec *specs.Spec) error {
+	e.mu.Lock()
+	delete(e.inits, spec)
+	e.mu.Unlock()
+	return nil
+}
+
+var _ Executor = (*ProcessExecutor)(nil)

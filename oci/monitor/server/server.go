@@ -1,0 +1,388 @@
+// Package server is the per-pod monitor: the process crid starts once per pod
+// (cmd/crid-monitor), which is the parent of the pod's containers. It reaps them,
+// holds their stdio and writes their CRI logs, records their states on disk, and
+// answers crid over a unix socket (protocol in package api). It keeps the pod's
+// containers running while crid is stopped or restarted.
+//
+// Goroutines: one reaper, one accept loop, one per client connection, one per
+// container output stream (holding no buffer while idle), and short-lived ones per
+// exit. Memory is what a pod's monitor is judged by: keep it that way.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/monitor/api"
+)
+
+// Config configures a Server.
+type Config struct {
+	PodID      string
+	StateDir   string // the pod's state dir; the monitor uses api.Dir(StateDir)
+	Executor   Executor
+	Logger     *slog.Logger
+	MaxLogLine int // 0 = DefaultMaxLine
+}
+
+// Server is one pod's monitor.
+type Server struct {
+	cfg    Config
+	exec   Executor
+	log    *slog.Logger
+	reaper *reaper
+
+	mu           sync.Mutex
+	containers   map[string]*container // the infra too, under api.InfraID
+	subs         map[*subscriber]struct{}
+	shuttingDown bool
+	listener     net.Listener
+	stopped      chan struct{} // closed once Shutdown answered
+	stopOnce     sync.Once
+}
+
+// New returns a monitor for one pod. Call Serve to run it.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		cfg:        cfg,
+		exec:       cfg.Executor,
+		log:        cfg.Logger,
+		reaper:     newReaper(),
+		containers: map[string]*container{},
+		subs:       map[*subscriber]struct{}{},
+		stopped:    make(chan struct{}),
+	}
+}
+
+// Listen prepares the monitor's directory (0700: the socket must not be reachable
+// by others; never an abstract socket) and listens on its socket.
+func Listen(stateDir string) (*net.UnixListener, error) {
+	dir := api.Dir(stateDir)
+	if err := os.MkdirAll(api.ContainersDir(stateDir), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
+	path := api.SocketPath(stateDir)
+	// A socket left by a dead monitor: the caller made sure no monitor is alive.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	// The socket file belongs to this monitor; Close must not unlink a successor's.
+	l.SetUnlinkOnClose(false)
+	return l, nil
+}
+
+// Serve answers connections on l until Shutdown has been answered. It starts the
+// reaper first: from then on the monitor reaps every child it has.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	s.listener = l
+	s.mu.Unlock()
+	go s.reaper.run()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			select {
+			case <-s.stopped:
+				return nil
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		go s.handle(conn)
+	}
+}
+
+// Done is closed after Shutdown has been answered.
+func (s *Server) Done() <-chan struct{} { return s.stopped }
+
+func (s *Server) handle(conn net.Conn) {
+	var buf []byte
+	for {
+		typ, p, nb, err := api.ReadFrame(conn, buf)
+		buf = nb
+		if err != nil {
+			conn.Close()
+			return
+		}
+		var req api.Request
+		if typ != api.FrameJSON {
+			err = api.Errorf(api.CodeInvalidArgument, "want a request frame, got %q", typ)
+		} else if err = json.Unmarshal(p, &req); err != nil {
+			err = api.Errorf(api.CodeInvalidArgument, "bad request: %v", err)
+		}
+		if cap(buf) > 64<<10 {
+			buf = nil // a Create's spec: do not keep it for the connection's life
+		}
+		if err != nil {
+			api.WriteJSON(conn, api.ErrorResponse(err))
+			conn.Close()
+			return
+		}
+		switch req.Op {
+		case api.OpEvents:
+			s.serveEvents(conn)
+			return
+		case api.OpExec:
+			s.serveExec(conn, &req)
+			return
+		case api.OpAttach:
+			s.serveAttach(conn, &req)
+			return
+		}
+		resp, err := s.unary(&req)
+		if err != nil {
+			s.log.Debug("request failed", "op", req.Op, "id", req.ID, "err", err)
+			resp = api.ErrorResponse(err)
+		} else if resp == nil {
+			resp = &api.Response{}
+		}
+		werr := api.WriteJSON(conn, resp)
+		if req.Op == api.OpShutdown && err == nil {
+			conn.Close()
+			s.stop()
+			return
+		}
+		if werr != nil {
+			conn.Close()
+			return
+		}
+	}
+}
+
+func (s *Server) unary(req *api.Request) (*api.Response, error) {
+	ctx := context.Background()
+	switch req.Op {
+	case api.OpCreatePodInfra:
+		return s.createPodInfra(ctx, req)
+	case api.OpCreate:
+		return s.create(ctx, req)
+	case api.OpStart:
+		return nil, s.start(req.ID)
+	case api.OpKill:
+		return nil, s.kill(req.ID, unix.Signal(req.Signal), req.All)
+	case api.OpState:
+		c, err := s.lookup(req.ID)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		st := c.rec.State
+		s.mu.Unlock()
+		return &api.Response{State: &st}, nil
+	case api.OpList:
+		return &api.Response{States: s.list()}, nil
+	case api.OpDelete:
+		return nil, s.delete(req.ID)
+	case api.OpUpdate:
+		return nil, s.update(req.ID, req.Resources)
+	case api.OpStats:
+		c, err := s.lookup(req.ID)
+		if err != nil {
+			return nil, err
+		}
+		st, err := s.exec.Stats(c.spec)
+		if err != nil {
+			return nil, err
+		}
+		return &api.Response{Stats: st}, nil
+	case api.OpReopenLog:
+		c, err := s.lookup(req.ID)
+		if err != nil {
+			return nil, err
+		}
+		if c.log == nil {
+			return nil, nil
+		}
+		return nil, c.log.Reopen()
+	case api.OpShutdown:
+		return nil, s.shutdown()
+	}
+	return nil, api.Errorf(api.CodeInvalidArgument, "unknown operation %q", req.Op)
+}
+
+func (s *Server) list() []*api.State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*api.State, 0, len(s.containers))
+	for id, c := range s.containers {
+		if id == api.InfraID || c.rec.Status == "" {
+			continue
+		}
+		st := c.rec.State
+		out = append(out, &st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// lookup finds a container that finished creating.
+func (s *Server) lookup(id string) (*container, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.containers[id]
+	if c == nil || c.rec.Status == "" {
+		return nil, api.Errorf(api.CodeNotFound, "container %q: not found", id)
+	}
+	return c, nil
+}
+
+// subscriber is one events connection. Exits are written to it directly (a unix
+// socket buffer holds far more events than a pod makes); its goroutine only waits
+// for the client to go away.
+type subscriber struct {
+	mu   sync.Mutex
+	conn net.Conn
+}
+
+func (s *Server) serveEvents(conn net.Conn) {
+	sub := &subscriber{conn: conn}
+	s.mu.Lock()
+	// Replay the stopped containers first: a client that reconnects learns of the
+	// exits it missed. Under s.mu, so no exit falls between replay and subscription.
+	err := api.WriteJSON(conn, &api.Response{})
+	for _, c := range s.containers {
+		if err == nil && c.rec.Status == api.StatusStopped {
+			st := c.rec.State
+			err = api.WriteJSON(conn, &st)
+		}
+	}
+	if err == nil {
+		s.subs[sub] = struct{}{}
+	}
+	s.mu.Unlock()
+	if err == nil {
+		var b [64]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				break
+			}
+		}
+		s.mu.Lock()
+		delete(s.subs, sub)
+		s.mu.Unlock()
+	}
+	conn.Close()
+}
+
+// publish sends an exit to every events subscriber; one that cannot take it within
+// a second is dropped (it will reconnect and get the replay).
+func (s *Server) publish(st *api.State) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sub := range s.subs {
+		sub.mu.Lock()
+		sub.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		err := api.WriteFrame(sub.conn, api.FrameJSON, b)
+		sub.mu.Unlock()
+		if err != nil {
+			sub.conn.Close()
+			delete(s.subs, sub)
+		}
+	}
+}
+
+// shutdown kills every process of the pod, waits for their exits and removes
+// their cgroups. The monitor exits after answering.
+func (s *Server) shutdown() error {
+	s.mu.Lock()
+	s.shuttingDown = true
+	cs := make([]*container, 0, len(s.containers))
+	for _, c := range s.containers {
+		if c.rec.Status != "" {
+			cs = append(cs, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		s.killAll(c, unix.SIGKILL)
+	}
+	timeout := time.After(10 * time.Second)
+	for _, c := range cs {
+		select {
+		case <-c.done:
+		case <-timeout:
+			s.mu.Lock()
+			s.shuttingDown = false
+			s.mu.Unlock()
+			return api.Errorf(api.CodeUnavailable, "container %q did not exit after SIGKILL", c.id)
+		}
+	}
+	var errs []error
+	for _, c := range cs {
+		if err := s.exec.Destroy(c.spec); err != nil {
+			errs = append(errs, err)
+		}
+		if c.log != nil {
+			c.log.Close()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) stop() {
+	s.stopOnce.Do(func() {
+		close(s.stopped)
+		s.mu.Lock()
+		l := s.listener
+		s.mu.Unlock()
+		if l != nil {
+			l.Close()
+		}
+	})
+}
+
+// killAll signals the container's init and every process left in its cgroup.
+func (s *Server) killAll(c *container, sig unix.Signal) {
+	s.mu.Lock()
+	if !c.reaped && c.rec.Pid > 0 {
+		unix.Kill(c.rec.Pid, sig)
+	}
+	s.mu.Unlock()
+	if c.spec == nil {
+		return
+	}
+	pids, err := s.exec.Pids(c.spec)
+	if err != nil {
+		s.log.Warn("listing the container's processes", "id", c.id, "err", err)
+		return
+	}
+	for _, pid := range pids {
+		unix.Kill(pid, sig)
+	}
+}
+
+func writeSpec(dir string, spec *specs.Spec) error {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	return api.WriteFileAtomic(dir+"/spec.json", b, 0o600)
+}

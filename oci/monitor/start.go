@@ -1,0 +1,81 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+// StartOptions describe the monitor to start for a pod.
+type StartOptions struct {
+	PodID    string
+	StateDir string // the pod's state dir; the monitor's socket and per-container state live here
+	Binary   string // path of crid-monitor
+	LogLevel string // "debug", "info" (default), "warn", "error"; the log is api.LogPath(StateDir)
+}
+
+// Start spawns the pod's monitor and connects to it. The monitor is detached from
+// the caller: crid-monitor forks once more into its own session and the first
+// process exits at once (Start reaps it), so the monitor's parent is init (or the
+// daemon's subreaper), never the daemon. Start returns when the monitor's socket
+// answers; the monitor reports a failure to start on the readiness pipe.
+func Start(ctx context.Context, opts StartOptions) (*Client, error) {
+	if opts.PodID == "" || opts.StateDir == "" || opts.Binary == "" {
+		return nil, fmt.Errorf("monitor: pod id, state dir and binary are required: %w", errdefs.ErrInvalidArgument)
+	}
+	level := opts.LogLevel
+	if level == "" {
+		level = "info"
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	cmd := exec.Command(opts.Binary, "monitor", opts.PodID, "--state-dir", opts.StateDir, "--log-level", level)
+	cmd.ExtraFiles = []*os.File{w} // fd 3: the readiness pipe
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = []string{}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return nil, fmt.Errorf("monitor for pod %s: %w", opts.PodID, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("monitor for pod %s: launcher: %w", opts.PodID, err)
+	}
+
+	// The monitor writes "ok" or why it failed, then closes the pipe.
+	type result struct {
+		msg string
+		err error
+	}
+	ready := make(chan result, 1)
+	go func() {
+		b, err := io.ReadAll(io.LimitReader(r, 4096))
+		ready <- result{strings.TrimSpace(string(b)), err}
+	}()
+	select {
+	case res := <-ready:
+		if res.err != nil {
+			return nil, fmt.Errorf("monitor for pod %s: %w", opts.PodID, res.err)
+		}
+		if res.msg != "ok" {
+			if res.msg == "" {
+				res.msg = "exited before it was ready (see " + opts.StateDir + "/monitor/log)"
+			}
+			return nil, fmt.Errorf("monitor for pod %s: %s: %w", opts.PodID, res.msg, errdefs.ErrUnavailable)
+		}
+	case <-ctx.Done():
+		// Closing our end makes the monitor's readiness write fail: it exits.
+		r.Close()
+		return nil, fmt.Errorf("monitor for pod %s: %w", opts.PodID, ctx.Err())
+	}
+	return Connect(ctx, opts.StateDir)
+}
