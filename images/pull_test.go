@@ -131,6 +131,20 @@ func TestPullAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if mode == "bearer" {
+				tok, err := reg.Token("alice", "s3cret")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for what, a := range map[string]*Auth{
+					"registry token": {RegistryToken: tok},
+					"identity token": {IdentityToken: testimages.IdentityToken("alice")},
+				} {
+					if got, err := newEnv(t, nil).svc.Pull(context.Background(), ref, a); err != nil || got.ID != img.ID {
+						t.Errorf("%s: %v", what, err)
+					}
+				}
+			}
 			// The base64 "auth" form and a matching server address work too.
 			e2 := newEnv(t, nil)
 			auth := &Auth{Auth: base64.StdEncoding.EncodeToString([]byte("alice:s3cret")), ServerAddress: reg.Host}

@@ -121,9 +121,14 @@ func (r *Registry) authHandler(next http.Handler) http.Handler {
 
 func (r *Registry) issueToken(w http.ResponseWriter, req *http.Request) {
 	u, p, ok := req.BasicAuth()
-	if req.Method == http.MethodPost { // OAuth2 password grant, which some clients use
+	if req.Method == http.MethodPost { // OAuth2: password or refresh-token grant
 		req.ParseForm() //nolint:errcheck
-		u, p, ok = req.PostForm.Get("username"), req.PostForm.Get("password"), req.PostForm.Get("username") != ""
+		switch req.PostForm.Get("grant_type") {
+		case "refresh_token": // an identity token: IdentityToken(user) is the one accepted
+			u, p, ok = r.user, r.pass, req.PostForm.Get("refresh_token") == IdentityToken(r.user)
+		default:
+			u, p, ok = req.PostForm.Get("username"), req.PostForm.Get("password"), req.PostForm.Get("username") != ""
+		}
 	}
 	if !ok || u != r.user || p != r.pass {
 		http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}`, http.StatusUnauthorized)
@@ -174,4 +179,30 @@ func (r *Registry) PushIndex(repoAndTag string, idx v1.ImageIndex) (string, erro
 	}
 	d, err := idx.Digest()
 	return d.String(), err
+}
+
+// IdentityToken is the OAuth2 refresh token a WithBearerAuth registry accepts for user.
+func IdentityToken(user string) string { return "identity-" + user }
+
+// Token asks a WithBearerAuth registry for a bearer token as user:pass, for tests of
+// clients given a ready-made registry token.
+func (r *Registry) Token(user, pass string) (string, error) {
+	req, err := http.NewRequest(http.MethodGet, r.URL+"/token?service=testimages", nil)
+	if err != nil {
+		return "", err
+	}
+	req.SetBasicAuth(user, pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("testimages: token: %s", resp.Status)
+	}
+	var tok struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil {
+		return "", err
+	}
+	return tok.Token, nil
 }
