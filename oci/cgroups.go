@@ -18,12 +18,15 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-const cgroupRoot = "/sys/fs/cgroup"
-
-// cgroupV2 reports whether the host runs the unified hierarchy only. A hybrid host
-// (v1 controllers plus an empty "unified" mount, like this project's CI VM) is
-// driven through v1: that is where the controllers are.
-func cgroupV2() bool { return cgroups.Mode() == cgroups.Unified }
+// cgroupRoot and cgroupV2 are variables only so that unit tests can drive the
+// v2 code on a fake tree (this project's CI VM is a v1 hybrid).
+var (
+	cgroupRoot = "/sys/fs/cgroup"
+	// cgroupV2 reports whether the host runs the unified hierarchy only. A
+	// hybrid host (v1 controllers plus an empty "unified" mount) is driven
+	// through v1: that is where the controllers are.
+	cgroupV2 = func() bool { return cgroups.Mode() == cgroups.Unified }
+)
 
 // cgroupPath resolves Spec.Linux.CgroupsPath to a path relative to each hierarchy
 // root. A systemd-style "slice:prefix:name" maps to the path systemd would use
@@ -109,6 +112,9 @@ func newCgroup(spec *specs.Spec) (*cgroupHandle, error) {
 		res := cgroup2.ToResources(r)
 		res.Devices = nil
 		h.v2, err = cgroup2.NewManager(cgroupRoot, p, res)
+		if err == nil {
+			err = writeUnified(p, r.Unified)
+		}
 	} else {
 		h.v1, err = cgroup1.New(cgroup1.StaticPath(p), v1Resources(r))
 	}
@@ -164,11 +170,34 @@ func UpdateResources(spec *specs.Spec, r *specs.LinuxResources) error {
 		res := cgroup2.ToResources(r)
 		res.Devices = nil
 		err = h.v2.Update(res)
+		if err == nil {
+			err = writeUnified(h.path, r.Unified)
+		}
 	} else {
 		err = h.v1.Update(v1Resources(r))
 	}
 	if err != nil {
 		return fmt.Errorf("update cgroup %s: %w", h.path, err)
+	}
+	return nil
+}
+
+// writeUnified writes linux.resources.unified keys ("memory.high": "...") as
+// files of the v2 cgroup; the library's conversion does not carry them.
+func writeUnified(p string, kv map[string]string) error {
+	for k, v := range kv {
+		if k == "" || strings.ContainsAny(k, "/\x00") || k == "." || k == ".." || strings.HasPrefix(k, "cgroup.") {
+			return fmt.Errorf("unified key %q not allowed", k)
+		}
+		f, err := os.OpenFile(filepath.Join(cgroupRoot, p, k), os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return fmt.Errorf("unified %s: %w", k, err)
+		}
+		_, err = f.WriteString(v)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("unified %s=%s: %w", k, v, err)
+		}
 	}
 	return nil
 }
