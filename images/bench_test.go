@@ -36,6 +36,7 @@ func BenchmarkPull(b *testing.B) {
 
 	report := func(b *testing.B, elapsed time.Duration) {
 		b.ReportMetric(float64(size)*float64(b.N)/1e6/elapsed.Seconds(), "MB/s")
+		b.ReportMetric(float64(elapsed.Milliseconds())/float64(b.N), "ms/pull")
 		b.ReportMetric(0, "ns/op")
 	}
 
