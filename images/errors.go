@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,10 @@ func classify(err error, host string) error {
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) {
+		return fmt.Errorf("registry %s: TLS certificate not trusted (see hosts.toml ca / skip_verify): %v: %w", host, err, errdefs.ErrFailedPrecondition)
 	}
 	// Only network-level failures mean the registry is unreachable (syscall.Errno
 	// satisfies net.Error, so that interface cannot tell).

@@ -410,6 +410,11 @@ func (r *rewriter) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Host != r.ep.URL.Host {
 		return r.next.RoundTrip(req)
 	}
+	if r.ep.URL.Scheme == "https" && req.URL.Scheme == "http" {
+		// go-containerregistry falls back to plain HTTP for loopback and private
+		// addresses; an endpoint configured as https must never be downgraded.
+		return nil, fmt.Errorf("registry %s is configured for https: refusing plain http", r.ep.URL.Host)
+	}
 	out := req.Clone(req.Context())
 	for k, v := range r.ep.Header {
 		if out.Header.Get(k) == "" {

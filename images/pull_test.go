@@ -315,3 +315,35 @@ func TestWarmPullFetchesNoBlob(t *testing.T) {
 		t.Errorf("tags %v", img.RepoTags)
 	}
 }
+
+// hosts.toml `ca` and `skip_verify` reach the TLS configuration.
+func TestPullTLSMirrorWithCA(t *testing.T) {
+	requireRoot(t)
+	reg := newRegistry(t, testimages.WithTLS())
+	bb := must[v1.Image](t)(testimages.Busybox())
+	push(t, reg, "mirror/lib/bb:1", bb)
+	for _, tc := range []struct {
+		name, extra string
+		ok          bool
+	}{
+		{"no-ca", "", false},
+		{"ca", `ca = "ca.pem"`, true},
+		{"skip-verify", `skip_verify = true`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			writeHosts(t, e.hosts, "tls.example", fmt.Sprintf("server = %q\noverride_path = true\n%s\n", "https://"+reg.Host+"/v2/mirror", tc.extra))
+			if err := os.WriteFile(filepath.Join(e.hosts, "tls.example", "ca.pem"), reg.CACertPEM(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			img, err := e.svc.Pull(context.Background(), "tls.example/lib/bb:1", nil)
+			if tc.ok && (err != nil || img.ID != configDigest(t, bb)) {
+				t.Fatalf("pull: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, errdefs.ErrFailedPrecondition) {
+				t.Fatalf("untrusted certificate: want FailedPrecondition, got %v", err)
+			}
+			t.Logf("%v", err)
+		})
+	}
+}

@@ -42,6 +42,7 @@ func (r *record) clone() *record {
 	c := *r
 	c.RepoTags = slices.Clone(r.RepoTags)
 	c.RepoDigests = slices.Clone(r.RepoDigests)
+	c.ManifestDigests = slices.Clone(r.ManifestDigests)
 	return &c
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
@@ -20,11 +21,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// Registry is an in-memory OCI registry on 127.0.0.1 (plain HTTP), for tests and demos.
+// Registry is an in-memory OCI registry on 127.0.0.1 (plain HTTP, or HTTPS WithTLS), for
+// tests and demos.
 type Registry struct {
 	// Host is "127.0.0.1:<port>"; image references are Host + "/" + repo + ":" + tag.
 	Host string
-	// URL is "http://" + Host.
+	// URL is "http://" + Host ("https://" WithTLS).
 	URL string
 
 	srv        *httptest.Server
@@ -40,7 +42,14 @@ type Option func(*options)
 
 type options struct {
 	auth, user, pass string
+	tls              bool
 	middlewares      []func(http.Handler) http.Handler
+}
+
+// WithTLS serves HTTPS with a self-signed certificate for 127.0.0.1; CACertPEM returns it
+// for a client's trust store (or hosts.toml `ca`).
+func WithTLS() Option {
+	return func(o *options) { o.tls = true }
 }
 
 // WithBasicAuth makes every /v2/ request require HTTP Basic user:pass.
@@ -82,10 +91,23 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 	r.srv = httptest.NewUnstartedServer(h)
 	r.srv.Listener.Close()
 	r.srv.Listener = ln
-	r.srv.Start()
 	r.Host = ln.Addr().String()
-	r.URL = "http://" + r.Host
+	if o.tls {
+		r.srv.StartTLS()
+		r.URL = "https://" + r.Host
+	} else {
+		r.srv.Start()
+		r.URL = "http://" + r.Host
+	}
 	return r, nil
+}
+
+// CACertPEM is the PEM certificate a WithTLS registry serves (nil otherwise).
+func (r *Registry) CACertPEM() []byte {
+	if r.srv.Certificate() == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.srv.Certificate().Raw})
 }
 
 // Close stops the registry.
@@ -145,10 +167,14 @@ func (r *Registry) issueToken(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) remoteOpts() []remote.Option {
-	if r.auth == "" {
-		return nil
+	var opts []remote.Option
+	if r.srv.TLS != nil {
+		opts = append(opts, remote.WithTransport(r.srv.Client().Transport))
 	}
-	return []remote.Option{remote.WithAuth(&authn.Basic{Username: r.user, Password: r.pass})}
+	if r.auth != "" {
+		opts = append(opts, remote.WithAuth(&authn.Basic{Username: r.user, Password: r.pass}))
+	}
+	return opts
 }
 
 // Ref is the reference of repoAndTag ("library/busybox:latest") in this registry.
