@@ -338,8 +338,11 @@ func (u *unpacker) applyMeta(pfd int, name string, hdr *tar.Header) error {
 			continue
 		}
 		if err := setXattr(pfd, name, xname, v); err != nil {
-			if !u.isRoot && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP)) {
-				continue // trusted.* and security.* need root
+			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP) {
+				// As containerd: an xattr this filesystem or kernel refuses (trusted.*
+				// without root, user.* on a symlink, an LSM's security.* label) is
+				// dropped rather than failing the whole image.
+				continue
 			}
 			return fmt.Errorf("xattr %s: %w", xname, err)
 		}
