@@ -162,18 +162,40 @@ func setMountAttrs(fd int, o mountOpts) error {
 }
 
 // attachMount moves the detached mount fd onto the target fd (both fds: no path
-// is resolved again, so nothing can be swapped in between) and sets propagation.
-func attachMount(fd, targetfd int, o mountOpts) error {
+// is resolved again, so nothing can be swapped in between). Propagation is set
+// after pivot_root (see applyPropagation): the pivot's recursive slave mark on
+// the old root would otherwise reach these mounts too.
+func attachMount(fd, targetfd int, _ mountOpts) error {
 	if err := unix.MoveMount(fd, "", targetfd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
 		return fmt.Errorf("move_mount: %w", err)
 	}
-	if o.propagation != 0 {
+	return nil
+}
+
+// applyPropagation sets the spec mounts' propagation, after pivot_root.
+func applyPropagation(mounts []specs.Mount) error {
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	for _, m := range mounts {
+		o := parseMountOptions(m.Options)
+		if o.propagation == 0 {
+			continue
+		}
+		fd, err := openInRoot(root, m.Destination, unix.O_PATH)
+		if err != nil {
+			return fmt.Errorf("mount %s: propagation: %w", m.Destination, err)
+		}
 		flags := uint(unix.AT_EMPTY_PATH)
 		if o.recPropagation {
 			flags |= unix.AT_RECURSIVE
 		}
-		if err := unix.MountSetattr(fd, "", flags, &unix.MountAttr{Propagation: o.propagation}); err != nil {
-			return fmt.Errorf("set propagation: %w", err)
+		err = unix.MountSetattr(fd, "", flags, &unix.MountAttr{Propagation: o.propagation})
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("mount %s: propagation: %w", m.Destination, err)
 		}
 	}
 	return nil
@@ -190,7 +212,11 @@ func mountInRoot(rootfd int, m specs.Mount, userns bool) error {
 		err    error
 	)
 	if o.bind || m.Type == "bind" {
-		target, err = bindTarget(rootfd, m)
+		if target, err = bindTarget(rootfd, m); err != nil {
+			return fmt.Errorf("mount %s: target: %w", m.Destination, err)
+		}
+		defer unix.Close(target)
+		return bindInRoot(rootfd, target, m, o)
 	} else {
 		target, err = mkdirAllInRoot(rootfd, m.Destination, 0o755)
 	}
@@ -250,6 +276,34 @@ func bindTarget(rootfd int, m specs.Mount) (int, error) {
 		return createFileInRoot(rootfd, m.Destination)
 	}
 	return mkdirAllInRoot(rootfd, m.Destination, 0o755)
+}
+
+// bindInRoot binds a host path with mount(2) onto the target fd (through
+// /proc/self/fd: the target was resolved in the root and cannot be swapped,
+// CVE-2021-30465). Unlike a detached open_tree clone, a bind made this way
+// joins the source's peer group, which shared and slave propagation need.
+func bindInRoot(rootfd, target int, m specs.Mount, o mountOpts) error {
+	flags := uintptr(unix.MS_BIND)
+	if o.recursive {
+		flags |= unix.MS_REC
+	}
+	if err := unix.Mount(m.Source, fdPath(target), "", flags, ""); err != nil {
+		return fmt.Errorf("mount %s: bind %s: %w", m.Destination, m.Source, err)
+	}
+	if o.attrSet == 0 && o.attrClr == 0 && o.rattrSet == 0 {
+		return nil
+	}
+	// The bind's own root, now on top of the target: read-only and friends
+	// apply to it (ro needs this second step with the old API too).
+	top, err := openInRoot(rootfd, m.Destination, unix.O_PATH)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	defer unix.Close(top)
+	if err := setMountAttrs(top, o); err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	return nil
 }
 
 // mountCgroupfs gives the container its cgroup view. On v2 that is one cgroup2

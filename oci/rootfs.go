@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -11,20 +12,47 @@ import (
 )
 
 // rootPropagation maps linux.rootfsPropagation to the flags for "/" before the
-// pivot (pivot_root refuses shared mounts, so shared becomes slave until after)
-// and to the propagation to set on the new root after it ("" = none).
+// rootfs is mounted (0: keep the host's relations, for shared) and to the
+// propagation to set on the new root after pivot_root ("" = none).
 func rootPropagation(p string) (before uintptr, after string, err error) {
 	switch p {
 	case "", "private", "rprivate":
 		return unix.MS_REC | unix.MS_PRIVATE, "", nil
 	case "slave", "rslave":
-		return unix.MS_REC | unix.MS_SLAVE, "", nil
-	case "shared", "rshared":
 		return unix.MS_REC | unix.MS_SLAVE, p, nil
+	case "shared", "rshared":
+		// Stay peers with the host so that binds cloned from host mounts
+		// join their peer groups (Kubernetes' Bidirectional propagation);
+		// only the mount holding the rootfs is made private (see setupRootfs).
+		return 0, p, nil
 	case "unbindable", "runbindable":
 		return unix.MS_REC | unix.MS_PRIVATE, p, nil
 	}
 	return 0, "", fmt.Errorf("rootfsPropagation %q not supported", p)
+}
+
+// mountPointOf returns the mount point of the mount holding path, from our
+// mount table (longest matching mount point).
+func mountPointOf(path string) (string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	best := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			continue
+		}
+		mp := f[4]
+		if (mp == "/" || path == mp || strings.HasPrefix(path, mp+"/")) && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("no mount holds %s", path)
+	}
+	return best, nil
 }
 
 // setupRootfs runs in the init, in its new mount namespace: it mounts the
@@ -38,8 +66,21 @@ func setupRootfs(cfg *initConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := unix.Mount("", "/", "", before, ""); err != nil {
-		return fmt.Errorf("make / private: %w", err)
+	if before != 0 {
+		if err := unix.Mount("", "/", "", before, ""); err != nil {
+			return fmt.Errorf("make / %s: %w", spec.Linux.RootfsPropagation, err)
+		}
+	} else {
+		// Shared root: the rootfs must not appear on the host through the
+		// mount holding its mount point, and pivot_root refuses a shared
+		// parent: make that one mount private (in our namespace only).
+		mp, err := mountPointOf(filepath.Dir(filepath.Clean(root)))
+		if err == nil {
+			err = unix.Mount("", mp, "", unix.MS_PRIVATE, "")
+		}
+		if err != nil {
+			return fmt.Errorf("make the rootfs parent mount private: %w", err)
+		}
 	}
 	var rootfd int
 	if cfg.rootTargetFd >= 0 {
@@ -103,7 +144,8 @@ func setupRootfs(cfg *initConfig) error {
 			return fmt.Errorf("rootfs propagation %s: %w", after, err)
 		}
 	}
-	return nil
+	// After the root's: a recursive root propagation would override them.
+	return applyPropagation(spec.Mounts)
 }
 
 func cleanDest(d string) string { return "/" + strings.Trim(d, "/") }
@@ -142,15 +184,24 @@ func mountRootfs(root string, mounts []specs.Mount) error {
 // pivotRoot makes rootfd the root with the pivot_root(".", ".") trick: no
 // put_old directory is needed in the image, and the old root is detached.
 func pivotRoot(rootfd int) error {
+	// An fd of the old root, taken before the pivot: "/" and "." name the new
+	// root afterwards, and marking from there would also turn the container's
+	// own mounts into slaves.
+	oldRoot, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open old root: %w", err)
+	}
+	defer unix.Close(oldRoot)
 	if err := unix.Fchdir(rootfd); err != nil {
 		return fmt.Errorf("chdir rootfs: %w", err)
 	}
 	if err := unix.PivotRoot(".", "."); err != nil {
 		return fmt.Errorf("pivot_root: %w", err)
 	}
-	// The old root is now stacked under "."; a slave mark keeps the detach
-	// from propagating back to the host, then it goes.
-	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+	// The old root (now stacked on "/") may still be peers with the host's
+	// mounts: detaching it unmarked would unmount the host's /proc, /dev...
+	// through propagation. As slaves nothing goes back.
+	if err := unix.MountSetattr(oldRoot, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_SLAVE}); err != nil {
 		return fmt.Errorf("old root slave: %w", err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {

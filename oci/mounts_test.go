@@ -1,0 +1,163 @@
+package oci
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// mountLine returns the options and optional fields (propagation) of the
+// mount at mp in a mountinfo text.
+func mountLine(mi, mp string) (opts, optional string, ok bool) {
+	for _, l := range strings.Split(mi, "\n") {
+		pre, _, found := strings.Cut(l, " - ")
+		f := strings.Fields(pre)
+		if !found || len(f) < 6 || f[4] != mp {
+			continue
+		}
+		opts, optional, ok = f[5], strings.Join(f[6:], " "), true
+	}
+	return
+}
+
+func TestMountPropagationAndReadOnly(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := testSpec(t, "cat", "/proc/self/mountinfo")
+	spec.Linux.RootfsPropagation = "rshared"
+	// A shared host mount of our own (this host's "/" is private), removed at the end.
+	src := tmpDir(t)
+	if err := unix.Mount("tmpfs", src, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(src, unix.MNT_DETACH) })
+	if err := unix.Mount("", src, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The host peer group of the mount holding src: the container's shared
+	// bind must join it (Bidirectional), the slave one be its slave.
+	hostPeer := ""
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		mp, _ := mountPointOf(src)
+		_, optional, _ := mountLine(string(b), mp)
+		for _, f := range strings.Fields(optional) {
+			if strings.HasPrefix(f, "shared:") {
+				hostPeer = f
+			}
+		}
+	}
+	if hostPeer == "" {
+		t.Skipf("the mount holding %s is not shared on this host", src)
+	}
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/m-shared", Type: "bind", Source: src, Options: []string{"rbind", "rshared"}},
+		specs.Mount{Destination: "/m-slave", Type: "bind", Source: src, Options: []string{"rbind", "rslave"}},
+		specs.Mount{Destination: "/m-private", Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "ro", "nosuid", "noexec", "nodev"}},
+		// /sys/fs/cgroup has submounts on the host: ro covers the top only, rro all.
+		specs.Mount{Destination: "/m-ro", Type: "bind", Source: "/sys/fs/cgroup", Options: []string{"rbind", "ro"}},
+		specs.Mount{Destination: "/m-rro", Type: "bind", Source: "/sys/fs/cgroup", Options: []string{"rbind", "rro"}},
+	)
+	ws, mi := run(t, spec, rootfs)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("status %v: %s", ws, mi)
+	}
+	for _, c := range []struct {
+		mp, opts, prop string
+	}{
+		{"/m-shared", "rw,", hostPeer},
+		{"/m-slave", "rw,", strings.Replace(hostPeer, "shared", "master", 1)},
+		{"/m-private", "ro,nosuid,nodev,noexec", ""},
+		{"/m-ro", "ro", ""},
+		{"/m-ro/memory", "rw", ""},
+		{"/m-rro", "ro", ""},
+		{"/m-rro/memory", "ro", ""},
+	} {
+		opts, optional, ok := mountLine(mi, c.mp)
+		if !ok {
+			t.Errorf("%s not mounted:\n%s", c.mp, mi)
+			continue
+		}
+		if !strings.HasPrefix(opts, c.opts) {
+			t.Errorf("%s options %q, want prefix %q", c.mp, opts, c.opts)
+		}
+		if c.prop == "" && (strings.Contains(optional, "shared:") || strings.Contains(optional, "master:")) && c.mp == "/m-private" {
+			t.Errorf("%s propagation %q, want private", c.mp, optional)
+		}
+		if c.prop != "" && !strings.Contains(optional, c.prop) {
+			t.Errorf("%s propagation %q, want %s", c.mp, optional, c.prop)
+		}
+	}
+}
+
+func TestDevicesAndSysctls(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := testSpec(t, "sh", "-c", "stat -c '%t:%T %a %u:%g' /dev/mydev /dev/sub/dir/dev2; cat /proc/sys/kernel/msgmax; echo x > /dev/mydev && echo written")
+	mode := fileMode(0o600)
+	spec.Linux.Devices = []specs.LinuxDevice{
+		{Path: "/dev/mydev", Type: "c", Major: 1, Minor: 3, FileMode: mode, UID: u32(1234), GID: u32(55)},
+		{Path: "/dev/sub/dir/dev2", Type: "c", Major: 1, Minor: 5, FileMode: fileMode(0o640)},
+	}
+	spec.Linux.Sysctl = map[string]string{"kernel.msgmax": "4242"}
+	ws, out := run(t, spec, rootfs)
+	if ws.ExitStatus() != 0 || out != "1:3 600 1234:55\n1:5 640 0:0\n4242\nwritten\n" {
+		t.Fatalf("status %v output %q", ws, out)
+	}
+}
+
+// A container killed at any point leaves nothing Destroy cannot clean: here
+// before Start, and a Create cancelled through its context.
+func TestKilledAndCancelled(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := testSpec(t, "true")
+	c := create(t, spec, rootfs)
+	if err := unix.Kill(c.Pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, c.Pid)
+	if err := c.Start(); err == nil {
+		t.Fatal("start of a killed container succeeded")
+	}
+	if err := Destroy(spec); err != nil {
+		t.Fatal(err)
+	}
+	if d := cgroupDirs(c.Cgroup); len(d) != 0 {
+		t.Fatalf("cgroups left: %v", d)
+	}
+
+	spec, rootfs = testSpec(t, "true")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Create(ctx, CreateOptions{ID: "t" + randID(), Spec: spec, Rootfs: rootfs}); err == nil {
+		t.Fatal("create with a cancelled context succeeded")
+	}
+	p, _ := cgroupPath(spec)
+	if d := cgroupDirs(p); len(d) != 0 {
+		t.Fatalf("cgroups left after a failed create: %v", d)
+	}
+}
+
+// A setup error comes back with context and leaves nothing behind.
+func TestCreateErrors(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := testSpec(t, "true")
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/x", Type: "nosuchfs", Source: "none"})
+	_, err := Create(context.Background(), CreateOptions{ID: "t" + randID(), Spec: spec, Rootfs: rootfs})
+	if err == nil || !strings.Contains(err.Error(), "mount /x") {
+		t.Fatalf("create with a bad mount: %v", err)
+	}
+	p, _ := cgroupPath(spec)
+	if d := cgroupDirs(p); len(d) != 0 {
+		t.Fatalf("cgroups left after a failed create: %v", d)
+	}
+	spec, rootfs = testSpec(t, "no-such-program")
+	c := create(t, spec, rootfs)
+	if err := c.Start(); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("start of a missing program: %v", err)
+	}
+	if ws := waitExit(t, c.Pid); ws.ExitStatus() == 0 {
+		t.Fatalf("init exit %v", ws)
+	}
+}
