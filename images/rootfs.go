@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/moby/sys/mountinfo"
+
 	"github.com/crid-dev/crid/errdefs"
 )
 
@@ -92,6 +94,11 @@ func (s *Service) RemoveRootfs(ctx context.Context, containerID string) error {
 	dir, err := s.containerDir(containerID)
 	if err != nil {
 		return err
+	}
+	// Deleting through a mount would empty whatever is mounted there; the executor mounts
+	// rootfs in the container's own mount namespace, so anything here is a caller's bug.
+	if mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir)); err == nil && len(mounts) > 0 {
+		return fmt.Errorf("container %q: %s is still mounted: %w", containerID, mounts[0].Mountpoint, errdefs.ErrFailedPrecondition)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("container %q: remove writable layer: %w", containerID, err)

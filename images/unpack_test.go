@@ -3,6 +3,7 @@ package images
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 
+	"github.com/crid-dev/crid/errdefs"
 	"github.com/crid-dev/crid/hack/testimages"
 )
 
@@ -52,6 +54,16 @@ func TestWhiteoutsInOverlayForm(t *testing.T) {
 		t.Skipf("overlay mount unavailable: %v", err)
 	}
 	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	// Removing the rootfs while something under it is mounted is refused.
+	inside := filepath.Join(filepath.Dir(rfs.UpperDir), "merged")
+	os.Mkdir(inside, 0o755)
+	if err := unix.Mount("tmpfs", inside, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.RemoveRootfs(context.Background(), "c-wh"); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("RemoveRootfs over a mount: %v", err)
+	}
+	unix.Unmount(inside, unix.MNT_DETACH)
 	if got := entries(t, filepath.Join(mnt, "a")); !slices.Equal(got, []string{"keep"}) {
 		t.Errorf("merged /a = %v, want [keep]", got)
 	}
