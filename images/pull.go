@@ -207,6 +207,9 @@ func (s *Service) pullFrom(ctx context.Context, ep *endpoint, r imageRef, digest
 		if strings.Contains(err.Error(), "no child with platform") {
 			return "", fmt.Errorf("no image for linux/%s in %s: %w", runtime.GOARCH, r, errdefs.ErrNotFound)
 		}
+		if errors.Is(err, remote.ErrSchema1) {
+			return "", fmt.Errorf("%s is a Docker schema 1 image, which is not supported (push it again with a current client): %w", r, errdefs.ErrFailedPrecondition)
+		}
 		return "", err
 	}
 	src := source{digests: []string{r.Repository() + "@" + digest}}
