@@ -133,7 +133,11 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 		}
 	}
 	attr := &os.ProcAttr{Files: files, Env: env, Sys: sys}
-	proc, err := onJoinedThread(plan.join, func() (*os.Process, error) {
+	threadJoins := plan.join
+	if viaConstructor {
+		threadJoins = nil // the constructor joins them all
+	}
+	proc, err := onJoinedThread(threadJoins, func() (*os.Process, error) {
 		return os.StartProcess(exe, []string{"crid-init", InitArg}, attr)
 	})
 	child.Close()

@@ -187,3 +187,35 @@ func TestPodInfra(t *testing.T) {
 		t.Fatalf("pause exit %v", ws)
 	}
 }
+
+func TestExecTerminal(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := testSpec(t, "sleep", "1000")
+	c := create(t, spec, rootfs)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid, console, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec,
+		Process: &specs.Process{Args: []string{"sh", "-c", "tty; stty size"}, Env: []string{"PATH=/bin"}, Terminal: true,
+			ConsoleSize: &specs.Box{Height: 11, Width: 22}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if console == nil {
+		t.Fatal("no console")
+	}
+	defer console.Close()
+	var out []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := console.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	waitExit(t, pid)
+	if got := strings.ReplaceAll(string(out), "\r", ""); !strings.HasPrefix(got, "/dev/pts/") || !strings.HasSuffix(got, "\n11 22\n") {
+		t.Fatalf("terminal output %q", got)
+	}
+}

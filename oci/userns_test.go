@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func userNSSpec(t *testing.T, args ...string) (*specs.Spec, []specs.Mount) {
@@ -90,4 +91,44 @@ func TestUserNamespaceExec(t *testing.T) {
 	if got := strings.Join(strings.Fields(string(b)), " "); got != "0 100000 65536 0 0" {
 		t.Fatalf("exec saw %q", b)
 	}
+}
+
+// TestPodUserNamespace: the pod infra makes the user namespace; a container
+// joins it (and the pod's pid, ipc, uts namespaces) by path, which goes
+// through the nsenter constructor.
+func TestPodUserNamespace(t *testing.T) {
+	requireRoot(t)
+	maps := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+	infra := &specs.Spec{Hostname: "userpod", Linux: &specs.Linux{
+		CgroupsPath: cgParent + "/pod" + randID(),
+		UIDMappings: maps, GIDMappings: maps,
+		Namespaces: []specs.LinuxNamespace{{Type: specs.UserNamespace}, {Type: specs.IPCNamespace},
+			{Type: specs.UTSNamespace}, {Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}},
+	}}
+	pid, err := CreatePodInfra(context.Background(), infra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = Destroy(infra) })
+	spec, rootfs := testSpec(t, "sh", "-c", "cat /proc/self/uid_map; hostname; stat -c %u /bin/busybox; echo $$; cat /proc/1/cmdline")
+	spec.Hostname = ""
+	spec.Linux.UIDMappings, spec.Linux.GIDMappings = maps, maps
+	spec.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.CgroupNamespace}}
+	for _, n := range []struct {
+		typ  specs.LinuxNamespaceType
+		name string
+	}{{specs.UserNamespace, "user"}, {specs.IPCNamespace, "ipc"}, {specs.UTSNamespace, "uts"}, {specs.PIDNamespace, "pid"}, {specs.NetworkNamespace, "net"}} {
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: n.typ, Path: "/proc/" + itoa(pid) + "/ns/" + n.name})
+	}
+	ws, out := run(t, spec, rootfs)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("status %v: %s", ws, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 5 || strings.Join(strings.Fields(lines[0]), " ") != "0 200000 65536" || lines[1] != "userpod" ||
+		lines[2] != "0" || lines[3] == "1" || !strings.HasPrefix(lines[4], "crid-pause") {
+		t.Fatalf("container in the user-namespaced pod saw %q", out)
+	}
+	_ = unix.Kill(pid, unix.SIGKILL)
+	waitExit(t, pid)
 }
