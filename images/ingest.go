@@ -288,7 +288,7 @@ func unpackStream(r io.Reader, dir string, lr layerRecord) error {
 		defer zr.Close()
 		dr = zr
 	case len(magic) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(false))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow))
 		if err != nil {
 			return err
 		}
@@ -310,3 +310,7 @@ func unpackStream(r io.Reader, dir string, lr layerRecord) error {
 	_, err := io.Copy(io.Discard, br)
 	return err
 }
+
+// zstdMaxWindow bounds the memory a layer's zstd frame may ask for (128 MiB, the zstd
+// CLI's own default limit), so a hostile layer cannot make a pull allocate gigabytes.
+const zstdMaxWindow = 1 << 27
