@@ -67,6 +67,9 @@ func detach() error {
 		return err
 	}
 	defer null.Close()
+	// Whatever crid leaked to us without close-on-exec stops here: the monitor
+	// gets stdio and the readiness pipe only.
+	unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	args := append(append([]string{}, os.Args...), forkedFlag)
 	// One P: the monitor mostly waits; fewer Ps mean fewer per-P caches and threads.
 	env := []string{"GOMAXPROCS=1"}

@@ -17,6 +17,7 @@ import (
 // (its context was cancelled) kills the process.
 func (s *Server) serveExec(conn net.Conn, req *api.Request) {
 	defer conn.Close()
+	defer s.trimSoon()
 	code, err := s.runExec(conn, req)
 	if err != nil {
 		api.WriteJSON(conn, api.ErrorResponse(err))

@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -49,6 +51,7 @@ type Server struct {
 	listener     net.Listener
 	stopped      chan struct{} // closed once Shutdown answered
 	stopOnce     sync.Once
+	trimTimer    *time.Timer
 }
 
 // New returns a monitor for one pod. Call Serve to run it.
@@ -154,6 +157,10 @@ func (s *Server) handle(conn net.Conn) {
 			return
 		}
 		resp, err := s.unary(&req)
+		switch req.Op {
+		case api.OpCreate, api.OpCreatePodInfra, api.OpDelete:
+			s.trimSoon()
+		}
 		if err != nil {
 			s.log.Debug("request failed", "op", req.Op, "id", req.ID, "err", err)
 			resp = api.ErrorResponse(err)
@@ -345,6 +352,25 @@ func (s *Server) shutdown() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// trimSoon returns freed heap to the kernel a moment after a burst of work (a
+// Create decodes a spec, the executor copies itself once): the Go scavenger
+// would keep it mapped for minutes, and a pod's monitor is judged by its
+// resident memory while idle. Debounced; one GC of a small heap costs little.
+func (s *Server) trimSoon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.trimTimer == nil {
+		s.trimTimer = time.AfterFunc(time.Second, func() {
+			debug.FreeOSMemory()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			s.log.Debug("memory", "heapInuse", ms.HeapInuse, "heapAlloc", ms.HeapAlloc, "heapSys", ms.HeapSys, "heapReleased", ms.HeapReleased, "stackInuse", ms.StackInuse, "mspan", ms.MSpanInuse, "gcsys", ms.GCSys, "other", ms.OtherSys, "sys", ms.Sys, "goroutines", runtime.NumGoroutine())
+		})
+		return
+	}
+	s.trimTimer.Reset(time.Second)
 }
 
 func (s *Server) stop() {

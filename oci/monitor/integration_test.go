@@ -1,0 +1,348 @@
+package monitor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crid-dev/crid/errdefs"
+	"github.com/crid-dev/crid/oci"
+	"github.com/crid-dev/crid/oci/monitor/api"
+)
+
+// The tests below run the real crid-monitor with the real executor: root only.
+
+var ociEnv struct {
+	once     sync.Once
+	err      error
+	dir      string // holds the binary and the busybox lower layer
+	binary   string
+	lower    string
+	cgParent string // unique parent cgroup of every container the tests make
+}
+
+// requireOCI builds crid-monitor and a busybox rootfs once per test binary run.
+func requireOCI(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("integration test: needs root (namespaces, mounts, cgroups)")
+	}
+	ociEnv.once.Do(func() {
+		if ociEnv.dir, ociEnv.err = os.MkdirTemp("", "crid-monitor-oci"); ociEnv.err != nil {
+			return
+		}
+		ociEnv.binary = filepath.Join(ociEnv.dir, "crid-monitor")
+		out, err := exec.Command("go", "build", "-o", ociEnv.binary, "github.com/crid-dev/crid/cmd/crid-monitor").CombinedOutput()
+		if err != nil {
+			ociEnv.err = fmt.Errorf("build: %v\n%s", err, out)
+			return
+		}
+		ociEnv.lower = filepath.Join(ociEnv.dir, "lower")
+		ociEnv.err = buildBusybox(ociEnv.lower)
+		ociEnv.cgParent = "/crid-monitor-test-" + randHex(4)
+	})
+	if ociEnv.err != nil {
+		t.Fatal(ociEnv.err)
+	}
+}
+
+// cleanupOCIEnv runs from TestMain: whatever a failed test left in our cgroup
+// tree is killed and removed, and the temp dir goes.
+func cleanupOCIEnv() {
+	if ociEnv.dir == "" {
+		return
+	}
+	if ociEnv.cgParent != "" {
+		if err := oci.Destroy(&specs.Spec{Linux: &specs.Linux{CgroupsPath: ociEnv.cgParent}}); err != nil {
+			fmt.Fprintln(os.Stderr, "cleanup cgroups:", err)
+		}
+	}
+	os.RemoveAll(ociEnv.dir)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// buildBusybox makes a tiny rootfs from Debian's dynamic busybox: the binary,
+// the libraries ldd lists, and the applets as hard links.
+func buildBusybox(dir string) error {
+	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	files := []string{"/bin/busybox"}
+	out, err := exec.Command("ldd", "/bin/busybox").Output()
+	if err != nil {
+		return fmt.Errorf("ldd: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		for _, f := range strings.Fields(sc.Text()) {
+			if strings.HasPrefix(f, "/") {
+				files = append(files, f)
+			}
+		}
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f) // follows symlinks: the library itself
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			return err
+		}
+	}
+	list, err := exec.Command("/bin/busybox", "--list").Output()
+	if err != nil {
+		return err
+	}
+	for _, a := range strings.Fields(string(list)) {
+		if a != "busybox" {
+			os.Link(filepath.Join(dir, "bin/busybox"), filepath.Join(dir, "bin", a))
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "etc/passwd"), []byte("root:x:0:0:root:/:/bin/sh\n"), 0o644)
+}
+
+// bbSpec is a container spec like crid's, over an overlay of the busybox layer.
+func bbSpec(t *testing.T, args ...string) (*specs.Spec, []specs.Mount) {
+	dir := t.TempDir()
+	for _, d := range []string{"upper", "work", "rootfs"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rootfs := []specs.Mount{{Type: "overlay", Source: "overlay", Options: []string{
+		"lowerdir=" + ociEnv.lower, "upperdir=" + filepath.Join(dir, "upper"), "workdir=" + filepath.Join(dir, "work")}}}
+	caps := []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID", "CAP_KILL"}
+	spec := &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			Args: args, Env: []string{"PATH=/bin"}, Cwd: "/",
+			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		},
+		Root:     &specs.Root{Path: filepath.Join(dir, "rootfs")},
+		Hostname: "mon-test",
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+		},
+		Linux: &specs.Linux{
+			CgroupsPath: ociEnv.cgParent + "/" + randHex(6),
+			Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace},
+				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}},
+		},
+	}
+	return spec, rootfs
+}
+
+func runBB(t *testing.T, c *Client, id string, req CreateRequest, args ...string) int {
+	t.Helper()
+	req.ID = id
+	req.Spec, req.Rootfs = bbSpec(t, args...)
+	pid, err := c.Create(ctxT(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t), id); err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func TestOCILogsExitAndStats(t *testing.T) {
+	requireOCI(t)
+	c, stateDir := startMonitor(t, ociEnv.binary)
+	logPath := filepath.Join(t.TempDir(), "c.log")
+	runBB(t, c, "c", CreateRequest{LogPath: logPath}, "sh", "-c", "hostname; echo err >&2; exit 42")
+	st := waitExit(t, c, "c")
+	if st.ExitCode != 42 || st.OOMKilled {
+		t.Fatalf("exit %+v", st)
+	}
+	b, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(b), " stdout F mon-test\n") || !strings.Contains(string(b), " stderr F err\n") {
+		t.Errorf("log %q", b)
+	}
+	if err := c.Delete(ctxT(t), "c"); err != nil {
+		t.Fatal(err)
+	}
+
+	runBB(t, c, "s", CreateRequest{}, "sleep", "1000")
+	stats, err := c.Stats(ctxT(t), "s")
+	if err != nil || stats.Pids != 1 || stats.MemoryUsageBytes == 0 {
+		t.Errorf("stats %+v %v", stats, err)
+	}
+	if err := c.Update(ctxT(t), "s", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(10))}}); err != nil {
+		t.Errorf("update: %v", err)
+	}
+	_ = stateDir
+}
+
+func TestOCIExecAttachKill(t *testing.T) {
+	requireOCI(t)
+	c, _ := startMonitor(t, ociEnv.binary)
+	runBB(t, c, "c", CreateRequest{Stdin: true}, "sh", "-c", "while read l; do echo \"echo $l\"; done")
+	ctx := ctxT(t)
+	var out bytes.Buffer
+	code, err := c.Exec(ctx, ExecRequest{ContainerID: "c", Process: &specs.Process{Args: []string{"sh", "-c", "cat /proc/1/cmdline; echo; exit 3"}, Env: []string{"PATH=/bin"}, Cwd: "/"}, Stdout: &out})
+	if err != nil || code != 3 || !strings.Contains(out.String(), "while read") {
+		t.Fatalf("exec: %d %v %q", code, err, out.String())
+	}
+	out.Reset()
+	code, err = c.Exec(ctx, ExecRequest{ContainerID: "c", Terminal: true, Process: &specs.Process{Args: []string{"tty"}, Env: []string{"PATH=/bin"}, Cwd: "/"}, Stdout: &out})
+	if err != nil || code != 0 || !strings.Contains(out.String(), "/dev/pts/") {
+		t.Fatalf("exec tty: %d %v %q", code, err, out.String())
+	}
+	// Attach: what we type is echoed back by the container.
+	actx, cancel := context.WithCancel(ctx)
+	pr, pw := newPipeWriter()
+	var aout syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- c.Attach(actx, "c", pr, &aout, nil, nil) }()
+	pw.Write([]byte("hello\n"))
+	for i := 0; i < 200 && !strings.Contains(aout.String(), "echo hello"); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(aout.String(), "echo hello") {
+		t.Errorf("attach output %q", aout.String())
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("attach after cancel: %v", err)
+	}
+	pw.Close()
+	if err := c.Kill(ctx, "c", syscall.SIGKILL, true); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExit(t, c, "c"); st.ExitCode != 137 {
+		t.Errorf("exit %+v", st)
+	}
+	if _, err := c.Exec(ctx, ExecRequest{ContainerID: "c", Process: &specs.Process{Args: []string{"true"}}}); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("exec in a stopped container: %v", err)
+	}
+}
+
+func TestOCIPodInfraAndOOM(t *testing.T) {
+	requireOCI(t)
+	c, _ := startMonitor(t, ociEnv.binary)
+	infra := &specs.Spec{Hostname: "pod-x", Linux: &specs.Linux{
+		CgroupsPath: ociEnv.cgParent + "/pod" + randHex(4),
+		Namespaces:  []specs.LinuxNamespace{{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}},
+	}}
+	pid, err := c.CreatePodInfra(ctxT(t), PodInfraRequest{Spec: infra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.State(ctxT(t), InfraID); err != nil || st.Pid != pid || st.Status != "running" {
+		t.Fatalf("infra state %+v %v", st, err)
+	}
+	spec, rootfs := bbSpec(t, "sh", "-c", "hostname; head -c 64m /dev/zero | tail")
+	spec.Hostname = ""
+	spec.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}}
+	for _, n := range []string{"ipc", "uts", "pid", "net"} {
+		typ := map[string]specs.LinuxNamespaceType{"ipc": specs.IPCNamespace, "uts": specs.UTSNamespace, "pid": specs.PIDNamespace, "net": specs.NetworkNamespace}[n]
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: typ, Path: fmt.Sprintf("/proc/%d/ns/%s", pid, n)})
+	}
+	limit := int64(16 << 20)
+	spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
+	logPath := filepath.Join(t.TempDir(), "log")
+	if _, err := c.Create(ctxT(t), CreateRequest{ID: "oom", Spec: spec, Rootfs: rootfs, LogPath: logPath}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t), "oom"); err != nil {
+		t.Fatal(err)
+	}
+	st := waitExit(t, c, "oom")
+	if !st.OOMKilled {
+		t.Errorf("exit %+v: not OOMKilled", st)
+	}
+	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "stdout F pod-x") {
+		t.Errorf("log %q: not in the pod's UTS namespace", b)
+	}
+}
+
+func TestOCICleanupAfterMonitorKilled(t *testing.T) {
+	requireOCI(t)
+	c, stateDir := startMonitor(t, ociEnv.binary)
+	spec, rootfs := bbSpec(t, "sh", "-c", "sleep 1000 & sleep 1000")
+	if _, err := c.Create(ctxT(t), CreateRequest{ID: "c", Spec: spec, Rootfs: rootfs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t), "c"); err != nil {
+		t.Fatal(err)
+	}
+	mpid, _, err := api.ReadPidFile(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(mpid, syscall.SIGKILL)
+	for i := 0; i < 100; i++ {
+		if _, err := api.ProcStartTime(mpid); err != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := Connect(ctxT(t), stateDir); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("connect: %v", err)
+	}
+	if err := Cleanup(stateDir); err != nil {
+		t.Fatal(err)
+	}
+	// The container's cgroup is gone, so are its processes.
+	for _, h := range []string{"pids", "memory", "cpu"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", h, spec.Linux.CgroupsPath)); err == nil {
+			t.Errorf("cgroup %s%s left", h, spec.Linux.CgroupsPath)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newPipeWriter() (*os.File, *os.File) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		panic(err)
+	}
+	return r, w
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,88 @@
+package monitor
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crid-dev/crid/oci/monitor/api"
+)
+
+// TestMonitorMemory prints the monitor's memory (from /proc/PID/smaps_rollup) for
+// a pod with 1 and with 5 sleep containers, and per pod with 5 pods running side
+// by side (their shared text is then split between them). It asserts nothing:
+//
+//	go test -run TestMonitorMemory -v ./oci/monitor/
+func TestMonitorMemory(t *testing.T) {
+	requireOCI(t)
+	measure := func(stateDir string) memFigures {
+		pid, _, err := api.ReadPidFile(stateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // let start-up garbage be collected and scavenged
+		m, err := readRollup(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	pod := func(n int) string {
+		c, stateDir := startMonitor(t, ociEnv.binary)
+		for i := 0; i < n; i++ {
+			runBB(t, c, fmt.Sprintf("c%d", i), CreateRequest{LogPath: t.TempDir() + "/log"}, "sleep", "1000")
+		}
+		return stateDir
+	}
+	t.Logf("%-34s %8s %8s %8s", "monitor", "PSS KiB", "RSS KiB", "USS KiB")
+	one := pod(1)
+	t.Logf("%-34s %s", "1 pod, 1 container", measure(one))
+	five := pod(5)
+	t.Logf("%-34s %s", "1 pod, 5 containers (+1 pod alive)", measure(five))
+	var dirs []string
+	for i := 0; i < 3; i++ {
+		dirs = append(dirs, pod(1))
+	}
+	var sum memFigures
+	for _, d := range append(dirs, one, five) {
+		m := measure(d)
+		sum.pss += m.pss
+		sum.rss += m.rss
+		sum.uss += m.uss
+	}
+	t.Logf("%-34s %s", "5 pods (11 containers), mean", memFigures{sum.pss / 5, sum.rss / 5, sum.uss / 5})
+}
+
+type memFigures struct{ pss, rss, uss int }
+
+func (m memFigures) String() string { return fmt.Sprintf("%8d %8d %8d", m.pss, m.rss, m.uss) }
+
+func readRollup(pid int) (memFigures, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return memFigures{}, err
+	}
+	defer f.Close()
+	var m memFigures
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 2 {
+			continue
+		}
+		v, _ := strconv.Atoi(fs[1])
+		switch fs[0] {
+		case "Pss:":
+			m.pss = v
+		case "Rss:":
+			m.rss = v
+		case "Private_Clean:", "Private_Dirty:":
+			m.uss += v
+		}
+	}
+	return m, sc.Err()
+}
