@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"strings"
@@ -114,7 +115,7 @@ func tryEndpoints(ctx context.Context, s *Service, r imageRef, caps int, fn func
 		return "", fmt.Errorf("pull %s: %v: %w", r, err, errdefs.ErrFailedPrecondition)
 	}
 	var errs []error
-	for _, ep := range eps {
+	for i, ep := range eps {
 		v, err := fn(ep)
 		if err == nil {
 			return v, nil
@@ -125,6 +126,9 @@ func tryEndpoints(ctx context.Context, s *Service, r imageRef, caps int, fn func
 		errs = append(errs, fmt.Errorf("%s: %w", ep, classify(err, ep.URL.Host)))
 		if ctx.Err() != nil {
 			break
+		}
+		if i < len(eps)-1 {
+			slog.Warn("image pull: registry host failed, trying the next one", "ref", r.String(), "host", ep.String(), "err", err)
 		}
 	}
 	return "", fmt.Errorf("pull %s: %w", r, pickError(errs))
