@@ -23,8 +23,8 @@
 //
 // # How the monitor binary dispatches to this package
 //
-// The executor re-executes the running binary (/proc/self/exe, sealed, see
-// below) with argv[1] set to a mode:
+// The executor re-executes the running binary (a read-only view of
+// /proc/self/exe, see below) with argv[1] set to a mode:
 //
 //	crid-monitor init    -> call oci.InitMain()  (never returns)
 //	crid-monitor pause   -> call oci.PauseMain() (never returns)
@@ -52,8 +52,9 @@
 //
 // # Safety
 //
-// The init is started from a sealed memfd copy of the binary, so the container
-// can never open the monitor binary for writing (CVE-2019-5736); every host fd
+// The init is started from a detached read-only bind mount of the binary
+// (falling back to a sealed memfd copy), so the container can never open the
+// monitor binary for writing (CVE-2019-5736); every host fd
 // is close-on-exec before execve and the working directory is resolved inside
 // the rootfs (CVE-2024-21626); mount destinations are resolved with openat2
 // RESOLVE_IN_ROOT and mounted through /proc/self/fd (CVE-2021-30465).
