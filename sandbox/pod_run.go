@@ -71,7 +71,7 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 	}
 	var mon Monitor
 	defer func() {
-		if err != nil {
+		if err != nil && !crashPoint.Load() {
 			m.rollbackPod(context.WithoutCancel(ctx), p, mon)
 		}
 	}()

@@ -1,0 +1,265 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/errdefs"
+	"github.com/crid-dev/crid/sandbox"
+)
+
+func TestPodLifecycle(t *testing.T) {
+	h := newHarness(t)
+	id := h.runPod("web")
+	p, err := h.m.Pod(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State != sandbox.PodReady || len(p.IPs) != 2 || p.IPs[0] != "10.88.0.5" || p.InfraPid != 100 {
+		t.Fatalf("pod after run: %+v", p)
+	}
+	resolv, _ := os.ReadFile(filepath.Join(p.Dir, "resolv.conf"))
+	if !strings.Contains(string(resolv), "nameserver 10.0.0.10") || !strings.Contains(string(resolv), "search svc.local") {
+		t.Errorf("resolv.conf: %q", resolv)
+	}
+	hosts, _ := os.ReadFile(filepath.Join(p.Dir, "hosts"))
+	if !strings.Contains(string(hosts), "10.88.0.5\tweb") || !strings.Contains(string(hosts), "localhost") {
+		t.Errorf("hosts: %q", hosts)
+	}
+	if st, err := os.Stat(p.Dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("pod dir: %v %v", st, err)
+	}
+	if got := h.env.Mounter.Live(); len(got) != 1 || got[0] != filepath.Join(p.Dir, "shm") {
+		t.Errorf("shm mounts: %v", got)
+	}
+
+	// Prefix lookup, as crictl users type them.
+	if q, err := h.m.Pod(id[:8]); err != nil || q.ID != id {
+		t.Errorf("prefix lookup: %v %v", q, err)
+	}
+
+	cid := h.createStarted(id, "app")
+	if err := h.m.StopPod(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := h.m.Pod(id); p.State != sandbox.PodNotReady {
+		t.Errorf("after stop: %v", p.State)
+	}
+	if c, _ := h.m.Container(cid); c.State != sandbox.ContainerExited || c.ExitCode != 137 {
+		t.Errorf("container after pod stop: %v %d", c.State, c.ExitCode)
+	}
+	if _, attached := h.env.Network.Live(); len(attached) != 0 {
+		t.Errorf("CNI DEL not done at stop: %v", attached)
+	}
+	if err := h.m.StopPod(context.Background(), id); err != nil {
+		t.Errorf("second stop: %v", err)
+	}
+	if err := h.m.RemovePod(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.RemovePod(context.Background(), id); err != nil {
+		t.Errorf("second remove: %v", err)
+	}
+	if _, err := h.m.Pod(id); !errdefs.IsNotFound(err) {
+		t.Errorf("status after remove: %v", err)
+	}
+	if err := h.m.StopPod(context.Background(), "unknown"); err != nil {
+		t.Errorf("stop unknown: %v", err)
+	}
+	h.assertClean()
+}
+
+func TestRemoveReadyPodForcesStop(t *testing.T) {
+	h := newHarness(t)
+	id := h.runPod("web")
+	h.createStarted(id, "a")
+	h.createStarted(id, "b")
+	if err := h.m.RemovePod(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	h.assertClean()
+}
+
+func TestRunPodValidation(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		cfg     *runtimeapi.PodSandboxConfig
+		handler string
+		kind    error
+		field   string
+	}{
+		{"nil config", nil, "", errdefs.ErrInvalidArgument, "config"},
+		{"nil metadata", &runtimeapi.PodSandboxConfig{}, "", errdefs.ErrInvalidArgument, "config.metadata"},
+		{"empty name", &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{}}, "", errdefs.ErrInvalidArgument, "config.metadata.name"},
+		{"unknown handler", podConfig("x"), "kata", errdefs.ErrNotFound, "runtime_handler"},
+	}
+	for _, c := range cases {
+		_, err := h.m.RunPod(ctx, c.cfg, c.handler)
+		if !errors.Is(err, c.kind) || !strings.HasPrefix(err.Error(), c.field) {
+			t.Errorf("%s: %v, want %v naming %s", c.name, err, c.kind, c.field)
+		}
+	}
+	h.env.Network.NotReady = errors.New("no CNI config in /etc/cni/net.d")
+	_, err := h.m.RunPod(ctx, podConfig("x"), "")
+	wantKind(t, err, errdefs.ErrFailedPrecondition)
+	if !strings.Contains(err.Error(), "no CNI config") {
+		t.Errorf("network not ready error says why not: %v", err)
+	}
+	// A host-network pod does not need CNI.
+	host := podConfig("host")
+	host.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+		NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE, Ipc: runtimeapi.NamespaceMode_NODE},
+	}}
+	id, err := h.m.RunPod(ctx, host, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := h.m.Pod(id); p.NetNS != "" || p.ShmMounted || len(p.IPs) != 0 {
+		t.Errorf("host pod: %+v", p)
+	}
+	h.m.RemovePod(ctx, id)
+	h.assertClean()
+}
+
+// A failure at any step of RunPodSandbox leaves nothing behind.
+func TestRunPodRollback(t *testing.T) {
+	for _, step := range []string{"shm", "netns", "setup", "monitor-start", "pod-spec", "infra"} {
+		t.Run(step, func(t *testing.T) {
+			h := newHarness(t)
+			h.env.Fail.Set(step, errors.New("injected "+step+" failure"))
+			_, err := h.m.RunPod(context.Background(), podConfig("web"), "")
+			if err == nil || !strings.Contains(err.Error(), "injected") {
+				t.Fatalf("RunPod: %v", err)
+			}
+			h.assertClean()
+			// The name is free again.
+			h.env.Fail.Set(step, nil)
+			h.runPod("web")
+		})
+	}
+}
+
+// kubelet retries a timed-out RunPodSandbox with the same name: the retry waits for the
+// first call and gets its pod, not "name is reserved".
+func TestRunPodRetryGetsInFlightResult(t *testing.T) {
+	h := newHarness(t)
+	gate := make(chan struct{})
+	h.env.Network.SetupGate = gate
+	cfg := podConfig("slow")
+
+	ctx1, cancel1 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel1()
+	first := make(chan error, 1)
+	go func() {
+		_, err := h.m.RunPod(ctx1, cfg, "")
+		first <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the first caller's deadline passes
+	second := make(chan string, 1)
+	go func() {
+		id, err := h.m.RunPod(context.Background(), cfg, "")
+		if err != nil {
+			t.Error(err)
+		}
+		second <- id
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(gate)
+	<-first
+	id := <-second
+	if pods := h.m.Pods(sandbox.PodFilter{}); len(pods) != 1 || pods[0].ID != id {
+		t.Fatalf("want one pod %s, got %d", id, len(pods))
+	}
+	// The name is now taken for anyone else.
+	_, err := h.m.RunPod(context.Background(), cfg, "")
+	wantKind(t, err, errdefs.ErrAlreadyExists)
+	if !strings.Contains(err.Error(), id) {
+		t.Errorf("clash error names the other pod: %v", err)
+	}
+}
+
+// A RunPodSandbox whose caller gave up finishes anyway; the retry that comes after it is
+// done gets its id once.
+func TestRunPodRetryAfterAbandonedCall(t *testing.T) {
+	h := newHarness(t)
+	gate := make(chan struct{})
+	h.env.Network.SetupGate = gate
+	cfg := podConfig("slow")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan string, 1)
+	go func() {
+		id, _ := h.m.RunPod(ctx, cfg, "")
+		done <- id
+	}()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	close(gate)
+	first := <-done
+	id, err := h.m.RunPod(context.Background(), cfg, "")
+	if err != nil || id != first {
+		t.Fatalf("retry: %q %v, want %q", id, err, first)
+	}
+	_, err = h.m.RunPod(context.Background(), cfg, "")
+	wantKind(t, err, errdefs.ErrAlreadyExists)
+}
+
+func TestListPodFilters(t *testing.T) {
+	h := newHarness(t)
+	a := h.runPod("a")
+	b := h.runPod("b")
+	h.m.StopPod(context.Background(), b)
+	ready, notReady := sandbox.PodReady, sandbox.PodNotReady
+	cases := []struct {
+		f    sandbox.PodFilter
+		want []string
+	}{
+		{sandbox.PodFilter{}, []string{a, b}},
+		{sandbox.PodFilter{ID: a[:5]}, []string{a}},
+		{sandbox.PodFilter{ID: a}, []string{a}},
+		{sandbox.PodFilter{State: &ready}, []string{a}},
+		{sandbox.PodFilter{State: &notReady}, []string{b}},
+		{sandbox.PodFilter{Labels: map[string]string{"app": "b"}}, []string{b}},
+		{sandbox.PodFilter{Labels: map[string]string{"tier": "web"}}, []string{a, b}},
+		{sandbox.PodFilter{Labels: map[string]string{"app": "b", "tier": "db"}}, nil},
+		{sandbox.PodFilter{ID: a, State: &notReady}, nil},
+	}
+	for i, c := range cases {
+		got := map[string]bool{}
+		for _, p := range h.m.Pods(c.f) {
+			got[p.ID] = true
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("case %d: got %d pods, want %d", i, len(got), len(c.want))
+		}
+		for _, w := range c.want {
+			if !got[w] {
+				t.Errorf("case %d: %s missing", i, w)
+			}
+		}
+	}
+}
+
+func TestUpdatePodResourcesAndCIDR(t *testing.T) {
+	h := newHarness(t)
+	id := h.runPod("a")
+	if err := h.m.UpdatePodResources(context.Background(), id, &runtimeapi.LinuxContainerResources{CpuShares: 512}); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, h.m.UpdatePodResources(context.Background(), "nope", &runtimeapi.LinuxContainerResources{}), errdefs.ErrNotFound)
+	h.restart()
+	if p, _ := h.m.Pod(id); p.Resources.GetCpuShares() != 512 {
+		t.Errorf("pod resources not persisted: %v", p.Resources)
+	}
+	if err := h.m.SetPodCIDR("10.88.0.0/16"); err != nil || h.env.Network.CIDR != "10.88.0.0/16" {
+		t.Errorf("SetPodCIDR: %v %q", err, h.env.Network.CIDR)
+	}
+}

@@ -1,0 +1,137 @@
+package sandbox_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crid-dev/crid/sandbox"
+)
+
+// After a daemon restart the pods and containers are back, exits that happened while
+// crid was down show their real exit codes, and events keep flowing.
+func TestRestartLearnsExitsAndKeepsWatching(t *testing.T) {
+	h := newHarness(t)
+	pod := h.runPod("web")
+	done := h.createStarted(pod, "done")
+	running := h.createStarted(pod, "running")
+	created, _ := h.m.CreateContainer(context.Background(), pod, ctrConfig("created"))
+	p, _ := h.m.Pod(pod)
+	mon := h.env.Runtime.Monitor(p.Dir)
+
+	h.m.Close()
+	mon.Exit(done, 42, false) // while crid is down
+	h.open()
+
+	if got, _ := h.m.Pod(pod); got.State != sandbox.PodReady || got.IPs[0] != "10.88.0.5" {
+		t.Fatalf("pod after restart: %+v", got)
+	}
+	c, _ := h.m.Container(done)
+	if c.State != sandbox.ContainerExited || c.ExitCode != 42 || c.Reason != "Error" {
+		t.Errorf("exit while down: %+v", c)
+	}
+	if c, _ := h.m.Container(running); c.State != sandbox.ContainerRunning {
+		t.Errorf("running container: %v", c.State)
+	}
+	if c, _ := h.m.Container(created); c.State != sandbox.ContainerCreated {
+		t.Errorf("created container: %v", c.State)
+	}
+	events, cancel := h.m.Subscribe()
+	defer cancel()
+	mon.Exit(running, 0, false)
+	select {
+	case ev := <-events:
+		if ev.Type != sandbox.EventStopped || ev.ID != running {
+			t.Errorf("event after restart: %+v", ev)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no event after restart")
+	}
+	if c, _ := h.m.Container(running); c.State != sandbox.ContainerExited || c.Reason != "Completed" {
+		t.Errorf("after exit: %+v", c)
+	}
+	// The name reservations came back too.
+	if _, err := h.m.CreateContainer(context.Background(), pod, ctrConfig("done")); err == nil {
+		t.Error("container name reuse after restart was allowed")
+	}
+}
+
+// A pod whose monitor died while crid was down: NOTREADY, containers EXITED with a
+// message, the monitor's leftovers cleaned up; removal still works.
+func TestRestartWithDeadMonitor(t *testing.T) {
+	h := newHarness(t)
+	pod := h.runPod("web")
+	id := h.createStarted(pod, "app")
+	p, _ := h.m.Pod(pod)
+	mon := h.env.Runtime.Monitor(p.Dir)
+	h.m.Close()
+	mon.Crash()
+	h.open()
+	got, _ := h.m.Pod(pod)
+	if got.State != sandbox.PodNotReady || got.Message == "" {
+		t.Errorf("pod: %+v", got)
+	}
+	c, _ := h.m.Container(id)
+	if c.State != sandbox.ContainerExited || c.ExitCode != 255 || !strings.Contains(c.Message, "monitor") {
+		t.Errorf("container: %+v", c)
+	}
+	if !slices.Contains(h.env.Runtime.Cleaned, p.Dir) {
+		t.Errorf("no cleanup of the dead monitor: %v", h.env.Runtime.Cleaned)
+	}
+	if err := h.m.RemovePod(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	h.assertClean()
+}
+
+// A monitor that dies while crid runs: same outcome, without a restart.
+func TestMonitorDiesWhileRunning(t *testing.T) {
+	h := newHarness(t)
+	pod := h.runPod("web")
+	id := h.createStarted(pod, "app")
+	p, _ := h.m.Pod(pod)
+	h.env.Runtime.Monitor(p.Dir).Crash()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c, _ := h.m.Container(id)
+		q, _ := h.m.Pod(pod)
+		if c.State == sandbox.ContainerExited && q.State == sandbox.PodNotReady {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor loss not noticed: %v %v", c.State, q.State)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := h.m.RemovePod(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	h.assertClean()
+}
+
+// A crash in the middle of RunPodSandbox (the intent record says "creating") is rolled
+// back at the next start: CNI DEL, netns and shm removed, monitor cleaned, record gone.
+func TestRestartRollsBackHalfMadePod(t *testing.T) {
+	h := newHarness(t)
+	h.env.Fail.Set("infra", errCrash)
+	crashAfterIntent(t, h)
+	h.env.Fail.Set("infra", nil)
+	h.restart()
+	h.assertClean()
+}
+
+// A crash in the middle of RemovePodSandbox is finished at the next start.
+func TestRestartFinishesInterruptedRemoval(t *testing.T) {
+	h := newHarness(t)
+	pod := h.runPod("web")
+	h.createStarted(pod, "app")
+	h.env.Fail.Set("teardown", errCrash) // the removal stops half-way
+	if err := h.m.RemovePod(context.Background(), pod); err == nil {
+		t.Fatal("removal succeeded despite the teardown failure")
+	}
+	h.env.Fail.Set("teardown", nil)
+	h.restart()
+	h.assertClean()
+}
