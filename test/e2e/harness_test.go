@@ -33,6 +33,12 @@ func findBinaries() (func(), error) {
 		if err != nil {
 			return nil, err
 		}
+		// go test runs in the package dir: a relative path means the module root's.
+		if _, err := os.Stat(abs); err != nil && !filepath.IsAbs(d) {
+			if root, rerr := moduleRoot(); rerr == nil {
+				abs = filepath.Join(root, d)
+			}
+		}
 		for _, b := range []string{"crid", "crid-monitor"} {
 			if _, err := os.Stat(filepath.Join(abs, b)); err != nil {
 				return nil, fmt.Errorf("CRID_BIN_DIR=%s: %w (run make build)", d, err)

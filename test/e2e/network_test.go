@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// httpdPod runs a pod whose container serves page on port 8080 with busybox httpd.
+func (d *Daemon) httpdPod(t *testing.T, name, page string, ports []*runtimeapi.PortMapping) (podID, ctrID string) {
+	t.Helper()
+	pod := d.podConfig(t, name)
+	pod.PortMappings = ports
+	podID = d.runPod(t, pod)
+	ctrID = d.runContainer(t, podID, pod, containerConfig("httpd", testImage(t, d), "sh", "-c",
+		"mkdir -p /www && echo "+page+" > /www/index.html && exec httpd -f -p 8080 -h /www"))
+	waitListening(t, d, ctrID, 8080)
+	return podID, ctrID
+}
+
+func httpGet(url string) (string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return string(b), fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+// TestPodToPod: two pods on the bridge reach each other by pod IP, and the host reaches
+// them too.
+func TestPodToPod(t *testing.T) {
+	d := sharedDaemon(t)
+	podA, _ := d.httpdPod(t, "net-a", "from-a", nil)
+	ipA := d.podIP(t, podA)
+	podB, ctrB, _ := d.sleeper(t, "net-b")
+	ipB := d.podIP(t, podB)
+	if ipA == ipB {
+		t.Fatalf("both pods got IP %s", ipA)
+	}
+	// nc, not wget: Debian's dynamic busybox wget needs NSS modules the image lacks.
+	out, errOut, code := d.execSync(t, ctrB, 20*time.Second, "sh", "-c", "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 "+ipA+" 8080")
+	if code != 0 || !strings.Contains(out, "200 OK") || !strings.HasSuffix(strings.TrimSpace(out), "from-a") {
+		t.Errorf("pod B -> pod A %s:8080: exit %d, %q %q", ipA, code, out, errOut)
+	}
+	// The pod's own view: eth0 carries the IP CRI reported.
+	if addrs := d.mustExec(t, ctrB, "ip", "-4", "addr", "show", "eth0"); !strings.Contains(addrs, "inet "+ipB+"/") {
+		t.Errorf("eth0 in pod B: %q, want %s", addrs, ipB)
+	}
+	if err := waitFor(10*time.Second, func() error {
+		body, err := httpGet("http://" + ipA + ":8080/")
+		if err == nil && strings.TrimSpace(body) != "from-a" {
+			err = fmt.Errorf("body %q", body)
+		}
+		return err
+	}); err != nil {
+		t.Errorf("host -> pod A: %v", err)
+	}
+}
+
+// freePort returns a TCP port nothing listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestHostPort: a pod's port mapping makes its server reachable at 127.0.0.1:hostPort, and
+// the mapping disappears with the pod.
+func TestHostPort(t *testing.T) {
+	d := sharedDaemon(t)
+	hp := freePort(t)
+	podID, _ := d.httpdPod(t, "hostport", "via-hostport", []*runtimeapi.PortMapping{
+		{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 8080, HostPort: int32(hp)},
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d/", hp)
+	if err := waitFor(10*time.Second, func() error {
+		body, err := httpGet(url)
+		if err == nil && strings.TrimSpace(body) != "via-hostport" {
+			err = fmt.Errorf("body %q", body)
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("hostPort %d: %v", hp, err)
+	}
+	d.removePod(t, podID)
+	if _, err := httpGet(url); err == nil {
+		t.Errorf("hostPort %d still answers after the pod was removed", hp)
+	}
+}
+
+// TestHostNetwork: a pod in the host's network namespace sees the host's interfaces.
+func TestHostNetwork(t *testing.T) {
+	d := sharedDaemon(t)
+	pod := d.podConfig(t, "hostnet")
+	pod.Linux.SecurityContext.NamespaceOptions.Network = runtimeapi.NamespaceMode_NODE
+	podID := d.runPod(t, pod)
+	id := d.runContainer(t, podID, pod, containerConfig("sleep", testImage(t, d), "sleep", "3600"))
+
+	// Physical NICs only: bridges and veths of other tests on this machine come and go.
+	ents, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, e := range ents {
+		if _, err := os.Stat("/sys/class/net/" + e.Name() + "/device"); err == nil {
+			want = append(want, e.Name())
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("host has no physical interface to look for")
+	}
+	dev := d.mustExec(t, id, "cat", "/proc/net/dev")
+	for _, name := range want {
+		if !strings.Contains(dev, name+":") {
+			t.Errorf("host interface %s not visible in the hostNetwork pod:\n%s", name, dev)
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// TestPodLifecycle walks a pod and a container through every state kubelet drives them
+// through and checks what each status and list call reports on the way.
+func TestPodLifecycle(t *testing.T) {
+	d := sharedDaemon(t)
+	img := testImage(t, d)
+	pod := d.podConfig(t, "lifecycle")
+	podID := d.runPod(t, pod)
+
+	ps, err := d.RT.PodSandboxStatus(ctxT(t, criTimeout), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID})
+	if err != nil {
+		t.Fatalf("PodSandboxStatus: %v", err)
+	}
+	if ps.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Errorf("pod state %v, want READY", ps.Status.State)
+	}
+	if ps.Status.Metadata.GetUid() != pod.Metadata.Uid || ps.Status.Labels["name"] != "lifecycle" {
+		t.Errorf("pod status metadata/labels %+v %v do not match the config", ps.Status.Metadata, ps.Status.Labels)
+	}
+	if ip := ps.Status.GetNetwork().GetIp(); !strings.HasPrefix(ip, strings.TrimSuffix(d.Subnet, "0/24")) {
+		t.Errorf("pod IP %q not in the test network %s", ip, d.Subnet)
+	}
+
+	pods, err := d.RT.ListPodSandbox(ctxT(t, criTimeout), &runtimeapi.ListPodSandboxRequest{
+		Filter: &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{"name": "lifecycle"}},
+	})
+	if err != nil {
+		t.Fatalf("ListPodSandbox: %v", err)
+	}
+	if len(pods.Items) != 1 || pods.Items[0].Id != podID {
+		t.Errorf("ListPodSandbox by label: %v, want only %s", pods.Items, podID)
+	}
+
+	cfg := containerConfig("main", img, "sh", "-c", "echo started; exec sleep 3600")
+	ctrID := d.createContainer(t, podID, pod, cfg)
+	if st := d.containerStatus(t, ctrID); st.State != runtimeapi.ContainerState_CONTAINER_CREATED || st.CreatedAt == 0 {
+		t.Errorf("after create: state %v createdAt %d, want CREATED and a time", st.State, st.CreatedAt)
+	}
+	d.startContainer(t, ctrID)
+	st := d.containerStatus(t, ctrID)
+	if st.State != runtimeapi.ContainerState_CONTAINER_RUNNING || st.StartedAt < st.CreatedAt {
+		t.Errorf("after start: state %v startedAt %d createdAt %d", st.State, st.StartedAt, st.CreatedAt)
+	}
+	if st.Metadata.GetName() != "main" || st.ImageRef == "" || st.LogPath == "" {
+		t.Errorf("status metadata %+v imageRef %q logPath %q", st.Metadata, st.ImageRef, st.LogPath)
+	}
+	if got := strings.TrimSpace(d.mustExec(t, ctrID, "hostname")); got != pod.Hostname {
+		t.Errorf("hostname in the container %q, want the pod's %q", got, pod.Hostname)
+	}
+
+	ctrs, err := d.RT.ListContainers(ctxT(t, criTimeout), &runtimeapi.ListContainersRequest{
+		Filter: &runtimeapi.ContainerFilter{PodSandboxId: podID},
+	})
+	if err != nil {
+		t.Fatalf("ListContainers: %v", err)
+	}
+	if len(ctrs.Containers) != 1 || ctrs.Containers[0].Id != ctrID || ctrs.Containers[0].State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("ListContainers by pod: %v", ctrs.Containers)
+	}
+	running, err := d.RT.ListContainers(ctxT(t, criTimeout), &runtimeapi.ListContainersRequest{
+		Filter: &runtimeapi.ContainerFilter{State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_EXITED}, PodSandboxId: podID},
+	})
+	if err != nil || len(running.Containers) != 0 {
+		t.Errorf("ListContainers state=EXITED: %v %v, want none", running.GetContainers(), err)
+	}
+
+	// sleep is pid 1 of its own pid namespace: SIGTERM has no handler there, so the stop
+	// must escalate to SIGKILL after the timeout.
+	start := time.Now()
+	if _, err := d.RT.StopContainer(ctxT(t, criTimeout), &runtimeapi.StopContainerRequest{ContainerId: ctrID, Timeout: 1}); err != nil {
+		t.Fatalf("StopContainer: %v", err)
+	}
+	if el := time.Since(start); el > 15*time.Second {
+		t.Errorf("StopContainer with timeout 1 took %v", el)
+	}
+	st = d.containerStatus(t, ctrID)
+	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED || st.ExitCode != 137 || st.Reason != "Error" || st.FinishedAt < st.StartedAt {
+		t.Errorf("after stop: state %v exit %d reason %q finishedAt %d, want EXITED 137 Error", st.State, st.ExitCode, st.Reason, st.FinishedAt)
+	}
+	// Stopping again is a no-op (kubelet retries).
+	if _, err := d.RT.StopContainer(ctxT(t, criTimeout), &runtimeapi.StopContainerRequest{ContainerId: ctrID, Timeout: 1}); err != nil {
+		t.Errorf("second StopContainer: %v", err)
+	}
+	if _, err := d.RT.RemoveContainer(ctxT(t, criTimeout), &runtimeapi.RemoveContainerRequest{ContainerId: ctrID}); err != nil {
+		t.Fatalf("RemoveContainer: %v", err)
+	}
+	if _, err := d.RT.ContainerStatus(ctxT(t, criTimeout), &runtimeapi.ContainerStatusRequest{ContainerId: ctrID}); !isNotFound(err) {
+		t.Errorf("ContainerStatus after remove: %v, want NotFound", err)
+	}
+
+	if _, err := d.RT.StopPodSandbox(ctxT(t, criTimeout), &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatalf("StopPodSandbox: %v", err)
+	}
+	ps, err = d.RT.PodSandboxStatus(ctxT(t, criTimeout), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID})
+	if err != nil || ps.Status.State != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		t.Errorf("after StopPodSandbox: %v %v, want NOTREADY", ps.GetStatus().GetState(), err)
+	}
+	if _, err := d.RT.RemovePodSandbox(ctxT(t, criTimeout), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatalf("RemovePodSandbox: %v", err)
+	}
+	if _, err := d.RT.PodSandboxStatus(ctxT(t, criTimeout), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID}); !isNotFound(err) {
+		t.Errorf("PodSandboxStatus after remove: %v, want NotFound", err)
+	}
+	// Removing twice is fine for kubelet: NotFound or success, never another error.
+	if _, err := d.RT.RemovePodSandbox(ctxT(t, criTimeout), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil && !isNotFound(err) {
+		t.Errorf("second RemovePodSandbox: %v", err)
+	}
+}
+
+// TestCreateRejectsUnknown: bad references fail with NotFound and change nothing.
+func TestCreateRejectsUnknown(t *testing.T) {
+	d := sharedDaemon(t)
+	img := testImage(t, d)
+	pod := d.podConfig(t, "rejects")
+	_, err := d.RT.CreateContainer(ctxT(t, criTimeout), &runtimeapi.CreateContainerRequest{
+		PodSandboxId: "0000000000000000000000000000000000000000000000000000000000000000",
+		Config:       containerConfig("x", img, "true"), SandboxConfig: pod,
+	})
+	if err == nil {
+		t.Errorf("CreateContainer in an unknown pod succeeded")
+	}
+	podID := d.runPod(t, pod)
+	_, err = d.RT.CreateContainer(ctxT(t, criTimeout), &runtimeapi.CreateContainerRequest{
+		PodSandboxId: podID, SandboxConfig: pod,
+		Config: containerConfig("x", "127.0.0.1:1/no/such:image", "true"),
+	})
+	if err == nil {
+		t.Errorf("CreateContainer with an image never pulled succeeded")
+	}
+	ctrs, err := d.RT.ListContainers(ctxT(t, criTimeout), &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: podID}})
+	if err != nil || len(ctrs.Containers) != 0 {
+		t.Errorf("containers after failed creates: %v %v, want none", ctrs.GetContainers(), err)
+	}
+}

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// TestContainerStats: a busy container shows CPU time that grows and memory in use.
+func TestContainerStats(t *testing.T) {
+	d := sharedDaemon(t)
+	pod := d.podConfig(t, "stats")
+	podID := d.runPod(t, pod)
+	id := d.runContainer(t, podID, pod, containerConfig("busy", testImage(t, d), "sh", "-c", "while :; do :; done"))
+
+	sample := func() *runtimeapi.ContainerStats {
+		resp, err := d.RT.ContainerStats(ctxT(t, criTimeout), &runtimeapi.ContainerStatsRequest{ContainerId: id})
+		if err != nil {
+			t.Fatalf("ContainerStats: %v", err)
+		}
+		return resp.Stats
+	}
+	time.Sleep(500 * time.Millisecond)
+	s1 := sample()
+	time.Sleep(time.Second)
+	s2 := sample()
+	if s1.GetAttributes().GetId() != id {
+		t.Errorf("stats attributes %+v, want id %s", s1.GetAttributes(), id)
+	}
+	c1, c2 := s1.GetCpu().GetUsageCoreNanoSeconds().GetValue(), s2.GetCpu().GetUsageCoreNanoSeconds().GetValue()
+	if c1 == 0 || c2 <= c1 {
+		t.Errorf("cpu usage %d then %d ns: want nonzero and growing for a busy loop", c1, c2)
+	}
+	// Half a core at least over the second between samples (the loop wants a whole one).
+	if c2-c1 < uint64(300*time.Millisecond) {
+		t.Errorf("cpu grew %v in 1s for a busy loop", time.Duration(c2-c1))
+	}
+	if s2.GetCpu().GetTimestamp() <= s1.GetCpu().GetTimestamp() {
+		t.Errorf("cpu timestamps %d then %d", s1.GetCpu().GetTimestamp(), s2.GetCpu().GetTimestamp())
+	}
+	if ws := s2.GetMemory().GetWorkingSetBytes().GetValue(); ws == 0 {
+		t.Errorf("memory working set 0 for a running shell (memory %+v)", s2.GetMemory())
+	}
+
+	list, err := d.RT.ListContainerStats(ctxT(t, criTimeout), &runtimeapi.ListContainerStatsRequest{
+		Filter: &runtimeapi.ContainerStatsFilter{PodSandboxId: podID},
+	})
+	if err != nil {
+		t.Fatalf("ListContainerStats: %v", err)
+	}
+	if len(list.Stats) != 1 || list.Stats[0].GetAttributes().GetId() != id || list.Stats[0].GetCpu().GetUsageCoreNanoSeconds().GetValue() == 0 {
+		t.Errorf("ListContainerStats by pod: %v", list.Stats)
+	}
+}
+
+// TestContainerEvents: GetContainerEvents reports CREATED, STARTED, STOPPED, DELETED for a
+// container, in that order, with the pod's id.
+func TestContainerEvents(t *testing.T) {
+	d := sharedDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stream, err := d.RT.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	if err != nil {
+		t.Fatalf("GetContainerEvents: %v", err)
+	}
+	events := make(chan *runtimeapi.ContainerEventResponse, 100)
+	go func() {
+		defer close(events)
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			events <- ev
+		}
+	}()
+	pod := d.podConfig(t, "events")
+	podID := d.runPod(t, pod)
+	img := testImage(t, d)
+	// The server registers the subscriber asynchronously: a first container whose CREATED
+	// event arrives proves the subscription is live before the measured container starts.
+	probe := d.createContainer(t, podID, pod, containerConfig("probe", img, "true"))
+	if err := waitEvent(events, probe, 20*time.Second); err != nil {
+		t.Fatalf("no CREATED event for a first container: %v", err)
+	}
+	id := d.runContainer(t, podID, pod, containerConfig("short", img, "sh", "-c", "exit 0"))
+	d.waitState(t, id, runtimeapi.ContainerState_CONTAINER_EXITED, 30*time.Second)
+	if _, err := d.RT.RemoveContainer(ctxT(t, criTimeout), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("RemoveContainer: %v", err)
+	}
+
+	want := []runtimeapi.ContainerEventType{
+		runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT,
+		runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT,
+		runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT,
+		runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT,
+	}
+	var got []runtimeapi.ContainerEventType
+	timeout := time.After(20 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("event stream ended; got %v", got)
+			}
+			if ev.ContainerId != id {
+				continue
+			}
+			got = append(got, ev.ContainerEventType)
+			if ev.PodSandboxStatus.GetId() != podID {
+				t.Errorf("%v event: pod status id %q, want %s", ev.ContainerEventType, ev.PodSandboxStatus.GetId(), podID)
+			}
+			if ev.CreatedAt == 0 {
+				t.Errorf("%v event without a time", ev.ContainerEventType)
+			}
+		case <-timeout:
+			t.Fatalf("container events %v, want %v", got, want)
+		}
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("container events %v, want %v", got, want)
+		}
+	}
+}
+
+// waitEvent waits for any event of container id.
+func waitEvent(events <-chan *runtimeapi.ContainerEventResponse, id string, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return errString("event stream ended")
+			}
+			if ev.ContainerId == id {
+				return nil
+			}
+		case <-deadline:
+			return errString("timed out")
+		}
+	}
+}
