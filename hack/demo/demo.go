@@ -92,10 +92,12 @@ func exists(p string) bool {
 
 func (d *demo) startCrid(ctx context.Context) error {
 	var err error
-	if d.dir, err = os.MkdirTemp("/tmp", "crid-demo-"); err != nil {
+	// Short paths: the pods' monitor sockets live under the state dir and a unix socket
+	// path must stay under 108 bytes.
+	if d.dir, err = os.MkdirTemp("/tmp", "cdemo"); err != nil {
 		return err
 	}
-	d.root, d.state = filepath.Join(d.dir, "root"), filepath.Join(d.dir, "state")
+	d.root, d.state = filepath.Join(d.dir, "r"), filepath.Join(d.dir, "s")
 	d.sock, d.logPath = filepath.Join(d.state, "crid.sock"), filepath.Join(d.dir, "crid.log")
 	port, err := freeLoopbackPort()
 	if err != nil {
@@ -364,7 +366,7 @@ func (d *demo) stats(ctx context.Context) error {
 		say("image filesystem %s: %.1f MB, %d inodes", f.GetFsId().GetMountpoint(), float64(f.GetUsedBytes().GetValue())/1e6, f.GetInodesUsed().GetValue())
 	}
 	url := "http://" + d.metricsAddr + "/metrics"
-	say("$ curl -s %s | grep ^crid_ | head", url)
+	say("$ curl -s %s | grep ^crid_ | grep -v _bucket | head", url)
 	out, err := exec.CommandContext(ctx, "curl", "-sS", "--max-time", "5", url).Output()
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
@@ -372,7 +374,7 @@ func (d *demo) stats(ctx context.Context) error {
 	var lines []string
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "crid_") {
+		if strings.HasPrefix(sc.Text(), "crid_") && !strings.Contains(sc.Text(), "_bucket") {
 			lines = append(lines, sc.Text())
 		}
 	}
