@@ -31,6 +31,7 @@ echo "== dev =="; ls -1 /dev
 echo "== keys =="; wc -c < /proc/keys
 echo "== sysctl =="; cat /proc/sys/net/ipv4/ip_forward; echo 1 2>/dev/null > /proc/sys/kernel/ns_last_pid && echo writable || echo refused
 echo "== nofile =="; ulimit -n
+echo "== memlock =="; ulimit -l
 echo "== memlimit =="; cat /sys/fs/cgroup/memory/memory.limit_in_bytes
 echo "== pidsmax =="; cat /sys/fs/cgroup/pids/pids.max
 echo "== quota =="; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us
@@ -46,7 +47,9 @@ echo "== oom =="; cat /proc/self/oom_score_adj
 	spec.Process.NoNewPrivileges = true
 	spec.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1001, 1002}}
 	spec.Process.Cwd = "/work/dir" // created
-	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 333, Hard: 444}}
+	// The second asks for a hard limit above ours: clamped, not fatal, without CAP_SYS_RESOURCE.
+	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 333, Hard: 444},
+		{Type: "RLIMIT_MEMLOCK", Soft: 65536, Hard: 1 << 50}}
 	um := uint32(0o027)
 	spec.Process.User.Umask = &um
 	adj := 500
@@ -85,6 +88,7 @@ echo "== oom =="; cat /proc/self/oom_score_adj
 	check("keys", "0")
 	check("sysctl", "1\nrefused")
 	check("nofile", "333")
+	check("memlock", "64")
 	check("memlimit", "67108864")
 	check("pidsmax", "42")
 	check("quota", "50000")

@@ -8,54 +8,75 @@
 //
 // The monitor is a child subreaper (PR_SET_CHILD_SUBREAPER) and reaps every
 // child itself with a wait4(-1) loop. This package never waits for a process it
-// starts:
+// starts, and never sets a parent-death signal on it:
 //
-//   - Create starts the container init as a direct child of the caller. Its pid
-//     (Container.Pid) is the container's process after Start: the init execve()s
-//     the user's program in place.
-//   - Exec and Create with a joined user namespace start an intermediate process
-//     that enters the namespaces (a C constructor does this before the Go runtime
-//     starts threads) and forks once so that the final process is really inside
-//     the target PID namespace. The intermediate exits right away; the monitor's
-//     reaper sees its exit (an unknown pid: ignore it) and, being the subreaper,
-//     becomes the parent of the final process, whose pid is what Exec returns.
-//   - CreatePodInfra starts the built-in pause as a direct child.
+//   - Create starts the container init as a direct child of the caller
+//     (Container.Pid). After Start the init has execve()d the user's program
+//     in place, so that pid's exit status is the container's.
+//   - Create for a spec that joins a user namespace by path (a pod with its own
+//     user namespace), and every Exec, start an intermediate process: the
+//     nsenter constructor (nsenter.c) enters the namespaces before the Go
+//     runtime starts threads, then forks once so that the final process is
+//     really inside the target PID namespace. The intermediate exits at once:
+//     the reaper sees an exit of a pid it does not know (ignore it) and, being
+//     the subreaper, becomes the parent of the final process, whose pid is the
+//     one returned.
+//   - CreatePodInfra starts the built-in pause as a direct child; SIGTERM or
+//     SIGINT make it exit 0.
+//
+// An OOM kill is known through OOMKilled (the cgroup's oom_kill counter, which
+// the kernel bumps before the victim's exit can be reaped): call it when the
+// container's init is reaped, before reporting the exit. Destroy afterwards
+// kills what is left in the cgroup and removes it; it is idempotent and is the
+// whole teardown: the executor never mounts anything in the host's mount
+// namespace (the container's mount namespace dies with its last process).
 //
 // # How the monitor binary dispatches to this package
 //
 // The executor re-executes the running binary (a read-only view of
-// /proc/self/exe, see below) with argv[1] set to a mode:
-//
-//	crid-monitor init    -> call oci.InitMain()  (never returns)
-//	crid-monitor pause   -> call oci.PauseMain() (never returns)
-//
-// main() must check os.Args[1] before doing anything else (no goroutines, no
-// logging setup, no flag parsing):
+// /proc/self/exe, see Safety) with argv = {"crid-init", "init"},
+// {"crid-exec", "init"} or {"crid-pause", "pause"}, an environment holding
+// only _CRID_* variables, and fd 3 (and for exec fd 4) as its channel. The
+// binary's main must dispatch on os.Args[1] before anything else — no flag
+// parsing, no goroutines, no logging setup, no fd 3 handling:
 //
 //	func main() {
 //		if len(os.Args) > 1 {
 //			switch os.Args[1] {
-//			case oci.InitArg:
-//				oci.InitMain()
-//			case oci.PauseArg:
-//				oci.PauseMain()
+//			case oci.InitArg: // "init"
+//				oci.InitMain() // never returns
+//			case oci.PauseArg: // "pause"
+//				oci.PauseMain() // never returns
 //			}
 //		}
 //		...
 //	}
 //
-// Importing this package links a cgo constructor (nsenter.c) that runs before
-// the Go runtime in every process of the binary; it does nothing unless the
-// environment variable _CRID_NSENTER is set, which only this package sets on
-// the processes it starts. The binary must therefore be built with cgo (it is
-// anyway, for libseccomp).
+// Importing this package links a cgo constructor (nsenter.c) into the binary;
+// it runs before the Go runtime in every process of the binary and does
+// nothing unless _CRID_NSENTER or _CRID_PAUSE is set, which only this package
+// sets, on the processes it starts. With _CRID_PAUSE the constructor is the
+// pause itself and Go never starts (a few pages per pod instead of a Go
+// runtime). The binary must be built with cgo (it is anyway, for libseccomp).
 //
 // # Safety
 //
-// The init is started from a detached read-only bind mount of the binary
-// (falling back to a sealed memfd copy), so the container can never open the
-// monitor binary for writing (CVE-2019-5736); every host fd
-// is close-on-exec before execve and the working directory is resolved inside
-// the rootfs (CVE-2024-21626); mount destinations are resolved with openat2
-// RESOLVE_IN_ROOT and mounted through /proc/self/fd (CVE-2021-30465).
+//   - CVE-2019-5736: the init and exec processes run from a detached read-only
+//     bind mount of the binary that ends up mounted nowhere (a sealed memfd
+//     copy is the fallback), so /proc/<pid>/exe can never be opened for
+//     writing, nor remounted writable.
+//   - CVE-2024-21626: every fd but 0-2 is close-on-exec before execve
+//     (close_range), and the working directory is resolved inside the root
+//     without magic links, then checked with getcwd.
+//   - CVE-2021-30465: mount targets are resolved with openat2 RESOLVE_IN_ROOT|
+//     RESOLVE_NO_MAGICLINKS and mounted by fd (move_mount, or mount(2) onto
+//     /proc/self/fd/N for binds), so a symlink in the image or a swap during
+//     setup cannot redirect a mount outside the rootfs.
+//   - /proc is checked with fstatfs (PROC_SUPER_MAGIC) before sysctls and
+//     oom_score_adj are written, and those writes refuse symlinks.
+//
+// Files: create.go (Create, Start), exec.go, infra.go, init.go (the init side),
+// namespaces.go, nsenter.c, rootfs.go, mounts.go, paths.go, devices.go,
+// idmap.go (user namespaces), cgroups.go, caps.go, seccomp.go, console.go,
+// selfexe.go, sync.go (the parent/child protocol).
 package oci

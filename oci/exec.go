@@ -153,6 +153,9 @@ func initExec(s *os.File, cfg *initConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := setRlimits(p); err != nil {
+		return err
+	}
 	if p.OOMScoreAdj != nil {
 		if proc, err := openProcfs("/proc"); err == nil {
 			err = setOOMScoreAdj(proc, p.OOMScoreAdj)

@@ -131,6 +131,9 @@ func initCreate(s *os.File, cfg *initConfig) error {
 	if err := finishRootfs(spec); err != nil {
 		return err
 	}
+	if err := setRlimits(spec.Process); err != nil {
+		return err
+	}
 	filter, err := buildSeccomp(spec.Linux.Seccomp)
 	if err != nil {
 		return err
@@ -179,18 +182,39 @@ func setOOMScoreAdj(proc *os.File, adj *int) error {
 	return nil
 }
 
-// finalize turns the init into the user's process: rlimits, AppArmor, user,
-// capabilities, no_new_privs, seccomp, cwd, fds, execve. Shared by create and exec.
-func finalize(p *specs.Process, filter *libseccomp.ScmpFilter) error {
+// setRlimits applies the process's rlimits (before the user change, which could
+// forbid raising them). Raising a hard limit needs CAP_SYS_RESOURCE, which
+// this runtime may lack (a root without it, like this project's CI): such a
+// hard limit is clamped to the current one with a debug log instead of
+// failing the container, as containerd does for oom_score_adj.
+func setRlimits(p *specs.Process) error {
 	for _, r := range p.Rlimits {
 		res, ok := rlimitTypes[r.Type]
 		if !ok {
 			return fmt.Errorf("rlimit %q not supported", r.Type)
 		}
-		if err := unix.Prlimit(0, res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}, nil); err != nil {
+		want := unix.Rlimit{Cur: r.Soft, Max: r.Hard}
+		err := unix.Prlimit(0, res, &want, nil)
+		if errors.Is(err, unix.EPERM) {
+			var cur unix.Rlimit
+			if gerr := unix.Prlimit(0, res, nil, &cur); gerr == nil && want.Max > cur.Max {
+				want.Max = cur.Max
+				want.Cur = min(want.Cur, want.Max)
+				slog.Debug("rlimit above the current hard limit needs CAP_SYS_RESOURCE: clamped",
+					"rlimit", r.Type, "wanted", r.Hard, "hard", cur.Max)
+				err = unix.Prlimit(0, res, &want, nil)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("rlimit %s: %w", r.Type, err)
 		}
 	}
+	return nil
+}
+
+// finalize turns the init into the user's process: AppArmor, user,
+// capabilities, no_new_privs, seccomp, cwd, fds, execve. Shared by create and exec.
+func finalize(p *specs.Process, filter *libseccomp.ScmpFilter) error {
 	if err := applyAppArmor(p.ApparmorProfile); err != nil {
 		return err
 	}
