@@ -426,3 +426,27 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("monitor dir left: %v", err)
 	}
 }
+
+func TestStartTwiceConnects(t *testing.T) {
+	c, stateDir := startMonitor(t, procBinary)
+	mpid, _, _ := api.ReadPidFile(stateDir)
+	c2, err := Start(ctxT(t), StartOptions{PodID: "again", StateDir: stateDir, Binary: procBinary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if pid, _, _ := api.ReadPidFile(stateDir); pid != mpid {
+		t.Errorf("a second monitor %d replaced %d", pid, mpid)
+	}
+	_ = c
+}
+
+func TestStartFailureIsReported(t *testing.T) {
+	// A state dir that cannot be created: the monitor says why on the readiness pipe.
+	f := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(f, nil, 0o600)
+	_, err := Start(ctxT(t), StartOptions{PodID: "p", StateDir: filepath.Join(f, "pod"), Binary: procBinary})
+	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("start in a bad dir: %v", err)
+	}
+}

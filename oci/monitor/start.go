@@ -24,10 +24,15 @@ type StartOptions struct {
 // the caller: crid-monitor forks once more into its own session and the first
 // process exits at once (Start reaps it), so the monitor's parent is init (or the
 // daemon's subreaper), never the daemon. Start returns when the monitor's socket
-// answers; the monitor reports a failure to start on the readiness pipe.
+// answers; the monitor reports a failure to start on the readiness pipe. If a
+// monitor already answers in StateDir, Start connects to it instead.
 func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 	if opts.PodID == "" || opts.StateDir == "" || opts.Binary == "" {
 		return nil, fmt.Errorf("monitor: pod id, state dir and binary are required: %w", errdefs.ErrInvalidArgument)
+	}
+	// A retried RunPodSandbox finds the monitor of its first attempt running.
+	if c, err := Connect(ctx, opts.StateDir); err == nil {
+		return c, nil
 	}
 	level := opts.LogLevel
 	if level == "" {

@@ -18,7 +18,9 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -364,13 +366,33 @@ func (s *Server) trimSoon() {
 	if s.trimTimer == nil {
 		s.trimTimer = time.AfterFunc(time.Second, func() {
 			debug.FreeOSMemory()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			s.log.Debug("memory", "heapInuse", ms.HeapInuse, "heapAlloc", ms.HeapAlloc, "heapSys", ms.HeapSys, "heapReleased", ms.HeapReleased, "stackInuse", ms.StackInuse, "mspan", ms.MSpanInuse, "gcsys", ms.GCSys, "other", ms.OtherSys, "sys", ms.Sys, "goroutines", runtime.NumGoroutine())
+			if s.log.Enabled(context.Background(), slog.LevelDebug) {
+				s.logMemory()
+			}
 		})
 		return
 	}
 	s.trimTimer.Reset(time.Second)
+}
+
+// logMemory logs where the monitor's memory goes (runtime/metrics classes).
+func (s *Server) logMemory() {
+	all := metrics.All()
+	samples := make([]metrics.Sample, 0, 16)
+	for _, d := range all {
+		if strings.HasPrefix(d.Name, "/memory/classes/") {
+			samples = append(samples, metrics.Sample{Name: d.Name})
+		}
+	}
+	metrics.Read(samples)
+	args := make([]any, 0, 2*len(samples)+2)
+	for _, sm := range samples {
+		if sm.Value.Kind() == metrics.KindUint64 && sm.Value.Uint64() > 0 {
+			args = append(args, strings.TrimSuffix(strings.TrimPrefix(sm.Name, "/memory/classes/"), ":bytes"), sm.Value.Uint64())
+		}
+	}
+	args = append(args, "goroutines", runtime.NumGoroutine())
+	s.log.Debug("memory", args...)
 }
 
 func (s *Server) stop() {
