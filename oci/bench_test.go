@@ -175,3 +175,29 @@ func BenchmarkSealSelf(b *testing.B) {
 		b.ReportMetric(float64(st.Size())/(1<<20), "MiB-copied/op")
 	})
 }
+
+// BenchmarkExecTrue: Exec of `true` into a running container until reaped.
+func BenchmarkExecTrue(b *testing.B) {
+	requireRoot(b)
+	spec, rootfs := testSpec(b, "sleep", "1000")
+	c := create(b, spec, rootfs)
+	if err := c.Start(); err != nil {
+		b.Fatal(err)
+	}
+	p := &specs.Process{Args: []string{"/bin/true"}, Env: []string{"PATH=/bin"}, Cwd: "/"}
+	var d []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		pid, _, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec, Process: p})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ws := waitExit(b, pid); ws.ExitStatus() != 0 {
+			b.Fatalf("exit %v", ws)
+		}
+		d = append(d, time.Since(t0))
+	}
+	b.StopTimer()
+	reportQuantiles(b, d)
+}

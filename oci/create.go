@@ -29,6 +29,9 @@ type initConfig struct {
 	// placed in its cgroup, so that the namespace root is the container's cgroup
 	// (with clone3 CLONE_INTO_CGROUP the clone flag does that already).
 	UnshareCgroupNS bool `json:"unshareCgroupNS,omitempty"`
+	// AppArmor: the host kernel has AppArmor enabled (decided by the executor:
+	// the init may not see the host's /sys).
+	AppArmor bool `json:"appArmor,omitempty"`
 	// UserNS: the process runs in a user namespace other than the host's.
 	UserNS bool `json:"userNS,omitempty"`
 	// With UserNS, fds follow the config: an O_PATH fd of Root.Path (the init
@@ -96,7 +99,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	files = append(files, child)
 	env := []string{"_CRID_MODE=create"}
 	sys := &syscall.SysProcAttr{}
-	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs}
+	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs, AppArmor: appArmorEnabled()}
 	viaConstructor := plan.joins(unix.CLONE_NEWUSER)
 	if viaConstructor {
 		// Joining the pod's user namespace needs a single-threaded process:

@@ -35,6 +35,9 @@ echo "== memlock =="; ulimit -l
 echo "== memlimit =="; cat /sys/fs/cgroup/memory/memory.limit_in_bytes
 echo "== pidsmax =="; cat /sys/fs/cgroup/pids/pids.max
 echo "== quota =="; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us
+echo "== shares =="; cat /sys/fs/cgroup/cpu/cpu.shares
+echo "== cpuset =="; cat /sys/fs/cgroup/cpuset/cpuset.cpus
+echo "== memsw =="; cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo no-swap-accounting
 echo "== rootro =="; touch /newfile 2>/dev/null && echo writable || echo refused
 echo "== cwd =="; pwd
 echo "== pid =="; echo $$
@@ -56,11 +59,11 @@ echo "== oom =="; cat /proc/self/oom_score_adj
 	spec.Process.OOMScoreAdj = &adj
 	spec.Root.Readonly = true
 	spec.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
-	mem, pids, quota, period := int64(64<<20), int64(42), int64(50000), uint64(100000)
+	mem, swap, pids, quota, period, shares := int64(64<<20), int64(96<<20), int64(42), int64(50000), uint64(100000), uint64(256)
 	spec.Linux.Resources = &specs.LinuxResources{
-		Memory: &specs.LinuxMemory{Limit: &mem},
+		Memory: &specs.LinuxMemory{Limit: &mem, Swap: &swap},
 		Pids:   &specs.LinuxPids{Limit: &pids},
-		CPU:    &specs.LinuxCPU{Quota: &quota, Period: &period},
+		CPU:    &specs.LinuxCPU{Quota: &quota, Period: &period, Shares: &shares, Cpus: "0"},
 	}
 	spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64},
 		Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl"}, Action: specs.ActErrno}}}
@@ -92,6 +95,11 @@ echo "== oom =="; cat /proc/self/oom_score_adj
 	check("memlimit", "67108864")
 	check("pidsmax", "42")
 	check("quota", "50000")
+	check("shares", "256")
+	check("cpuset", "0")
+	if got := strings.TrimSpace(section(out, "memsw")); got != "100663296" && got != "no-swap-accounting" {
+		t.Errorf("memsw: got %q", got)
+	}
 	check("rootro", "refused")
 	check("cwd", "/work/dir")
 	check("pid", "1")

@@ -101,7 +101,7 @@ func Exec(ctx context.Context, opts ExecOptions) (pid int, console *os.File, ret
 			return pid, nil, fmt.Errorf("exec: join cgroup: %w", err)
 		}
 	}
-	if err := writeMsg(parent, syncMsg{Config: &initConfig{Mode: "exec", Spec: opts.Spec, Process: opts.Process}}); err != nil {
+	if err := writeMsg(parent, syncMsg{Config: &initConfig{Mode: "exec", Spec: opts.Spec, Process: opts.Process, AppArmor: appArmorEnabled()}}); err != nil {
 		return pid, nil, fmt.Errorf("exec: send config: %w", err)
 	}
 	for {
@@ -175,5 +175,5 @@ func initExec(s *os.File, cfg *initConfig) error {
 	if p.Cwd == "" {
 		p.Cwd = "/"
 	}
-	return finalize(p, filter)
+	return finalize(p, filter, cfg.AppArmor)
 }

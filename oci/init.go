@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -158,7 +159,7 @@ func initCreate(s *os.File, cfg *initConfig) error {
 	if !m.Start {
 		return errors.New("expected start")
 	}
-	return finalize(spec.Process, filter)
+	return finalize(spec.Process, filter, cfg.AppArmor)
 }
 
 // setOOMScoreAdj writes the score; without CAP_SYS_RESOURCE a value below the
@@ -214,8 +215,8 @@ func setRlimits(p *specs.Process) error {
 
 // finalize turns the init into the user's process: AppArmor, user,
 // capabilities, no_new_privs, seccomp, cwd, fds, execve. Shared by create and exec.
-func finalize(p *specs.Process, filter *libseccomp.ScmpFilter) error {
-	if err := applyAppArmor(p.ApparmorProfile); err != nil {
+func finalize(p *specs.Process, filter *libseccomp.ScmpFilter, appArmor bool) error {
+	if err := applyAppArmor(p.ApparmorProfile, appArmor); err != nil {
 		return err
 	}
 	path, err := lookPath(p)
@@ -336,14 +337,28 @@ func lookPath(p *specs.Process) (string, error) {
 	return "", fmt.Errorf("exec %q: executable file not found in $PATH", name)
 }
 
+var (
+	appArmorOnce sync.Once
+	appArmorOn   bool
+)
+
+// appArmorEnabled tells whether the host kernel has AppArmor (checked once, in
+// the executor).
+func appArmorEnabled() bool {
+	appArmorOnce.Do(func() {
+		b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+		appArmorOn = err == nil && strings.HasPrefix(string(b), "Y")
+	})
+	return appArmorOn
+}
+
 // applyAppArmor asks for the profile on exec when the kernel has AppArmor;
 // without it (like this project's CI kernel) the profile is skipped.
-func applyAppArmor(profile string) error {
+func applyAppArmor(profile string, enabled bool) error {
 	if profile == "" || profile == "unconfined" {
 		return nil
 	}
-	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
-	if err != nil || !strings.HasPrefix(string(b), "Y") {
+	if !enabled {
 		slog.Debug("AppArmor not enabled in this kernel: profile skipped", "profile", profile)
 		return nil
 	}
@@ -353,47 +368,4 @@ func applyAppArmor(profile string) error {
 		}
 	}
 	return fmt.Errorf("apparmor profile %s could not be set", profile)
-}
-
-// enterCwd changes into cwd resolved inside "/" (the container's root after
-// pivot_root, or the joined mount namespace's root for exec) without magic
-// links, then checks the kernel agrees the result is under the root: a leaked
-// host fd named through /proc/self/fd could otherwise put the process outside
-// its root (CVE-2024-21626).
-func enterCwd(cwd string) error {
-	if cwd == "" {
-		cwd = "/"
-	}
-	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(root)
-	fd, err := openInRoot(root, cwd, unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
-		return fmt.Errorf("cwd %s: %w", cwd, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Fchdir(fd); err != nil {
-		return fmt.Errorf("chdir %s: %w", cwd, err)
-	}
-	wd, err := unix.Getwd()
-	if err != nil || !strings.HasPrefix(wd, "/") {
-		return fmt.Errorf("cwd %s is outside the container's root", cwd)
-	}
-	return nil
-}
-
-func mkdirCwd(cwd string) error {
-	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(root)
-	fd, err := mkdirAllInRoot(root, cwd, 0o755)
-	if err != nil {
-		return fmt.Errorf("cwd %s: %w", cwd, err)
-	}
-	unix.Close(fd)
-	return nil
 }
