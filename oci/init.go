@@ -369,3 +369,46 @@ func applyAppArmor(profile string, enabled bool) error {
 	}
 	return fmt.Errorf("apparmor profile %s could not be set", profile)
 }
+// enterCwd changes into cwd resolved inside "/" (the container's root after
+// pivot_root, or the joined mount namespace's root for exec) without magic
+// links, then checks the kernel agrees the result is under the root: a leaked
+// host fd named through /proc/self/fd could otherwise put the process outside
+// its root (CVE-2024-21626).
+func enterCwd(cwd string) error {
+	if cwd == "" {
+		cwd = "/"
+	}
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	fd, err := openInRoot(root, cwd, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return fmt.Errorf("cwd %s: %w", cwd, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchdir(fd); err != nil {
+		return fmt.Errorf("chdir %s: %w", cwd, err)
+	}
+	wd, err := unix.Getwd()
+	if err != nil || !strings.HasPrefix(wd, "/") {
+		return fmt.Errorf("cwd %s is outside the container's root", cwd)
+	}
+	return nil
+}
+
+func mkdirCwd(cwd string) error {
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	fd, err := mkdirAllInRoot(root, cwd, 0o755)
+	if err != nil {
+		return fmt.Errorf("cwd %s: %w", cwd, err)
+	}
+	unix.Close(fd)
+	return nil
+}
+
