@@ -369,6 +369,7 @@ func applyAppArmor(profile string, enabled bool) error {
 	}
 	return fmt.Errorf("apparmor profile %s could not be set", profile)
 }
+
 // enterCwd changes into cwd resolved inside "/" (the container's root after
 // pivot_root, or the joined mount namespace's root for exec) without magic
 // links, then checks the kernel agrees the result is under the root: a leaked
@@ -411,4 +412,3 @@ func mkdirCwd(cwd string) error {
 	unix.Close(fd)
 	return nil
 }
-
