@@ -53,7 +53,8 @@ func main() {
 	flag.Var(&endpoints, "endpoint", "CRI endpoint, unix:///path (repeat to compare runtimes; default unix:///run/crid/crid.sock)")
 	flag.StringVar(&o.image, "image", "registry.k8s.io/e2e-test-images/busybox:1.29-2", "container image (busybox userland: sh, sleep, true); pulled if missing")
 	flag.StringVar(&o.pullImage, "pull-image", "", "image whose pull is timed (removed and pulled --pull-iterations times; default --image)")
-	serve := flag.Bool("serve-pull-image", false, "serve hack/testimages' 200 MiB bench image (5 incompressible layers) from a registry on 127.0.0.1 in this process and time pulls of it (loopback registries are plain HTTP to crid and containerd)")
+	serve := flag.Bool("serve-pull-image", false, "serve hack/testimages' 200 MiB bench image (5 incompressible layers) from a registry in this process and time pulls of it")
+	serveAddr := flag.String("serve-addr", "127.0.0.1:5001", "where --serve-pull-image listens (the critest kit's hosts.d maps 127.0.0.1:5001 to plain HTTP); empty: a random loopback port")
 	flag.IntVar(&o.iterations, "iterations", 20, "samples per latency figure")
 	flag.IntVar(&o.pullIterations, "pull-iterations", 5, "timed pulls (0 skips the pull figure)")
 	flag.IntVar(&o.pods, "pods", 10, "pods running while List*/Status latency and memory are measured")
@@ -86,7 +87,7 @@ func main() {
 		os.Exit(2)
 	}
 	if *serve {
-		ref, stop, err := serveBenchImage()
+		ref, stop, err := serveBenchImage(*serveAddr)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench: serving the pull image:", err)
 			os.Exit(1)

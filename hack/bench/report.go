@@ -20,6 +20,7 @@ type Result struct {
 	Memory           MemResult         `json:"memory"`
 	StartAllSeconds  float64           `json:"start_all_pods_s"`
 	RemoveAllSeconds float64           `json:"remove_all_pods_s"`
+	Errors           []string          `json:"errors,omitempty"`
 	order            []string
 }
 
