@@ -47,7 +47,6 @@ type Container struct {
 	Cgroup string
 
 	sync *os.File // parent end of the socketpair to the init, closed by Start
-	spec *specs.Spec
 }
 
 // ExecOptions describe a process to run inside a running container.

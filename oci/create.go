@@ -184,7 +184,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	if err != nil {
 		return nil, fmt.Errorf("container %s: send config: %w", opts.ID, err)
 	}
-	c := &Container{ID: opts.ID, Pid: pid, Cgroup: cg.path, sync: parent, spec: spec}
+	c := &Container{ID: opts.ID, Pid: pid, Cgroup: cg.path, sync: parent}
 	for {
 		m, err := readMsg(parent)
 		if err != nil {

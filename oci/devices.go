@@ -24,22 +24,49 @@ var defaultDevices = []specs.LinuxDevice{
 	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0, FileMode: fileMode(0o666), UID: u32(0), GID: u32(0)},
 }
 
-// setupDev fills the container's /dev (already a fresh tmpfs): pts and shm if
-// the spec did not mount them, device nodes, and the standard symlinks.
-func setupDev(rootfd int, spec *specs.Spec, userns bool, mounted map[string]bool) error {
+// devPlan is what setupDev does, computed without touching the system so that
+// the sequencing is unit-tested without root.
+type devPlan struct {
+	mounts  []specs.Mount       // /dev/pts and /dev/shm when the spec lacks them
+	devices []specs.LinuxDevice // spec devices first, then the defaults they do not override
+	links   [][2]string         // {target, name below /dev}
+}
+
+func planDev(spec *specs.Spec, userns bool, mounted map[string]bool, haveKcore bool) devPlan {
+	var p devPlan
 	if !mounted["/dev/pts"] {
 		m := specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts",
 			Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}
 		if !userns {
-			m.Options = append(m.Options, "gid=5")
+			m.Options = append(m.Options, "gid=5") // tty; maybe unmapped in a user namespace
 		}
-		if err := mountInRoot(rootfd, m, userns); err != nil {
-			return err
-		}
+		p.mounts = append(p.mounts, m)
 	}
 	if !mounted["/dev/shm"] {
-		m := specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm",
-			Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}
+		p.mounts = append(p.mounts, specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm",
+			Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}})
+	}
+	seen := map[string]bool{}
+	for _, d := range append(append([]specs.LinuxDevice{}, spec.Linux.Devices...), defaultDevices...) {
+		if path := cleanDest(d.Path); !seen[path] {
+			seen[path] = true
+			p.devices = append(p.devices, d)
+		}
+	}
+	p.links = [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+		{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}}
+	if haveKcore {
+		p.links = append(p.links, [2]string{"/proc/kcore", "core"})
+	}
+	return p
+}
+
+// setupDev fills the container's /dev (already a fresh tmpfs): pts and shm if
+// the spec did not mount them, device nodes, and the standard symlinks.
+func setupDev(rootfd int, spec *specs.Spec, userns bool, mounted map[string]bool) error {
+	_, kerr := os.Stat("/proc/kcore")
+	p := planDev(spec, userns, mounted, kerr == nil)
+	for _, m := range p.mounts {
 		if err := mountInRoot(rootfd, m, userns); err != nil {
 			return err
 		}
@@ -47,14 +74,7 @@ func setupDev(rootfd int, spec *specs.Spec, userns bool, mounted map[string]bool
 	// The nodes keep exactly the modes asked for.
 	old := unix.Umask(0)
 	defer unix.Umask(old)
-	seen := map[string]bool{}
-	devs := append(append([]specs.LinuxDevice{}, spec.Linux.Devices...), defaultDevices...)
-	for _, d := range devs {
-		p := cleanDest(d.Path)
-		if seen[p] {
-			continue // a spec device overrides a default one
-		}
-		seen[p] = true
+	for _, d := range p.devices {
 		if err := makeDevice(rootfd, d, userns); err != nil {
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
@@ -64,12 +84,7 @@ func setupDev(rootfd int, spec *specs.Spec, userns bool, mounted map[string]bool
 		return err
 	}
 	defer unix.Close(devfd)
-	links := [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
-		{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}}
-	if _, err := os.Stat("/proc/kcore"); err == nil {
-		links = append(links, [2]string{"/proc/kcore", "core"})
-	}
-	for _, l := range links {
+	for _, l := range p.links {
 		if l[1] == "ptmx" {
 			// Replace a ptmx node (e.g. a spec device) with the link to our devpts.
 			_ = unix.Unlinkat(devfd, "ptmx", 0)

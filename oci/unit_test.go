@@ -200,3 +200,28 @@ func TestCgroupV2Files(t *testing.T) {
 		t.Fatalf("cgroupDirs = %v", d)
 	}
 }
+
+func TestPlanDev(t *testing.T) {
+	spec := &specs.Spec{Linux: &specs.Linux{Devices: []specs.LinuxDevice{
+		{Path: "/dev/null", Type: "c", Major: 1, Minor: 3, FileMode: fileMode(0o600)}, // overrides the default
+		{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229},
+	}}}
+	p := planDev(spec, true, map[string]bool{"/dev/shm": true}, false)
+	if len(p.mounts) != 1 || p.mounts[0].Destination != "/dev/pts" || strings.Contains(strings.Join(p.mounts[0].Options, ","), "gid=5") {
+		t.Fatalf("mounts %+v", p.mounts)
+	}
+	var paths []string
+	for _, d := range p.devices {
+		paths = append(paths, d.Path)
+	}
+	want := []string{"/dev/null", "/dev/fuse", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
+	if !reflect.DeepEqual(paths, want) || *p.devices[0].FileMode != 0o600 {
+		t.Fatalf("devices %v", paths)
+	}
+	if len(p.links) != 5 || p.links[4] != [2]string{"pts/ptmx", "ptmx"} {
+		t.Fatalf("links %v", p.links)
+	}
+	if p := planDev(spec, false, map[string]bool{}, true); len(p.mounts) != 2 || len(p.links) != 6 {
+		t.Fatalf("plan without spec mounts: %+v", p)
+	}
+}
