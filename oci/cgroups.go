@@ -91,13 +91,13 @@ type cgroupHandle struct {
 	v2   *cgroup2.Manager
 }
 
-// v1Resources strips fields v1 cannot take (unified keys) and the devices list:
-// device access is enforced by the device nodes crid creates, and writing
-// devices.deny "a" from a non-init user namespace setup would fail on v2 hosts.
+// v1Resources strips what v1 cannot take (unified keys). The devices list
+// stays: the device cgroup (devices.allow/deny on v1, an eBPF program on v2)
+// is what stops a container with CAP_MKNOD from making and opening the
+// host's disks.
 func v1Resources(r *specs.LinuxResources) *specs.LinuxResources {
 	c := *r
 	c.Unified = nil
-	c.Devices = nil
 	return &c
 }
 
@@ -109,9 +109,7 @@ func newCgroup(spec *specs.Spec) (*cgroupHandle, error) {
 	r := specResources(spec)
 	h := &cgroupHandle{path: p}
 	if cgroupV2() {
-		res := cgroup2.ToResources(r)
-		res.Devices = nil
-		h.v2, err = cgroup2.NewManager(cgroupRoot, p, res)
+		h.v2, err = cgroup2.NewManager(cgroupRoot, p, cgroup2.ToResources(r))
 		if err == nil {
 			err = writeUnified(p, r.Unified)
 		}
@@ -167,9 +165,7 @@ func UpdateResources(spec *specs.Spec, r *specs.LinuxResources) error {
 		return err
 	}
 	if h.v2 != nil {
-		res := cgroup2.ToResources(r)
-		res.Devices = nil
-		err = h.v2.Update(res)
+		err = h.v2.Update(cgroup2.ToResources(r))
 		if err == nil {
 			err = writeUnified(h.path, r.Unified)
 		}
