@@ -346,3 +346,65 @@ func newPipeWriter() (*os.File, *os.File) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestOCITerminalAttachResize(t *testing.T) {
+	requireOCI(t)
+	c, _ := startMonitor(t, ociEnv.binary)
+	logPath := filepath.Join(t.TempDir(), "log")
+	runBB(t, c, "tty", CreateRequest{Terminal: true, Stdin: true, LogPath: logPath}, "sh")
+	pr, pw := newPipeWriter()
+	resize := make(chan Size, 1)
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- c.Attach(ctxT(t), "tty", pr, &out, nil, resize) }()
+	resize <- Size{Width: 100, Height: 40}
+	time.Sleep(200 * time.Millisecond)
+	pw.Write([]byte("stty size; exit 3\n"))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("attach did not end")
+	}
+	pw.Close()
+	if st := waitExit(t, c, "tty"); st.ExitCode != 3 {
+		t.Errorf("exit %+v", st)
+	}
+	if !strings.Contains(out.String(), "40 100") {
+		t.Errorf("attach output %q", out.String())
+	}
+	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "40 100") {
+		t.Errorf("log %q", b)
+	}
+}
+
+func TestOCIExecErrorsAndCancel(t *testing.T) {
+	requireOCI(t)
+	c, _ := startMonitor(t, ociEnv.binary)
+	runBB(t, c, "c", CreateRequest{}, "sleep", "1000")
+	ctx := ctxT(t)
+	code, err := c.Exec(ctx, ExecRequest{ContainerID: "c", Process: &specs.Process{Args: []string{"/nonexistent"}, Env: []string{"PATH=/bin"}, Cwd: "/"}})
+	if err == nil && code == 0 {
+		t.Errorf("exec of a missing binary: code 0")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := c.Exec(cctx, ExecRequest{ContainerID: "c", Process: &specs.Process{Args: []string{"sleep", "999"}, Env: []string{"PATH=/bin"}, Cwd: "/"}}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled exec: %v", err)
+	}
+	// The exec'd sleep is killed: only the container's own process is left.
+	var out bytes.Buffer
+	for i := 0; i < 50; i++ {
+		out.Reset()
+		c.Exec(ctx, ExecRequest{ContainerID: "c", Process: &specs.Process{Args: []string{"sh", "-c", "ps -o args | grep -c '^sleep 999'"}, Env: []string{"PATH=/bin"}, Cwd: "/"}, Stdout: &out})
+		if strings.TrimSpace(out.String()) == "0" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.TrimSpace(out.String()) != "0" {
+		t.Errorf("sleep 999 still runs in the container: %q", out.String())
+	}
+}
