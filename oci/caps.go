@@ -73,8 +73,23 @@ func parseCaps(c *specs.LinuxCapabilities, last int) (capSets, error) {
 		if *x.dst, err = capMask(x.names, last); err != nil {
 			return s, err
 		}
+		// A process can never gain a capability outside its bounding set (this node's
+		// root lacks CAP_SYS_RESOURCE, for one): "ALL" and privileged mean all we hold,
+		// as containerd's privileged containers get the caps of the runtime itself.
+		*x.dst &= heldBounding(last)
 	}
 	return s, nil
+}
+
+// heldBounding is this process's bounding set as a mask.
+func heldBounding(last int) uint64 {
+	var held uint64
+	for i := 0; i <= last; i++ {
+		if r, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(i), 0, 0, 0); err == nil && r == 1 {
+			held |= 1 << uint(i)
+		}
+	}
+	return held
 }
 
 // dropBounding removes from the bounding set every capability not in keep.

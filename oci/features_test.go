@@ -51,6 +51,8 @@ func TestNotOOMKilled(t *testing.T) {
 func TestExecAndUpdate(t *testing.T) {
 	requireRoot(t)
 	spec, rootfs := testSpec(t, "sleep", "1000")
+	spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl"}, Action: specs.ActErrno}}}
 	c := create(t, spec, rootfs)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -79,7 +81,7 @@ func TestExecAndUpdate(t *testing.T) {
 	if ws.ExitStatus() != 0 {
 		t.Fatalf("exec status %v: %s", ws, out)
 	}
-	want := spec.Hostname + "\nsleep 1000 \nCapEff:\t0000000000000020\nNoNewPrivs:\t1\nSeccomp:\t0\n0\n/tmp\n4:memory:/\n0\n1\n2\n3\n"
+	want := spec.Hostname + "\nsleep 1000 \nCapEff:\t0000000000000020\nNoNewPrivs:\t1\nSeccomp:\t2\n0\n/tmp\n4:memory:/\n0\n1\n2\n3\n"
 	if out != want {
 		t.Fatalf("exec saw:\n%q\nwant:\n%q", out, want)
 	}

@@ -3,6 +3,7 @@ package oci
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -101,8 +102,20 @@ func TestDevicesAndSysctls(t *testing.T) {
 		{Path: "/dev/sub/dir/dev2", Type: "c", Major: 1, Minor: 5, FileMode: fileMode(0o640)},
 	}
 	spec.Linux.Sysctl = map[string]string{"kernel.msgmax": "4242"}
+	// Below ours: without CAP_SYS_RESOURCE the kernel refuses it; the
+	// container keeps our value instead of failing (or gets it if we may).
+	low := -999
+	spec.Process.OOMScoreAdj = &low
+	spec.Process.Args[2] += "; cat /proc/self/oom_score_adj"
+	mine, _ := os.ReadFile("/proc/self/oom_score_adj")
 	ws, out := run(t, spec, rootfs)
-	if ws.ExitStatus() != 0 || out != "1:3 600 1234:55\n1:5 640 0:0\n4242\nwritten\n" {
+	want := "1:3 600 1234:55\n1:5 640 0:0\n4242\nwritten\n"
+	if hasCap(unix.CAP_SYS_RESOURCE) {
+		want += "-999\n"
+	} else {
+		want += string(mine) // clamped
+	}
+	if ws.ExitStatus() != 0 || out != want {
 		t.Fatalf("status %v output %q", ws, out)
 	}
 }
@@ -160,4 +173,16 @@ func TestCreateErrors(t *testing.T) {
 	if ws := waitExit(t, c.Pid); ws.ExitStatus() == 0 {
 		t.Fatalf("init exit %v", ws)
 	}
+}
+
+// hasCap tells whether this test process has a capability in its effective set.
+func hasCap(c int) bool {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:\t"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && n&(1<<uint(c)) != 0
+		}
+	}
+	return false
 }
