@@ -148,8 +148,10 @@ func TestCgroupV2Files(t *testing.T) {
 	if err := os.MkdirAll(scope, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(scope, "memory.high"), nil, 0o644); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"memory.high", "memory.max", "memory.swap.max", "pids.max", "cpu.max", "cpu.weight", "cpuset.cpus", "cpuset.mems"} {
+		if err := os.WriteFile(filepath.Join(scope, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h, err := newCgroup(spec)
 	if err != nil {
