@@ -238,6 +238,6 @@ func TestImagesSurviveRestart(t *testing.T) {
 			t.Fatalf("restart (%v): %v", sig, err)
 		}
 		after := d.snapshot(t)
-		compareSnapshots(t, before, after)
+		compareSnapshots(t, before, after, cmpAll)
 	}
 }
