@@ -255,3 +255,48 @@ func TestDeviceCgroup(t *testing.T) {
 		t.Fatalf("control without device rules did not open the device: %q", out)
 	}
 }
+
+// TestConcurrentCreate: a monitor creates its pod's containers in parallel.
+func TestConcurrentCreate(t *testing.T) {
+	requireRoot(t)
+	const n = 6
+	type res struct {
+		ws  unix.WaitStatus
+		out string
+	}
+	specsList := make([]*specs.Spec, n)
+	rootfsList := make([][]specs.Mount, n)
+	for i := range specsList {
+		specsList[i], rootfsList[i] = testSpec(t, "sh", "-c", fmt.Sprintf("echo %d; exit %d", i, i))
+	}
+	ch := make(chan res, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			f, err := os.Create(filepath.Join(tmpDir(t), "out"))
+			if err != nil {
+				ch <- res{out: err.Error()}
+				return
+			}
+			defer f.Close()
+			c, err := Create(context.Background(), CreateOptions{ID: "c" + randID(), Spec: specsList[i], Rootfs: rootfsList[i], Stdio: Stdio{Stdout: f}})
+			if err == nil {
+				err = c.Start()
+			}
+			if err != nil {
+				ch <- res{out: err.Error()}
+				return
+			}
+			ws := waitExit(t, c.Pid)
+			b, _ := os.ReadFile(f.Name())
+			_ = Destroy(specsList[i])
+			ch <- res{ws, string(b)}
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		r := <-ch
+		code := r.ws.ExitStatus()
+		if r.out != fmt.Sprintf("%d\n", code) {
+			t.Errorf("container exited %d with output %q", code, r.out)
+		}
+	}
+}
