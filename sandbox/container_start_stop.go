@@ -55,9 +55,13 @@ func (m *Manager) StartContainer(ctx context.Context, id string) error {
 }
 
 // StopContainer sends the container's stop signal, waits up to timeout seconds, then
-// kills it. Stopping a container that is not running is a no-op.
+// kills it. Stopping a container that is not running, or that is gone, is a no-op (CRI:
+// StopContainer is idempotent and must not fail for an unknown id).
 func (m *Manager) StopContainer(ctx context.Context, id string, timeout int64) error {
 	e, err := m.lookupContainer(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -80,8 +80,11 @@ func (m *Manager) recoverPod(ctx context.Context, p *Pod, cs []*Container) {
 		if p.State == PodReady {
 			p.State, p.Message = PodNotReady, "pod monitor was gone when crid restarted"
 		}
-	} else if st := states[InfraID]; p.State == PodReady && (st == nil || st.Status == ProcStopped) {
-		p.State, p.Message = PodNotReady, "pod infra process exited while crid was down"
+	} else if p.State == PodReady {
+		// List leaves the infra out; ask for it by name.
+		if st, err := mon.State(ctx, InfraID); err != nil || st.Status == ProcStopped {
+			p.State, p.Message = PodNotReady, "pod infra process exited while crid was down"
+		}
 	}
 	m.store.putPod(p)
 	e.snap.Store(p)

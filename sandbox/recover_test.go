@@ -135,3 +135,17 @@ func TestRestartFinishesInterruptedRemoval(t *testing.T) {
 	h.restart()
 	h.assertClean()
 }
+
+// The infra died while crid was down: the pod is NOTREADY after the restart.
+func TestRestartSeesInfraExit(t *testing.T) {
+	h := newHarness(t)
+	pod := h.runPod("web")
+	p, _ := h.m.Pod(pod)
+	mon := h.env.Runtime.Monitor(p.Dir)
+	h.m.Close()
+	mon.Exit(sandbox.InfraID, 137, false)
+	h.open()
+	if got, _ := h.m.Pod(pod); got.State != sandbox.PodNotReady || !strings.Contains(got.Message, "infra") {
+		t.Errorf("pod: %v %q", got.State, got.Message)
+	}
+}

@@ -25,12 +25,16 @@ type ContainerStats struct {
 	// NanoCores is the CPU use since the previous sample; nil on the first sample.
 	NanoCores *uint64
 	Fs        *FsUsage // nil when the writable layer could not be measured
+	// Detail is filled only for metrics (ListPodMetrics), and only for running containers.
+	Detail *CgroupDetail
 }
 
 // NetStats are one interface's counters.
 type NetStats struct {
 	Name                                 string
 	RxBytes, RxErrors, TxBytes, TxErrors uint64
+	RxPackets, RxDropped                 uint64
+	TxPackets, TxDropped                 uint64
 }
 
 // PodStats are a pod's usage: the sum of its containers, and its network.
@@ -79,19 +83,19 @@ func (m *Manager) ContainerStats(ctx context.Context, id string) (*ContainerStat
 	if err != nil {
 		return nil, err
 	}
-	return m.containerStats(ctx, c), nil
+	return m.containerStats(ctx, c, false), nil
 }
 
 // ListContainerStats returns the usage of the containers f selects.
 func (m *Manager) ListContainerStats(ctx context.Context, f ContainerFilter) []*ContainerStats {
 	var out []*ContainerStats
 	for _, c := range m.Containers(f) {
-		out = append(out, m.containerStats(ctx, c))
+		out = append(out, m.containerStats(ctx, c, false))
 	}
 	return out
 }
 
-func (m *Manager) containerStats(ctx context.Context, c *Container) *ContainerStats {
+func (m *Manager) containerStats(ctx context.Context, c *Container, detail bool) *ContainerStats {
 	cs := &ContainerStats{Container: c, Timestamp: time.Now()}
 	if u, err := m.deps.Images.RootfsUsage(c.ID); err == nil {
 		cs.Fs = &u
@@ -119,6 +123,11 @@ func (m *Manager) containerStats(ctx context.Context, c *Container) *ContainerSt
 	}
 	cs.Cgroup = st
 	cs.NanoCores = m.stats.nanoCores(c.ID, cs.Timestamp, st.CPUUsageNanos)
+	if detail {
+		if cs.Detail = readCgroupDetail(c.Pid); cs.Detail != nil && cs.Fs != nil {
+			statfsInto(cs.Detail, cs.Fs.Mountpoint)
+		}
+	}
 	return cs
 }
 
@@ -128,22 +137,32 @@ func (m *Manager) PodStats(ctx context.Context, id string) (*PodStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.podStats(ctx, p), nil
+	return m.podStats(ctx, p, false), nil
 }
 
 // ListPodStats returns the usage of the pods f selects.
 func (m *Manager) ListPodStats(ctx context.Context, f PodFilter) []*PodStats {
 	var out []*PodStats
 	for _, p := range m.Pods(f) {
-		out = append(out, m.podStats(ctx, p))
+		out = append(out, m.podStats(ctx, p, false))
 	}
 	return out
 }
 
-func (m *Manager) podStats(ctx context.Context, p *Pod) *PodStats {
+// ListPodMetrics is ListPodStats with each running container's CgroupDetail, for the
+// cadvisor-style metrics.
+func (m *Manager) ListPodMetrics(ctx context.Context) []*PodStats {
+	var out []*PodStats
+	for _, p := range m.Pods(PodFilter{}) {
+		out = append(out, m.podStats(ctx, p, true))
+	}
+	return out
+}
+
+func (m *Manager) podStats(ctx context.Context, p *Pod, detail bool) *PodStats {
 	ps := &PodStats{Pod: p, Timestamp: time.Now()}
 	for _, c := range m.PodContainers(p.ID) {
-		cs := m.containerStats(ctx, c)
+		cs := m.containerStats(ctx, c, detail)
 		ps.Containers = append(ps.Containers, cs)
 		if st := cs.Cgroup; st != nil {
 			ps.CPUNanos += st.CPUUsageNanos
@@ -181,11 +200,15 @@ func readNetDev(path string) ([]NetStats, error) {
 		}
 		name = strings.TrimSpace(name)
 		fields := strings.Fields(rest)
-		if name == "lo" || len(fields) < 11 {
+		if name == "lo" || len(fields) < 12 {
 			continue
 		}
 		n := func(i int) uint64 { v, _ := strconv.ParseUint(fields[i], 10, 64); return v }
-		out = append(out, NetStats{Name: name, RxBytes: n(0), RxErrors: n(2), TxBytes: n(8), TxErrors: n(10)})
+		// receive: bytes packets errs drop ...; transmit (from field 8): the same.
+		out = append(out, NetStats{
+			Name: name, RxBytes: n(0), RxPackets: n(1), RxErrors: n(2), RxDropped: n(3),
+			TxBytes: n(8), TxPackets: n(9), TxErrors: n(10), TxDropped: n(11),
+		})
 	}
 	return out, sc.Err()
 }

@@ -549,6 +549,9 @@ func (c *client) List(context.Context) ([]*sandbox.ProcState, error) {
 	defer c.m.mu.Unlock()
 	var out []*sandbox.ProcState
 	for _, p := range c.m.procs {
+		if p.ID == sandbox.InfraID {
+			continue // as the real monitor: the infra is asked for by name
+		}
 		st := *p
 		out = append(out, &st)
 	}
