@@ -301,14 +301,16 @@ func userNSMounts(pid int, cfg *initConfig, rootfs []specs.Mount) ([]int, error)
 		return nil, fmt.Errorf("rootfs mount point: %w", err)
 	}
 	fds := []int{target}
-	if len(rootfs) > 0 {
-		fd, err := idmappedRootfs(rootfs, cfg.Spec, userns)
-		if err != nil {
-			unix.Close(target)
-			return nil, err
-		}
-		cfg.RootfsFd, fds = true, append(fds, fd)
+	if len(rootfs) == 0 {
+		// An already prepared root directory: an idmapped view of it.
+		rootfs = []specs.Mount{{Type: "bind", Source: cfg.Spec.Root.Path, Options: []string{"rbind"}}}
 	}
+	fd, err := idmappedRootfs(rootfs, cfg.Spec, userns)
+	if err != nil {
+		unix.Close(target)
+		return nil, err
+	}
+	cfg.RootfsFd, fds = true, append(fds, fd)
 	idx, mfds, err := premadeBinds(cfg.Spec, userns)
 	if err != nil {
 		for _, fd := range fds {

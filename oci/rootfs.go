@@ -85,15 +85,8 @@ func setupRootfs(cfg *initConfig) error {
 	var rootfd int
 	if cfg.rootTargetFd >= 0 {
 		// User namespace: attach by fds only; the mount fd is then the root.
-		if cfg.rootfsFd >= 0 {
-			err = unix.MoveMount(cfg.rootfsFd, "", cfg.rootTargetFd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
-			rootfd = cfg.rootfsFd
-		} else {
-			rootfd, err = unix.OpenTree(cfg.rootTargetFd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
-			if err == nil {
-				err = unix.MoveMount(rootfd, "", cfg.rootTargetFd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
-			}
-		}
+		err = unix.MoveMount(cfg.rootfsFd, "", cfg.rootTargetFd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+		rootfd = cfg.rootfsFd
 		if err != nil {
 			return fmt.Errorf("attach rootfs: %w", err)
 		}

@@ -70,6 +70,9 @@ func TestUserNamespace(t *testing.T) {
 func TestUserNamespaceExec(t *testing.T) {
 	requireRoot(t)
 	spec, rootfs := userNSSpec(t, "sleep", "1000")
+	// An already prepared root directory (no rootfs mounts), read-only.
+	spec.Root.Path, rootfs = lowerDir, nil
+	spec.Root.Readonly = true
 	c := create(t, spec, rootfs)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -80,7 +83,7 @@ func TestUserNamespaceExec(t *testing.T) {
 	}
 	defer f.Close()
 	pid, _, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec, Stdio: Stdio{Stdout: f, Stderr: f},
-		Process: &specs.Process{Args: []string{"sh", "-c", "cat /proc/self/uid_map; stat -c %u /bin/busybox; id -u"}, Env: []string{"PATH=/bin"}}})
+		Process: &specs.Process{Args: []string{"sh", "-c", "cat /proc/self/uid_map; stat -c %u /bin/busybox; id -u; touch /x 2>/dev/null || echo ro"}, Env: []string{"PATH=/bin"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +91,7 @@ func TestUserNamespaceExec(t *testing.T) {
 		t.Fatalf("exec status %v", ws)
 	}
 	b, _ := os.ReadFile(f.Name())
-	if got := strings.Join(strings.Fields(string(b)), " "); got != "0 100000 65536 0 0" {
+	if got := strings.Join(strings.Fields(string(b)), " "); got != "0 100000 65536 0 0 ro" {
 		t.Fatalf("exec saw %q", b)
 	}
 }
