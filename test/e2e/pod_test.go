@@ -141,3 +141,34 @@ func TestCreateRejectsUnknown(t *testing.T) {
 		t.Errorf("containers after failed creates: %v %v, want none", ctrs.GetContainers(), err)
 	}
 }
+
+// TestStopGraceful: a container that exits on SIGTERM stops at once, exit 0, Completed,
+// without waiting for the grace period.
+func TestStopGraceful(t *testing.T) {
+	d := sharedDaemon(t)
+	pod := d.podConfig(t, "graceful")
+	podID := d.runPod(t, pod)
+	id := d.runContainer(t, podID, pod, containerConfig("trap", testImage(t, d), "sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done"))
+	if err := waitFor(10*time.Second, func() error {
+		if out, _ := logMessages(t, readLog(t, pod, containerConfig("trap", ""))); !containsString(out, "ready") {
+			return errString("not ready")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := d.RT.StopContainer(ctxT(t, criTimeout), &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 30}); err != nil {
+		t.Fatalf("StopContainer: %v", err)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("StopContainer took %v for a container that exits on SIGTERM", el)
+	}
+	st := d.containerStatus(t, id)
+	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED || st.ExitCode != 0 || st.Reason != "Completed" {
+		t.Errorf("after a graceful stop: %v exit %d reason %q, want EXITED 0 Completed", st.State, st.ExitCode, st.Reason)
+	}
+	if out, _ := logMessages(t, readLog(t, pod, containerConfig("trap", ""))); !containsString(out, "got TERM") {
+		t.Errorf("the container's TERM handler output is not in its log: %q", out)
+	}
+}
