@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -169,9 +171,9 @@ func wantsIdmap(m specs.Mount) bool {
 // premadeBinds makes every bind mount of the spec as a detached mount in the
 // executor, idmapped when the mount asks for it: the init, root of a user
 // namespace only, could not even look up a host path below a 0700 directory.
-// Their fds go to the init in the order of the returned indexes. Per mount
-// mappings are honoured only as "the container's": a mount's own mappings
-// would need a user namespace made for them.
+// Their fds go to the init in the order of the returned indexes. A mount with
+// mappings of its own (Mount.UIDMappings other than the container's) gets a
+// user namespace made for them.
 func premadeBinds(spec *specs.Spec, userns int) (idx []int, fds []int, err error) {
 	for i, m := range spec.Mounts {
 		if !isBindMount(m) {
@@ -186,7 +188,16 @@ func premadeBinds(spec *specs.Spec, userns int) (idx []int, fds []int, err error
 		}
 		var fd int
 		if wantsIdmap(m) {
-			fd, err = idmapTree(m.Source, userns, recursive)
+			ns := userns
+			if len(m.UIDMappings) > 0 && !sameMaps(m, spec.Linux) {
+				ns, err = userNSFor(m.UIDMappings, m.GIDMappings)
+				if err == nil {
+					defer unix.Close(ns)
+				}
+			}
+			if err == nil {
+				fd, err = idmapTree(m.Source, ns, recursive)
+			}
 		} else {
 			fd, err = detachedMount(m, o)
 		}
@@ -202,4 +213,44 @@ func premadeBinds(spec *specs.Spec, userns int) (idx []int, fds []int, err error
 		idx, fds = append(idx, i), append(fds, fd)
 	}
 	return idx, fds, nil
+}
+
+func sameMaps(m specs.Mount, l *specs.Linux) bool {
+	return reflect.DeepEqual(m.UIDMappings, l.UIDMappings) && reflect.DeepEqual(m.GIDMappings, l.GIDMappings)
+}
+
+// userNSFor makes a user namespace with the given mappings and returns an fd
+// of it. A namespace needs a process: the pause mode is started in a new user
+// namespace, its namespace opened, and the process killed. Like the exec
+// intermediate, the monitor's reaper sees the exit of a pid it does not know.
+func userNSFor(uids, gids []specs.LinuxIDMapping) (int, error) {
+	exe, err := selfPath()
+	if err != nil {
+		return -1, err
+	}
+	if len(gids) == 0 {
+		gids = uids
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer null.Close()
+	p, err := os.StartProcess(exe, []string{"crid-userns", PauseArg}, &os.ProcAttr{
+		Dir: "/", Files: []*os.File{null, null, null}, Env: []string{"_CRID_PAUSE=1"},
+		Sys: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, UidMappings: idMaps(uids), GidMappings: idMaps(gids)},
+	})
+	if err != nil {
+		return -1, fmt.Errorf("user namespace for a mount: %w", err)
+	}
+	defer func() {
+		_ = p.Kill()
+		_ = p.Release()
+	}()
+	// StartProcess returns after the maps are written and the exec happened.
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", p.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("user namespace for a mount: %w", err)
+	}
+	return fd, nil
 }

@@ -25,7 +25,7 @@ func userNSSpec(t *testing.T, args ...string) (*specs.Spec, []specs.Mount) {
 // root, and what the container writes lands owned by root on the host disk.
 func TestUserNamespace(t *testing.T) {
 	requireRoot(t)
-	script := `cat /proc/self/uid_map; stat -c '%u:%g' /bin/busybox /etc/passwd /data/file /plain/file; echo x > /newfile; echo y > /data/new; stat -c '%u' /newfile; id -u; grep CapEff /proc/self/status; cat /sys/fs/cgroup/pids/pids.max`
+	script := `cat /proc/self/uid_map; stat -c '%u:%g' /bin/busybox /etc/passwd /data/file /plain/file /own/file; echo x > /newfile; echo y > /data/new; stat -c '%u' /newfile; id -u; grep CapEff /proc/self/status; cat /sys/fs/cgroup/pids/pids.max`
 	spec, rootfs := userNSSpec(t, "sh", "-c", script)
 	data := tmpDir(t)
 	if err := os.WriteFile(filepath.Join(data, "file"), []byte("x"), 0o644); err != nil {
@@ -35,13 +35,17 @@ func TestUserNamespace(t *testing.T) {
 	spec.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}}
 	spec.Mounts = append(spec.Mounts,
 		specs.Mount{Destination: "/data", Type: "bind", Source: data, Options: []string{"rbind", "idmap"}},
-		specs.Mount{Destination: "/plain", Type: "bind", Source: data, Options: []string{"rbind", "ro"}})
+		specs.Mount{Destination: "/plain", Type: "bind", Source: data, Options: []string{"rbind", "ro"}},
+		// Mappings of its own: host 0 shows as container uid 1000.
+		specs.Mount{Destination: "/own", Type: "bind", Source: data, Options: []string{"rbind"},
+			UIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 101000, Size: 1}},
+			GIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 101000, Size: 1}}})
 	ws, out := run(t, spec, rootfs)
 	if ws.ExitStatus() != 0 {
 		t.Fatalf("status %v: %s", ws, out)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	want := []string{"0 100000 65536", "0:0", "0:0", "0:0", "65534:65534", "0", "0", "CapEff:\t00000000a80425fb", "55"}
+	want := []string{"0 100000 65536", "0:0", "0:0", "0:0", "65534:65534", "1000:1000", "0", "0", "CapEff:\t00000000a80425fb", "55"}
 	if len(lines) != len(want) {
 		t.Fatalf("output %q", out)
 	}
