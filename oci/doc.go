@@ -23,6 +23,9 @@
 //     one returned.
 //   - CreatePodInfra starts the built-in pause as a direct child; SIGTERM or
 //     SIGINT make it exit 0.
+//   - A user-namespaced container with a bind mount that has idmap mappings
+//     of its own makes a throwaway process to hold a user namespace with those
+//     mappings; it is killed at once and is another unknown exit to ignore.
 //
 // An OOM kill is known through OOMKilled (the cgroup's oom_kill counter, which
 // the kernel bumps before the victim's exit can be reaped): call it when the
