@@ -201,3 +201,53 @@ func BenchmarkExecTrue(b *testing.B) {
 	b.StopTimer()
 	reportQuantiles(b, d)
 }
+
+// BenchmarkCreateStartInPod: like BenchmarkCreateStartTrue, but the way CRI
+// creates containers: pid, ipc, uts and net joined from the pod's infra
+// process (a joined-namespace thread, no new network namespace per container).
+func BenchmarkCreateStartInPod(b *testing.B) {
+	requireRoot(b)
+	infra := &specs.Spec{Hostname: "benchpod", Linux: &specs.Linux{
+		CgroupsPath: cgParent + "/pod" + randID(),
+		Namespaces: []specs.LinuxNamespace{{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
+			{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}},
+	}}
+	pod, err := CreatePodInfra(context.Background(), infra)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = Destroy(infra) })
+	var d []time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		spec, rootfs := testSpec(b, "/bin/true")
+		spec.Hostname = ""
+		spec.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.CgroupNamespace}}
+		for _, n := range []struct {
+			typ  specs.LinuxNamespaceType
+			name string
+		}{{specs.IPCNamespace, "ipc"}, {specs.UTSNamespace, "uts"}, {specs.PIDNamespace, "pid"}, {specs.NetworkNamespace, "net"}} {
+			spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: n.typ, Path: "/proc/" + itoa(pod) + "/ns/" + n.name})
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		c, err := Create(context.Background(), CreateOptions{ID: "b" + randID(), Spec: spec, Rootfs: rootfs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			b.Fatal(err)
+		}
+		if ws := waitExit(b, c.Pid); ws.ExitStatus() != 0 {
+			b.Fatalf("exit %v", ws)
+		}
+		d = append(d, time.Since(t0))
+		b.StopTimer()
+		if err := Destroy(spec); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	reportQuantiles(b, d)
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -298,5 +299,45 @@ func TestConcurrentCreate(t *testing.T) {
 		if r.out != fmt.Sprintf("%d\n", code) {
 			t.Errorf("container exited %d with output %q", code, r.out)
 		}
+	}
+}
+
+// TestKillAnyMoment kills the container's init after a varying delay — during
+// setup, while it waits for Start, or while running — and checks Destroy
+// always leaves nothing (no cgroup; no mount on the host, checked at the end
+// of the package's tests). Delays only vary the moment; nothing is timed.
+func TestKillAnyMoment(t *testing.T) {
+	requireRoot(t)
+	for i := 0; i < 12; i++ {
+		spec, rootfs := testSpec(t, "sleep", "1000")
+		delay := time.Duration(i) * 700 * time.Microsecond
+		ctx, cancel := context.WithCancel(context.Background())
+		// Kill whatever init appears in the container's cgroup, or cancel Create.
+		p, _ := cgroupPath(spec)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(delay)
+			cancel()
+			for _, pid := range cgroupPids(cgroupDirs(p)) {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+		}()
+		c, err := Create(ctx, CreateOptions{ID: "k" + randID(), Spec: spec, Rootfs: rootfs})
+		if err == nil {
+			_ = c.Start() // may fail: the init may be dead already
+		}
+		<-done
+		if err == nil {
+			_ = unix.Kill(c.Pid, unix.SIGKILL)
+			waitExit(t, c.Pid)
+		}
+		if err := Destroy(spec); err != nil {
+			t.Fatalf("round %d: destroy: %v", i, err)
+		}
+		if d := cgroupDirs(p); len(d) != 0 {
+			t.Fatalf("round %d: cgroups left: %v", i, d)
+		}
+		cancel()
 	}
 }
