@@ -261,18 +261,11 @@ func TestListContainerFilters(t *testing.T) {
 		{sandbox.ContainerFilter{ID: a, PodID: p2}, nil},
 	}
 	for i, cs := range cases {
-		got := map[string]bool{}
+		var got []string
 		for _, c := range h.m.Containers(cs.f) {
-			got[c.ID] = true
+			got = append(got, c.ID)
 		}
-		if len(got) != len(cs.want) {
-			t.Errorf("case %d: got %d, want %d", i, len(got), len(cs.want))
-		}
-		for _, w := range cs.want {
-			if !got[w] {
-				t.Errorf("case %d: %s missing", i, w)
-			}
-		}
+		sameIDs(t, i, got, cs.want)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -135,4 +136,14 @@ func hostNetworkLinux() *runtimeapi.LinuxPodSandboxConfig {
 	return &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
 		NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE},
 	}}
+}
+
+// sameIDs reports a filter case whose result is not exactly want, in any order.
+func sameIDs(t *testing.T, i int, got, want []string) {
+	t.Helper()
+	slices.Sort(got)
+	want = slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Errorf("case %d: got %v, want %v", i, got, want)
+	}
 }

@@ -233,18 +233,11 @@ func TestListPodFilters(t *testing.T) {
 		{sandbox.PodFilter{ID: a, State: &notReady}, nil},
 	}
 	for i, c := range cases {
-		got := map[string]bool{}
+		var got []string
 		for _, p := range h.m.Pods(c.f) {
-			got[p.ID] = true
+			got = append(got, p.ID)
 		}
-		if len(got) != len(c.want) {
-			t.Errorf("case %d: got %d pods, want %d", i, len(got), len(c.want))
-		}
-		for _, w := range c.want {
-			if !got[w] {
-				t.Errorf("case %d: %s missing", i, w)
-			}
-		}
+		sameIDs(t, i, got, c.want)
 	}
 }
 
