@@ -154,6 +154,12 @@ func mountRootfs(root string, mounts []specs.Mount) error {
 	}
 	for _, m := range mounts {
 		o := parseMountOptions(m.Options)
+		if m.Type == "overlay" && !o.bind {
+			if err := mountOverlay(root, m, o); err != nil {
+				return err
+			}
+			continue
+		}
 		flags := o.flags
 		if o.bind {
 			flags |= unix.MS_BIND
@@ -165,11 +171,59 @@ func mountRootfs(root string, mounts []specs.Mount) error {
 		if typ == "bind" {
 			typ, flags = "", flags|unix.MS_BIND
 		}
-		// The old API on purpose: overlay's lowerdir list is one option string,
-		// and this mount point is a host path we trust (the caller's state dir).
+		// The old API: this mount point is a host path we trust (the
+		// caller's state dir), not one inside the image.
 		if err := unix.Mount(m.Source, root, typ, flags, strings.Join(o.data, ",")); err != nil {
 			return fmt.Errorf("mount rootfs (%s %s): %w", m.Type, m.Source, err)
 		}
+	}
+	return nil
+}
+
+// mountOverlay mounts an overlay rootfs with the new mount API, one
+// "lowerdir+" per layer: mount(2) takes all options in one page, which an
+// image with many layers under long paths overflows (kernels >= 6.8; older
+// ones get the single string).
+func mountOverlay(root string, m specs.Mount, o mountOpts) error {
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("rootfs overlay: %w", err)
+	}
+	defer unix.Close(fsfd)
+	_ = unix.FsconfigSetString(fsfd, "source", "overlay")
+	for _, d := range o.data {
+		k, v, hasValue := strings.Cut(d, "=")
+		switch {
+		case k == "lowerdir":
+			for i, l := range strings.Split(v, ":") {
+				err = unix.FsconfigSetString(fsfd, "lowerdir+", l)
+				if i == 0 && errors.Is(err, unix.EINVAL) {
+					err = unix.FsconfigSetString(fsfd, "lowerdir", v) // before 6.8
+					break
+				}
+				if err != nil {
+					break
+				}
+			}
+		case hasValue:
+			err = unix.FsconfigSetString(fsfd, k, v)
+		default:
+			err = unix.FsconfigSetFlag(fsfd, k)
+		}
+		if err != nil {
+			return fmt.Errorf("rootfs overlay option %q: %w", d, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return fmt.Errorf("rootfs overlay: %w", err)
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, int(o.attrSet))
+	if err != nil {
+		return fmt.Errorf("rootfs overlay: %w", err)
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, root, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("rootfs overlay: attach: %w", err)
 	}
 	return nil
 }
