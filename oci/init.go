@@ -104,22 +104,10 @@ func initCreate(s *os.File, cfg *initConfig) error {
 			return fmt.Errorf("setdomainname: %w", err)
 		}
 	}
-	proc, err := openProcfs("/proc")
-	if err != nil {
-		return fmt.Errorf("container /proc: %w", err)
-	}
-	defer proc.Close()
-	for k, v := range spec.Linux.Sysctl {
-		rel := "sys/" + strings.ReplaceAll(k, ".", "/")
-		if strings.Contains(k, "/") || strings.Contains(k, "..") {
-			return fmt.Errorf("sysctl %q: bad name", k)
+	if len(spec.Linux.Sysctl) > 0 || spec.Process.OOMScoreAdj != nil {
+		if err := writeProcSettings(spec); err != nil {
+			return err
 		}
-		if err := writeProcFile(proc, rel, v); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
-		}
-	}
-	if err := setOOMScoreAdj(proc, spec.Process.OOMScoreAdj); err != nil {
-		return err
 	}
 	if spec.Process.Cwd != "" {
 		// Before the rootfs may turn read-only; resolved in the root without
@@ -160,6 +148,25 @@ func initCreate(s *os.File, cfg *initConfig) error {
 		return errors.New("expected start")
 	}
 	return finalize(spec.Process, filter, cfg.AppArmor)
+}
+
+// writeProcSettings writes sysctls and oom_score_adj through the container's
+// /proc, after checking it is procfs.
+func writeProcSettings(spec *specs.Spec) error {
+	proc, err := openProcfs("/proc")
+	if err != nil {
+		return fmt.Errorf("container /proc: %w", err)
+	}
+	defer proc.Close()
+	for k, v := range spec.Linux.Sysctl {
+		if strings.Contains(k, "/") || strings.Contains(k, "..") {
+			return fmt.Errorf("sysctl %q: bad name", k)
+		}
+		if err := writeProcFile(proc, "sys/"+strings.ReplaceAll(k, ".", "/"), v); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	return setOOMScoreAdj(proc, spec.Process.OOMScoreAdj)
 }
 
 // setOOMScoreAdj writes the score; without CAP_SYS_RESOURCE a value below the
