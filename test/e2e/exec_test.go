@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -202,7 +203,7 @@ func TestPortForward(t *testing.T) {
 	podID := d.runPod(t, pod)
 	id := d.runContainer(t, podID, pod, containerConfig("httpd", testImage(t, d), "sh", "-c",
 		"mkdir -p /www && echo forwarded-page > /www/index.html && exec httpd -f -p 8080 -h /www"))
-	waitListening(t, d, id, 8080)
+	waitListening(t, d, podID, id, 8080)
 
 	resp, err := d.RT.PortForward(ctxT(t, criTimeout), &runtimeapi.PortForwardRequest{PodSandboxId: podID, Port: []int32{8080}})
 	if err != nil {
@@ -219,29 +220,20 @@ func TestPortForward(t *testing.T) {
 	}
 }
 
-// waitListening waits until something in the container listens on TCP port (from
-// /proc/net/tcp{,6}, so it needs no client tool in the image; busybox httpd binds ::).
-func waitListening(t testing.TB, d *Daemon, id string, port int) {
+// waitListening waits until the pod's IP accepts TCP connections on port: dialled from the
+// host (which reaches pod IPs through the test bridge), so it does not depend on exec.
+func waitListening(t testing.TB, d *Daemon, podID, ctrID string, port int) {
 	t.Helper()
-	hexPort := hex4(port)
-	var out string
+	addr := net.JoinHostPort(d.podIP(t, podID), fmt.Sprint(port))
 	if err := waitFor(15*time.Second, func() error {
-		out, _, _ = d.execSync(t, id, 0, "cat", "/proc/net/tcp", "/proc/net/tcp6")
-		for _, l := range strings.Split(out, "\n") {
-			f := strings.Fields(l)
-			if len(f) > 3 && strings.HasSuffix(f[1], ":"+hexPort) && f[3] == "0A" {
-				return nil
-			}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
 		}
-		return fmt.Errorf("nothing listens on port %d in the container", port)
+		return err
 	}); err != nil {
-		st := d.containerStatus(t, id)
+		st := d.containerStatus(t, ctrID)
 		log, _ := os.ReadFile(st.LogPath)
-		t.Fatalf("%v; container %v exit %d, log:\n%s\nsockets:\n%s", err, st.State, st.ExitCode, log, out)
+		t.Fatalf("nothing listens on %s: %v; container %v exit %d, log:\n%s", addr, err, st.State, st.ExitCode, log)
 	}
-}
-
-func hex4(n int) string {
-	const digits = "0123456789ABCDEF"
-	return string([]byte{digits[n>>12&15], digits[n>>8&15], digits[n>>4&15], digits[n&15]})
 }

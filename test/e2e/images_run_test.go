@@ -55,7 +55,7 @@ func TestImageConfigDefaults(t *testing.T) {
 	podID := d.runPod(t, pod)
 	cfg := containerConfig("httpd", img.Tag)
 	id := d.runContainer(t, podID, pod, cfg)
-	waitListening(t, d, id, 80)
+	waitListening(t, d, podID, id, 80)
 	if got := d.mustExec(t, id, "cat", "/proc/1/cmdline"); got != "httpd\x00-f\x00-v\x00-p\x0080\x00-h\x00/var/www\x00" {
 		t.Errorf("pid 1 runs %q, want the image's Cmd", got)
 	}

@@ -21,7 +21,7 @@ func (d *Daemon) httpdPod(t *testing.T, name, page string, ports []*runtimeapi.P
 	podID = d.runPod(t, pod)
 	ctrID = d.runContainer(t, podID, pod, containerConfig("httpd", testImage(t, d), "sh", "-c",
 		"mkdir -p /www && echo "+page+" > /www/index.html && exec httpd -f -p 8080 -h /www"))
-	waitListening(t, d, ctrID, 8080)
+	waitListening(t, d, podID, ctrID, 8080)
 	return podID, ctrID
 }
 
