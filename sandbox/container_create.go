@@ -194,6 +194,11 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	m.ctrByName[c.key()] = id
 	m.mu.Unlock()
 	m.publishContainer(EventCreated, c)
+	// An exit the monitor sent before the container was in the index was dropped by
+	// applyExit; ask once so such a container is not shown CREATED for ever.
+	if st, err := mon.State(ctx, id); err == nil && st.Status == ProcStopped {
+		m.markExited(e, st)
+	}
 	return id, nil
 }
 
