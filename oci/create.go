@@ -32,6 +32,9 @@ type initConfig struct {
 	// AppArmor: the host kernel has AppArmor enabled (decided by the executor:
 	// the init may not see the host's /sys).
 	AppArmor bool `json:"appArmor,omitempty"`
+	// CgroupV2: the executor drives the unified hierarchy; the init mounts
+	// /sys/fs/cgroup accordingly (one detection, made by the executor).
+	CgroupV2 bool `json:"cgroupV2,omitempty"`
 	// UserNS: the process runs in a user namespace other than the host's.
 	UserNS bool `json:"userNS,omitempty"`
 	// With UserNS, fds follow the config: an O_PATH fd of Root.Path (the init
@@ -99,7 +102,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	files = append(files, child)
 	env := []string{"_CRID_MODE=create"}
 	sys := &syscall.SysProcAttr{}
-	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs, AppArmor: appArmorEnabled()}
+	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs, AppArmor: appArmorEnabled(), CgroupV2: cgroupV2()}
 	viaConstructor := plan.joins(unix.CLONE_NEWUSER)
 	if viaConstructor {
 		// Joining the pod's user namespace needs a single-threaded process:

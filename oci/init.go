@@ -46,6 +46,8 @@ func runInit(s *os.File) error {
 	for _, k := range []string{"_CRID_NSENTER", "_CRID_NSJOIN", "_CRID_NSUNSHARE", "_CRID_NSPIDFD", "_CRID_MODE"} {
 		os.Unsetenv(k)
 	}
+	v2 := cfg.CgroupV2
+	cgroupV2 = func() bool { return v2 }
 	switch cfg.Mode {
 	case "create":
 		return initCreate(s, cfg)
