@@ -1,10 +1,3 @@
-// Package sandbox is crid's domain: pods and their containers, their state machine, an
-// in-memory index that serves List*/Status without touching the executor, the disk or the
-// network, persistence in bbolt, and container events.
-//
-// It consumes small interfaces it defines itself (Images, Network, Runtime, Specs) so that
-// its unit tests run on fakes without root; cmd/crid wires the concrete images, cni,
-// oci/monitor and sandbox/spec packages in through sandbox/wire.
 package sandbox
 
 import (
