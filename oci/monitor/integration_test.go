@@ -46,7 +46,7 @@ func requireOCI(t *testing.T) {
 			return
 		}
 		ociEnv.binary = filepath.Join(ociEnv.dir, "crid-monitor")
-		out, err := exec.Command("go", "build", "-o", ociEnv.binary, "github.com/crid-dev/crid/cmd/crid-monitor").CombinedOutput()
+		out, err := exec.Command("go", append(append([]string{"build"}, raceFlags...), "-o", ociEnv.binary, "github.com/crid-dev/crid/cmd/crid-monitor")...).CombinedOutput()
 		if err != nil {
 			ociEnv.err = fmt.Errorf("build: %v\n%s", err, out)
 			return
@@ -259,14 +259,14 @@ func TestOCIPodInfraAndOOM(t *testing.T) {
 	if st, err := c.State(ctxT(t), InfraID); err != nil || st.Pid != pid || st.Status != "running" {
 		t.Fatalf("infra state %+v %v", st, err)
 	}
-	spec, rootfs := bbSpec(t, "sh", "-c", "hostname; head -c 64m /dev/zero | tail")
+	spec, rootfs := bbSpec(t, "sh", "-c", "hostname; head -c 1000000000 /dev/zero | tail")
 	spec.Hostname = ""
 	spec.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 	for _, n := range []string{"ipc", "uts", "pid", "net"} {
 		typ := map[string]specs.LinuxNamespaceType{"ipc": specs.IPCNamespace, "uts": specs.UTSNamespace, "pid": specs.PIDNamespace, "net": specs.NetworkNamespace}[n]
 		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: typ, Path: fmt.Sprintf("/proc/%d/ns/%s", pid, n)})
 	}
-	limit := int64(16 << 20)
+	limit := int64(96 << 20) // room for the init of a -race build
 	spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
 	logPath := filepath.Join(t.TempDir(), "log")
 	if _, err := c.Create(ctxT(t), CreateRequest{ID: "oom", Spec: spec, Rootfs: rootfs, LogPath: logPath}); err != nil {

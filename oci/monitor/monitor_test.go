@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +25,9 @@ import (
 // plain processes, so these tests run without root and without package oci.
 var procBinary string
 
+// raceFlags are extra build flags for those binaries (race_test.go).
+var raceFlags []string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "crid-monitor-test")
 	if err != nil {
@@ -31,7 +35,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	procBinary = filepath.Join(dir, "crid-monitor-proc")
-	out, err := exec.Command("go", "build", "-tags", "crid_procexec", "-o", procBinary, "github.com/crid-dev/crid/cmd/crid-monitor").CombinedOutput()
+	out, err := exec.Command("go", append(append([]string{"build"}, raceFlags...), "-tags", "crid_procexec", "-o", procBinary, "github.com/crid-dev/crid/cmd/crid-monitor")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building crid-monitor: %v\n%s", err, out)
 		os.RemoveAll(dir)
@@ -61,6 +65,9 @@ func startMonitor(t *testing.T, binary string) (*Client, string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
+		if b, err := os.ReadFile(api.LogPath(stateDir)); err == nil && bytes.Contains(b, []byte("DATA RACE")) {
+			t.Errorf("the monitor has a data race:\n%s", b)
+		}
 		if cc, err := Connect(ctx, stateDir); err == nil {
 			if err := cc.Shutdown(ctx); err != nil {
 				t.Errorf("shutdown: %v", err)
@@ -407,7 +414,7 @@ func TestShutdown(t *testing.T) {
 	if err := c.Shutdown(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 500; i++ {
 		if _, err := api.ProcStartTime(mpid); err != nil {
 			break
 		}
@@ -448,5 +455,42 @@ func TestStartFailureIsReported(t *testing.T) {
 	_, err := Start(ctxT(t), StartOptions{PodID: "p", StateDir: filepath.Join(f, "pod"), Binary: procBinary})
 	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("start in a bad dir: %v", err)
+	}
+}
+
+// TestManyExits: exits of many containers and execs at once, each reported once
+// with its own code (run with -race).
+func TestManyExits(t *testing.T) {
+	c, _ := startMonitor(t, procBinary)
+	const n = 20
+	for i := 0; i < n; i++ {
+		run(t, c, fmt.Sprintf("c%02d", i), fmt.Sprintf("sleep 0.2; exit %d", i), CreateRequest{LogPath: filepath.Join(t.TempDir(), "log")})
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, err := c.Exec(ctxT(t), ExecRequest{ContainerID: fmt.Sprintf("c%02d", i), Process: &specs.Process{Args: []string{"/bin/sh", "-c", fmt.Sprintf("exit %d", i+1)}, Cwd: "/"}})
+			// The container may exit first: then it is not running any more.
+			if err == nil && code != i+1 {
+				t.Errorf("exec %d: code %d", i, code)
+			}
+		}()
+	}
+	got := map[string]int32{}
+	for len(got) < n {
+		select {
+		case st := <-c.Events():
+			got[st.ID] = st.ExitCode
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d of %d exits", len(got), n)
+		}
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if code := got[fmt.Sprintf("c%02d", i)]; code != int32(i) {
+			t.Errorf("c%02d: exit %d", i, code)
+		}
 	}
 }

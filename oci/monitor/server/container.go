@@ -141,8 +141,10 @@ func (s *Server) spawnContainer(ctx context.Context, c *container, req *api.Requ
 			c.stdin = c.console
 		}
 	}
-	c.rec = api.Record{State: api.State{ID: c.id, Pid: created.Pid, CreatedAt: time.Now()}}
-	c.rec.StartTime, _ = api.ProcStartTime(created.Pid)
+	startTime, _ := api.ProcStartTime(created.Pid)
+	s.mu.Lock() // the reserved entry is visible to serveEvents and shutdown
+	c.rec = api.Record{State: api.State{ID: c.id, Pid: created.Pid, CreatedAt: time.Now()}, StartTime: startTime}
+	s.mu.Unlock()
 	if err := s.persistRecord(c, api.StatusCreated); err != nil {
 		unix.Kill(created.Pid, unix.SIGKILL)
 		return 0, err
@@ -398,8 +400,10 @@ func (s *Server) createPodInfra(ctx context.Context, req *api.Request) (*api.Res
 		return fail(err)
 	}
 	now := time.Now()
-	c.rec = api.Record{State: api.State{ID: api.InfraID, Pid: pid, CreatedAt: now, StartedAt: now}}
-	c.rec.StartTime, _ = api.ProcStartTime(pid)
+	startTime, _ := api.ProcStartTime(pid)
+	s.mu.Lock()
+	c.rec = api.Record{State: api.State{ID: api.InfraID, Pid: pid, CreatedAt: now, StartedAt: now}, StartTime: startTime}
+	s.mu.Unlock()
 	if err := s.persistRecord(c, api.StatusRunning); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		return fail(err)

@@ -269,31 +269,37 @@ type subscriber struct {
 
 func (s *Server) serveEvents(conn net.Conn) {
 	sub := &subscriber{conn: conn}
+	// Subscribe and take the replay in one s.mu section, so no exit falls between
+	// them (one may be in both: clients accept repeats). The replay is written
+	// holding sub.mu only: publish to this subscriber waits behind it.
+	sub.mu.Lock()
 	s.mu.Lock()
-	// Replay the stopped containers first: a client that reconnects learns of the
-	// exits it missed. Under s.mu, so no exit falls between replay and subscription.
-	err := api.WriteJSON(conn, &api.Response{})
+	var replay []api.State
 	for _, c := range s.containers {
-		if err == nil && c.rec.Status == api.StatusStopped {
-			st := c.rec.State
-			err = api.WriteJSON(conn, &st)
+		if c.rec.Status == api.StatusStopped {
+			replay = append(replay, c.rec.State)
 		}
 	}
-	if err == nil {
-		s.subs[sub] = struct{}{}
-	}
+	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	err := api.WriteJSON(conn, &api.Response{})
+	for i := 0; err == nil && i < len(replay); i++ {
+		err = api.WriteJSON(conn, &replay[i])
+	}
+	sub.mu.Unlock()
 	if err == nil {
+		// Nothing is read from an events client: a read ends when it goes away.
 		var b [64]byte
 		for {
 			if _, err := conn.Read(b[:]); err != nil {
 				break
 			}
 		}
-		s.mu.Lock()
-		delete(s.subs, sub)
-		s.mu.Unlock()
 	}
+	s.mu.Lock()
+	delete(s.subs, sub)
+	s.mu.Unlock()
 	conn.Close()
 }
 
@@ -305,15 +311,23 @@ func (s *Server) publish(st *api.State) {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	subs := make([]*subscriber, 0, len(s.subs))
 	for sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	s.mu.Unlock()
+	// Written outside s.mu: a slow client must not hold up State or List. A
+	// subscriber that joins meanwhile got this exit in its replay.
+	for _, sub := range subs {
 		sub.mu.Lock()
 		sub.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		err := api.WriteFrame(sub.conn, api.FrameJSON, b)
 		sub.mu.Unlock()
 		if err != nil {
 			sub.conn.Close()
+			s.mu.Lock()
 			delete(s.subs, sub)
+			s.mu.Unlock()
 		}
 	}
 }
