@@ -39,25 +39,49 @@ func httpGet(url string) (string, error) {
 	return string(b), err
 }
 
-// TestPodToPod: two pods on the bridge reach each other by pod IP, and the host reaches
-// them too.
+// TestPodToPod: a pod reaches another by pod IP, seen from both ends: the client pod's
+// container (its own process, in its own network namespace) gets the page, and the server
+// logs the client pod's IP as the peer. The host reaches the pods too.
 func TestPodToPod(t *testing.T) {
 	d := sharedDaemon(t)
-	podA, _ := d.httpdPod(t, "net-a", "from-a", nil)
-	ipA := d.podIP(t, podA)
-	podB, ctrB, _ := d.sleeper(t, "net-b")
-	ipB := d.podIP(t, podB)
+	img := testImage(t, d)
+	podA := d.podConfig(t, "net-a")
+	podAID := d.runPod(t, podA)
+	srv := containerConfig("httpd", img, "sh", "-c", "mkdir -p /www && echo from-a > /www/index.html && exec httpd -f -v -p 8080 -h /www")
+	srvID := d.runContainer(t, podAID, podA, srv)
+	waitListening(t, d, podAID, srvID, 8080)
+	ipA := d.podIP(t, podAID)
+
+	podB := d.podConfig(t, "net-b")
+	podBID := d.runPod(t, podB)
+	ipB := d.podIP(t, podBID)
 	if ipA == ipB {
 		t.Fatalf("both pods got IP %s", ipA)
 	}
 	// nc, not wget: Debian's dynamic busybox wget needs NSS modules the image lacks.
-	out, errOut, code := d.execSync(t, ctrB, 20*time.Second, "sh", "-c", "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 "+ipA+" 8080")
-	if code != 0 || !strings.Contains(out, "200 OK") || !strings.HasSuffix(strings.TrimSpace(out), "from-a") {
-		t.Errorf("pod B -> pod A %s:8080: exit %d, %q %q", ipA, code, out, errOut)
+	cli := containerConfig("client", img, "sh", "-c",
+		"until printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 "+ipA+" 8080 > /tmp/page; do sleep 0.2; done; echo page:$(tail -n 1 /tmp/page); ip -4 addr show eth0; exec sleep 3600")
+	d.runContainer(t, podBID, podB, cli)
+	if err := waitFor(20*time.Second, func() error {
+		out, _ := logMessages(t, readLog(t, podB, cli))
+		if !containsString(out, "page:from-a") {
+			return fmt.Errorf("client output %q", out)
+		}
+		if !strings.Contains(strings.Join(out, "\n"), "inet "+ipB+"/") {
+			return fmt.Errorf("client's eth0 lacks %s: %q", ipB, out)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("pod B -> pod A %s:8080: %v", ipA, err)
 	}
-	// The pod's own view: eth0 carries the IP CRI reported.
-	if addrs := d.mustExec(t, ctrB, "ip", "-4", "addr", "show", "eth0"); !strings.Contains(addrs, "inet "+ipB+"/") {
-		t.Errorf("eth0 in pod B: %q, want %s", addrs, ipB)
+	if err := waitFor(10*time.Second, func() error {
+		_, errs := logMessages(t, readLog(t, podA, srv))
+		if !strings.Contains(strings.Join(errs, "\n"), ipB+"]") {
+			return fmt.Errorf("server log %q names no request from %s", errs, ipB)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("pod A's view: %v", err)
 	}
 	if err := waitFor(10*time.Second, func() error {
 		body, err := httpGet("http://" + ipA + ":8080/")

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestPodLifecycle(t *testing.T) {
 		t.Errorf("ListPodSandbox by label: %v, want only %s", pods.Items, podID)
 	}
 
-	cfg := containerConfig("main", img, "sh", "-c", "echo started; exec sleep 3600")
+	cfg := containerConfig("main", img, "sh", "-c", "echo started on $(hostname); exec sleep 3600")
 	ctrID := d.createContainer(t, podID, pod, cfg)
 	if st := d.containerStatus(t, ctrID); st.State != runtimeapi.ContainerState_CONTAINER_CREATED || st.CreatedAt == 0 {
 		t.Errorf("after create: state %v createdAt %d, want CREATED and a time", st.State, st.CreatedAt)
@@ -53,8 +54,13 @@ func TestPodLifecycle(t *testing.T) {
 	if st.Metadata.GetName() != "main" || st.ImageRef == "" || st.LogPath == "" {
 		t.Errorf("status metadata %+v imageRef %q logPath %q", st.Metadata, st.ImageRef, st.LogPath)
 	}
-	if got := strings.TrimSpace(d.mustExec(t, ctrID, "hostname")); got != pod.Hostname {
-		t.Errorf("hostname in the container %q, want the pod's %q", got, pod.Hostname)
+	if err := waitFor(10*time.Second, func() error {
+		if out, _ := logMessages(t, readLog(t, pod, cfg)); !containsString(out, "started on "+pod.Hostname) {
+			return fmt.Errorf("container output %q, want the pod's hostname %s", out, pod.Hostname)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 
 	ctrs, err := d.RT.ListContainers(ctxT(t, criTimeout), &runtimeapi.ListContainersRequest{
