@@ -53,7 +53,9 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 		return nil, fmt.Errorf("monitor for pod %s: %w", opts.PodID, err)
 	}
 	if err := cmd.Wait(); err != nil {
-		return nil, fmt.Errorf("monitor for pod %s: launcher: %w", opts.PodID, err)
+		// The launcher failed before starting the monitor: its reason is on the pipe.
+		b, _ := io.ReadAll(io.LimitReader(r, 4096))
+		return nil, fmt.Errorf("monitor for pod %s: launcher: %v: %s: %w", opts.PodID, err, strings.TrimSpace(string(b)), errdefs.ErrUnavailable)
 	}
 
 	// The monitor writes "ok" or why it failed, then closes the pipe.
