@@ -184,10 +184,18 @@ func reapLoop() {
 func waitExit(t testing.TB, pid int) unix.WaitStatus {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
+	done := make(chan struct{})
+	defer close(done)
 	go func() { // wake the cond now and then to check the deadline
-		for time.Now().Before(deadline) {
-			time.Sleep(time.Second)
-			reaper.cond.Broadcast()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				reaper.cond.Broadcast()
+			}
 		}
 	}()
 	reaper.Lock()
