@@ -27,6 +27,15 @@
 //   - Shutdown returns once the monitor has killed the pod's processes, removed
 //     their cgroups and is exiting; it removes its directory (api.Dir).
 //
+// Files, in the monitor's own 0700 directory <StateDir>/monitor (see package api):
+// sock (the socket), pid ("<pid> <start time>"), log (the monitor's own log) and
+// containers/<id>/{state.json,spec.json,exec/}; state.json is rewritten atomically
+// (temp file, fsync, rename, fsync of the dir) on create, start and exit.
+//
+// The monitor stays in the cgroup of the process that started it: a crid run by
+// systemd needs KillMode=process (as containerd's unit), or stopping crid kills
+// every pod's monitor.
+//
 // The protocol is length-prefixed JSON frames on a unix socket in a 0700
 // directory (never an abstract socket), one connection per call; exec and attach
 // carry their stdio as frames on their own connection, whose closing is the

@@ -494,3 +494,31 @@ func TestManyExits(t *testing.T) {
 		}
 	}
 }
+
+func TestReopenLog(t *testing.T) {
+	c, _ := startMonitor(t, procBinary)
+	logPath := filepath.Join(t.TempDir(), "log")
+	run(t, c, "c", `i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); sleep 0.01; done`, CreateRequest{LogPath: logPath})
+	time.Sleep(300 * time.Millisecond)
+	// kubelet's rotation: rename, then ReopenLog.
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReopenLog(ctxT(t), "c"); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, c, "c")
+	old, _ := os.ReadFile(logPath + ".1")
+	cur, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(old), "stdout F line0\n") || !strings.Contains(string(cur), "stdout F line199\n") {
+		t.Fatalf("rotated %d bytes, current %d bytes", len(old), len(cur))
+	}
+	// No line is lost or doubled across the rotation.
+	all := strings.Count(string(old), " F line") + strings.Count(string(cur), " F line")
+	if all != 200 {
+		t.Errorf("%d lines across both files, want 200", all)
+	}
+	if err := c.ReopenLog(ctxT(t), "nope"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("reopen of an unknown container: %v", err)
+	}
+}
