@@ -7,6 +7,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/test/e2e/hoststate"
 )
 
 // TestPodLifecycle walks a pod and a container through every state kubelet drives them
@@ -176,5 +178,54 @@ func TestStopGraceful(t *testing.T) {
 	}
 	if out, _ := logMessages(t, readLog(t, pod, containerConfig("trap", ""))); !containsString(out, "got TERM") {
 		t.Errorf("the container's TERM handler output is not in its log: %q", out)
+	}
+}
+
+// TestStopPodStopsContainers: StopPodSandbox stops every container of the pod (kubelet
+// relies on it when a pod is deleted) and their processes are gone.
+func TestStopPodStopsContainers(t *testing.T) {
+	d := sharedDaemon(t)
+	img := testImage(t, d)
+	pod := d.podConfig(t, "stoppod")
+	podID := d.runPod(t, pod)
+	a := d.runContainer(t, podID, pod, containerConfig("a", img, "sleep", "3602"))
+	b := d.runContainer(t, podID, pod, containerConfig("b", img, "sleep", "3603"))
+	pids := []int{d.hostPidOf(t, "sleep 3602"), d.hostPidOf(t, "sleep 3603")}
+	if _, err := d.RT.StopPodSandbox(ctxT(t, criTimeout), &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatalf("StopPodSandbox: %v", err)
+	}
+	for _, id := range []string{a, b} {
+		if st := d.containerStatus(t, id); st.State != runtimeapi.ContainerState_CONTAINER_EXITED {
+			t.Errorf("container %s after StopPodSandbox: %v, want EXITED", st.Metadata.GetName(), st.State)
+		}
+	}
+	for _, pid := range pids {
+		if hoststate.Alive(pid) {
+			t.Errorf("process %d alive after StopPodSandbox", pid)
+		}
+	}
+}
+
+// TestRemoveRunningPod: RemovePodSandbox of a pod never stopped terminates and removes its
+// containers (the CRI contract), leaving nothing listed.
+func TestRemoveRunningPod(t *testing.T) {
+	d := sharedDaemon(t)
+	pod := d.podConfig(t, "rmrunning")
+	podID := d.runPod(t, pod)
+	id := d.runContainer(t, podID, pod, containerConfig("a", testImage(t, d), "sleep", "3604"))
+	pid := d.hostPidOf(t, "sleep 3604")
+	if _, err := d.RT.RemovePodSandbox(ctxT(t, criTimeout), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatalf("RemovePodSandbox of a running pod: %v", err)
+	}
+	if _, err := d.RT.ContainerStatus(ctxT(t, criTimeout), &runtimeapi.ContainerStatusRequest{ContainerId: id}); !isNotFound(err) {
+		t.Errorf("ContainerStatus after the pod's removal: %v, want NotFound", err)
+	}
+	if err := waitFor(5*time.Second, func() error {
+		if hoststate.Alive(pid) {
+			return errString("container process still alive")
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 }
