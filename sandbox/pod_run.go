@@ -66,6 +66,17 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 		ID: id, Config: cfg, RuntimeHandler: handler, State: PodNotReady, Phase: PhaseCreating,
 		CreatedAt: time.Now(), Dir: m.podDir(id),
 	}
+	// The infra spec first: it validates the config (sysctls, seccomp, user namespace
+	// mappings...), so bad input is refused before anything is made. The netns path is
+	// known ahead (NetNSPath).
+	podInput := spec.PodInput{ID: id, Config: cfg, RootPath: filepath.Join(p.Dir, "infra-root"), Host: m.cfg.SpecHost}
+	if !hostNetwork(cfg) {
+		podInput.NetNSPath = m.deps.Network.NetNSPath(id)
+	}
+	infra, err := m.deps.Specs.PodSpec(podInput)
+	if err != nil {
+		return "", err
+	}
 	if err := m.store.putPod(p); err != nil {
 		return "", fmt.Errorf("persist pod intent: %w", err)
 	}
@@ -110,11 +121,11 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 	if mon, err = m.deps.Runtime.Start(ctx, id, p.Dir); err != nil {
 		return "", fmt.Errorf("start pod monitor: %w", err)
 	}
-	infra, err := m.deps.Specs.PodSpec(spec.PodInput{
-		ID: id, Config: cfg, NetNSPath: p.NetNS, RootPath: filepath.Join(p.Dir, "infra-root"), Host: m.cfg.SpecHost,
-	})
-	if err != nil {
-		return "", err
+	if p.NetNS != podInput.NetNSPath { // NewNetNS pinned it elsewhere than announced
+		podInput.NetNSPath = p.NetNS
+		if infra, err = m.deps.Specs.PodSpec(podInput); err != nil {
+			return "", err
+		}
 	}
 	if err := os.MkdirAll(filepath.Join(p.Dir, "infra-root"), 0o700); err != nil {
 		return "", err

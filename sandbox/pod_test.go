@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,7 +133,7 @@ func TestRunPodValidation(t *testing.T) {
 
 // A failure at any step of RunPodSandbox leaves nothing behind.
 func TestRunPodRollback(t *testing.T) {
-	for _, step := range []string{"shm", "netns", "setup", "monitor-start", "pod-spec", "infra"} {
+	for _, step := range []string{"shm", "netns", "setup", "monitor-start", "infra"} {
 		t.Run(step, func(t *testing.T) {
 			h := newHarness(t)
 			h.env.Fail.Set(step, errors.New("injected "+step+" failure"))
@@ -146,6 +147,18 @@ func TestRunPodRollback(t *testing.T) {
 			h.runPod("web")
 		})
 	}
+}
+
+// A config the spec refuses (a non-namespaced sysctl, say) makes nothing at all.
+func TestRunPodBadSpecMakesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.env.Fail.Set("pod-spec", fmt.Errorf("linux.sysctls[kernel.panic]: not namespaced: %w", errdefs.ErrInvalidArgument))
+	_, err := h.m.RunPod(context.Background(), podConfig("web"), "")
+	wantKind(t, err, errdefs.ErrInvalidArgument)
+	if n := len(h.env.Runtime.Cleaned); n != 0 {
+		t.Errorf("a rollback ran (%d monitor cleanups): the refusal came too late", n)
+	}
+	h.assertClean()
 }
 
 // kubelet retries a timed-out RunPodSandbox with the same name: the retry waits for the
