@@ -237,3 +237,9 @@ func waitListening(t testing.TB, d *Daemon, podID, ctrID string, port int) {
 		t.Fatalf("nothing listens on %s: %v; container %v exit %d, log:\n%s", addr, err, st.State, st.ExitCode, log)
 	}
 }
+
+// newBlockingReader is a stdin that sends nothing until closed (a terminal left idle).
+func newBlockingReader() (io.Reader, func()) {
+	r, w := io.Pipe()
+	return r, func() { w.Close() }
+}
