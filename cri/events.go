@@ -37,6 +37,8 @@ func (s *Server) GetContainerEvents(_ *runtimeapi.GetEventsRequest, stream runti
 		select {
 		case <-stream.Context().Done():
 			return nil
+		case <-s.done:
+			return fmt.Errorf("crid is shutting down: %w", errdefs.ErrUnavailable)
 		case ev, ok := <-ch:
 			if !ok {
 				return fmt.Errorf("event subscriber fell too far behind and was dropped: %w", errdefs.ErrResourceExhausted)

@@ -4,6 +4,7 @@ package cri
 
 import (
 	"log/slog"
+	"sync"
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -39,6 +40,10 @@ type Server struct {
 	runtimeapi.UnimplementedImageServiceServer
 
 	Deps
+
+	// done is closed by Shutdown so long-lived streams end and a graceful stop is quick.
+	done     chan struct{}
+	shutdown sync.Once
 }
 
 // NewServer returns the CRI server over deps.
@@ -46,8 +51,11 @@ func NewServer(deps Deps) *Server {
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
-	return &Server{Deps: deps}
+	return &Server{Deps: deps, done: make(chan struct{})}
 }
+
+// Shutdown ends the open event streams; kubelet reconnects to the next daemon.
+func (s *Server) Shutdown() { s.shutdown.Do(func() { close(s.done) }) }
 
 // Register adds both CRI services to g.
 func (s *Server) Register(g *grpc.Server) {

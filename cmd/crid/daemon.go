@@ -109,6 +109,9 @@ func newDaemon(cfg config.Config, log *slog.Logger) (d *daemon, err error) {
 // stopStreams ends long-lived streams (events, exec sessions) so a graceful stop is not
 // held up by them.
 func (d *daemon) stopStreams() {
+	if d.cri != nil {
+		d.cri.Shutdown()
+	}
 	if d.stream != nil {
 		d.stream.Stop()
 	}
