@@ -64,7 +64,9 @@ func (s *Server) create(ctx context.Context, req *api.Request) (*api.Response, e
 		return nil, api.Errorf(api.CodeAlreadyExists, "container %q already exists", req.ID)
 	}
 	s.containers[req.ID] = c // reserved: lookup ignores it until its status is set
+	s.creating.Add(1)        // Shutdown waits for it: nothing may outlive the pod
 	s.mu.Unlock()
+	defer s.creating.Done()
 
 	pid, err := s.spawnContainer(ctx, c, req)
 	if err != nil {
@@ -370,6 +372,12 @@ func (s *Server) createPodInfra(ctx context.Context, req *api.Request) (*api.Res
 		}
 		return nil, api.Errorf(api.CodeAlreadyExists, "pod infra exists (%s)", status)
 	}
+	if s.shuttingDown {
+		s.mu.Unlock()
+		return nil, api.Errorf(api.CodeFailedPrecondition, "pod is shutting down")
+	}
+	s.creating.Add(1)
+	defer s.creating.Done()
 	c := &container{
 		id:       api.InfraID,
 		dir:      api.ContainerDir(s.cfg.StateDir, api.InfraID),

@@ -50,6 +50,7 @@ type Server struct {
 	containers   map[string]*container // the infra too, under api.InfraID
 	subs         map[*subscriber]struct{}
 	shuttingDown bool
+	creating     sync.WaitGroup // Creates in flight
 	listener     net.Listener
 	stopped      chan struct{} // closed once Shutdown answered
 	stopOnce     sync.Once
@@ -337,6 +338,9 @@ func (s *Server) publish(st *api.State) {
 func (s *Server) shutdown() error {
 	s.mu.Lock()
 	s.shuttingDown = true
+	s.mu.Unlock()
+	s.creating.Wait()
+	s.mu.Lock()
 	cs := make([]*container, 0, len(s.containers))
 	for _, c := range s.containers {
 		if c.rec.Status != "" {
