@@ -23,15 +23,19 @@ import (
 	"github.com/crid-dev/crid/sandbox/wire"
 )
 
-// The Manager over the real image store, CNI manager, pod monitor and spec generator:
-// a host-network pod with its own IPC namespace and /dev/shm, a container from a local
-// busybox image, exec, stop with the image's signal, a daemon restart, and removal that
-// leaves no mount, process, rootfs or dir behind. The full stack over gRPC is test/e2e's.
-func TestManagerRealStack(t *testing.T) {
+type stack struct {
+	m           *sandbox.Manager
+	cfg         sandbox.Config
+	deps        sandbox.Deps
+	state, root string
+}
+
+// newStack opens a Manager over the real services in temp dirs, with a local busybox
+// image imported as crid.test/busybox:1. It skips when not root.
+func newStack(t *testing.T) *stack {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: mounts, namespaces, cgroups")
 	}
-	ctx := context.Background()
 	bin := buildMonitor(t)
 	// Short state path: the monitor's unix socket lives under it (108-byte limit).
 	state, err := os.MkdirTemp("/tmp", "sbxit")
@@ -40,7 +44,6 @@ func TestManagerRealStack(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(state) })
 	root := t.TempDir()
-
 	img, err := images.Open(images.Config{
 		Root: filepath.Join(root, "images"), ContainersDir: filepath.Join(root, "containers"),
 		PullProgressTimeout: time.Minute, MaxConcurrentDownloads: 1,
@@ -57,10 +60,20 @@ func TestManagerRealStack(t *testing.T) {
 	}
 	deps := wire.Deps(img, net, wire.MonitorOptions{Binary: bin, LogLevel: "debug"})
 	cfg := sandbox.Config{Root: root, State: state, SpecHost: hostinfo.Probe(hostinfo.Options{}), StopGrace: 10 * time.Second}
-	m, err := sandbox.New(ctx, cfg, deps, nil)
+	m, err := sandbox.New(context.Background(), cfg, deps, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &stack{m: m, cfg: cfg, deps: deps, state: state, root: root}
+}
+
+// The Manager over the real image store, CNI manager, pod monitor and spec generator:
+// a host-network pod with its own IPC namespace and /dev/shm, a container from a local
+// busybox image, exec, stop with the image's signal, a daemon restart, and removal that
+// leaves no mount, process, rootfs or dir behind. The full stack over gRPC is test/e2e's.
+func TestManagerRealStack(t *testing.T) {
+	st := newStack(t)
+	ctx, m := context.Background(), st.m
 	closed := false
 	var podID string
 	t.Cleanup(func() {
@@ -71,6 +84,8 @@ func TestManagerRealStack(t *testing.T) {
 			m.Close()
 		}
 	})
+	cfg, deps, state, root := st.cfg, st.deps, st.state, st.root
+	var err error
 
 	logs := t.TempDir()
 	podCfg := &runtimeapi.PodSandboxConfig{
