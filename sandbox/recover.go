@@ -48,6 +48,13 @@ func (m *Manager) recover(ctx context.Context) error {
 		}
 	}
 	m.removeOrphanNetNS()
+	for _, c := range m.Containers(ContainerFilter{}) {
+		if c.Phase == PhaseRemoving {
+			if err := m.RemoveContainer(ctx, c.ID); err != nil {
+				m.log.Error("finishing an interrupted container removal", "container", c.ID, "error", err)
+			}
+		}
+	}
 	for _, id := range removing {
 		if err := m.RemovePod(ctx, id); err != nil {
 			m.log.Error("finishing an interrupted pod removal", "pod", id, "error", err)

@@ -149,3 +149,22 @@ func TestRestartSeesInfraExit(t *testing.T) {
 		t.Errorf("pod: %v %q", got.State, got.Message)
 	}
 }
+
+// A container removal cut short (its record says "removing") is finished at restart.
+func TestRestartFinishesInterruptedContainerRemoval(t *testing.T) {
+	h := newHarness(t)
+	pod := h.runPod("web")
+	id := h.createStarted(pod, "app")
+	h.env.Fail.Set("delete", errCrash)
+	if err := h.m.RemoveContainer(context.Background(), id); err == nil {
+		t.Fatal("removal succeeded despite the delete failure")
+	}
+	h.env.Fail.Set("delete", nil)
+	h.restart()
+	if _, err := h.m.Container(id); err == nil {
+		t.Fatal("the interrupted removal was not finished")
+	}
+	if l := h.env.Images.Live(); len(l) != 0 {
+		t.Errorf("rootfs left: %v", l)
+	}
+}

@@ -561,6 +561,9 @@ func (c *client) List(context.Context) ([]*sandbox.ProcState, error) {
 func (c *client) Events() <-chan *sandbox.ProcState { return c.events }
 
 func (c *client) Delete(_ context.Context, id string) error {
+	if err := c.m.fail.check("delete"); err != nil {
+		return err
+	}
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
 	if p := c.m.procs[id]; p != nil && p.Status == sandbox.ProcRunning {
