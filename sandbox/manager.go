@@ -267,12 +267,22 @@ func (m *Manager) updateContainer(e *ctrEntry, ev *EventType, fn func(*Container
 	return &c, true, err
 }
 
+// publishContainer announces a change of c with the statuses of all the pod's containers:
+// kubelet's evented PLEG takes an event's container list as the pod's whole status (as
+// containerd sends it), so one container alone would make the others vanish. c is in
+// that list unless it was just deleted.
 func (m *Manager) publishContainer(ev EventType, c *Container) {
 	var pod *Pod
 	if pe, err := m.lookupPod(c.PodID); err == nil {
 		pod = pe.snap.Load()
 	}
-	m.events.publish(Event{Type: ev, ID: c.ID, Pod: pod, Containers: []*Container{c}, At: time.Now()})
+	all := m.PodContainers(c.PodID)
+	for i, o := range all {
+		if o.ID == c.ID {
+			all[i] = c // the caller's snapshot is the newest, even if a newer one raced in
+		}
+	}
+	m.events.publish(Event{Type: ev, ID: c.ID, Pod: pod, Containers: all, At: time.Now()})
 }
 
 func (m *Manager) podDir(id string) string { return filepath.Join(m.cfg.State, "pods", id) }

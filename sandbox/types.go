@@ -112,7 +112,8 @@ const (
 )
 
 // Event is one container or pod sandbox event. For a pod event ID is the pod's id.
-// Pod and Containers are snapshots taken when the event happened.
+// Pod and Containers are snapshots taken when the event happened; Containers are all the
+// pod's containers (a deleted one no longer among them).
 type Event struct {
 	Type       EventType
 	ID         string
