@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"os/exec"
 	"slices"
 	"strings"
@@ -115,6 +116,14 @@ func TestPullAuth(t *testing.T) {
 			id := d.pull(t, img.Tag, &runtimeapi.AuthConfig{Username: user, Password: pass})
 			if id != img.ConfigDigest {
 				t.Errorf("image id %s, want %s", id, img.ConfigDigest)
+			}
+			// kubelet may send the credentials as the docker config "auth" field instead.
+			if _, err := d.IS.RemoveImage(ctxT(t, criTimeout), &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: img.Tag}}); err != nil {
+				t.Fatalf("RemoveImage: %v", err)
+			}
+			encoded := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+			if id := d.pull(t, img.Tag, &runtimeapi.AuthConfig{Auth: encoded}); id != img.ConfigDigest {
+				t.Errorf("pull with the auth field: image id %s, want %s", id, img.ConfigDigest)
 			}
 		})
 	}
