@@ -126,7 +126,7 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	}
 	created := false
 	defer func() {
-		if err != nil {
+		if err != nil && !crashPoint.Load() {
 			var mm Monitor
 			if created {
 				mm = mon

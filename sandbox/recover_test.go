@@ -2,6 +2,8 @@ package sandbox_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -167,4 +169,31 @@ func TestRestartFinishesInterruptedContainerRemoval(t *testing.T) {
 	if l := h.env.Images.Live(); len(l) != 0 {
 		t.Errorf("rootfs left: %v", l)
 	}
+}
+
+// A crash in the middle of CreateContainer (its record says "creating") is rolled back at
+// the next start: the process record in the monitor, the rootfs and the dir go away.
+func TestRestartRollsBackHalfMadeContainer(t *testing.T) {
+	h := newHarness(t)
+	pod := h.runPod("web")
+	h.env.Fail.Set("container-spec", errCrash)
+	sandbox.SetCrashPoint(true)
+	_, err := h.m.CreateContainer(context.Background(), pod, ctrConfig("app"))
+	sandbox.SetCrashPoint(false)
+	h.env.Fail.Set("container-spec", nil)
+	if err == nil || len(h.env.Images.Live()) != 1 {
+		t.Fatalf("the simulated crash left no rootfs: %v %v", err, h.env.Images.Live())
+	}
+	h.restart()
+	if l := h.env.Images.Live(); len(l) != 0 {
+		t.Errorf("rootfs left: %v", l)
+	}
+	if n := len(h.m.Containers(sandbox.ContainerFilter{})); n != 0 {
+		t.Errorf("%d containers after recovery", n)
+	}
+	p, _ := h.m.Pod(pod)
+	if ents, _ := os.ReadDir(filepath.Join(p.Dir, "containers")); len(ents) != 0 {
+		t.Errorf("container dirs left: %d", len(ents))
+	}
+	h.createStarted(pod, "app") // the name is free
 }
