@@ -67,8 +67,16 @@ func tail(path string, n int) string {
 
 var start = time.Now()
 
+// bold and red are ANSI escapes when the output is a terminal, empty otherwise (logs).
+var bold, red, reset = func() (string, string, string) {
+	if fi, err := os.Stdout.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		return "\033[1m", "\033[1;31m", "\033[0m"
+	}
+	return "", "", ""
+}()
+
 func step(format string, a ...any) {
-	fmt.Printf("\n\033[1m==> [%5.1fs] %s\033[0m\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
+	fmt.Printf("\n%s==> [%5.1fs] %s%s\n", bold, time.Since(start).Seconds(), fmt.Sprintf(format, a...), reset)
 }
 
 func say(format string, a ...any) { fmt.Printf(format+"\n", a...) }
@@ -81,5 +89,5 @@ func show(s string) {
 }
 
 func fail(format string, a ...any) {
-	fmt.Fprintf(os.Stderr, "\n\033[1;31mdemo: %s\033[0m\n", fmt.Sprintf(format, a...))
+	fmt.Fprintf(os.Stderr, "\n%sdemo: %s%s\n", red, fmt.Sprintf(format, a...), reset)
 }
