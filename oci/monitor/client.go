@@ -2,8 +2,10 @@ package monitor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -38,7 +40,11 @@ type Client struct {
 	closeOnce sync.Once
 	mu        sync.Mutex
 	evConn    net.Conn
+	idle      []net.Conn // connections kept for the next unary call
 }
+
+// maxIdle bounds the kept connections: each costs the monitor a parked goroutine.
+const maxIdle = 2
 
 // Connect connects to the monitor of the pod whose state dir is stateDir, e.g.
 // after a daemon restart. It fails with errdefs.ErrUnavailable when no monitor
@@ -69,6 +75,10 @@ func (c *Client) Close() error {
 		if c.evConn != nil {
 			c.evConn.Close()
 		}
+		for _, conn := range c.idle {
+			conn.Close()
+		}
+		c.idle = nil
 		c.mu.Unlock()
 	})
 	return nil
@@ -153,27 +163,82 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	return conn, nil
 }
 
-// call runs one unary operation on a connection of its own.
+// call runs one unary operation on an idle kept connection or a new one; a call
+// never shares a connection with another in flight.
 func (c *Client) call(ctx context.Context, req *api.Request) (*api.Response, error) {
-	conn, err := c.dial(ctx)
-	if err != nil {
-		return nil, err
+	conn, reused := c.takeIdle()
+	if conn == nil {
+		var err error
+		if conn, err = c.dial(ctx); err != nil {
+			return nil, err
+		}
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	var resp api.Response
-	err = api.WriteJSON(conn, req)
-	if err == nil {
-		err = api.ReadJSON(conn, &resp)
+	resp, sent, err := roundTrip(ctx, conn, req)
+	if err != nil && reused && !sent && ctx.Err() == nil {
+		// A kept connection the monitor had closed: nothing was processed, redo it.
+		conn.Close()
+		if conn, err = c.dial(ctx); err != nil {
+			return nil, err
+		}
+		resp, _, err = roundTrip(ctx, conn, req)
 	}
 	if err != nil {
+		conn.Close()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("monitor %s: %w", req.Op, ctx.Err())
 		}
 		return nil, fmt.Errorf("monitor %s: %v: %w", req.Op, err, errdefs.ErrUnavailable)
 	}
-	return &resp, respError(&resp)
+	c.putIdle(conn)
+	return resp, respError(resp)
+}
+
+// roundTrip writes req and reads the answer; sent reports whether any byte of an
+// answer came back (so the request was certainly received).
+func roundTrip(ctx context.Context, conn net.Conn, req *api.Request) (resp *api.Response, sent bool, err error) {
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := api.WriteJSON(conn, req); err != nil {
+		return nil, false, err
+	}
+	typ, p, _, err := api.ReadFrame(conn, nil)
+	if err != nil {
+		return nil, !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET), err
+	}
+	if typ != api.FrameJSON {
+		return nil, true, fmt.Errorf("want a JSON frame, got %q", typ)
+	}
+	resp = new(api.Response)
+	if err := json.Unmarshal(p, resp); err != nil {
+		return nil, true, err
+	}
+	return resp, true, nil
+}
+
+func (c *Client) takeIdle() (net.Conn, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.idle); n > 0 {
+		conn := c.idle[n-1]
+		c.idle = c.idle[:n-1]
+		return conn, true
+	}
+	return nil, false
+}
+
+func (c *Client) putIdle(conn net.Conn) {
+	conn.SetDeadline(time.Time{})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.closed:
+	default:
+		if len(c.idle) < maxIdle {
+			c.idle = append(c.idle, conn)
+			return
+		}
+	}
+	conn.Close()
 }
 
 // respError maps the monitor's error codes to errdefs kinds.

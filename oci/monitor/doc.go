@@ -37,9 +37,12 @@
 // every pod's monitor.
 //
 // The protocol is length-prefixed JSON frames on a unix socket in a 0700
-// directory (never an abstract socket), one connection per call; exec and attach
-// carry their stdio as frames on their own connection, whose closing is the
-// cancel. It was chosen over ttrpc because ttrpc needs generated protobuf code
+// directory (never an abstract socket). A unary call takes a kept idle
+// connection (at most two are kept) or dials; calls never share a connection in
+// flight. Exec and attach carry their stdio as frames on a connection of their
+// own, whose closing is the cancel. Measured (BenchmarkState, BenchmarkExecOutput):
+// a State round trip takes ~50 µs on a kept connection (~110 µs dialling each
+// time), exec output streams at ~420 MB/s. It was chosen over ttrpc because ttrpc needs generated protobuf code
 // and links the protobuf runtime into every pod's monitor; this costs a few
 // hundred lines and no dependency.
 package monitor

@@ -387,6 +387,10 @@ func TestCleanupAfterMonitorKilled(t *testing.T) {
 	if _, err := Connect(ctxT(t), stateDir); !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Fatalf("connect to a dead monitor: %v", err)
 	}
+	// The old client's kept connection is dead too.
+	if _, err := c.State(ctxT(t), "c"); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("state from a dead monitor: %v", err)
+	}
 	if err := Cleanup(stateDir); err != nil {
 		t.Fatal(err)
 	}
@@ -521,4 +525,27 @@ func TestReopenLog(t *testing.T) {
 	if err := c.ReopenLog(ctxT(t), "nope"); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("reopen of an unknown container: %v", err)
 	}
+}
+
+func TestConcurrentCalls(t *testing.T) {
+	c, _ := startMonitor(t, procBinary)
+	run(t, c, "c", "sleep 100", CreateRequest{})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				if st, err := c.State(ctxT(t), "c"); err != nil || st.Status != "running" {
+					t.Errorf("state %+v %v", st, err)
+					return
+				}
+				if _, err := c.State(ctxT(t), "nope"); !errors.Is(err, errdefs.ErrNotFound) {
+					t.Errorf("state of an unknown id: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
