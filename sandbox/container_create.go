@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -303,6 +304,7 @@ func (m *Manager) namespacePaths(p *Pod, cfg *runtimeapi.ContainerConfig) (spec.
 func (m *Manager) rollbackContainer(ctx context.Context, c *Container, mon Monitor) error {
 	var errs []error
 	if mon != nil {
+		killAndWait(ctx, mon, c.ID)
 		if err := mon.Delete(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete process: %w", err))
 		}
@@ -328,4 +330,22 @@ func (m *Manager) rollbackContainer(ctx context.Context, c *Container, mon Monit
 		return err
 	}
 	return m.store.deleteContainer(c.ID)
+}
+
+// killAndWait kills a process the monitor may still hold (a half-made container is
+// created, not stopped, and the monitor deletes only stopped ones) and waits briefly for
+// the monitor to see it exit.
+func killAndWait(ctx context.Context, mon Monitor, id string) {
+	st, err := mon.State(ctx, id)
+	if err != nil || st.Status == ProcStopped {
+		return
+	}
+	if err := mon.Kill(ctx, id, syscall.SIGKILL, true); err != nil {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if st, err := mon.State(ctx, id); err != nil || st.Status == ProcStopped {
+			return
+		}
+	}
 }

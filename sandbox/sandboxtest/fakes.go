@@ -566,8 +566,9 @@ func (c *client) Delete(_ context.Context, id string) error {
 	}
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
-	if p := c.m.procs[id]; p != nil && p.Status == sandbox.ProcRunning {
-		return fmt.Errorf("container %s is running: %w", id, errdefs.ErrFailedPrecondition)
+	// As the real monitor: only a stopped process is deleted.
+	if p := c.m.procs[id]; p != nil && p.Status != sandbox.ProcStopped {
+		return fmt.Errorf("container %s is %s, not stopped: %w", id, p.Status, errdefs.ErrFailedPrecondition)
 	}
 	delete(c.m.procs, id)
 	return nil
