@@ -115,6 +115,10 @@ func TestContainerEvents(t *testing.T) {
 			if ev.CreatedAt == 0 {
 				t.Errorf("%v event without a time", ev.ContainerEventType)
 			}
+			// kubelet's evented PLEG takes the event's statuses as the pod's whole
+			// status: the container must be there, in the state the event announces
+			// (a deleted container is gone from them).
+			checkEventStatus(t, ev, id)
 		case <-timeout:
 			t.Fatalf("container events %v, want %v", got, want)
 		}
@@ -140,6 +144,35 @@ func waitEvent(events <-chan *runtimeapi.ContainerEventResponse, id string, time
 			}
 		case <-deadline:
 			return errString("timed out")
+		}
+	}
+}
+
+// wantState is the container state each event type announces.
+var wantState = map[runtimeapi.ContainerEventType]runtimeapi.ContainerState{
+	runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT: runtimeapi.ContainerState_CONTAINER_CREATED,
+	runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT: runtimeapi.ContainerState_CONTAINER_RUNNING,
+	runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT: runtimeapi.ContainerState_CONTAINER_EXITED,
+}
+
+func checkEventStatus(t *testing.T, ev *runtimeapi.ContainerEventResponse, id string) {
+	t.Helper()
+	var found *runtimeapi.ContainerStatus
+	for _, st := range ev.ContainersStatuses {
+		if st.Id == id {
+			found = st
+		}
+	}
+	want, alive := wantState[ev.ContainerEventType]
+	switch {
+	case !alive && found != nil:
+		t.Errorf("%v event still lists the container: %v", ev.ContainerEventType, found)
+	case alive && found == nil:
+		t.Errorf("%v event: container %s not in its statuses %v", ev.ContainerEventType, id, ev.ContainersStatuses)
+	case alive && found.State != want:
+		// A later state is fine: the status is read when the event is sent.
+		if found.State < want {
+			t.Errorf("%v event: container state %v, want %v", ev.ContainerEventType, found.State, want)
 		}
 	}
 }
