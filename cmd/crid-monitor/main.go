@@ -3,7 +3,7 @@
 // infra process. It is its own small binary so that each pod's monitor costs
 // little memory: it must not link gRPC, k8s or prometheus (go list -deps).
 //
-//	crid-monitor monitor <pod-id> --state-dir DIR [--log-level LEVEL]
+//	crid-monitor monitor <pod-id> --state-dir DIR [--log-level LEVEL] [--max-log-line BYTES]
 //	crid-monitor init     (started by the executor in a container's namespaces)
 //	crid-monitor pause    (the pod infra process)
 package main
@@ -44,6 +44,7 @@ func main() {
 	fs := flag.NewFlagSet("monitor", flag.ExitOnError)
 	stateDir := fs.String("state-dir", "", "the pod's state dir")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	maxLogLine := fs.Int("max-log-line", 0, "longest CRI log entry before splitting (0 = 16 KiB)")
 	forked := fs.Bool(forkedFlag[2:], false, "internal: this is the detached monitor")
 	fs.Parse(os.Args[3:])
 	if podID == "" || *stateDir == "" {
@@ -60,7 +61,7 @@ func main() {
 		}
 		os.Exit(0)
 	}
-	os.Exit(run(podID, *stateDir, *logLevel, ready))
+	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, ready))
 }
 
 // detach starts the real monitor in its own session and returns: the caller
@@ -89,7 +90,7 @@ func detach() error {
 	return p.Release()
 }
 
-func run(podID, stateDir, level string, ready *os.File) int {
+func run(podID, stateDir, level string, maxLogLine int, ready *os.File) int {
 	// A small heap goal: the monitor's live heap is tens of KiB; the default GOGC
 	// would let it grow to the 4 MiB minimum goal before collecting.
 	debug.SetGCPercent(25)
@@ -135,7 +136,9 @@ func run(podID, stateDir, level string, ready *os.File) int {
 	// The monitor must outlive a terminal or a ^C aimed at crid.
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 
-	srv := server.New(server.Config{PodID: podID, StateDir: stateDir, Executor: newExecutor(), Logger: log})
+	srv := server.New(server.Config{
+		PodID: podID, StateDir: stateDir, Executor: newExecutor(), Logger: log, MaxLogLine: maxLogLine,
+	})
 	if _, err := fmt.Fprintln(ready, "ok"); err != nil {
 		// crid gave up waiting (its context ended): nobody will use this monitor.
 		os.RemoveAll(api.SocketPath(stateDir))

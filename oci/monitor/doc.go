@@ -16,6 +16,7 @@
 // ErrUnavailable when the monitor does not answer.
 //
 // Details beyond the seam in DEVELOPERS.md:
+//   - StartOptions.MaxLogLine sets where long log lines are split (16 KiB by default).
 //   - State and Stats are aliases of api.State and api.Stats.
 //   - The pod infra process is reported by State(ctx, InfraID) and in Events
 //     under ID InfraID; List leaves it out.

@@ -549,3 +549,19 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestMaxLogLine(t *testing.T) {
+	stateDir := t.TempDir()
+	c, err := Start(ctxT(t), StartOptions{PodID: "p", StateDir: stateDir, Binary: procBinary, MaxLogLine: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Shutdown(context.Background()); Cleanup(stateDir) })
+	logPath := filepath.Join(t.TempDir(), "log")
+	run(t, c, "c", "echo abcdefghij", CreateRequest{LogPath: logPath})
+	waitExit(t, c, "c")
+	b, _ := os.ReadFile(logPath)
+	if n := strings.Count(string(b), " stdout P "); n != 2 || !strings.Contains(string(b), " stdout F ij\n") {
+		t.Errorf("log %q", b)
+	}
+}

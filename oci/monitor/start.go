@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -18,6 +19,9 @@ type StartOptions struct {
 	StateDir string // the pod's state dir; the monitor's socket and per-container state live here
 	Binary   string // path of crid-monitor
 	LogLevel string // "debug", "info" (default), "warn", "error"; the log is api.LogPath(StateDir)
+	// MaxLogLine is the longest CRI log entry before a line is split into partial
+	// entries; 0 = 16 KiB (containerd's max_container_log_line_size).
+	MaxLogLine int
 }
 
 // Start spawns the pod's monitor and connects to it. The monitor is detached from
@@ -43,7 +47,11 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 		return nil, err
 	}
 	defer r.Close()
-	cmd := exec.Command(opts.Binary, "monitor", opts.PodID, "--state-dir", opts.StateDir, "--log-level", level)
+	args := []string{"monitor", opts.PodID, "--state-dir", opts.StateDir, "--log-level", level}
+	if opts.MaxLogLine > 0 {
+		args = append(args, "--max-log-line", strconv.Itoa(opts.MaxLogLine))
+	}
+	cmd := exec.Command(opts.Binary, args...)
 	cmd.ExtraFiles = []*os.File{w} // fd 3: the readiness pipe
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = []string{}
