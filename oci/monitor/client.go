@@ -43,6 +43,9 @@ type Client struct {
 	idle      []net.Conn // connections kept for the next unary call
 }
 
+// connectTimeout bounds Connect's probe of a monitor (a var for tests).
+var connectTimeout = 10 * time.Second
+
 // maxIdle bounds the kept connections: each costs the monitor a parked goroutine.
 const maxIdle = 2
 
@@ -59,8 +62,14 @@ func Connect(ctx context.Context, stateDir string) (*Client, error) {
 	if len(c.sock) >= 108 {
 		return nil, fmt.Errorf("monitor socket path %q is longer than a unix socket allows: %w", c.sock, errdefs.ErrInvalidArgument)
 	}
-	// A List proves the monitor answers, not just that a socket file is left.
-	if _, err := c.call(ctx, &api.Request{Op: api.OpList}); err != nil {
+	// A List proves the monitor answers, not just that a socket file is left. A
+	// monitor that accepts but never answers (stopped, hung) is unavailable too.
+	pctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if _, err := c.call(pctx, &api.Request{Op: api.OpList}); err != nil {
+		if ctx.Err() == nil && pctx.Err() != nil {
+			return nil, fmt.Errorf("monitor of %s does not answer: %w", stateDir, errdefs.ErrUnavailable)
+		}
 		return nil, err
 	}
 	go c.watchEvents()

@@ -565,3 +565,16 @@ func TestMaxLogLine(t *testing.T) {
 		t.Errorf("log %q", b)
 	}
 }
+
+func TestConnectToStoppedMonitor(t *testing.T) {
+	defer func(d time.Duration) { connectTimeout = d }(connectTimeout)
+	connectTimeout = 500 * time.Millisecond
+	c, stateDir := startMonitor(t, procBinary)
+	c.Close()
+	mpid, _, _ := api.ReadPidFile(stateDir)
+	syscall.Kill(mpid, syscall.SIGSTOP)
+	defer syscall.Kill(mpid, syscall.SIGCONT)
+	if _, err := Connect(ctxT(t), stateDir); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("connect to a stopped monitor: %v", err)
+	}
+}
