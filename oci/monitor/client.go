@@ -310,8 +310,8 @@ func (c *Client) Start(ctx context.Context, id string) error {
 	return err
 }
 
-// Kill signals the container's process, or with all every process of its cgroup.
-// Killing a stopped container is not an error.
+// Kill signals the container's process, or with all every process of its cgroup
+// (sig 0 means SIGTERM). Killing a stopped container is not an error.
 func (c *Client) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
 	_, err := c.call(ctx, &api.Request{Op: api.OpKill, ID: id, Signal: int(sig), All: all})
 	return err
