@@ -175,8 +175,10 @@ func (m *Manager) rollbackPod(ctx context.Context, p *Pod, mon Monitor) error {
 		errs = append(errs, fmt.Errorf("monitor cleanup: %w", err))
 	}
 	if p.NetNS != "" {
-		if err := m.deps.Network.Teardown(ctx, netPod(p)); err != nil {
-			errs = append(errs, fmt.Errorf("network teardown: %w", err))
+		if !p.NetworkDown {
+			if err := m.deps.Network.Teardown(ctx, netPod(p)); err != nil {
+				errs = append(errs, fmt.Errorf("network teardown: %w", err))
+			}
 		}
 		if err := m.deps.Network.RemoveNetNS(p.NetNS); err != nil {
 			errs = append(errs, fmt.Errorf("remove netns: %w", err))

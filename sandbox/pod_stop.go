@@ -45,14 +45,21 @@ func (m *Manager) stopPod(ctx context.Context, e *podEntry) error {
 			return fmt.Errorf("kill pod infra: %w", err)
 		}
 	}
-	if p.NetNS != "" {
+	if p.NetNS != "" && !p.NetworkDown {
 		if err := m.deps.Network.Teardown(ctx, netPod(p)); err != nil {
 			return fmt.Errorf("network teardown: %w", err)
 		}
 	}
+	if _, err := m.updatePod(e, nil, func(p *Pod) bool {
+		changed := p.NetNS != "" && !p.NetworkDown
+		p.NetworkDown = p.NetNS != ""
+		return changed
+	}); err != nil {
+		return err
+	}
 	_, err := m.updatePod(e, ptr(EventStopped), func(p *Pod) bool {
 		if p.State == PodNotReady {
-			return false
+			return false // already announced (a second stop, or the infra died)
 		}
 		p.State = PodNotReady
 		return true

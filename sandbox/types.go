@@ -59,6 +59,8 @@ type Pod struct {
 	IPs            []string // primary first
 	InfraPid       int
 	ShmMounted     bool // Dir/shm is a tmpfs crid mounted
+	// NetworkDown: CNI DEL succeeded (at stop); removal need not run the plugins again.
+	NetworkDown bool
 	// Resources is the last UpdatePodSandboxResources (kubelet owns the pod cgroup; kept
 	// for status).
 	Resources *runtimeapi.LinuxContainerResources `json:"-"`
