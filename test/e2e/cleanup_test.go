@@ -105,6 +105,7 @@ func (d *Daemon) Cleanup() []error {
 	if err := os.RemoveAll(d.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove %s: %w", d.Dir, err))
 	}
+	releaseSubnet(d.Subnet)
 	// Verify: nothing of ours may remain.
 	if pids := d.ourProcesses(); len(pids) > 0 {
 		errs = append(errs, fmt.Errorf("cleanup left processes %s", hoststate.Describe(pids)))

@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/test/e2e/hoststate"
 )
 
 // binDir holds crid and crid-monitor: CRID_BIN_DIR, or a temp dir TestMain built them into.
@@ -141,6 +143,7 @@ func newDaemon(opts daemonOptions) (*Daemon, error) {
 	}
 	if err := d.writeConfig(); err != nil {
 		os.RemoveAll(dir)
+		releaseSubnet(d.Subnet)
 		return nil, err
 	}
 	if err := d.Start(); err != nil {
@@ -245,11 +248,47 @@ func pickSubnet() (string, error) {
 		rand.Read(b)
 		n := 64 + int(b[0])%64
 		prefix := fmt.Sprintf("10.88.%d.", n)
-		if !strings.Contains(string(used), prefix) {
+		if !strings.Contains(string(used), prefix) && reserveSubnet(n) {
 			return prefix + "0/24", nil
 		}
 	}
 	return "", errors.New("no free /24 in 10.88.64-127")
+}
+
+// subnetLocks holds one file per /24 in use by a daemon of any e2e run on this machine:
+// a daemon's bridge (and so its route) appears only with its first pod, so the route
+// check alone would let two concurrent runs pick the same /24.
+const subnetLocks = "/run/crid-e2e-subnets"
+
+// reserveSubnet takes 10.88.n.0/24 for this process unless a live process holds it.
+func reserveSubnet(n int) bool {
+	if err := os.MkdirAll(subnetLocks, 0o755); err != nil {
+		return false
+	}
+	path := filepath.Join(subnetLocks, fmt.Sprint(n))
+	for range 2 {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			fmt.Fprint(f, os.Getpid())
+			f.Close()
+			return true
+		}
+		b, _ := os.ReadFile(path)
+		var pid int
+		if _, err := fmt.Sscan(string(b), &pid); err == nil && (pid == os.Getpid() || hoststate.Alive(pid)) {
+			return false
+		}
+		os.Remove(path) // its owner died without cleanup
+	}
+	return false
+}
+
+// releaseSubnet gives the /24 back.
+func releaseSubnet(subnet string) {
+	var a, b, n int
+	if _, err := fmt.Sscanf(subnet, "%d.%d.%d.0/24", &a, &b, &n); err == nil {
+		os.Remove(filepath.Join(subnetLocks, fmt.Sprint(n)))
+	}
 }
 
 func (d *Daemon) args() []string {

@@ -48,6 +48,7 @@ func TestMain(m *testing.M) {
 	}
 	stopReg()
 	rmBins()
+	os.Remove(subnetLocks) // only when empty: other runs may still hold theirs
 	os.Exit(code)
 }
 
