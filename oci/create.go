@@ -40,13 +40,18 @@ type initConfig struct {
 	// With UserNS, fds follow the config: an O_PATH fd of Root.Path (the init
 	// may not be able to look it up), the rootfs as a detached idmapped mount
 	// if RootfsFd, then one premade mount per PremadeMounts entry (indexes
-	// into Spec.Mounts).
-	RootfsFd      bool  `json:"rootfsFd,omitempty"`
-	PremadeMounts []int `json:"premadeMounts,omitempty"`
+	// into Spec.Mounts), then for each CgroupMounts entry (a cgroup mount of
+	// Spec.Mounts the init may not make, see cgroupV1Binds) one bind per
+	// CgroupDirs entry.
+	RootfsFd      bool     `json:"rootfsFd,omitempty"`
+	PremadeMounts []int    `json:"premadeMounts,omitempty"`
+	CgroupMounts  []int    `json:"cgroupMounts,omitempty"`
+	CgroupDirs    []string `json:"cgroupDirs,omitempty"`
 
-	rootTargetFd int         // received by the init
-	rootfsFd     int         // received by the init
-	mountFds     map[int]int // received by the init: Spec.Mounts index -> fd
+	rootTargetFd int                  // received by the init
+	rootfsFd     int                  // received by the init
+	mountFds     map[int]int          // received by the init: Spec.Mounts index -> fd
+	cgroupBinds  map[int][]cgroupBind // received by the init: Spec.Mounts index -> binds
 }
 
 // Create sets the container up completely (namespaces, rootfs, cgroup, security)
@@ -322,5 +327,45 @@ func userNSMounts(pid int, cfg *initConfig, rootfs []specs.Mount) ([]int, error)
 		return nil, err
 	}
 	cfg.PremadeMounts = idx
-	return append(fds, mfds...), nil
+	fds = append(fds, mfds...)
+	cfds, err := cgroupMountBinds(pid, cfg)
+	if err != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, err
+	}
+	return append(fds, cfds...), nil
+}
+
+// cgroupMountBinds prepares the binds of each cgroup mount of a container in
+// a user namespace on a v1 host, unless the init makes a cgroup namespace of
+// its own (owned by the container's user namespace, so the init may mount
+// cgroup v1 itself). The binds show the hierarchies' directories of pid,
+// which is in its cgroup already.
+func cgroupMountBinds(pid int, cfg *initConfig) ([]int, error) {
+	if cfg.CgroupV2 || cfg.UnshareCgroupNS {
+		return nil, nil
+	}
+	var fds []int
+	for i, m := range cfg.Spec.Mounts {
+		if m.Type != "cgroup" && m.Type != "cgroup2" {
+			continue
+		}
+		binds, err := cgroupV1Binds(pid, m)
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, err
+		}
+		var dirs []string
+		for _, b := range binds {
+			dirs = append(dirs, b.dir)
+			fds = append(fds, b.fd)
+		}
+		// The same process and hierarchies for every cgroup mount: one list.
+		cfg.CgroupMounts, cfg.CgroupDirs = append(cfg.CgroupMounts, i), dirs
+	}
+	return fds, nil
 }

@@ -60,27 +60,34 @@ func runInit(s *os.File) error {
 func initCreate(s *os.File, cfg *initConfig) error {
 	spec := cfg.Spec
 	cfg.rootfsFd, cfg.rootTargetFd = -1, -1
+	var err error
 	if cfg.UserNS {
-		f, err := recvFd(s, "root")
-		if err != nil {
+		if cfg.rootTargetFd, err = recvRawFd(s); err != nil {
 			return fmt.Errorf("receive root: %w", err)
 		}
-		cfg.rootTargetFd = int(f.Fd())
 	}
 	if cfg.RootfsFd {
-		f, err := recvFd(s, "rootfs")
-		if err != nil {
+		if cfg.rootfsFd, err = recvRawFd(s); err != nil {
 			return fmt.Errorf("receive rootfs: %w", err)
 		}
-		cfg.rootfsFd = int(f.Fd())
 	}
 	cfg.mountFds = map[int]int{}
 	for _, i := range cfg.PremadeMounts {
-		f, err := recvFd(s, "mount")
-		if err != nil {
+		if cfg.mountFds[i], err = recvRawFd(s); err != nil {
 			return fmt.Errorf("receive premade mount: %w", err)
 		}
-		cfg.mountFds[i] = int(f.Fd())
+	}
+	cfg.cgroupBinds = map[int][]cgroupBind{}
+	for _, i := range cfg.CgroupMounts {
+		binds := make([]cgroupBind, 0, len(cfg.CgroupDirs)) // non-nil: binds, even none
+		for _, dir := range cfg.CgroupDirs {
+			fd, err := recvRawFd(s)
+			if err != nil {
+				return fmt.Errorf("receive cgroup bind: %w", err)
+			}
+			binds = append(binds, cgroupBind{dir: dir, fd: fd})
+		}
+		cfg.cgroupBinds[i] = binds
 	}
 	if cfg.UnshareCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -205,7 +206,7 @@ func applyPropagation(mounts []specs.Mount) error {
 func mountInRoot(rootfd int, m specs.Mount, userns bool) error {
 	o := parseMountOptions(m.Options)
 	if m.Type == "cgroup" || m.Type == "cgroup2" {
-		return mountCgroupfs(rootfd, m, o)
+		return mountCgroupfs(rootfd, m, o, nil)
 	}
 	var (
 		target int
@@ -306,10 +307,24 @@ func bindInRoot(rootfd, target int, m specs.Mount, o mountOpts) error {
 	return nil
 }
 
+// cgroupBind is one hierarchy's cgroup directory, cloned by the executor,
+// for the init to attach at <cgroup mount>/<dir>.
+type cgroupBind struct {
+	dir string
+	fd  int
+}
+
 // mountCgroupfs gives the container its cgroup view. On v2 that is one cgroup2
 // mount (showing the container's cgroup namespace root). On v1 it is a tmpfs
-// with one mount per hierarchy, like runc, each showing the namespace root.
-func mountCgroupfs(rootfd int, m specs.Mount, o mountOpts) error {
+// with one mount per hierarchy, like runc, each showing the namespace root —
+// or, given binds (a user namespace that may not mount cgroup v1, see
+// cgroupV1Binds), the container's own cgroup directory of each hierarchy.
+func mountCgroupfs(rootfd int, m specs.Mount, o mountOpts, binds []cgroupBind) error {
+	defer func() {
+		for _, b := range binds {
+			unix.Close(b.fd)
+		}
+	}()
 	o.data = nil
 	target, err := mkdirAllInRoot(rootfd, m.Destination, 0o755)
 	if err != nil {
@@ -325,7 +340,7 @@ func mountCgroupfs(rootfd int, m specs.Mount, o mountOpts) error {
 		defer unix.Close(fd)
 		return attachMount(fd, t, mountOpts{})
 	}
-	if cgroupV2() {
+	if cgroupV2() && binds == nil {
 		if err := mnt(target, "cgroup2", nil, o); err != nil {
 			return fmt.Errorf("mount %s: %w", m.Destination, err)
 		}
@@ -335,20 +350,34 @@ func mountCgroupfs(rootfd int, m specs.Mount, o mountOpts) error {
 	if err := mnt(target, "tmpfs", []string{"mode=755"}, mountOpts{attrSet: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}); err != nil {
 		return fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
-	hier, err := v1Hierarchies()
-	if err != nil {
-		return err
-	}
-	for _, h := range hier {
-		dest := strings.TrimSuffix(m.Destination, "/") + "/" + h.dir
+	sub := func(dir string, attach func(t int) error) error {
+		dest := strings.TrimSuffix(m.Destination, "/") + "/" + dir
 		t, err := mkdirAllInRoot(rootfd, dest, 0o755)
 		if err != nil {
 			return fmt.Errorf("mount %s: %w", dest, err)
 		}
-		err = mnt(t, h.fstype, h.opts, o)
+		err = attach(t)
 		unix.Close(t)
 		if err != nil {
 			return fmt.Errorf("mount %s: %w", dest, err)
+		}
+		return nil
+	}
+	if binds != nil {
+		for _, b := range binds {
+			if err := sub(b.dir, func(t int) error { return attachMount(b.fd, t, mountOpts{}) }); err != nil {
+				return err
+			}
+		}
+	} else {
+		hier, err := v1Hierarchies()
+		if err != nil {
+			return err
+		}
+		for _, h := range hier {
+			if err := sub(h.dir, func(t int) error { return mnt(t, h.fstype, h.opts, o) }); err != nil {
+				return err
+			}
 		}
 	}
 	// Re-resolve: the target fd still names the directory under the tmpfs.
@@ -360,10 +389,97 @@ func mountCgroupfs(rootfd int, m specs.Mount, o mountOpts) error {
 	return setMountAttrs(fd, o)
 }
 
+// cgroupV1Binds clones, in the executor, the cgroup directory of process pid
+// in every hierarchy mounted below cgroupRoot, as detached read-only (unless
+// the spec's mount says rw) nosuid, nodev, noexec binds. It is for a
+// container in a user namespace without a cgroup namespace of its own: the
+// kernel lets only the cgroup namespace's owner mount cgroup v1, and a view
+// of the hierarchy roots would be the host's whole tree anyway. The executor
+// makes them, like the other premade binds: it is still in the host's user
+// and mount namespaces, where these paths resolve and may be cloned; the
+// init only attaches the fds.
+func cgroupV1Binds(pid int, m specs.Mount) (binds []cgroupBind, err error) {
+	hier, err := v1Hierarchies()
+	if err != nil {
+		return nil, err
+	}
+	procCgroup, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil, err
+	}
+	o := parseMountOptions(m.Options)
+	attrs := mountOpts{attrSet: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if o.attrClr&unix.MOUNT_ATTR_RDONLY != 0 {
+		attrs.attrSet &^= unix.MOUNT_ATTR_RDONLY
+	}
+	defer func() {
+		if err != nil {
+			for _, b := range binds {
+				unix.Close(b.fd)
+			}
+		}
+	}()
+	dirs, srcs := v1BindSources(hier, string(procCgroup))
+	for i, src := range srcs {
+		fd, err := detachedMount(specs.Mount{Type: "bind", Source: src}, attrs)
+		if err != nil {
+			return binds, fmt.Errorf("mount %s/%s: %w", strings.TrimSuffix(m.Destination, "/"), dirs[i], err)
+		}
+		binds = append(binds, cgroupBind{dir: dirs[i], fd: fd})
+	}
+	return binds, nil
+}
+
+// v1BindSources pairs each hierarchy with the process's cgroup in it (lines
+// "id:controllers:path" of /proc/<pid>/cgroup; "0::path" is cgroup2) and
+// returns the directories below cgroupRoot and the host paths to bind there.
+// Both the lines and the mount roots are relative to the executor's cgroup
+// namespace, so the path below the mount is the line's path minus the root.
+// A hierarchy whose mount does not show the process's cgroup is left out.
+func v1BindSources(hier []v1Hierarchy, procCgroup string) (dirs, srcs []string) {
+	for _, h := range hier {
+		for _, line := range strings.Split(procCgroup, "\n") {
+			parts := strings.SplitN(line, ":", 3)
+			if len(parts) != 3 || !sameHierarchy(h, parts[0], parts[1]) {
+				continue
+			}
+			rel := parts[2]
+			if h.root != "/" && h.root != "" {
+				if rel != h.root && !strings.HasPrefix(rel, h.root+"/") {
+					break
+				}
+				rel = strings.TrimPrefix(rel, h.root)
+			}
+			dirs = append(dirs, h.dir)
+			srcs = append(srcs, cgroupRoot+"/"+h.dir+"/"+strings.TrimPrefix(rel, "/"))
+			break
+		}
+	}
+	return dirs, srcs
+}
+
+// sameHierarchy tells whether a /proc/<pid>/cgroup line's hierarchy id and
+// controllers ("cpu,cpuacct", "name=systemd") name hierarchy h.
+func sameHierarchy(h v1Hierarchy, id, controllers string) bool {
+	if h.fstype == "cgroup2" || id == "0" {
+		return h.fstype == "cgroup2" && id == "0" && controllers == ""
+	}
+	if controllers == "" {
+		return false
+	}
+	for _, c := range strings.Split(controllers, ",") {
+		if !slices.Contains(h.opts, c) {
+			return false
+		}
+	}
+	return true
+}
+
 type v1Hierarchy struct {
 	dir    string   // name below /sys/fs/cgroup: "memory", "cpu,cpuacct", "systemd", "unified"
 	fstype string   // cgroup or cgroup2
 	opts   []string // controller names, "name=systemd"
+	root   string   // the cgroup the mount shows as its root ("/" on the host)
 }
 
 // v1Hierarchies lists the host's cgroup hierarchies mounted below /sys/fs/cgroup.
@@ -382,7 +498,7 @@ func v1Hierarchies() ([]v1Hierarchy, error) {
 		if len(f) < 5 || len(g) < 3 || !strings.HasPrefix(f[4], cgroupRoot+"/") {
 			continue
 		}
-		h := v1Hierarchy{dir: strings.TrimPrefix(f[4], cgroupRoot+"/"), fstype: g[0]}
+		h := v1Hierarchy{dir: strings.TrimPrefix(f[4], cgroupRoot+"/"), fstype: g[0], root: f[3]}
 		if g[0] == "cgroup" {
 			for _, opt := range strings.Split(g[2], ",") {
 				if opt != "rw" && opt != "ro" && !strings.HasPrefix(opt, "relatime") && opt != "nosuid" && opt != "nodev" && opt != "noexec" {

@@ -106,6 +106,8 @@ func setupRootfs(cfg *initConfig) error {
 	for i, m := range spec.Mounts {
 		if fd, ok := cfg.mountFds[i]; ok {
 			err = attachInRoot(rootfd, m, fd)
+		} else if binds, ok := cfg.cgroupBinds[i]; ok {
+			err = mountCgroupfs(rootfd, m, parseMountOptions(m.Options), binds)
 		} else {
 			err = mountInRoot(rootfd, m, cfg.UserNS)
 		}

@@ -80,9 +80,20 @@ func sendFd(s *os.File, fd int) error {
 
 // recvFd receives one fd sent by sendFd.
 func recvFd(s *os.File, name string) (*os.File, error) {
-	rc, err := s.SyscallConn()
+	fd, err := recvRawFd(s)
 	if err != nil {
 		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// recvRawFd receives one fd the caller closes itself. Not an *os.File: its
+// finalizer would close the number again after the caller did, maybe then
+// another fd (the init keeps only numbers of the mounts it attaches).
+func recvRawFd(s *os.File) (int, error) {
+	rc, err := s.SyscallConn()
+	if err != nil {
+		return -1, err
 	}
 	oob := make([]byte, unix.CmsgSpace(4))
 	var (
@@ -94,20 +105,20 @@ func recvFd(s *os.File, name string) (*os.File, error) {
 		return rerr != unix.EAGAIN
 	})
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
 	if rerr != nil {
-		return nil, rerr
+		return -1, rerr
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("no fd received: %v", err)
+		return -1, fmt.Errorf("no fd received: %v", err)
 	}
 	fds, err := unix.ParseUnixRights(&msgs[0])
 	if err != nil || len(fds) != 1 {
-		return nil, fmt.Errorf("no fd received: %v", err)
+		return -1, fmt.Errorf("no fd received: %v", err)
 	}
-	return os.NewFile(uintptr(fds[0]), name), nil
+	return fds[0], nil
 }
 
 // socketPair returns (parent, child) ends, both close-on-exec; the child end is

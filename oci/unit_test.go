@@ -227,3 +227,24 @@ func TestPlanDev(t *testing.T) {
 		t.Fatalf("plan without spec mounts: %+v", p)
 	}
 }
+
+func TestV1BindSources(t *testing.T) {
+	hier := []v1Hierarchy{
+		{dir: "cpu,cpuacct", fstype: "cgroup", opts: []string{"cpu", "cpuacct"}, root: "/"},
+		{dir: "memory", fstype: "cgroup", opts: []string{"memory"}, root: "/"},
+		{dir: "systemd", fstype: "cgroup", opts: []string{"xattr", "name=systemd"}, root: "/"},
+		{dir: "unified", fstype: "cgroup2", root: "/"},
+		// Mounted from a sub-cgroup (a nested host): the path is below its root.
+		{dir: "pids", fstype: "cgroup", opts: []string{"pids"}, root: "/outer"},
+		// Not showing the process's cgroup: left out.
+		{dir: "blkio", fstype: "cgroup", opts: []string{"blkio"}, root: "/elsewhere"},
+	}
+	proc := "7:blkio:/k/c1\n6:pids:/outer/k/c1\n4:memory:/k/c1\n3:cpu,cpuacct:/k/c1\n1:name=systemd:/\n0::/mon\n"
+	dirs, srcs := v1BindSources(hier, proc)
+	wantDirs := []string{"cpu,cpuacct", "memory", "systemd", "unified", "pids"}
+	wantSrcs := []string{cgroupRoot + "/cpu,cpuacct/k/c1", cgroupRoot + "/memory/k/c1", cgroupRoot + "/systemd/",
+		cgroupRoot + "/unified/mon", cgroupRoot + "/pids/k/c1"}
+	if !reflect.DeepEqual(dirs, wantDirs) || !reflect.DeepEqual(srcs, wantSrcs) {
+		t.Fatalf("v1BindSources = %q, %q; want %q, %q", dirs, srcs, wantDirs, wantSrcs)
+	}
+}

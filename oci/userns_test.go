@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -138,4 +139,79 @@ func TestPodUserNamespace(t *testing.T) {
 	}
 	_ = unix.Kill(pid, unix.SIGKILL)
 	waitExit(t, pid)
+}
+
+// TestUserNamespaceCgroupV1: on a v1 host CRI gives a container no cgroup
+// namespace, and the kernel lets only the cgroup namespace's owner (here the
+// host's user namespace) mount cgroup v1. A container in a user namespace,
+// new or joined from its pod, must still start and see its own cgroup of
+// each hierarchy at /sys/fs/cgroup/<controller>, read-only.
+func TestUserNamespaceCgroupV1(t *testing.T) {
+	requireRoot(t)
+	if cgroupV2() {
+		t.Skip("cgroup v1 host only")
+	}
+	const limit = 64 << 20
+	script := `cat /proc/self/uid_map; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/pids/pids.max; ` +
+		`test -d /sys/fs/cgroup/cpu && echo cpu; (echo 1 > /sys/fs/cgroup/pids/pids.max) 2>&1 | grep -o 'Read-only file system'`
+	want := func(hostID string) string {
+		return "0 " + hostID + " 65536\n" + itoa(limit) + "\n55\ncpu\nRead-only file system"
+	}
+	// CRI's default mounts on v1: the cgroup tree read-only, no cgroup namespace.
+	v1Spec := func(hostID uint32) (*specs.Spec, []specs.Mount) {
+		spec, rootfs := testSpec(t, "sh", "-c", script)
+		spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(n specs.LinuxNamespace) bool {
+			return n.Type == specs.CgroupNamespace
+		})
+		maps := []specs.LinuxIDMapping{{ContainerID: 0, HostID: hostID, Size: 65536}}
+		spec.Linux.UIDMappings, spec.Linux.GIDMappings = maps, maps
+		mem, pids := int64(limit), int64(55)
+		spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}, Pids: &specs.LinuxPids{Limit: &pids}}
+		return spec, rootfs
+	}
+	check := func(t *testing.T, spec *specs.Spec, rootfs []specs.Mount, hostID string) {
+		ws, out := run(t, spec, rootfs)
+		if ws.ExitStatus() != 0 {
+			t.Fatalf("status %v: %s", ws, out)
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			lines = append(lines, strings.Join(strings.Fields(l), " "))
+		}
+		if got := strings.Join(lines, "\n"); got != want(hostID) {
+			t.Fatalf("container saw:\n%s\nwant:\n%s", got, want(hostID))
+		}
+	}
+	t.Run("new", func(t *testing.T) {
+		spec, rootfs := v1Spec(100000)
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		check(t, spec, rootfs, "100000")
+	})
+	t.Run("pod", func(t *testing.T) {
+		spec, rootfs := v1Spec(200000)
+		infra := &specs.Spec{Linux: &specs.Linux{
+			CgroupsPath: cgParent + "/pod" + randID(),
+			UIDMappings: spec.Linux.UIDMappings, GIDMappings: spec.Linux.GIDMappings,
+			Namespaces: []specs.LinuxNamespace{{Type: specs.UserNamespace}, {Type: specs.PIDNamespace}},
+		}}
+		pid, err := CreatePodInfra(context.Background(), infra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			waitExit(t, pid)
+			_ = Destroy(infra)
+		})
+		spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(n specs.LinuxNamespace) bool {
+			return n.Type == specs.PIDNamespace
+		})
+		for _, n := range []struct {
+			typ  specs.LinuxNamespaceType
+			name string
+		}{{specs.UserNamespace, "user"}, {specs.PIDNamespace, "pid"}} {
+			spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: n.typ, Path: "/proc/" + itoa(pid) + "/ns/" + n.name})
+		}
+		check(t, spec, rootfs, "200000")
+	})
 }
