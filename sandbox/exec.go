@@ -166,8 +166,10 @@ func (m *Manager) PortForward(ctx context.Context, podID string, port int32, str
 
 // dialInNetNS dials localhost:port from inside the network namespace at nsPath ("" = the
 // host's). A socket belongs to the namespace of the thread that made it, so the dial runs
-// on a locked OS thread moved into the pod's namespace; that thread is never unlocked, so
-// Go discards it when the goroutine ends instead of reusing a thread in the wrong netns.
+// on a locked OS thread moved into the pod's namespace and then moved back. Only when the
+// way back fails is the thread left locked, so Go discards it when the goroutine ends;
+// plain discarding is not enough, because the locked thread may be the main one, which Go
+// parks for ever instead (and which /proc/self/ns shows for the whole process).
 func dialInNetNS(nsPath, port string) (net.Conn, error) {
 	dial := func() (net.Conn, error) {
 		c, err := net.DialTimeout("tcp4", net.JoinHostPort("127.0.0.1", port), 10*time.Second)
@@ -188,17 +190,28 @@ func dialInNetNS(nsPath, port string) (net.Conn, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		f, err := os.Open(nsPath)
+		orig, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
+			ch <- result{nil, err}
+			return // still locked: nothing changed, but stay on the safe side
+		}
+		defer orig.Close()
+		target, err := os.Open(nsPath)
+		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{nil, err}
 			return
 		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{nil, fmt.Errorf("enter netns %s: %w", nsPath, err)}
 			return
 		}
 		c, err := dial()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		ch <- result{c, err}
 	}()
 	r := <-ch

@@ -26,8 +26,18 @@ func (m *Manager) RunPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 	return m.podNames.do(ctx, key, func(ctx context.Context) (string, error) {
 		m.mu.RLock()
 		other, clash := m.podByName[key]
+		var existing *Pod
+		if clash {
+			existing = m.pods[other].snap.Load()
+		}
 		m.mu.RUnlock()
 		if clash {
+			// kubelet never asks twice for one attempt except to retry a call whose
+			// answer it lost (its deadline can pass just as the pod is finished), so a
+			// ready pod with these metadata is that call's result (cri-tools allows it).
+			if existing.State == PodReady && existing.Phase == PhaseCreated {
+				return other, nil
+			}
 			return "", fmt.Errorf("pod sandbox name %q (attempt %d) is already used by pod %s: %w",
 				cfg.Metadata.Name, cfg.Metadata.Attempt, other, errdefs.ErrAlreadyExists)
 		}
