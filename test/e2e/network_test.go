@@ -158,3 +158,22 @@ func TestHostNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestPodLocalhost: containers of one pod share its network namespace: a client container
+// reaches the server container at 127.0.0.1 (from its own process).
+func TestPodLocalhost(t *testing.T) {
+	d := sharedDaemon(t)
+	img := testImage(t, d)
+	pod := d.podConfig(t, "localhost")
+	podID := d.runPod(t, pod)
+	srvID := d.runContainer(t, podID, pod, containerConfig("httpd", img, "sh", "-c",
+		"mkdir -p /www && echo same-pod > /www/index.html && exec httpd -f -p 8080 -h /www"))
+	waitListening(t, d, podID, srvID, 8080)
+	cli := containerConfig("client", img, "sh", "-c",
+		"until printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 127.0.0.1 8080 > /tmp/page; do sleep 0.2; done; echo page:$(tail -n 1 /tmp/page)")
+	id := d.runContainer(t, podID, pod, cli)
+	d.waitState(t, id, runtimeapi.ContainerState_CONTAINER_EXITED, 30*time.Second)
+	if out, _ := logMessages(t, readLog(t, pod, cli)); !containsString(out, "page:same-pod") {
+		t.Errorf("client via 127.0.0.1: %q, want page:same-pod", out)
+	}
+}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -228,4 +230,48 @@ func TestRemoveRunningPod(t *testing.T) {
 	}); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestContainerRestartAttempts: kubelet restarts a container by creating it again with the
+// next attempt number while the exited one is kept (for logs); after removing the old one
+// the name can be reused.
+func TestContainerRestartAttempts(t *testing.T) {
+	d := sharedDaemon(t)
+	img := testImage(t, d)
+	pod := d.podConfig(t, "attempts")
+	podID := d.runPod(t, pod)
+	var ids []string
+	for attempt := range uint32(3) {
+		cfg := containerConfig("c", img, "sh", "-c", fmt.Sprint("echo attempt ", attempt))
+		cfg.Metadata.Attempt = attempt
+		cfg.LogPath = fmt.Sprintf("c/%d.log", attempt)
+		if err := os.MkdirAll(filepath.Join(pod.LogDirectory, "c"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		id := d.runContainer(t, podID, pod, cfg)
+		d.waitState(t, id, runtimeapi.ContainerState_CONTAINER_EXITED, 30*time.Second)
+		ids = append(ids, id)
+		if err := waitFor(5*time.Second, func() error {
+			if out, _ := logMessages(t, readLog(t, pod, cfg)); !containsString(out, fmt.Sprint("attempt ", attempt)) {
+				return fmt.Errorf("attempt %d log %q", attempt, out)
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+	}
+	resp, err := d.RT.ListContainers(ctxT(t, criTimeout), &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: podID}})
+	if err != nil || len(resp.GetContainers()) != 3 {
+		t.Fatalf("containers of the pod: %v %v, want 3 attempts", resp.GetContainers(), err)
+	}
+	for _, c := range resp.Containers {
+		if ids[c.Metadata.Attempt] != c.Id {
+			t.Errorf("attempt %d is %s, want %s", c.Metadata.Attempt, c.Id, ids[c.Metadata.Attempt])
+		}
+	}
+	if _, err := d.RT.RemoveContainer(ctxT(t, criTimeout), &runtimeapi.RemoveContainerRequest{ContainerId: ids[0]}); err != nil {
+		t.Fatalf("RemoveContainer: %v", err)
+	}
+	cfg := containerConfig("c", img, "true")
+	d.createContainer(t, podID, pod, cfg) // attempt 0 again, its name free once more
 }
