@@ -33,8 +33,9 @@ func TestContainerStats(t *testing.T) {
 	if c1 == 0 || c2 <= c1 {
 		t.Errorf("cpu usage %d then %d ns: want nonzero and growing for a busy loop", c1, c2)
 	}
-	// Half a core at least over the second between samples (the loop wants a whole one).
-	if c2-c1 < uint64(300*time.Millisecond) {
+	// The loop wants a whole core; 5% of one over the second between samples leaves room
+	// for a machine busy with other work and still tells a running loop from a parked one.
+	if c2-c1 < uint64(50*time.Millisecond) {
 		t.Errorf("cpu grew %v in 1s for a busy loop", time.Duration(c2-c1))
 	}
 	if s2.GetCpu().GetTimestamp() <= s1.GetCpu().GetTimestamp() {
