@@ -16,12 +16,9 @@ import (
 // Pods made concurrently, then an exec in each: the exec must be in its pod's IPC and
 // UTS namespaces. This found a monitor bug (a few in a hundred execs ran in the host's
 // IPC namespace: the monitor's main thread had been moved into the pod's namespaces by
-// a locked-thread setns and nsDiff compares against /proc/self, i.e. that thread), so it
-// runs only with CRID_TEST_EXEC_NS=1 until oci's fix lands; then drop the guard.
+// a locked-thread setns and nsDiff compares against /proc/self, i.e. that thread). oci now
+// keeps the main thread to itself (oci/mainthread.go).
 func TestExecJoinsPodNamespacesUnderLoad(t *testing.T) {
-	if os.Getenv("CRID_TEST_EXEC_NS") != "1" {
-		t.Skip("set CRID_TEST_EXEC_NS=1 (known monitor bug, see the comment)")
-	}
 	st := newStack(t)
 	ctx := context.Background()
 	t.Cleanup(func() { st.m.Close() })
