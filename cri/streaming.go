@@ -94,31 +94,8 @@ func writerOrNil(w io.WriteCloser) io.Writer {
 	return w
 }
 
-// termSizes forwards terminal resizes until stop is called; the goroutine always ends with
-// the exec, never left blocked on a channel nobody closes (CVE-2022-23471).
 func termSizes(in <-chan remotecommand.TerminalSize) (<-chan sandbox.TermSize, func()) {
-	if in == nil {
-		return nil, func() {}
-	}
-	out := make(chan sandbox.TermSize, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-done:
-				return
-			case sz, ok := <-in:
-				if !ok {
-					return
-				}
-				select {
-				case out <- sandbox.TermSize{Width: sz.Width, Height: sz.Height}:
-				case <-done:
-					return
-				}
-			}
-		}
-	}()
-	return out, func() { close(done) }
+	return sandbox.RelaySizes(in, func(sz remotecommand.TerminalSize) sandbox.TermSize {
+		return sandbox.TermSize{Width: sz.Width, Height: sz.Height}
+	})
 }

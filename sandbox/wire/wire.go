@@ -232,32 +232,8 @@ func (m *Monitor) Attach(ctx context.Context, id string, stdin io.Reader, stdout
 func (m *Monitor) Shutdown(ctx context.Context) error { return m.c.Shutdown(ctx) }
 func (m *Monitor) Close() error                       { return m.c.Close() }
 
-// resizes converts sizes until in closes or stop is called; never outlives the stream.
 func resizes(in <-chan sandbox.TermSize) (<-chan monitor.Size, func()) {
-	if in == nil {
-		return nil, func() {}
-	}
-	out := make(chan monitor.Size, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-done:
-				return
-			case s, ok := <-in:
-				if !ok {
-					return
-				}
-				select {
-				case out <- monitor.Size{Width: s.Width, Height: s.Height}:
-				case <-done:
-					return
-				}
-			}
-		}
-	}()
-	return out, func() { close(done) }
+	return sandbox.RelaySizes(in, func(s sandbox.TermSize) monitor.Size { return monitor.Size{Width: s.Width, Height: s.Height} })
 }
 
 // Specs is sandbox/spec.
