@@ -399,11 +399,18 @@ func mountCgroupfs(rootfd int, m specs.Mount, o mountOpts, binds []cgroupBind) e
 // and mount namespaces, where these paths resolve and may be cloned; the
 // init only attaches the fds.
 func cgroupV1Binds(pid int, m specs.Mount) (binds []cgroupBind, err error) {
+	return cgroupV1BindsOf(fmt.Sprintf("/proc/%d/cgroup", pid), m)
+}
+
+// cgroupV1BindsOf is cgroupV1Binds for the process whose cgroup file is procFile
+// ("/proc/self/cgroup" from an init in a new pid namespace, whose own pid means
+// nothing to the host's procfs).
+func cgroupV1BindsOf(procFile string, m specs.Mount) (binds []cgroupBind, err error) {
 	hier, err := v1Hierarchies()
 	if err != nil {
 		return nil, err
 	}
-	procCgroup, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	procCgroup, err := os.ReadFile(procFile)
 	if err != nil {
 		return nil, err
 	}

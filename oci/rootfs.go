@@ -108,6 +108,15 @@ func setupRootfs(cfg *initConfig) error {
 			err = attachInRoot(rootfd, m, fd)
 		} else if binds, ok := cfg.cgroupBinds[i]; ok {
 			err = mountCgroupfs(rootfd, m, parseMountOptions(m.Options), binds)
+		} else if isCgroupMount(m) && !cfg.CgroupV2 && !cfg.UnshareCgroupNS {
+			// v1 without a cgroup namespace: a fresh cgroupfs would show the host's
+			// whole tree and the root's limits. Bind the container's own directory of
+			// each hierarchy, as runc does, so programs reading their limits from
+			// /sys/fs/cgroup/<controller> find them. The init is in its cgroup already.
+			var binds []cgroupBind
+			if binds, err = cgroupV1BindsOf("/proc/self/cgroup", m); err == nil {
+				err = mountCgroupfs(rootfd, m, parseMountOptions(m.Options), binds)
+			}
 		} else {
 			err = mountInRoot(rootfd, m, cfg.UserNS)
 		}
@@ -345,3 +354,5 @@ func maskPath(rootfd int, p, label string) error {
 	}
 	return nil
 }
+
+func isCgroupMount(m specs.Mount) bool { return m.Type == "cgroup" || m.Type == "cgroup2" }
