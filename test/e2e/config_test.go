@@ -86,15 +86,13 @@ func TestSharedPidNamespace(t *testing.T) {
 	podID := d.runPod(t, pod)
 	d.runContainer(t, podID, pod, containerConfig("a", img, "sleep", "1111"))
 	b := d.runContainer(t, podID, pod, containerConfig("b", img, "sleep", "2222"))
-	if err := waitFor(10*time.Second, func() error {
+	eventually(t, 10*time.Second, func() error {
 		ps := d.mustExec(t, b, "ps", "-o", "args")
 		if !strings.Contains(ps, "sleep 1111") {
 			return errString("container b does not see a's process:\n" + ps)
 		}
 		return nil
-	}); err != nil {
-		t.Error(err)
-	}
+	})
 }
 
 // TestSeccomp: RuntimeDefault blocks what the default profile forbids (creating a user

@@ -248,3 +248,13 @@ func waitFor(timeout time.Duration, cond func() error) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// eventually is waitFor that reports a timeout as a test error.
+func eventually(t testing.TB, timeout time.Duration, cond func() error) bool {
+	t.Helper()
+	if err := waitFor(timeout, cond); err != nil {
+		t.Error(err)
+		return false
+	}
+	return true
+}

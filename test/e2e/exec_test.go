@@ -46,15 +46,13 @@ func TestExecSync(t *testing.T) {
 	if el > 10*time.Second {
 		t.Errorf("ExecSync with timeout 1s returned after %v", el)
 	}
-	if err := waitFor(5*time.Second, func() error {
+	eventually(t, 5*time.Second, func() error {
 		ps := d.mustExec(t, id, "ps", "-o", "args")
 		if strings.Contains(ps, "sleep 4321") {
 			return errString("timed-out exec still running:\n" + ps)
 		}
 		return nil
-	}); err != nil {
-		t.Error(err)
-	}
+	})
 
 	// Large output comes back complete.
 	out, _, code = d.execSync(t, id, 0, "sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x")
@@ -153,14 +151,12 @@ func TestAttach(t *testing.T) {
 		done <- err
 	}()
 	pw.Write([]byte("hello\n"))
-	if err := waitFor(10*time.Second, func() error {
+	eventually(t, 10*time.Second, func() error {
 		if !strings.Contains(stdout.String(), "echo:hello") {
 			return errString("attach output " + stdout.String())
 		}
 		return nil
-	}); err != nil {
-		t.Error(err)
-	}
+	})
 	// Closing stdin ends the first attach session; with StdinOnce the container's stdin
 	// closes too, so the read loop ends, the container exits 0 and the session ends.
 	pw.Close()
@@ -176,14 +172,12 @@ func TestAttach(t *testing.T) {
 		t.Errorf("attached container exit %d, want 0 after stdin closed", st.ExitCode)
 	}
 	// The attached output also reaches the log.
-	if err := waitFor(10*time.Second, func() error {
+	eventually(t, 10*time.Second, func() error {
 		if out, _ := logMessages(t, readLog(t, pod, cfg)); !containsString(out, "echo:hello") {
 			return errString("log has no echo:hello")
 		}
 		return nil
-	}); err != nil {
-		t.Error(err)
-	}
+	})
 }
 
 func containsString(list []string, s string) bool {

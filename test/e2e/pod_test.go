@@ -58,14 +58,12 @@ func TestPodLifecycle(t *testing.T) {
 	if st.Metadata.GetName() != "main" || st.ImageRef == "" || st.LogPath == "" {
 		t.Errorf("status metadata %+v imageRef %q logPath %q", st.Metadata, st.ImageRef, st.LogPath)
 	}
-	if err := waitFor(10*time.Second, func() error {
+	eventually(t, 10*time.Second, func() error {
 		if out, _ := logMessages(t, readLog(t, pod, cfg)); !containsString(out, "started on "+pod.Hostname) {
 			return fmt.Errorf("container output %q, want the pod's hostname %s", out, pod.Hostname)
 		}
 		return nil
-	}); err != nil {
-		t.Error(err)
-	}
+	})
 
 	ctrs, err := d.RT.ListContainers(ctxT(t, criTimeout), &runtimeapi.ListContainersRequest{
 		Filter: &runtimeapi.ContainerFilter{PodSandboxId: podID},
@@ -222,14 +220,12 @@ func TestRemoveRunningPod(t *testing.T) {
 	if _, err := d.RT.ContainerStatus(ctxT(t, criTimeout), &runtimeapi.ContainerStatusRequest{ContainerId: id}); !isNotFound(err) {
 		t.Errorf("ContainerStatus after the pod's removal: %v, want NotFound", err)
 	}
-	if err := waitFor(5*time.Second, func() error {
+	eventually(t, 5*time.Second, func() error {
 		if hoststate.Alive(pid) {
 			return errString("container process still alive")
 		}
 		return nil
-	}); err != nil {
-		t.Error(err)
-	}
+	})
 }
 
 // TestContainerRestartAttempts: kubelet restarts a container by creating it again with the
@@ -251,14 +247,12 @@ func TestContainerRestartAttempts(t *testing.T) {
 		id := d.runContainer(t, podID, pod, cfg)
 		d.waitState(t, id, runtimeapi.ContainerState_CONTAINER_EXITED, 30*time.Second)
 		ids = append(ids, id)
-		if err := waitFor(5*time.Second, func() error {
+		eventually(t, 5*time.Second, func() error {
 			if out, _ := logMessages(t, readLog(t, pod, cfg)); !containsString(out, fmt.Sprint("attempt ", attempt)) {
 				return fmt.Errorf("attempt %d log %q", attempt, out)
 			}
 			return nil
-		}); err != nil {
-			t.Error(err)
-		}
+		})
 	}
 	resp, err := d.RT.ListContainers(ctxT(t, criTimeout), &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: podID}})
 	if err != nil || len(resp.GetContainers()) != 3 {

@@ -32,15 +32,13 @@ func TestPrivileged(t *testing.T) {
 	if st["CapEff"] != host["CapBnd"] {
 		t.Errorf("privileged CapEff %s, want the runtime's bounding set %s", st["CapEff"], host["CapBnd"])
 	}
-	if err := waitFor(10*time.Second, func() error {
+	eventually(t, 10*time.Second, func() error {
 		out, _ := logMessages(t, readLog(t, pod, cfg))
 		if !containsString(out, "mount-ok") || !containsString(out, "sysctl-ok") {
 			return fmt.Errorf("privileged container's mount and /proc/sys write: output %q", out)
 		}
 		return nil
-	}); err != nil {
-		t.Error(err)
-	}
+	})
 	if _, _, code := d.execSync(t, id, 0, "test", "-e", "/dev/mem"); code != 0 {
 		if _, err := os.Stat("/dev/mem"); err == nil {
 			t.Errorf("privileged container does not see the host's /dev/mem")
