@@ -14,12 +14,7 @@ import (
 func TestRestartRecoversPods(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sigName(sig), func(t *testing.T) {
-			d := startDaemon(t, daemonOptions{})
-			s := newRestartScene(t, d)
-			before := d.snapshot(t)
-			if err := d.Restart(sig); err != nil {
-				t.Fatalf("restart after %v: %v", sig, err)
-			}
+			d, s, before := restartedScene(t, sig)
 			compareSnapshots(t, before, d.snapshot(t), cmpPods)
 			d.startContainer(t, s.created)
 			if st := d.waitState(t, s.created, runtimeapi.ContainerState_CONTAINER_EXITED, 30*time.Second); st.ExitCode != 0 || st.Reason != "Completed" {

@@ -58,18 +58,26 @@ func newRestartScene(t *testing.T, d *Daemon) *restartScene {
 	return s
 }
 
+// restartedScene starts a crid of the test's own, builds the scene, snapshots what CRI
+// reports and restarts crid after sig.
+func restartedScene(t *testing.T, sig syscall.Signal) (*Daemon, *restartScene, criSnapshot) {
+	t.Helper()
+	d := startDaemon(t, daemonOptions{})
+	s := newRestartScene(t, d)
+	before := d.snapshot(t)
+	if err := d.Restart(sig); err != nil {
+		t.Fatalf("restart after %v: %v", sig, err)
+	}
+	return d, s, before
+}
+
 // TestRestartKeepsContainers: crid restarted (SIGTERM, SIGKILL) with running containers
 // leaves them running untouched, reports the same containers and statuses, and can still
 // exec into and stop them with their real exit status.
 func TestRestartKeepsContainers(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sigName(sig), func(t *testing.T) {
-			d := startDaemon(t, daemonOptions{})
-			s := newRestartScene(t, d)
-			before := d.snapshot(t)
-			if err := d.Restart(sig); err != nil {
-				t.Fatalf("restart after %v: %v", sig, err)
-			}
+			d, s, before := restartedScene(t, sig)
 			if !hoststate.Alive(s.runningPid) {
 				t.Fatalf("container process %d died with crid", s.runningPid)
 			}
