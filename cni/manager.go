@@ -5,6 +5,7 @@
 package cni
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/containernetworking/cni/libcni"
+	"golang.org/x/sys/unix"
 
 	"github.com/crid-dev/crid/errdefs"
 )
@@ -90,9 +92,22 @@ func New(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// Close releases nothing today (config reload is polled, see config.go); it
-// exists so callers need not change if a watcher is added.
-func (m *Manager) Close() error { return nil }
+// Close releases the netns dir when no pod is left (config reload is polled, see
+// config.go, so there is no watcher to stop). The netns dir is a self-bind mount (see ensureNetNSDir) that pinned namespaces of live
+// pods need across daemon restarts; with no pod left, Close releases it so a stopped crid
+// leaves no mount behind.
+func (m *Manager) Close() error {
+	if pods, err := m.ListNetNS(); err != nil || len(pods) > 0 {
+		return nil
+	}
+	if err := unix.Unmount(m.cfg.NetNSDir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("cni: release %s: %w", m.cfg.NetNSDir, err)
+	}
+	m.nsDirMu.Lock()
+	m.nsDirReady = false
+	m.nsDirMu.Unlock()
+	return nil
+}
 
 // SetPodCIDR sets the ranges host-local allocates from (capability
 // "ipRanges") for pods set up afterwards. kubelet sends the node's pod CIDRs

@@ -1,0 +1,56 @@
+package cni
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func mountedAt(t *testing.T, dir string) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCloseReleasesIdleNetNSDir: the netns dir mount outlives the daemon only while a
+// pod's namespace is pinned in it; a crid stopped with no pods leaves no mount behind.
+func TestCloseReleasesIdleNetNSDir(t *testing.T) {
+	requireNetworking(t)
+	dir := filepath.Join(t.TempDir(), "netns")
+	m, err := New(Config{ConfDir: t.TempDir(), NetNSDir: dir, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := m.NewNetNS(randHex(t, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.RemoveNetNS(path); m.Close() })
+	if m.Close(); !mountedAt(t, dir) {
+		t.Fatal("Close released the netns dir while a pod's namespace was pinned in it")
+	}
+	if err := m.RemoveNetNS(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if mountedAt(t, dir) {
+		t.Fatal("netns dir still mounted after Close with no pods")
+	}
+	// The manager still works after a Close released the dir (a restart in-process).
+	again, err := m.NewNetNS(randHex(t, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.RemoveNetNS(again)
+}
