@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/base64"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -219,11 +218,7 @@ func TestImageImport(t *testing.T) {
 // importArchive runs `crid image import` against the daemon's root/state.
 func (d *Daemon) importArchive(t *testing.T, path string) {
 	t.Helper()
-	cmd := exec.Command(binDir+"/crid", "image", "import", "--root", d.Root, "--state", d.State, "--config", d.Dir+"/crid.toml", path)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("crid image import: %v\n%s", err, out)
-	}
+	d.crid(t, "image", "import", path)
 }
 
 // TestImagesSurviveRestart: every image (pulled by tag, by digest, from an index, imported)
