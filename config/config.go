@@ -113,6 +113,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: %s must be an absolute path, got %q", key, dir)
 		}
 	}
+	if len(c.Listen) > 107 {
+		return fmt.Errorf("config: listen: %q is longer than a unix socket path may be (107 bytes)", c.Listen)
+	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("config: log_level: %w", err)
 	}

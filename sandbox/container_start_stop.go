@@ -32,6 +32,9 @@ func (m *Manager) StartContainer(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	// Taken before the start: an exit event may be handled before the update below, and
+	// a start time after the finish time would be a lie in ContainerStatus.
+	startedAt := time.Now()
 	if err := mon.Start(ctx, c.ID); err != nil {
 		// As containerd does: the container is done for, with the reason shown in status.
 		m.updateContainer(e, ptr(EventStopped), func(c *Container) bool {
@@ -48,7 +51,7 @@ func (m *Manager) StartContainer(ctx context.Context, id string) error {
 		if c.State != ContainerCreated {
 			return false // it exited already: the exit event won the race
 		}
-		c.State, c.StartedAt = ContainerRunning, time.Now()
+		c.State, c.StartedAt = ContainerRunning, startedAt
 		return true
 	})
 	return err

@@ -56,8 +56,12 @@ func (m *Manager) markExited(e *ctrEntry, st *ProcState) {
 		if c.FinishedAt.IsZero() {
 			c.FinishedAt = time.Now()
 		}
-		if c.StartedAt.IsZero() && !st.StartedAt.IsZero() {
+		// The monitor saw the start itself; its time is the one ordered with its exit.
+		if !st.StartedAt.IsZero() {
 			c.StartedAt = st.StartedAt
+		}
+		if !c.StartedAt.IsZero() && c.FinishedAt.Before(c.StartedAt) {
+			c.FinishedAt = c.StartedAt
 		}
 		c.Reason, c.Message = exitReason(st), ""
 		return true

@@ -59,9 +59,6 @@ func Connect(ctx context.Context, stateDir string) (*Client, error) {
 		events:   make(chan *State, 16),
 		closed:   make(chan struct{}),
 	}
-	if len(c.sock) >= 108 {
-		return nil, fmt.Errorf("monitor socket path %q is longer than a unix socket allows: %w", c.sock, errdefs.ErrInvalidArgument)
-	}
 	// A List proves the monitor answers, not just that a socket file is left. A
 	// monitor that accepts but never answers (stopped, hung) is unavailable too.
 	pctx, cancel := context.WithTimeout(ctx, connectTimeout)
@@ -165,7 +162,12 @@ func (c *Client) streamEvents() error {
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.sock)
+	addr, release, err := api.SocketAddr(c.sock)
+	if err != nil {
+		return nil, fmt.Errorf("monitor of %s: %v: %w", c.stateDir, err, errdefs.ErrUnavailable)
+	}
+	conn, err := d.DialContext(ctx, "unix", addr)
+	release()
 	if err != nil {
 		return nil, fmt.Errorf("monitor of %s: %v: %w", c.stateDir, err, errdefs.ErrUnavailable)
 	}
