@@ -27,7 +27,7 @@ demo: deps build
 	hack/demo.sh
 
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./oci/... ./images/... ./sandbox/...
+	$(GO) test -run '^$$' -bench . ./oci/... ./images/... ./cri/... ./cni/...
 
 clean:
 	rm -rf $(BIN)
