@@ -127,12 +127,16 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	}
 	created := false
 	defer func() {
-		if err != nil && !crashPoint.Load() {
+		r := recover()
+		if (err != nil && !crashPoint.Load()) || r != nil {
 			var mm Monitor
 			if created {
 				mm = mon
 			}
 			m.rollbackContainer(context.WithoutCancel(ctx), c, mm)
+		}
+		if r != nil {
+			panic(r) // the RPC wrapper reports it; what existed is undone
 		}
 	}()
 	rootfsPath := filepath.Join(c.Dir, "rootfs")

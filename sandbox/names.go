@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -76,7 +77,20 @@ func (r *reservations) do(ctx context.Context, key string, create func(context.C
 }
 
 func (r *reservations) run(ctx context.Context, key string, res *reservation, create func(context.Context) (string, error)) (string, error) {
+	finished := false
+	defer func() {
+		if !finished {
+			// create panicked (the RPC wrapper turns that into Internal): free the name,
+			// or every retry would wait on a reservation that never ends.
+			r.mu.Lock()
+			res.err = errors.New("the request with the same name failed")
+			delete(r.m, key)
+			close(res.done)
+			r.mu.Unlock()
+		}
+	}()
 	id, err := create(context.WithoutCancel(ctx))
+	finished = true
 	r.mu.Lock()
 	res.id, res.err = id, err
 	if err == nil && ctx.Err() != nil {

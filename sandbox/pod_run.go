@@ -92,6 +92,10 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 	}
 	var mon Monitor
 	defer func() {
+		if r := recover(); r != nil { // undo what exists, then let the RPC wrapper report it
+			m.rollbackPod(context.WithoutCancel(ctx), p, mon)
+			panic(r)
+		}
 		if err != nil && !crashPoint.Load() {
 			m.rollbackPod(context.WithoutCancel(ctx), p, mon)
 		}

@@ -6,6 +6,7 @@ package sandboxtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -46,10 +47,17 @@ func (f *Failures) Set(step string, err error) {
 	}
 }
 
+// ErrPanic set for a step makes it panic instead of failing, as a bug would.
+var ErrPanic = errors.New("sandboxtest: injected panic")
+
 func (f *Failures) check(step string) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.m[step]
+	err := f.m[step]
+	f.mu.Unlock()
+	if err == ErrPanic {
+		panic(fmt.Sprintf("sandboxtest: injected panic at %s", step))
+	}
+	return err
 }
 
 // Env is a set of fakes sharing one Failures.

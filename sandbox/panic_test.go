@@ -1,0 +1,68 @@
+package sandbox_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/crid-dev/crid/sandbox/sandboxtest"
+)
+
+// mustPanic runs f and fails the test unless it panics (the RPC wrapper catches such a
+// panic and answers Internal; the daemon lives on).
+func mustPanic(t *testing.T, f func()) {
+	t.Helper()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic")
+		}
+	}()
+	f()
+}
+
+// A bug that panics half-way through RunPod must not keep the name reserved for ever
+// (every kubelet retry would wait until its deadline) nor leave the netns, CNI
+// attachment, /dev/shm mount and monitor until the next daemon start.
+func TestRunPodPanicRollsBackAndFreesTheName(t *testing.T) {
+	h := newHarness(t)
+	h.env.Fail.Set("infra", sandboxtest.ErrPanic)
+	mustPanic(t, func() { h.m.RunPod(context.Background(), podConfig("web"), "") })
+	netns, attached := h.env.Network.Live()
+	if len(netns)+len(attached)+len(h.env.Mounter.Live())+len(h.env.Runtime.Live()) > 0 {
+		t.Errorf("left behind: netns %v attached %v mounts %v monitors %v",
+			netns, attached, h.env.Mounter.Live(), h.env.Runtime.Live())
+	}
+	h.env.Fail.Set("infra", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	id, err := h.m.RunPod(ctx, podConfig("web"), "")
+	if err != nil {
+		t.Fatalf("retry after the panic: %v", err)
+	}
+	h.m.RemovePod(context.Background(), id)
+	h.assertClean()
+}
+
+func TestCreateContainerPanicRollsBackAndFreesTheName(t *testing.T) {
+	h := newHarness(t)
+	pod := h.runPod("web")
+	h.env.Fail.Set("create", sandboxtest.ErrPanic)
+	mustPanic(t, func() { h.m.CreateContainer(context.Background(), pod, ctrConfig("app")) })
+	if l := h.env.Images.Live(); len(l) != 0 {
+		t.Errorf("rootfs left: %v", l)
+	}
+	p, _ := h.m.Pod(pod)
+	if ents, _ := os.ReadDir(filepath.Join(p.Dir, "containers")); len(ents) != 0 {
+		t.Errorf("container dirs left: %d", len(ents))
+	}
+	h.env.Fail.Set("create", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := h.m.CreateContainer(ctx, pod, ctrConfig("app")); err != nil {
+		t.Fatalf("retry after the panic: %v", err)
+	}
+	h.m.RemovePod(context.Background(), pod)
+	h.assertClean()
+}
