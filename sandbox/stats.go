@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -83,24 +84,28 @@ func (m *Manager) ContainerStats(ctx context.Context, id string) (*ContainerStat
 	if err != nil {
 		return nil, err
 	}
-	return m.containerStats(ctx, c, false), nil
+	return m.containerStats(ctx, c, false, nil), nil
 }
 
 // ListContainerStats returns the usage of the containers f selects.
 func (m *Manager) ListContainerStats(ctx context.Context, f ContainerFilter) []*ContainerStats {
 	var out []*ContainerStats
+	stuck := map[string]bool{}
 	for _, c := range m.Containers(f) {
-		out = append(out, m.containerStats(ctx, c, false))
+		out = append(out, m.containerStats(ctx, c, false, stuck))
 	}
 	return out
 }
 
-func (m *Manager) containerStats(ctx context.Context, c *Container, detail bool) *ContainerStats {
+// containerStats measures c. stuck (may be nil) holds the pods whose monitor timed out
+// earlier in the same pass: their other containers are not asked again, so a stuck
+// monitor costs one statsTimeout per pass, not one per container.
+func (m *Manager) containerStats(ctx context.Context, c *Container, detail bool, stuck map[string]bool) *ContainerStats {
 	cs := &ContainerStats{Container: c, Timestamp: time.Now()}
 	if u, err := m.deps.Images.RootfsUsage(c.ID); err == nil {
 		cs.Fs = &u
 	}
-	if c.State != ContainerRunning {
+	if c.State != ContainerRunning || stuck[c.PodID] {
 		return cs
 	}
 	pe, err := m.lookupPod(c.PodID)
@@ -116,6 +121,9 @@ func (m *Manager) containerStats(ctx context.Context, c *Container, detail bool)
 	st, err := mon.Stats(ctx, c.ID)
 	if err != nil {
 		m.log.Debug("container stats", "container", c.ID, "error", err)
+		if stuck != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			stuck[c.PodID] = true
+		}
 		return cs
 	}
 	if !st.Timestamp.IsZero() {
@@ -123,6 +131,12 @@ func (m *Manager) containerStats(ctx context.Context, c *Container, detail bool)
 	}
 	cs.Cgroup = st
 	cs.NanoCores = m.stats.nanoCores(c.ID, cs.Timestamp, st.CPUUsageNanos)
+	m.mu.RLock()
+	_, present := m.ctrs[c.ID]
+	m.mu.RUnlock()
+	if !present {
+		m.stats.forget(c.ID) // removed while we measured: its forget may have come first
+	}
 	if detail {
 		if cs.Detail = readCgroupDetail(c.Pid); cs.Detail != nil && cs.Fs != nil {
 			statfsInto(cs.Detail, cs.Fs.Mountpoint)
@@ -137,14 +151,15 @@ func (m *Manager) PodStats(ctx context.Context, id string) (*PodStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.podStats(ctx, p, false), nil
+	return m.podStats(ctx, p, false, map[string]bool{}), nil
 }
 
 // ListPodStats returns the usage of the pods f selects.
 func (m *Manager) ListPodStats(ctx context.Context, f PodFilter) []*PodStats {
 	var out []*PodStats
+	stuck := map[string]bool{}
 	for _, p := range m.Pods(f) {
-		out = append(out, m.podStats(ctx, p, false))
+		out = append(out, m.podStats(ctx, p, false, stuck))
 	}
 	return out
 }
@@ -153,16 +168,17 @@ func (m *Manager) ListPodStats(ctx context.Context, f PodFilter) []*PodStats {
 // cadvisor-style metrics.
 func (m *Manager) ListPodMetrics(ctx context.Context) []*PodStats {
 	var out []*PodStats
+	stuck := map[string]bool{}
 	for _, p := range m.Pods(PodFilter{}) {
-		out = append(out, m.podStats(ctx, p, true))
+		out = append(out, m.podStats(ctx, p, true, stuck))
 	}
 	return out
 }
 
-func (m *Manager) podStats(ctx context.Context, p *Pod, detail bool) *PodStats {
+func (m *Manager) podStats(ctx context.Context, p *Pod, detail bool, stuck map[string]bool) *PodStats {
 	ps := &PodStats{Pod: p, Timestamp: time.Now()}
 	for _, c := range m.PodContainers(p.ID) {
-		cs := m.containerStats(ctx, c, detail)
+		cs := m.containerStats(ctx, c, detail, stuck)
 		ps.Containers = append(ps.Containers, cs)
 		if st := cs.Cgroup; st != nil {
 			ps.CPUNanos += st.CPUUsageNanos
@@ -175,6 +191,9 @@ func (m *Manager) podStats(ctx context.Context, p *Pod, detail bool) *PodStats {
 		}
 	}
 	ps.NanoCores = m.stats.nanoCores(p.ID, ps.Timestamp, ps.CPUNanos)
+	if _, gone := m.podEntry(p.ID); gone {
+		m.stats.forget(p.ID)
+	}
 	if p.NetNS != "" && p.InfraPid > 0 && p.State == PodReady {
 		// /proc/<pid>/net/dev shows the namespace of that process: the pod's.
 		if ifs, err := readNetDev(fmt.Sprintf("/proc/%d/net/dev", p.InfraPid)); err == nil {
