@@ -195,6 +195,8 @@ func TestBadInputCodes(t *testing.T) {
 	if _, err := r.rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: "nope"}); err != nil {
 		t.Errorf("remove unknown container: %v", err)
 	}
+	_, err = r.rt.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: "nope"})
+	wantCode(t, err, codes.InvalidArgument, "resources: missing")
 	_, err = r.rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{})
 	wantCode(t, err, codes.Unimplemented, "CRIU")
 	_, err = r.rt.UpdateRuntimeConfig(ctx, &runtimeapi.UpdateRuntimeConfigRequest{RuntimeConfig: &runtimeapi.RuntimeConfig{

@@ -130,12 +130,12 @@ func (m *Manager) podEntry(id string) (*podEntry, bool) {
 // cgroup (cgroup_parent) and writes those limits itself; crid's containers live below it,
 // so there is nothing to apply, only to remember for status.
 func (m *Manager) UpdatePodResources(ctx context.Context, id string, r *runtimeapi.LinuxContainerResources) error {
+	if r == nil { // bad input is refused whatever the pod
+		return fmt.Errorf("resources: missing: %w", errdefs.ErrInvalidArgument)
+	}
 	e, err := m.lookupPod(id)
 	if err != nil {
 		return err
-	}
-	if r == nil {
-		return fmt.Errorf("resources.linux: missing: %w", errdefs.ErrInvalidArgument)
 	}
 	_, err = m.updatePod(e, nil, func(p *Pod) bool { p.Resources = r; return true })
 	return err
