@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -102,7 +103,34 @@ func Load(path string, missingOK bool) (Config, error) {
 		}
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
+	if err := checkDurationsQuoted(data); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
 	return cfg, cfg.Validate()
+}
+
+// checkDurationsQuoted refuses a duration written as a bare number: the TOML decoder stores
+// an integer straight into Duration's int64, so `pull_progress_timeout = 60` would silently
+// mean 60ns (every pull failing at once) rather than the minute the user meant.
+func checkDurationsQuoted(data []byte) error {
+	var raw map[string]any
+	if err := toml.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type != reflect.TypeFor[Duration]() {
+			continue
+		}
+		key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if v, ok := raw[key]; ok {
+			if _, isString := v.(string); !isString {
+				return fmt.Errorf("key %s: want a quoted duration with a unit, like \"90s\" or \"2m\", got %v", key, v)
+			}
+		}
+	}
+	return nil
 }
 
 // Validate checks values that parse but make no sense; the error names the key.

@@ -66,6 +66,8 @@ func TestRefused(t *testing.T) {
 		"root = \"relative\"\n":              "root",
 		"cgroup_driver = \"x\"\n":            "cgroup_driver",
 		"stream_port = \"x\"\n":              "stream_port",
+		"pull_progress_timeout = 60\n":       "pull_progress_timeout",
+		"shutdown_timeout = 10\n":            "shutdown_timeout",
 	}
 	for body, key := range cases {
 		_, err := Load(write(t, body), false)
