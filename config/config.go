@@ -141,6 +141,17 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: %s must be an absolute path, got %q", key, dir)
 		}
 	}
+	// Optional paths: relative ones would silently depend on the daemon's working dir.
+	for key, p := range map[string]string{"registry_config_dir": c.RegistryConfigDir, "cni_conf_dir": c.CNIConfDir, "monitor_path": c.MonitorPath} {
+		if p != "" && !filepath.IsAbs(p) {
+			return fmt.Errorf("config: %s must be an absolute path, got %q", key, p)
+		}
+	}
+	for _, d := range c.CNIBinDirs {
+		if !filepath.IsAbs(d) {
+			return fmt.Errorf("config: cni_bin_dirs: %q is not an absolute path", d)
+		}
+	}
 	if len(c.Listen) > 107 {
 		return fmt.Errorf("config: listen: %q is longer than a unix socket path may be (107 bytes)", c.Listen)
 	}

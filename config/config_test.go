@@ -59,15 +59,19 @@ func TestOverrides(t *testing.T) {
 
 func TestRefused(t *testing.T) {
 	cases := map[string]string{
-		"roots = \"/x\"\n":                   "roots",
-		"log_level = \"loud\"\n":             "log_level",
-		"pull_progress_timeout = \"soon\"\n": "pull_progress_timeout",
-		"max_concurrent_downloads = 0\n":     "max_concurrent_downloads",
-		"root = \"relative\"\n":              "root",
-		"cgroup_driver = \"x\"\n":            "cgroup_driver",
-		"stream_port = \"x\"\n":              "stream_port",
-		"pull_progress_timeout = 60\n":       "pull_progress_timeout",
-		"shutdown_timeout = 10\n":            "shutdown_timeout",
+		"roots = \"/x\"\n":                     "roots",
+		"log_level = \"loud\"\n":               "log_level",
+		"pull_progress_timeout = \"soon\"\n":   "pull_progress_timeout",
+		"max_concurrent_downloads = 0\n":       "max_concurrent_downloads",
+		"root = \"relative\"\n":                "root",
+		"cgroup_driver = \"x\"\n":              "cgroup_driver",
+		"stream_port = \"x\"\n":                "stream_port",
+		"pull_progress_timeout = 60\n":         "pull_progress_timeout",
+		"shutdown_timeout = 10\n":              "shutdown_timeout",
+		"registry_config_dir = \"certs.d\"\n":  "registry_config_dir",
+		"cni_conf_dir = \"net.d\"\n":           "cni_conf_dir",
+		"cni_bin_dirs = [\"/opt\", \"bin\"]\n": "cni_bin_dirs",
+		"monitor_path = \"crid-monitor\"\n":    "monitor_path",
 	}
 	for body, key := range cases {
 		_, err := Load(write(t, body), false)
