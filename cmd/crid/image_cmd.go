@@ -68,19 +68,27 @@ func newImageCommand() *cobra.Command {
 		Use:   "export -o FILE REF...",
 		Short: "Export images as a docker-save archive",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, refs []string) error {
+		RunE: func(cmd *cobra.Command, refs []string) (err error) {
 			cfg, err := load(cmd)
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
+			var out io.Writer = cmd.OutOrStdout()
 			if output != "" && output != "-" {
-				f, err := os.Create(output)
-				if err != nil {
-					return err
+				// Written aside and renamed on success, so a failed export (unknown ref, a
+				// daemon cutting the stream) never leaves a truncated archive under FILE.
+				f, cerr := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
+				if cerr != nil {
+					return cerr
 				}
+				defer os.Remove(f.Name())
 				defer f.Close()
 				out = f
+				defer func() {
+					if err == nil {
+						err = commitFile(f, output)
+					}
+				}()
 			}
 			return withImages(cfg, func(c *http.Client) error {
 				q := url.Values{"ref": refs}
@@ -152,6 +160,20 @@ func withImages(cfg config.Config, viaDaemon func(*http.Client) error, direct fu
 	}
 	defer s.Close()
 	return direct(s)
+}
+
+// commitFile makes the finished temp file f durable and moves it to path.
+func commitFile(f *os.File, path string) error {
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 func httpError(resp *http.Response, err error) error {
