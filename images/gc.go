@@ -2,6 +2,7 @@ package images
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +105,30 @@ func (s *Service) gc() error {
 		s.invalidateUsage()
 	}
 	return firstErr
+}
+
+// dropUnrunnable forgets the images a snapshot of which is gone (a disk that lost data,
+// files deleted by hand). Still listed, such an image would keep kubelet from pulling it
+// again while every container of it fails to start; forgotten, the next pull restores it.
+// A missing blob alone does not count: containers run from snapshots, and an imported image
+// may have no registry to come back from. Called at Open, before anything else runs.
+func (s *Service) dropUnrunnable() error {
+	var dels []*record
+	for _, r := range s.images {
+		for _, c := range r.ChainIDs {
+			if !s.hasSnapshot(c) {
+				slog.Warn("images: forgetting an image whose snapshot is missing; pull it again", "image", r.ID, "tags", r.RepoTags, "snapshot", c)
+				dels = append(dels, r)
+				break
+			}
+		}
+	}
+	if len(dels) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commitLocked(nil, dels)
 }
 
 // removeLeftovers deletes what an interrupted pull, unpack or import left: temp blobs,

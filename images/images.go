@@ -99,7 +99,8 @@ const (
 )
 
 // Open opens (creating if needed) the store at cfg.Root, removes what an interrupted pull
-// or unpack left behind, and frees blobs and snapshots nothing uses.
+// or unpack left behind, forgets images whose snapshots are gone (so they get pulled
+// again), and frees blobs and snapshots nothing uses.
 func Open(cfg Config) (*Service, error) {
 	if cfg.Root == "" || cfg.ContainersDir == "" {
 		return nil, fmt.Errorf("images: Root and ContainersDir are required: %w", errdefs.ErrInvalidArgument)
@@ -143,6 +144,10 @@ func Open(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if err := s.removeLeftovers(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.dropUnrunnable(); err != nil {
 		db.Close()
 		return nil, err
 	}

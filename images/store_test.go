@@ -406,3 +406,43 @@ func TestSharedLayerSurvivesOtherPullsFailure(t *testing.T) {
 		t.Fatal("pull A should fail")
 	}
 }
+
+// An image whose snapshot vanished while crid was down (a disk that lost data) is forgotten
+// at Open, so kubelet pulls it again instead of failing every container start on it.
+func TestOpenForgetsImageWithMissingSnapshot(t *testing.T) {
+	requireRoot(t)
+	reg := newRegistry(t)
+	push(t, reg, "lost/img:1", must[v1.Image](t)(testimages.Variant("lost")))
+	push(t, reg, "kept/img:1", must[v1.Image](t)(testimages.Variant("kept")))
+	e := newEnv(t, nil)
+	lost := e.pull(t, reg.Ref("lost/img:1"))
+	kept := e.pull(t, reg.Ref("kept/img:1"))
+	if err := e.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(e.svc.snapshotDir(lost.ChainID)); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := Open(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	if _, err := svc.Resolve(reg.Ref("lost/img:1")); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("image with a missing snapshot still listed: %v", err)
+	}
+	if _, err := svc.Resolve(kept.ID); err != nil {
+		t.Fatalf("intact image forgotten: %v", err)
+	}
+	again := e.pull(t, reg.Ref("lost/img:1"))
+	if again.ID != lost.ID {
+		t.Fatalf("re-pull: %s, want %s", again.ID, lost.ID)
+	}
+	ctx := context.Background()
+	if _, err := svc.PrepareRootfs(ctx, "c1", again.ID); err != nil {
+		t.Fatalf("rootfs after re-pull: %v", err)
+	}
+	if err := svc.RemoveRootfs(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+}
