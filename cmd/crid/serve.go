@@ -33,9 +33,11 @@ func serve(cfg config.Config) error {
 		return err
 	}
 	defer lock.Close()
-	if err := os.MkdirAll(cfg.State, 0o711); err != nil {
-		return fmt.Errorf("state dir: %w", err)
+	stateLock, err := lockState(cfg.State)
+	if err != nil {
+		return err
 	}
+	defer stateLock.Close()
 
 	d, err := newDaemon(cfg, log)
 	if err != nil {
