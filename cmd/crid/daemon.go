@@ -41,8 +41,10 @@ func imagesConfig(cfg config.Config) images.Config {
 	}
 }
 
-func newDaemon(cfg config.Config, log *slog.Logger) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, log: log}
+func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
+	// Not the named result: every `return nil, err` would set that to nil before this
+	// deferred close runs, which then panicked instead of closing what was opened.
+	d := &daemon{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
 			d.close()
