@@ -27,6 +27,11 @@ func serve(cfg config.Config) error {
 	level, _ := config.ParseLogLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	// From the start: a SIGTERM during recovery (which can take a while with many pods)
+	// then waits for it and shuts down cleanly, instead of killing the daemon half-way.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 
 	lock, err := lockRoot(cfg.Root)
 	if err != nil {
@@ -67,8 +72,6 @@ func serve(cfg config.Config) error {
 		return err
 	}
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
 	log.Info("crid serving CRI", "listen", cfg.Listen, "root", cfg.Root, "state", cfg.State, "version", config.Version)
