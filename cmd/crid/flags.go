@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/crid-dev/crid/config"
+	"github.com/crid-dev/crid/images"
 )
 
 // daemonFlags are the command-line overrides; each has a TOML key of the same meaning.
@@ -58,5 +60,14 @@ func (f *daemonFlags) load(fs *pflag.FlagSet) (config.Config, error) {
 	if fs.Changed("state") && !fs.Changed("listen") && cfg.Listen == config.Default().Listen {
 		cfg.Listen = cfg.State + "/crid.sock"
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	// Checked here, not in package config, which does not link the image code.
+	if cfg.PauseImage != "" {
+		if _, err := images.NormalizeRef(cfg.PauseImage); err != nil {
+			return cfg, fmt.Errorf("config: pause_image: %w", err)
+		}
+	}
+	return cfg, nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -60,5 +61,14 @@ func TestBadFlagValueRefused(t *testing.T) {
 	fs.Lookup("config").Changed = false
 	if _, err := f.load(fs); err == nil {
 		t.Fatal("bad log level accepted")
+	}
+}
+
+func TestBadPauseImageRefusedNamingKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "crid.toml")
+	os.WriteFile(file, []byte("pause_image = \"Not A/Ref\"\n"), 0o600)
+	f, fs := parse(t, "--config", file)
+	if _, err := f.load(fs); err == nil || !strings.Contains(err.Error(), "pause_image") {
+		t.Fatalf("want an error naming pause_image, got %v", err)
 	}
 }
