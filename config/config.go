@@ -40,7 +40,7 @@ type Config struct {
 	Root                   string   `toml:"root" comment:"Persistent data: images, snapshots, container writable layers, metadata."`
 	State                  string   `toml:"state" comment:"Runtime state (tmpfs): per-pod dirs, monitor sockets, pinned namespaces."`
 	Listen                 string   `toml:"listen" comment:"CRI gRPC unix socket (path or unix://path)."`
-	SocketGroup            string   `toml:"socket_group" comment:"Group (name or gid) allowed to use the socket; empty keeps its dir 0700 and the socket root-only."`
+	SocketGroup            string   `toml:"socket_group" comment:"Group (name or gid) allowed to use the socket (0660); empty keeps the socket root-only (0600)."`
 	LogLevel               string   `toml:"log_level" comment:"debug, info, warn or error."`
 	MetricsListen          string   `toml:"metrics_listen" comment:"Prometheus /metrics TCP address; empty disables it."`
 	CgroupDriver           string   `toml:"cgroup_driver" comment:"cgroupfs or systemd; must match kubelet's --cgroup-driver."`
