@@ -93,6 +93,11 @@ func (d *demo) cleanup() error {
 			os.RemoveAll(hostLocalDir + defaultNet)
 		}
 	}
+	for _, dir := range d.newCgroups {
+		if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, fmt.Errorf("cgroup left: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 

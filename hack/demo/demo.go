@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/test/e2e/hoststate"
 )
 
 const (
@@ -42,6 +44,7 @@ type demo struct {
 
 	// What existed before the demo: cleanup removes only what it added.
 	hadConf, hadBridge, hadIPAMDir bool
+	newCgroups                     []string // crid's default cgroup parent, where the demo made it
 	podIDs                         []string
 }
 
@@ -106,6 +109,7 @@ func (d *demo) startCrid(ctx context.Context) error {
 	d.metricsAddr = fmt.Sprintf("127.0.0.1:%d", port)
 
 	d.hadConf, d.hadBridge, d.hadIPAMDir = exists(defaultConf), exists("/sys/class/net/"+defaultBr), exists(hostLocalDir+defaultNet)
+	d.newCgroups = hoststate.MissingCgroups("crid")
 	confs, _ := filepath.Glob("/etc/cni/net.d/*.conf*")
 	if len(confs) == 0 {
 		say("/etc/cni/net.d has no network config: crid writes its default (bridge %s, pods from 10.88.128.1).", defaultBr)

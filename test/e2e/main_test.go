@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/crid-dev/crid/test/e2e/hoststate"
 )
 
 // TestMain checks the prerequisites, finds or builds the binaries, starts the test
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: test registry:", err)
 		os.Exit(1)
 	}
-	newParents := missingCgroupParents()
+	newParents := hoststate.MissingCgroups("crid") // crid's default cgroup parent
 	code := m.Run()
 	if errs := stopShared(); len(errs) > 0 {
 		for _, e := range errs {
@@ -95,26 +96,3 @@ func stopShared() []error {
 }
 
 func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
-
-// missingCgroupParents lists crid's default cgroup parent (/crid, where pods without a
-// cgroup_parent live) in each hierarchy where it does not exist yet, so that the run can
-// remove what it created and nothing else.
-func missingCgroupParents() []string {
-	hier, _ := filepath.Glob("/sys/fs/cgroup/*")
-	var out []string
-	for _, h := range hier {
-		if _, err := os.Stat(filepath.Join(h, "cgroup.procs")); err != nil {
-			continue // not a hierarchy root (e.g. a tmpfs symlink or unified on v1 only)
-		}
-		dir := filepath.Join(h, "crid")
-		if _, err := os.Stat(dir); os.IsNotExist(err) {
-			out = append(out, dir)
-		}
-	}
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.procs"); err == nil { // v2: one tree
-		if _, err := os.Stat("/sys/fs/cgroup/crid"); os.IsNotExist(err) {
-			out = append(out, "/sys/fs/cgroup/crid")
-		}
-	}
-	return out
-}

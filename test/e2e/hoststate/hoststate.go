@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -178,4 +179,24 @@ func Unmount(mps []string) error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// MissingCgroups lists the cgroup dir name (relative to each hierarchy root, e.g. crid's
+// default parent "crid") in every hierarchy where it does not exist yet, so that a run can
+// remove, once empty, what it created and nothing else (rmdir never removes a cgroup with
+// members or children).
+func MissingCgroups(name string) []string {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup") // v2: one tree
+	var out []string
+	for _, root := range roots {
+		if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
+			continue // not a hierarchy root
+		}
+		dir := filepath.Join(root, name)
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			out = append(out, dir)
+		}
+	}
+	return out
 }
