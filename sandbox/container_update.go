@@ -35,11 +35,7 @@ func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *ru
 	if err != nil {
 		return err
 	}
-	pe, err := m.lookupPod(c.PodID)
-	if err != nil {
-		return err
-	}
-	mon, err := m.monitor(pe)
+	mon, err := m.podMonitor(c.PodID)
 	if err != nil {
 		return err
 	}
@@ -74,11 +70,7 @@ func (m *Manager) ReopenContainerLog(ctx context.Context, id string) error {
 	if c.State != ContainerRunning {
 		return fmt.Errorf("container %s is %s, not RUNNING: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
 	}
-	pe, err := m.lookupPod(c.PodID)
-	if err != nil {
-		return err
-	}
-	mon, err := m.monitor(pe)
+	mon, err := m.podMonitor(c.PodID)
 	if err != nil {
 		return err
 	}

@@ -51,11 +51,7 @@ func (m *Manager) RunningContainer(id string) (*Container, Monitor, error) {
 	if c.State != ContainerRunning {
 		return nil, nil, fmt.Errorf("container %s is %s, not RUNNING: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
 	}
-	pe, err := m.lookupPod(c.PodID)
-	if err != nil {
-		return nil, nil, err
-	}
-	mon, err := m.monitor(pe)
+	mon, err := m.podMonitor(c.PodID)
 	return c, mon, err
 }
 

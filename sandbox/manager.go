@@ -219,6 +219,15 @@ func (m *Manager) monitor(p *podEntry) (Monitor, error) {
 	return ref.Monitor, nil
 }
 
+// podMonitor is the monitor of the pod with id podID.
+func (m *Manager) podMonitor(podID string) (Monitor, error) {
+	pe, err := m.lookupPod(podID)
+	if err != nil {
+		return nil, err
+	}
+	return m.monitor(pe)
+}
+
 // updatePod swaps in a changed copy of the pod's snapshot, persists it and, when ev is
 // not nil, publishes that event. fn returns false when nothing changed: then nothing is
 // stored or published. It returns the new snapshot.

@@ -108,11 +108,7 @@ func (m *Manager) containerStats(ctx context.Context, c *Container, detail bool,
 	if c.State != ContainerRunning || stuck[c.PodID] {
 		return cs
 	}
-	pe, err := m.lookupPod(c.PodID)
-	if err != nil {
-		return cs
-	}
-	mon, err := m.monitor(pe)
+	mon, err := m.podMonitor(c.PodID)
 	if err != nil {
 		return cs
 	}
