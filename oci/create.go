@@ -63,6 +63,12 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	if err := validateSpec(opts.ID, spec); err != nil {
 		return nil, err
 	}
+	// The context is checked before and between the steps, not only by the
+	// AfterFunc below: that runs in its own goroutine, so on a busy machine
+	// a setup that never blocks would finish before it interrupts anything.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+	}
 	plan, err := planNamespaces(spec)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
@@ -148,6 +154,11 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	if viaConstructor {
 		threadJoins = nil // the constructor joins them all
 	}
+	if err := ctx.Err(); err != nil {
+		child.Close()
+		closeFiles()
+		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+	}
 	proc, err := onJoinedThread(threadJoins, func() (*os.Process, error) {
 		return os.StartProcess(exe, []string{"crid-init", InitArg}, attr)
 	})
@@ -163,13 +174,16 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	if viaConstructor {
 		m, err := readMsg(parent)
 		if err != nil {
-			return nil, fmt.Errorf("container %s: nsenter: %w", opts.ID, err)
+			return nil, fmt.Errorf("container %s: nsenter: %w", opts.ID, ctxErr(ctx, err))
 		}
 		if m.Error != "" {
 			return nil, fmt.Errorf("container %s: %s", opts.ID, m.Error)
 		}
 		// The intermediate exits; the monitor reaps it and inherits the init.
 		pid = m.Pid
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
 	}
 	if !sys.UseCgroupFD {
 		if err := cg.add(pid); err != nil {
@@ -182,7 +196,10 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 			return nil, fmt.Errorf("container %s: %w", opts.ID, err)
 		}
 	}
-	err = writeMsg(parent, syncMsg{Config: cfg})
+	err = ctx.Err()
+	if err == nil {
+		err = writeMsg(parent, syncMsg{Config: cfg})
+	}
 	for _, fd := range fds {
 		if err == nil {
 			err = sendFd(parent, fd)
@@ -190,7 +207,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 		unix.Close(fd)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("container %s: send config: %w", opts.ID, err)
+		return nil, fmt.Errorf("container %s: send config: %w", opts.ID, ctxErr(ctx, err))
 	}
 	c := &Container{ID: opts.ID, Pid: pid, Cgroup: cg.path, sync: parent}
 	for {
@@ -200,6 +217,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 				err = errors.New("init exited during setup")
 			}
 			c.closeConsole()
+			err = ctxErr(ctx, err)
 			return nil, fmt.Errorf("container %s: %w", opts.ID, err)
 		}
 		switch {
@@ -208,12 +226,28 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 			return nil, fmt.Errorf("container %s: %s", opts.ID, m.Error)
 		case m.Console:
 			if c.Console, err = recvFd(parent, "console"); err != nil {
-				return nil, fmt.Errorf("container %s: receive console: %w", opts.ID, err)
+				return nil, fmt.Errorf("container %s: receive console: %w", opts.ID, ctxErr(ctx, err))
 			}
 		case m.Ready:
+			// A caller that gave up during a setup quicker than the AfterFunc
+			// gets no container it would never start or delete.
+			if err := ctx.Err(); err != nil {
+				c.closeConsole()
+				return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+			}
 			return c, nil
 		}
 	}
+}
+
+// ctxErr returns the context's error, wrapping err, once the context ended: a
+// read the AfterFunc interrupted then says why (cancelled, deadline) instead of
+// "i/o timeout".
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%w (%w)", cerr, err)
+	}
+	return err
 }
 
 func (c *Container) closeConsole() {

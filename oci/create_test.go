@@ -1,10 +1,13 @@
 package oci
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"testing"
@@ -153,4 +156,52 @@ func TestManyLayers(t *testing.T) {
 	if ws.ExitStatus() != 0 || out != "seven\n" {
 		t.Fatalf("status %v output %q", ws, out)
 	}
+}
+
+// cancelAfter is a context that reports itself cancelled from its n-th Err
+// call on, without ever closing Done: it stands for a caller giving up between
+// two setup steps before any AfterFunc could interrupt a blocking read.
+type cancelAfter struct {
+	context.Context
+	n atomic.Int32
+}
+
+func (c *cancelAfter) Err() error {
+	if c.n.Add(-1) < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// A caller cancelling at any point of Create gets context.Canceled, and the
+// failed create leaves no cgroup (a v1 cgroup with a live init in it could not
+// be removed).
+func TestCreateCancelledBetweenSteps(t *testing.T) {
+	requireRoot(t)
+	for n := int32(0); n <= 20; n++ {
+		spec, rootfs := testSpec(t, "true")
+		ctx := &cancelAfter{Context: context.Background()}
+		ctx.n.Store(n)
+		c, err := Create(ctx, CreateOptions{ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs})
+		if err == nil {
+			c.sync.Close()
+			_ = Destroy(spec)
+			if ctx.n.Load() < 0 {
+				t.Fatalf("create cancelled at check %d succeeded", n)
+			}
+			if n == 0 {
+				t.Fatal("create never checks its context")
+			}
+			t.Logf("create checks its context %d times", n)
+			return
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("create cancelled at check %d: %v, want context.Canceled", n, err)
+		}
+		p, _ := cgroupPath(spec)
+		if d := cgroupDirs(p); len(d) != 0 {
+			t.Fatalf("create cancelled at check %d left cgroups: %v", n, d)
+		}
+	}
+	t.Fatal("create checks its context more than 20 times")
 }

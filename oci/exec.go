@@ -27,6 +27,9 @@ func Exec(ctx context.Context, opts ExecOptions) (pid int, console *os.File, ret
 	if opts.Spec == nil || opts.Spec.Linux == nil {
 		return 0, nil, errors.New("exec: spec has no linux section")
 	}
+	if err := ctx.Err(); err != nil { // see Create: the AfterFunc alone may come too late
+		return 0, nil, fmt.Errorf("exec: %w", err)
+	}
 	exe, err := selfPath()
 	if err != nil {
 		return 0, nil, err
@@ -100,6 +103,9 @@ func Exec(ctx context.Context, opts ExecOptions) (pid int, console *os.File, ret
 		if err := cg.add(pid); err != nil {
 			return pid, nil, fmt.Errorf("exec: join cgroup: %w", err)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return pid, nil, fmt.Errorf("exec: %w", err)
 	}
 	if err := writeMsg(parent, syncMsg{Config: &initConfig{Mode: "exec", Spec: opts.Spec, Process: opts.Process, AppArmor: appArmorEnabled()}}); err != nil {
 		return pid, nil, fmt.Errorf("exec: send config: %w", err)

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -143,8 +144,8 @@ func TestKilledAndCancelled(t *testing.T) {
 	spec, rootfs = testSpec(t, "true")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Create(ctx, CreateOptions{ID: "t" + randID(), Spec: spec, Rootfs: rootfs}); err == nil {
-		t.Fatal("create with a cancelled context succeeded")
+	if _, err := Create(ctx, CreateOptions{ID: "t" + randID(), Spec: spec, Rootfs: rootfs}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("create with a cancelled context: %v, want context.Canceled", err)
 	}
 	p, _ := cgroupPath(spec)
 	if d := cgroupDirs(p); len(d) != 0 {
