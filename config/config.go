@@ -3,11 +3,11 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -41,16 +41,18 @@ type Config struct {
 	State                  string   `toml:"state" comment:"Runtime state (tmpfs): per-pod dirs, monitor sockets, pinned namespaces."`
 	Listen                 string   `toml:"listen" comment:"CRI gRPC unix socket (path or unix://path)."`
 	SocketGroup            string   `toml:"socket_group" comment:"Group (name or gid) allowed to use the socket (0660); empty keeps the socket root-only (0600)."`
-	LogLevel               string   `toml:"log_level" comment:"debug, info, warn or error."`
-	MetricsListen          string   `toml:"metrics_listen" comment:"Prometheus /metrics TCP address; empty disables it."`
+	LogLevel               string   `toml:"log_level" comment:"debug, info, warn or error. Changed by SIGHUP without a restart."`
+	MetricsListen          string   `toml:"metrics_listen" comment:"Prometheus /metrics TCP address; empty disables it. Changed by SIGHUP without a restart."`
 	CgroupDriver           string   `toml:"cgroup_driver" comment:"cgroupfs or systemd; must match kubelet's --cgroup-driver."`
-	RegistryConfigDir      string   `toml:"registry_config_dir" comment:"containerd-style certs.d dir: <dir>/<registry>/hosts.toml and <dir>/_default/hosts.toml."`
+	RegistryConfigDir      string   `toml:"registry_config_dir" comment:"containerd-style certs.d dir: <dir>/<registry>/hosts.toml and <dir>/_default/hosts.toml.\nChanged by SIGHUP without a restart."`
 	PauseImage             string   `toml:"pause_image" comment:"Reported pinned and never garbage-collected; crid needs no pause container to run pods."`
+	PinnedImages           []string `toml:"pinned_images" comment:"Images reported Pinned and never removed (RemoveImage is refused): exact references (\"busybox\" means\ndocker.io/library/busybox:latest) or globs over the full reference, like \"registry.k8s.io/pause:*\".\nChanged by SIGHUP without a restart."`
 	PullProgressTimeout    Duration `toml:"pull_progress_timeout" comment:"A pull that receives no bytes for this long fails."`
 	MaxConcurrentDownloads int      `toml:"max_concurrent_downloads" comment:"Layers fetched in parallel per pull."`
 	CNIConfDir             string   `toml:"cni_conf_dir" comment:"CNI network configs; the first .conflist/.conf by name is used and reloaded on change."`
 	CNIBinDirs             []string `toml:"cni_bin_dirs" comment:"Where CNI plugins are looked up, in order."`
-	CNIWriteDefaultConfig  bool     `toml:"cni_write_default_config" comment:"Write crid's default bridge conflist (10.88.0.0/16) when cni_conf_dir has no config."`
+	CNIWriteDefaultConfig  bool     `toml:"cni_write_default_config" comment:"Write crid's default network (bridge crid0, 10.89.0.0/16, file zz-crid-default.conflist) when cni_conf_dir has no\nother config and kubelet does not run in cluster mode. It sorts after any cluster CNI's file, and is\nignored (and removed) as soon as another config appears."`
+	CNIDefaultInCluster    bool     `toml:"cni_default_network_in_cluster" comment:"Also write the default network when kubelet runs in cluster mode (--kubeconfig, or /etc/kubernetes/kubelet.conf)."`
 	StreamAddress          string   `toml:"stream_address" comment:"Address of the exec/attach/port-forward streaming server."`
 	StreamPort             int      `toml:"stream_port" comment:"Port of the streaming server; 0 picks a free one."`
 	MonitorPath            string   `toml:"monitor_path" comment:"The crid-monitor binary; empty means next to the crid binary, then $PATH."`
@@ -79,43 +81,27 @@ func Default() Config {
 	}
 }
 
-// Load reads path over the defaults. A missing file is fine only when missingOK (the default
-// path); an unknown key or a bad value is an error naming the key.
+// Load reads one file over the defaults (no drop-ins). A missing file is fine only when
+// missingOK; an unknown key or a bad value is an error naming the file and the key.
 func Load(path string, missingOK bool) (Config, error) {
 	cfg := Default()
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) && missingOK {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && missingOK {
 		return cfg, nil
 	}
-	if err != nil {
-		return cfg, fmt.Errorf("config: %w", err)
-	}
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		var strict *toml.StrictMissingError
-		if errors.As(err, &strict) {
-			return cfg, fmt.Errorf("config %s: unknown key(s):\n%s", path, strict.String())
-		}
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			row, col := de.Position()
-			return cfg, fmt.Errorf("config %s:%d:%d: key %s: %s", path, row, col, strings.Join(de.Key(), "."), de.Error())
-		}
-		return cfg, fmt.Errorf("config %s: %w", path, err)
-	}
-	if err := checkDurationsQuoted(data); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
+	if _, err := decodeFile(&cfg, path); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
 }
 
 // checkDurationsQuoted refuses a duration written as a bare number: the TOML decoder stores
 // an integer straight into Duration's int64, so `pull_progress_timeout = 60` would silently
-// mean 60ns (every pull failing at once) rather than the minute the user meant.
-func checkDurationsQuoted(data []byte) error {
+// mean 60ns (every pull failing at once) rather than the minute the user meant. It returns
+// the file's top-level table.
+func checkDurationsQuoted(data []byte) (map[string]any, error) {
 	var raw map[string]any
 	if err := toml.Unmarshal(data, &raw); err != nil {
-		return err
+		return nil, err
 	}
 	t := reflect.TypeFor[Config]()
 	for i := range t.NumField() {
@@ -126,11 +112,11 @@ func checkDurationsQuoted(data []byte) error {
 		key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
 		if v, ok := raw[key]; ok {
 			if _, isString := v.(string); !isString {
-				return fmt.Errorf("key %s: want a quoted duration with a unit, like \"90s\" or \"2m\", got %v", key, v)
+				return nil, fmt.Errorf("key %s: want a quoted duration with a unit, like \"90s\" or \"2m\", got %v", key, v)
 			}
 		}
 	}
-	return nil
+	return raw, nil
 }
 
 // Validate checks values that parse but make no sense; the error names the key.
@@ -173,6 +159,11 @@ func (c *Config) Validate() error {
 	if len(c.CNIBinDirs) == 0 {
 		return fmt.Errorf("config: cni_bin_dirs must name at least one dir")
 	}
+	for _, p := range c.PinnedImages {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			return fmt.Errorf("config: pinned_images: %q is not a reference or glob", p)
+		}
+	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("config: shutdown_timeout must not be negative")
 	}
@@ -194,6 +185,9 @@ func DefaultTOML() string {
 	if err != nil {
 		panic(err) // the defaults are a constant; failing here is a programming error
 	}
-	return "# crid configuration (" + DefaultPath + "). Every setting shown is the built-in default;\n" +
-		"# flags given on the command line override the file.\n\n" + string(b)
+	return "# crid configuration (" + DefaultPath + "). Every setting shown is the built-in default.\n" +
+		"# Files in " + filepath.Join(filepath.Dir(DefaultPath), DropInDirName) + "/*.toml are read after this one in lexical order\n" +
+		"# (a later file wins per key, tables merge); flags override them all. `crid config dump`\n" +
+		"# prints the effective configuration and where each value came from. SIGHUP re-reads the\n" +
+		"# files: the settings marked below change live, the others need a restart.\n\n" + string(b)
 }

@@ -21,9 +21,9 @@
 //   - Remove by tag drops that tag and removes the image when it has no tag left (a repo
 //     digest alone does not keep an image the user just untagged). Remove by repo digest drops
 //     that digest and removes the image when no tag or digest is left. Remove by ID removes it.
-//   - The pause image is reported Pinned. Garbage collection only frees blobs and snapshots
-//     no image and no container uses, so a pinned image is never collected; an explicit
-//     Remove of it is allowed, as in containerd.
+//   - The pause image and Config.PinnedImages are reported Pinned. Garbage collection only
+//     frees blobs and snapshots no image and no container uses, so a pinned image is never
+//     collected; Remove refuses a pinned reference or image (FailedPrecondition, see pins.go).
 //   - Blobs and snapshots are freed when no image, no container lease and no pull in
 //     progress uses them.
 package images
@@ -36,6 +36,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -51,6 +52,7 @@ type Config struct {
 	ContainersDir          string        // writable layers live here: <ContainersDir>/<id>/{upper,work}
 	RegistryConfigDir      string        // containerd-style certs.d: <dir>/<host>/hosts.toml, <dir>/_default
 	PauseImage             string        // reported Pinned, never removed by GC
+	PinnedImages           []string      // exact references or globs: reported Pinned, never removed (SetPinned changes them)
 	PullProgressTimeout    time.Duration // a pull with no bytes for this long fails
 	MaxConcurrentDownloads int
 }
@@ -73,8 +75,9 @@ type Auth struct{ Username, Password, Auth, ServerAddress, IdentityToken, Regist
 type Service struct {
 	cfg   Config
 	db    *bolt.DB
-	hosts *hostsConfig
-	pause string // normalised pause image reference, "" if unset
+	hosts atomic.Pointer[hostsConfig] // swapped by SetRegistryConfigDir
+	pause string                      // normalised pause image reference, "" if unset
+	pins  atomic.Pointer[pinSet]      // swapped by SetPinned
 
 	mu     sync.RWMutex       // guards images, refs and leases (the in-memory view of the db)
 	images map[string]*record // by ID
@@ -113,7 +116,6 @@ func Open(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg:      cfg,
-		hosts:    newHostsConfig(cfg.RegistryConfigDir),
 		images:   map[string]*record{},
 		refs:     map[string]string{},
 		leases:   map[string]*lease{},
@@ -125,6 +127,10 @@ func Open(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("images: pause image: %w", err)
 		}
 		s.pause = p
+	}
+	s.hosts.Store(newHostsConfig(cfg.RegistryConfigDir))
+	if err := s.SetPinned(cfg.PinnedImages); err != nil {
+		return nil, err
 	}
 	for _, d := range []string{cfg.Root, s.blobDir(), s.ingestDir(), s.snapshotsDir(), s.tmpDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -157,6 +163,9 @@ func Open(cfg Config) (*Service, error) {
 	}
 	return s, nil
 }
+
+// SetRegistryConfigDir makes pulls that start from now on read hosts.toml files from dir.
+func (s *Service) SetRegistryConfigDir(dir string) { s.hosts.Store(newHostsConfig(dir)) }
 
 // Close closes the metadata db. Pulls still running fail.
 func (s *Service) Close() error { return s.db.Close() }
@@ -244,6 +253,10 @@ func (s *Service) Remove(ctx context.Context, refOrID string) error {
 	if ref == "" || len(nr.RepoTags) == 0 && (isTag(ref) || len(nr.RepoDigests) == 0) {
 		nr = nil
 	}
+	if err := s.checkRemovable(r, ref, nr == nil); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	var puts, dels []*record
 	if nr != nil {
 		puts = append(puts, nr)
@@ -273,9 +286,7 @@ func (s *Service) toImage(r *record) *Image {
 		Config:      r.Config,
 		ChainID:     r.topChainID(),
 	}
-	if s.pause != "" && (slices.Contains(r.RepoTags, s.pause) || slices.Contains(r.RepoDigests, s.pause)) {
-		img.Pinned = true
-	}
+	img.Pinned = s.pinnedBy(r) != ""
 	if img.RepoTags == nil {
 		img.RepoTags = []string{}
 	}

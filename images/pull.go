@@ -110,7 +110,7 @@ func (s *Service) haveManifest(digest string, r imageRef) (string, bool) {
 // tryEndpoints calls fn on each endpoint of r's registry that has capability caps until one
 // succeeds. A stalled pull stops at once: the next host would share the deadline.
 func tryEndpoints(ctx context.Context, s *Service, r imageRef, caps int, fn func(*endpoint) (string, error)) (string, error) {
-	eps, err := s.hosts.endpoints(r.Registry, caps)
+	eps, err := s.hosts.Load().endpoints(r.Registry, caps)
 	if err != nil {
 		return "", fmt.Errorf("pull %s: %v: %w", r, err, errdefs.ErrFailedPrecondition)
 	}
@@ -170,7 +170,7 @@ func (s *Service) remoteFor(ctx context.Context, ep *endpoint, r imageRef, auth 
 	if err != nil {
 		return repo, nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	rt, err := s.hosts.transport(ep)
+	rt, err := s.hosts.Load().transport(ep)
 	if err != nil {
 		return repo, nil, err
 	}

@@ -185,6 +185,12 @@ func TestRemoveAndLeases(t *testing.T) {
 	if u := must[FsUsage](t)(e.svc.ImageFsUsage()); u.UsedBytes < 1<<20 || u.InodesUsed < 10 || u.Mountpoint != e.cfg.Root {
 		t.Errorf("image fs usage %+v", u)
 	}
+	// The pause image is pinned: removing it is refused until it is no longer the pause image.
+	if err := e.svc.Remove(ctx, img.ID); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Fatalf("remove of the pinned pause image: %v", err)
+	}
+	e.cfg.PauseImage = ""
+	e.reopen(t)
 	// Remove by ID: the image goes, the leased snapshots stay, the blobs go.
 	if err := e.svc.Remove(ctx, img.ID); err != nil {
 		t.Fatal(err)

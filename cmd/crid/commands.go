@@ -51,5 +51,30 @@ func newConfigCommand() *cobra.Command {
 			fmt.Fprint(cmd.OutOrStdout(), config.DefaultTOML())
 		},
 	})
+	c.AddCommand(newConfigDumpCommand())
+	return c
+}
+
+// newConfigDumpCommand prints what the daemon would run with given the same flags.
+func newConfigDumpCommand() *cobra.Command {
+	var flags daemonFlags
+	c := &cobra.Command{
+		Use:   "dump",
+		Short: "Print the effective configuration (files, drop-ins, flags) and where each value came from",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, src, err := flags.loadWithSources(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			out, err := config.Dump(cfg, src)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), out)
+			return nil
+		},
+	}
+	flags.register(c.Flags())
 	return c
 }

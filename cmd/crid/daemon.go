@@ -36,6 +36,7 @@ func imagesConfig(cfg config.Config) images.Config {
 		ContainersDir:          filepath.Join(cfg.Root, "containers"),
 		RegistryConfigDir:      cfg.RegistryConfigDir,
 		PauseImage:             cfg.PauseImage,
+		PinnedImages:           cfg.PinnedImages,
 		PullProgressTimeout:    time.Duration(cfg.PullProgressTimeout),
 		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
 	}

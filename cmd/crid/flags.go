@@ -13,6 +13,7 @@ import (
 // daemonFlags are the command-line overrides; each has a TOML key of the same meaning.
 type daemonFlags struct {
 	configPath        string
+	configDir         string
 	root, state       string
 	listen            string
 	registryConfigDir string
@@ -25,6 +26,7 @@ type daemonFlags struct {
 func (f *daemonFlags) register(fs *pflag.FlagSet) {
 	d := config.Default()
 	fs.StringVar(&f.configPath, "config", config.DefaultPath, "config file (TOML); missing is fine only at the default path")
+	fs.StringVar(&f.configDir, "config-dir", "", "drop-in dir whose *.toml are read after the config file, in lexical order (default: crid.d next to it)")
 	fs.StringVar(&f.root, "root", d.Root, "persistent data dir (root)")
 	fs.StringVar(&f.state, "state", d.State, "runtime state dir (state)")
 	fs.StringVar(&f.listen, "listen", d.Listen, "CRI socket, PATH or unix://PATH (listen)")
@@ -35,39 +37,69 @@ func (f *daemonFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", d.LogLevel, "debug, info, warn or error (log_level)")
 }
 
-// load reads the config file and applies the flags the user set on top of it.
+// layers names the config files these flags select.
+func (f *daemonFlags) layers(fs *pflag.FlagSet) config.Layers {
+	return config.Layers{Main: f.configPath, MainMayBe: !fs.Changed("config"), DropInDir: f.configDir}
+}
+
+// load reads the config files and applies the flags the user set on top of them.
 func (f *daemonFlags) load(fs *pflag.FlagSet) (config.Config, error) {
-	cfg, err := config.Load(f.configPath, !fs.Changed("config"))
+	cfg, _, err := f.loadWithSources(fs)
+	return cfg, err
+}
+
+// loadWithSources is load that also says where each value came from.
+func (f *daemonFlags) loadWithSources(fs *pflag.FlagSet) (config.Config, config.Sources, error) {
+	cfg, src, err := config.LoadLayers(f.layers(fs))
 	if err != nil {
-		return cfg, err
+		return cfg, src, err
 	}
-	set := func(name string, dst *string, v string) {
+	set := func(name, key string, dst *string, v string) {
 		if fs.Changed(name) {
 			*dst = v
+			src[key] = "flag --" + name
 		}
 	}
-	set("root", &cfg.Root, f.root)
-	set("state", &cfg.State, f.state)
-	set("listen", &cfg.Listen, f.listen)
-	set("registry-config-dir", &cfg.RegistryConfigDir, f.registryConfigDir)
-	set("cni-conf-dir", &cfg.CNIConfDir, f.cniConfDir)
-	set("metrics-listen", &cfg.MetricsListen, f.metricsListen)
-	set("log-level", &cfg.LogLevel, f.logLevel)
+	set("root", "root", &cfg.Root, f.root)
+	set("state", "state", &cfg.State, f.state)
+	set("listen", "listen", &cfg.Listen, f.listen)
+	set("registry-config-dir", "registry_config_dir", &cfg.RegistryConfigDir, f.registryConfigDir)
+	set("cni-conf-dir", "cni_conf_dir", &cfg.CNIConfDir, f.cniConfDir)
+	set("metrics-listen", "metrics_listen", &cfg.MetricsListen, f.metricsListen)
+	set("log-level", "log_level", &cfg.LogLevel, f.logLevel)
 	if fs.Changed("cni-bin-dir") {
 		cfg.CNIBinDirs = strings.FieldsFunc(f.cniBinDirs, func(r rune) bool { return r == ':' })
+		src["cni_bin_dirs"] = "flag --cni-bin-dir"
 	}
 	// A state dir given without a listen path moves the socket along with it.
 	if fs.Changed("state") && !fs.Changed("listen") && cfg.Listen == config.Default().Listen {
 		cfg.Listen = cfg.State + "/crid.sock"
+		src["listen"] = "flag --state"
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, err
+		return cfg, src, err
 	}
-	// Checked here, not in package config, which does not link the image code.
+	if err := checkImageRefs(cfg, src); err != nil {
+		return cfg, src, err
+	}
+	return cfg, src, nil
+}
+
+// checkImageRefs checks the image references of cfg; here, not in package config, which
+// does not link the image code. A glob is checked by package config (path.Match syntax).
+func checkImageRefs(cfg config.Config, src config.Sources) error {
 	if cfg.PauseImage != "" {
 		if _, err := images.NormalizeRef(cfg.PauseImage); err != nil {
-			return cfg, fmt.Errorf("config: pause_image: %w", err)
+			return fmt.Errorf("config %s: pause_image: %w", src["pause_image"], err)
 		}
 	}
-	return cfg, nil
+	for _, p := range cfg.PinnedImages {
+		if images.IsPinGlob(p) {
+			continue
+		}
+		if _, err := images.NormalizeRef(p); err != nil {
+			return fmt.Errorf("config %s: pinned_images: %w", src["pinned_images"], err)
+		}
+	}
+	return nil
 }

@@ -72,3 +72,23 @@ func TestBadPauseImageRefusedNamingKey(t *testing.T) {
 		t.Fatalf("want an error naming pause_image, got %v", err)
 	}
 }
+
+func TestDropInsThenFlags(t *testing.T) {
+	dir := t.TempDir()
+	drop := filepath.Join(dir, "elsewhere.d")
+	os.MkdirAll(drop, 0o700)
+	os.WriteFile(filepath.Join(dir, "crid.toml"), []byte("log_level = \"debug\"\nroot = \"/from/file\"\n"), 0o600)
+	os.WriteFile(filepath.Join(drop, "10.toml"), []byte("log_level = \"warn\"\npinned_images = [\"busybox\"]\n"), 0o600)
+	f, fs := parse(t, "--config", filepath.Join(dir, "crid.toml"), "--config-dir", drop, "--root", "/from/flag")
+	cfg, src, err := f.loadWithSources(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LogLevel != "warn" || src["log_level"] != filepath.Join(drop, "10.toml") || cfg.Root != "/from/flag" || src["root"] != "flag --root" {
+		t.Fatalf("precedence wrong: %+v %v", cfg, src)
+	}
+	os.WriteFile(filepath.Join(drop, "20.toml"), []byte("pinned_images = [\"Not A/Ref\"]\n"), 0o600)
+	if _, _, err := f.loadWithSources(fs); err == nil || !strings.Contains(err.Error(), "20.toml") || !strings.Contains(err.Error(), "pinned_images") {
+		t.Fatalf("want an error naming 20.toml and pinned_images, got %v", err)
+	}
+}
