@@ -168,14 +168,49 @@ func writeProcSettings(spec *specs.Spec) error {
 	}
 	defer proc.Close()
 	for k, v := range spec.Linux.Sysctl {
-		if strings.Contains(k, "/") || strings.Contains(k, "..") {
-			return fmt.Errorf("sysctl %q: bad name", k)
-		}
-		if err := writeProcFile(proc, "sys/"+strings.ReplaceAll(k, ".", "/"), v); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		if err := writeSysctl(proc, k, v); err != nil {
+			return fmt.Errorf("sysctl %s=%q: %w", k, v, err)
 		}
 	}
 	return setOOMScoreAdj(proc, spec.Process.OOMScoreAdj)
+}
+
+// writeSysctl writes the dotted key (a "/" stands for a dot inside a name:
+// "net.ipv4.conf.eth0/100.rp_filter") with one write that the kernel must
+// take whole: it parses what it understands and reports the rest as not
+// written ("4000 junk" sets 4000), and a second write of the rest would be
+// silently ignored. So a short write, like an empty value, is an error.
+func writeSysctl(proc *os.File, key, value string) error {
+	rel := strings.Map(func(r rune) rune {
+		switch r {
+		case '.':
+			return '/'
+		case '/':
+			return '.'
+		}
+		return r
+	}, key)
+	for _, seg := range strings.Split(rel, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return errors.New("bad name")
+		}
+	}
+	if value == "" {
+		return errors.New("empty value")
+	}
+	fd, err := openProcFile(proc, "sys/"+rel)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	n, err := unix.Write(fd, []byte(value))
+	if err != nil {
+		return err
+	}
+	if n != len(value) {
+		return fmt.Errorf("the kernel took only %q", value[:n])
+	}
+	return nil
 }
 
 // setOOMScoreAdj writes the score; without CAP_SYS_RESOURCE a value below the

@@ -124,12 +124,17 @@ func openProcfs(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// writeProcFile writes a file below a verified procfs fd, refusing symlinks.
-func writeProcFile(proc *os.File, rel, value string) error {
-	fd, err := unix.Openat2(int(proc.Fd()), rel, &unix.OpenHow{
+// openProcFile opens a file below a verified procfs fd for writing, refusing symlinks.
+func openProcFile(proc *os.File, rel string) (int, error) {
+	return unix.Openat2(int(proc.Fd()), rel, &unix.OpenHow{
 		Flags:   unix.O_WRONLY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV,
 	})
+}
+
+// writeProcFile writes a file below a verified procfs fd, refusing symlinks.
+func writeProcFile(proc *os.File, rel, value string) error {
+	fd, err := openProcFile(proc, rel)
 	if err != nil {
 		return err
 	}

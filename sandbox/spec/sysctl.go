@@ -82,9 +82,9 @@ func ValidateSysctls(sysctls map[string]string, ns *runtime.NamespaceOption) (ma
 		if err := checkSysctlName(name); err != nil {
 			return nil, invalidf(field, "%v", err)
 		}
-		value := sysctls[raw]
-		if strings.ContainsAny(value, "\n\x00") {
-			return nil, invalidf(field, "value must be one line")
+		value, err := sysctlValue(name, sysctls[raw])
+		if err != nil {
+			return nil, invalidf(field, "%v", err)
 		}
 		if err := checkSysctlNamespace(name, ns); err != nil {
 			return nil, invalidf(field, "%v", err)
@@ -92,6 +92,50 @@ func ValidateSysctls(sysctls map[string]string, ns *runtime.NamespaceOption) (ma
 		out[name] = value
 	}
 	return out, nil
+}
+
+// sysctlFields are the namespaced sysctls that take more than one value
+// (space separated); every other one takes exactly one.
+var sysctlFields = map[string]int{
+	"kernel.sem":                   4,
+	"net.ipv4.ip_local_port_range": 2,
+	"net.ipv4.ping_group_range":    2,
+	"net.ipv4.tcp_rmem":            3,
+	"net.ipv4.tcp_wmem":            3,
+}
+
+// maxSysctlValue is what the kernel reads in one write (a page, less the NUL).
+const maxSysctlValue = 4095
+
+// sysctlValue checks that value is what the kernel takes whole for that one
+// key: the right number of fields, each made only of characters some
+// namespaced sysctl value uses (digits, names, lists and ranges: "8080,9000-9010",
+// IPv6 for stable_secret). A second assignment ("1+kernel.core_pattern=|/x",
+// CVE-2022-0811), a newline, or a value the kernel would only partly consume
+// ("1 2" for a single int) is refused. Fields may be separated by spaces or
+// tabs (as /proc prints them); the value returned separates them by one space.
+func sysctlValue(name, value string) (string, error) {
+	if len(value) > maxSysctlValue {
+		return "", fmt.Errorf("value longer than %d bytes", maxSysctlValue)
+	}
+	fields := strings.FieldsFunc(value, func(r rune) bool { return r == ' ' || r == '\t' })
+	want := sysctlFields[name]
+	if want == 0 {
+		want = 1
+	}
+	if len(fields) != want {
+		return "", fmt.Errorf("value %q: want %d value(s), got %d", value, want, len(fields))
+	}
+	for _, f := range fields {
+		for _, r := range f {
+			ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+				r == '-' || r == '_' || r == '.' || r == ',' || r == ':'
+			if !ok {
+				return "", fmt.Errorf("value %q: character %q is not part of a sysctl value", value, r)
+			}
+		}
+	}
+	return strings.Join(fields, " "), nil
 }
 
 func checkSysctlName(name string) error {

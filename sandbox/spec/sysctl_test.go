@@ -2,6 +2,7 @@ package spec
 
 import (
 	"maps"
+	"strings"
 	"testing"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -51,6 +52,22 @@ func TestValidateSysctls(t *testing.T) {
 			want: map[string]string{"kernel.shm_next_id": "5", "kernel.msg_next_id": "6", "kernel.sem_next_id": "7"}},
 		{name: "kernel.semx is not IPC", in: map[string]string{"kernel.semx": "1"}, ns: pod, wantErr: `linux.sysctls["kernel.semx"]`},
 		{name: "plus in name", in: map[string]string{"kernel.shmmax+kernel.core_pattern": "1"}, ns: pod, wantErr: "linux.sysctls"},
+		// CVE-2022-0811: a second assignment smuggled in a value.
+		{name: "second assignment after plus", in: map[string]string{"kernel.shm_rmid_forced": "1+kernel.core_pattern=|/x"}, ns: pod, wantErr: `linux.sysctls["kernel.shm_rmid_forced"]`},
+		{name: "second assignment after space", in: map[string]string{"kernel.shmmax": "1 kernel.core_pattern=|/x"}, ns: pod, wantErr: `linux.sysctls["kernel.shmmax"]`},
+		{name: "carriage return", in: map[string]string{"kernel.shmmax": "1\r"}, ns: pod, wantErr: `linux.sysctls["kernel.shmmax"]`},
+		{name: "NUL", in: map[string]string{"kernel.shmmax": "1\x00"}, ns: pod, wantErr: `linux.sysctls["kernel.shmmax"]`},
+		{name: "semicolon", in: map[string]string{"kernel.domainname": "a;b"}, ns: pod, wantErr: `linux.sysctls["kernel.domainname"]`},
+		{name: "two values for a one-value key", in: map[string]string{"kernel.shmmni": "4000 junk"}, ns: pod, wantErr: `linux.sysctls["kernel.shmmni"]`},
+		{name: "too few values", in: map[string]string{"kernel.sem": "250 32000 32"}, ns: pod, wantErr: `linux.sysctls["kernel.sem"]`},
+		{name: "too many values", in: map[string]string{"net.ipv4.ip_local_port_range": "1000 2000 3000"}, ns: pod, wantErr: `linux.sysctls["net.ipv4.ip_local_port_range"]`},
+		{name: "empty value", in: map[string]string{"kernel.shmmax": ""}, ns: pod, wantErr: `linux.sysctls["kernel.shmmax"]`},
+		{name: "blank value", in: map[string]string{"kernel.shmmax": "  "}, ns: pod, wantErr: `linux.sysctls["kernel.shmmax"]`},
+		{name: "too long", in: map[string]string{"net.ipv4.ip_local_reserved_ports": strings.Repeat("1,", 2048)}, ns: pod, wantErr: `linux.sysctls["net.ipv4.ip_local_reserved_ports"]`},
+		{name: "tabs as /proc prints them", in: map[string]string{"kernel.sem": "250\t32000\t32\t128"}, ns: pod, want: map[string]string{"kernel.sem": "250 32000 32 128"}},
+		{name: "lists, ranges, negative", in: map[string]string{"net.ipv4.ip_local_reserved_ports": "8080,9000-9010", "kernel.shm_next_id": "-1"}, ns: pod,
+			want: map[string]string{"net.ipv4.ip_local_reserved_ports": "8080,9000-9010", "kernel.shm_next_id": "-1"}},
+		{name: "IPv6 secret", in: map[string]string{"net.ipv6.conf.all.stable_secret": "2001:db8::1"}, ns: pod, want: map[string]string{"net.ipv6.conf.all.stable_secret": "2001:db8::1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
