@@ -3,6 +3,10 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/crid-dev/crid/config.Version=$(VERSION)
+# Static binaries start on every supported distribution whatever its glibc (Debian 11 has
+# 2.31): cgo links libseccomp.a from libseccomp-dev; netgo and osusergo keep glibc's NSS,
+# which a static glibc can only dlopen, out of the link.
+STATIC  := -tags netgo,osusergo -ldflags "$(LDFLAGS) -extldflags -static"
 
 .PHONY: all deps build demo test unit e2e vet bench clean
 
@@ -12,8 +16,12 @@ deps:
 	hack/setup.sh
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/crid ./cmd/crid
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/crid-monitor ./cmd/crid-monitor
+	$(GO) build $(STATIC) -o $(BIN)/crid ./cmd/crid
+	$(GO) build $(STATIC) -o $(BIN)/crid-monitor ./cmd/crid-monitor
+	@for b in $(BIN)/crid $(BIN)/crid-monitor; do \
+		LC_ALL=C ldd $$b 2>&1 | grep -q 'not a dynamic executable' || \
+		{ echo "$$b is linked dynamically: it would not start on older distributions" >&2; ldd $$b >&2; exit 1; }; \
+	done
 
 vet:
 	$(GO) vet ./...

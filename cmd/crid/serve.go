@@ -75,6 +75,7 @@ func serve(cfg config.Config) error {
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
 	log.Info("crid serving CRI", "listen", cfg.Listen, "root", cfg.Root, "state", cfg.State, "version", config.Version)
+	notifyReady(log)
 
 	select {
 	case sig := <-sigs:
@@ -82,6 +83,7 @@ func serve(cfg config.Config) error {
 	case err := <-served:
 		return fmt.Errorf("CRI server: %w", err)
 	}
+	notifyStopping(log)
 	// Stop accepting, let in-flight RPCs finish for a bounded time, then cut the rest.
 	d.stopStreams()
 	stopped := make(chan struct{})

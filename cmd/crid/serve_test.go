@@ -16,15 +16,7 @@ func TestSIGTERMDuringStartupStopsCleanly(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (the daemon's image store, cgroups, netns dir)")
 	}
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Root = filepath.Join(dir, "root")
-	cfg.State = filepath.Join(dir, "state")
-	cfg.Listen = filepath.Join(dir, "state", "crid.sock")
-	cfg.MetricsListen = ""
-	cfg.MonitorPath = "/bin/true"
-	cfg.CNIConfDir = filepath.Join(dir, "net.d")
-	cfg.CNIWriteDefaultConfig = false
+	cfg := testServeConfig(t.TempDir())
 	done := make(chan error, 1)
 	go func() { done <- serve(cfg) }()
 	lock := filepath.Join(cfg.Root, "crid.lock")
@@ -36,9 +28,37 @@ func TestSIGTERMDuringStartupStopsCleanly(t *testing.T) {
 			t.Fatal("daemon never took its lock")
 		}
 	}
+	sigterm(t)
+	waitServe(t, done)
+	if _, err := os.Stat(cfg.Listen); !os.IsNotExist(err) {
+		t.Errorf("socket left behind: %v", err)
+	}
+}
+
+// testServeConfig is a daemon confined to dir: no metrics port, no CNI config, no pods.
+func testServeConfig(dir string) config.Config {
+	cfg := config.Default()
+	cfg.Root = filepath.Join(dir, "root")
+	cfg.State = filepath.Join(dir, "state")
+	cfg.Listen = filepath.Join(dir, "state", "crid.sock")
+	cfg.MetricsListen = ""
+	cfg.MonitorPath = "/bin/true"
+	cfg.CNIConfDir = filepath.Join(dir, "net.d")
+	cfg.CNIWriteDefaultConfig = false
+	return cfg
+}
+
+// sigterm sends SIGTERM to this test process, which serve has subscribed to.
+func sigterm(t *testing.T) {
+	t.Helper()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitServe waits for serve to return and fails on its error.
+func waitServe(t *testing.T, done <-chan error) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -46,8 +66,5 @@ func TestSIGTERMDuringStartupStopsCleanly(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("daemon did not stop after SIGTERM")
-	}
-	if _, err := os.Stat(cfg.Listen); !os.IsNotExist(err) {
-		t.Errorf("socket left behind: %v", err)
 	}
 }

@@ -46,7 +46,7 @@ func requireOCI(t *testing.T) {
 			return
 		}
 		ociEnv.binary = filepath.Join(ociEnv.dir, "crid-monitor")
-		out, err := exec.Command("go", append(append([]string{"build"}, raceFlags...), "-o", ociEnv.binary, "github.com/crid-dev/crid/cmd/crid-monitor")...).CombinedOutput()
+		out, err := exec.Command("go", append(append(append([]string{"build"}, raceFlags...), staticFlags...), "-o", ociEnv.binary, "github.com/crid-dev/crid/cmd/crid-monitor")...).CombinedOutput()
 		if err != nil {
 			ociEnv.err = fmt.Errorf("build: %v\n%s", err, out)
 			return

@@ -28,6 +28,10 @@ var procBinary string
 // raceFlags are extra build flags for those binaries (race_test.go).
 var raceFlags []string
 
+// staticFlags link the real monitor statically, as `make build` does, so that the memory
+// figures of TestMonitorMemory are those of the binary users run.
+var staticFlags = []string{"-tags", "netgo,osusergo", "-ldflags", "-extldflags -static"}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "crid-monitor-test")
 	if err != nil {
