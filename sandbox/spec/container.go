@@ -30,7 +30,7 @@ func ContainerSpec(in ContainerInput) (*specs.Spec, error) {
 		return nil, err
 	}
 	userns := usernsMode(containerNamespaceOptions(in)) == runtime.NamespaceMode_POD
-	mounts, err := containerMounts(in, privileged, sc.GetReadonlyRootfs(), userns)
+	mounts, err := containerMounts(in, privileged, userns)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func containerNamespaceOptions(in ContainerInput) *runtime.NamespaceOption {
 	return c
 }
 
-func containerMounts(in ContainerInput, privileged, readonlyRootfs, userns bool) ([]specs.Mount, error) {
+func containerMounts(in ContainerInput, privileged, userns bool) ([]specs.Mount, error) {
 	cri, err := criMounts(in.Config.GetMounts())
 	if err != nil {
 		return nil, err
@@ -217,5 +217,5 @@ func containerMounts(in ContainerInput, privileged, readonlyRootfs, userns bool)
 	if err != nil {
 		return nil, err
 	}
-	return mergeMounts(defaultMounts(in.PodFiles, privileged, readonlyRootfs, userns), vm, cri), nil
+	return mergeMounts(defaultMounts(in.PodFiles, privileged, userns), vm, cri), nil
 }

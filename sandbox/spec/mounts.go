@@ -24,7 +24,7 @@ var procMountable = []string{
 
 // defaultMounts are the kernel filesystems every container gets, then the
 // pod's files. Privileged containers get sysfs and the cgroup tree writable.
-func defaultMounts(files PodFiles, privileged, readonlyRootfs, userns bool) []specs.Mount {
+func defaultMounts(files PodFiles, privileged, userns bool) []specs.Mount {
 	sysMode := "ro"
 	if privileged {
 		sysMode = "rw"
@@ -48,19 +48,20 @@ func defaultMounts(files PodFiles, privileged, readonlyRootfs, userns bool) []sp
 	} else {
 		ms = append(ms, specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}})
 	}
-	// The pod's files follow the root's writability, as in containerd: a
-	// read-only container must not rewrite the pod's resolv.conf either.
-	fileMode := "rw"
-	if readonlyRootfs {
-		fileMode = "ro"
-	}
+	// The pod's files are read-only (containerd binds them rw unless the rootfs is
+	// read-only): they live in the state dir, on the host's /run tmpfs, where a
+	// writable bind would let a container fill the node's memory-backed /run,
+	// and they are shared, so one container could rewrite its siblings' DNS.
+	// kubelet never needs them writable from inside; a pod that does mounts its
+	// own volume there, which replaces the default (mergeMounts).
 	for _, f := range []struct{ dst, src string }{
 		{"/etc/hosts", files.Hosts},
 		{"/etc/resolv.conf", files.ResolvConf},
 		{"/etc/hostname", files.Hostname},
 	} {
 		if f.src != "" {
-			ms = append(ms, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: []string{"rbind", "rprivate", fileMode}})
+			ms = append(ms, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src,
+				Options: []string{"rbind", "rprivate", "ro", "nosuid", "nodev", "noexec"}})
 		}
 	}
 	return ms

@@ -111,9 +111,9 @@ func TestDefaultMountsInSpec(t *testing.T) {
 		"/dev/shm":         {"bind", "/run/crid/pods/pod1/shm", "rbind"},
 		"/sys":             {"sysfs", "sysfs", "ro"},
 		"/sys/fs/cgroup":   {"cgroup", "cgroup", "ro"},
-		"/etc/hosts":       {"bind", "/run/crid/pods/pod1/hosts", "rw"},
-		"/etc/resolv.conf": {"bind", "/run/crid/pods/pod1/resolv.conf", "rw"},
-		"/etc/hostname":    {"bind", "/run/crid/pods/pod1/hostname", "rw"},
+		"/etc/hosts":       {"bind", "/run/crid/pods/pod1/hosts", "ro"},
+		"/etc/resolv.conf": {"bind", "/run/crid/pods/pod1/resolv.conf", "ro"},
+		"/etc/hostname":    {"bind", "/run/crid/pods/pod1/hostname", "ro"},
 	}
 	for dst, w := range want {
 		m := findMount(s, dst)
@@ -143,16 +143,20 @@ func assertParentsFirst(t *testing.T, ms []specs.Mount) {
 }
 
 func TestMountsVariants(t *testing.T) {
-	t.Run("readonly rootfs makes pod files ro", func(t *testing.T) {
-		in := containerInput()
-		in.Config.Linux.SecurityContext.ReadonlyRootfs = true
-		s := mustContainer(t, in)
-		if !s.Root.Readonly {
-			t.Fatal("root not read-only")
-		}
-		for _, dst := range []string{"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"} {
-			if m := findMount(s, dst); !slices.Contains(m.Options, "ro") {
-				t.Errorf("%s: %v", dst, m.Options)
+	// They live on the host's /run tmpfs: writable, they would let a container
+	// fill it (and rewrite its siblings' DNS), whatever the rootfs is.
+	t.Run("pod files are read-only", func(t *testing.T) {
+		for _, readonlyRootfs := range []bool{false, true} {
+			in := containerInput()
+			in.Config.Linux.SecurityContext.ReadonlyRootfs = readonlyRootfs
+			s := mustContainer(t, in)
+			if s.Root.Readonly != readonlyRootfs {
+				t.Fatalf("root read-only %v, want %v", s.Root.Readonly, readonlyRootfs)
+			}
+			for _, dst := range []string{"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"} {
+				if m := findMount(s, dst); !slices.Contains(m.Options, "ro") || slices.Contains(m.Options, "rw") {
+					t.Errorf("readonly rootfs %v: %s: %v", readonlyRootfs, dst, m.Options)
+				}
 			}
 		}
 	})

@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -59,4 +60,40 @@ func podDirs(t *testing.T, d *Daemon) []string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestPodFilesReadOnly: /etc/resolv.conf, /etc/hostname and /etc/hosts live in
+// the state dir on the host's /run tmpfs; a container (root, writable rootfs)
+// cannot write them, so it can neither fill the node's /run nor rewrite its
+// siblings' DNS. A pod that wants a writable file mounts its own there.
+func TestPodFilesReadOnly(t *testing.T) {
+	d := sharedDaemon(t)
+	pod := d.podConfig(t, "podfiles")
+	podID := d.runPod(t, pod)
+	own := filepath.Join(d.Dir, "podfiles-hosts")
+	if err := os.WriteFile(own, []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := containerConfig("writer", testImage(t, d), "sleep", "3600")
+	id := d.runContainer(t, podID, pod, cfg)
+	for _, f := range []string{"/etc/resolv.conf", "/etc/hostname", "/etc/hosts"} {
+		if out, errOut, code := d.execSync(t, id, 0, "sh", "-c", "head -c 65536 /dev/zero >> "+f); code == 0 {
+			t.Errorf("append to %s succeeded (stdout %q stderr %q)", f, out, errOut)
+		}
+	}
+	for _, f := range []string{"resolv.conf", "hostname", "hosts"} {
+		st, err := os.Stat(filepath.Join(d.State, "pods", podID, f))
+		if err != nil {
+			t.Errorf("pod file %s on the host: %v", f, err)
+		} else if st.Size() >= 65536 {
+			t.Errorf("pod file %s on the host grew to %d bytes", f, st.Size())
+		}
+	}
+	cfg = containerConfig("own-hosts", testImage(t, d), "sleep", "3600")
+	cfg.Mounts = []*runtimeapi.Mount{{ContainerPath: "/etc/hosts", HostPath: own}}
+	id = d.runContainer(t, podID, pod, cfg)
+	d.mustExec(t, id, "sh", "-c", "echo 10.0.0.1 added >> /etc/hosts")
+	if b, _ := os.ReadFile(own); !strings.Contains(string(b), "10.0.0.1 added") {
+		t.Errorf("the pod's own /etc/hosts mount is not writable: %q", b)
+	}
 }
