@@ -5,6 +5,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // Mode arguments (os.Args[1]) the monitor binary must dispatch on; see the package doc.
@@ -33,6 +35,9 @@ type CreateOptions struct {
 	// mount namespace (never in the host's): typically one overlay mount.
 	Rootfs []specs.Mount
 	Stdio  Stdio
+	// Kernel says how this kernel takes an overlay rootfs; nil = probe once
+	// per process (HostKernel). Tests pass a value to take a fallback path.
+	Kernel *kernel.Features
 }
 
 // Container is a created container.

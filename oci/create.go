@@ -13,6 +13,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 type syscallIDMap = syscall.SysProcIDMap
@@ -35,6 +37,8 @@ type initConfig struct {
 	// CgroupV2: the executor drives the unified hierarchy; the init mounts
 	// /sys/fs/cgroup accordingly (one detection, made by the executor).
 	CgroupV2 bool `json:"cgroupV2,omitempty"`
+	// Overlay: how this kernel mounts an overlay rootfs (the executor's probe).
+	Overlay kernel.OverlayMount `json:"overlay,omitempty"`
 	// UserNS: the process runs in a user namespace other than the host's.
 	UserNS bool `json:"userNS,omitempty"`
 	// With UserNS, fds follow the config: an O_PATH fd of Root.Path (the init
@@ -113,7 +117,11 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	files = append(files, child)
 	env := []string{"_CRID_MODE=create"}
 	sys := &syscall.SysProcAttr{}
-	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs, AppArmor: appArmorEnabled(), CgroupV2: cgroupV2()}
+	kf := opts.Kernel
+	if kf == nil {
+		kf = HostKernel()
+	}
+	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs, AppArmor: appArmorEnabled(), CgroupV2: cgroupV2(), Overlay: kf.Overlay}
 	viaConstructor := plan.joins(unix.CLONE_NEWUSER)
 	if viaConstructor {
 		// Joining the pod's user namespace needs a single-threaded process:
@@ -192,7 +200,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	}
 	var fds []int
 	if cfg.UserNS {
-		if fds, err = userNSMounts(pid, cfg, opts.Rootfs); err != nil {
+		if fds, err = userNSMounts(pid, cfg, opts.Rootfs, kf.IDMappedOverlay); err != nil {
 			return nil, fmt.Errorf("container %s: %w", opts.ID, err)
 		}
 	}
@@ -327,7 +335,7 @@ func stdioFiles(s Stdio, terminal bool) ([]*os.File, func(), error) {
 
 // userNSMounts prepares the idmapped rootfs and bind mounts of a container in a
 // user namespace (see idmap.go) and returns the fds to send, in order.
-func userNSMounts(pid int, cfg *initConfig, rootfs []specs.Mount) ([]int, error) {
+func userNSMounts(pid int, cfg *initConfig, rootfs []specs.Mount, how kernel.IDMappedOverlay) ([]int, error) {
 	userns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("user namespace: %w", err)
@@ -347,7 +355,7 @@ func userNSMounts(pid int, cfg *initConfig, rootfs []specs.Mount) ([]int, error)
 		// An already prepared root directory: an idmapped view of it.
 		rootfs = []specs.Mount{{Type: "bind", Source: cfg.Spec.Root.Path, Options: []string{"rbind"}}}
 	}
-	fd, err := idmappedRootfs(rootfs, cfg.Spec, userns)
+	fd, err := idmappedRootfs(rootfs, cfg.Spec, userns, how)
 	if err != nil {
 		unix.Close(target)
 		return nil, err

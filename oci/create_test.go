@@ -3,9 +3,6 @@ package oci
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 
@@ -126,35 +123,6 @@ echo "== oom =="; cat /proc/self/oom_score_adj
 		if !strings.Contains(mi, want) {
 			t.Errorf("mountinfo lacks %q:\n%s", want, mi)
 		}
-	}
-}
-
-// TestManyLayers: more layers under longer paths than mount(2)'s one page of
-// options can hold.
-func TestManyLayers(t *testing.T) {
-	requireRoot(t)
-	spec, rootfs := testSpec(t, "cat", "/layer-7")
-	base := tmpDir(t)
-	var lowers []string
-	for i := 0; i < 40; i++ {
-		d := filepath.Join(base, fmt.Sprintf("layer-%02d-%s", i, strings.Repeat("x", 110)))
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if i == 7 {
-			if err := os.WriteFile(filepath.Join(d, "layer-7"), []byte("seven\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		lowers = append(lowers, d)
-	}
-	rootfs[0].Options[0] = "lowerdir=" + strings.Join(append(lowers, lowerDir), ":")
-	if len(strings.Join(rootfs[0].Options, ",")) < 4096 {
-		t.Fatal("test layers too short")
-	}
-	ws, out := run(t, spec, rootfs)
-	if ws.ExitStatus() != 0 || out != "seven\n" {
-		t.Fatalf("status %v output %q", ws, out)
 	}
 }
 

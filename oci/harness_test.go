@@ -16,6 +16,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // The test binary doubles as the monitor: it dispatches the init and pause
@@ -284,6 +286,13 @@ type ctr struct {
 
 func create(t testing.TB, spec *specs.Spec, rootfs []specs.Mount) *ctr {
 	t.Helper()
+	return createOn(t, spec, rootfs, nil)
+}
+
+// createOn creates on the given kernel features (nil: the probed ones), to
+// take the fallback paths of older kernels on this one.
+func createOn(t testing.TB, spec *specs.Spec, rootfs []specs.Mount, k *kernel.Features) *ctr {
+	t.Helper()
 	out := filepath.Join(tmpDir(t), "out")
 	f, err := os.Create(out)
 	if err != nil {
@@ -291,7 +300,7 @@ func create(t testing.TB, spec *specs.Spec, rootfs []specs.Mount) *ctr {
 	}
 	defer f.Close()
 	c, err := Create(context.Background(), CreateOptions{ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec,
-		Rootfs: rootfs, Stdio: Stdio{Stdout: f, Stderr: f}})
+		Rootfs: rootfs, Stdio: Stdio{Stdout: f, Stderr: f}, Kernel: k})
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -304,7 +313,12 @@ func create(t testing.TB, spec *specs.Spec, rootfs []specs.Mount) *ctr {
 // run creates and starts a container and waits for its exit.
 func run(t testing.TB, spec *specs.Spec, rootfs []specs.Mount) (unix.WaitStatus, string) {
 	t.Helper()
-	c := create(t, spec, rootfs)
+	return runOn(t, spec, rootfs, nil)
+}
+
+func runOn(t testing.TB, spec *specs.Spec, rootfs []specs.Mount, k *kernel.Features) (unix.WaitStatus, string) {
+	t.Helper()
+	c := createOn(t, spec, rootfs, k)
 	if err := c.Start(); err != nil {
 		t.Fatalf("start: %v", err)
 	}

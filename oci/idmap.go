@@ -10,6 +10,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // With a user namespace, files owned by host root must appear owned by the
@@ -47,12 +49,13 @@ func dirIn(tree int, rel string) (int, error) {
 
 // idmappedRootfs builds the rootfs in the executor as one detached mount: an
 // idmapped bind of a directory, or an overlay whose lower layers are idmapped
-// (the kernel >= 6.13 takes layers as fds). The upper layer is not idmapped:
-// overlayfs works on it with the mounter's (host root's) credentials, which no
-// idmapping through the container's namespace can represent (EOVERFLOW). As in
-// containers/storage, the upper layer's root is owned by the container's root
-// instead, and what the container writes lands with its host ids.
-func idmappedRootfs(mounts []specs.Mount, spec *specs.Spec, userns int) (int, error) {
+// (how: the kernel's way, see package kernel). The upper layer is not
+// idmapped: overlayfs works on it with the mounter's (host root's)
+// credentials, which no idmapping through the container's namespace can
+// represent (EOVERFLOW). As in containers/storage, the upper layer's root is
+// owned by the container's root instead, and what the container writes lands
+// with its host ids.
+func idmappedRootfs(mounts []specs.Mount, spec *specs.Spec, userns int, how kernel.IDMappedOverlay) (int, error) {
 	if len(mounts) != 1 {
 		return -1, fmt.Errorf("user namespace: rootfs must be one overlay or bind mount, got %d", len(mounts))
 	}
@@ -72,6 +75,33 @@ func idmappedRootfs(mounts []specs.Mount, spec *specs.Spec, userns int) (int, er
 	if m.Type != "overlay" {
 		return -1, fmt.Errorf("user namespace: rootfs type %q not supported", m.Type)
 	}
+	var lowers, opts []string
+	for _, d := range o.data {
+		k, v, _ := strings.Cut(d, "=")
+		switch k {
+		case "lowerdir":
+			lowers = strings.Split(v, ":")
+			continue
+		case "upperdir":
+			uid, gid := hostRoot(spec)
+			if err := os.Lchown(v, uid, gid); err != nil {
+				return -1, fmt.Errorf("overlay upper: %w", err)
+			}
+		}
+		opts = append(opts, d)
+	}
+	switch how {
+	case kernel.IDMappedLayerFds:
+		return overlayOnLayerFds(lowers, opts, o, userns)
+	case kernel.IDMappedLayerPaths:
+		return overlayOnLayerPaths(lowers, opts, o, userns, filepath.Dir(filepath.Clean(spec.Root.Path)))
+	}
+	return -1, fmt.Errorf("user namespace: this kernel's overlayfs cannot sit on idmapped layers (Linux 5.19 or later needed)")
+}
+
+// overlayOnLayerFds hands overlayfs the detached idmapped layers as fds
+// ("lowerdir+" with FSCONFIG_SET_FD, Linux 6.13): nothing is attached anywhere.
+func overlayOnLayerFds(lowers, opts []string, o mountOpts, userns int) (int, error) {
 	var fds []int
 	defer func() {
 		for _, fd := range fds {
@@ -84,35 +114,26 @@ func idmappedRootfs(mounts []specs.Mount, spec *specs.Spec, userns int) (int, er
 	}
 	fds = append(fds, fsfd)
 	_ = unix.FsconfigSetString(fsfd, "source", "overlay")
-	for _, d := range o.data {
+	for _, l := range lowers {
+		tree, err := idmapTree(l, userns, false)
+		if err != nil {
+			return -1, err
+		}
+		fds = append(fds, tree)
+		dfd, err := unix.Openat(tree, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, fmt.Errorf("overlay lower %s: %w", l, err)
+		}
+		fds = append(fds, dfd)
+		if err := unix.FsconfigSetFd(fsfd, "lowerdir+", dfd); err != nil {
+			return -1, fmt.Errorf("overlay lower %s: %w", l, err)
+		}
+	}
+	for _, d := range opts {
 		k, v, hasValue := strings.Cut(d, "=")
-		switch {
-		case k == "lowerdir":
-			for _, l := range strings.Split(v, ":") {
-				tree, err := idmapTree(l, userns, false)
-				if err != nil {
-					return -1, err
-				}
-				fds = append(fds, tree)
-				dfd, err := unix.Openat(tree, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-				if err != nil {
-					return -1, fmt.Errorf("overlay lower %s: %w", l, err)
-				}
-				fds = append(fds, dfd)
-				if err := unix.FsconfigSetFd(fsfd, "lowerdir+", dfd); err != nil {
-					return -1, fmt.Errorf("overlay lower %s: %w", l, err)
-				}
-			}
-			continue
-		case k == "upperdir":
-			uid, gid := hostRoot(spec)
-			if err := os.Lchown(v, uid, gid); err != nil {
-				return -1, fmt.Errorf("overlay upper: %w", err)
-			}
+		if hasValue {
 			err = unix.FsconfigSetString(fsfd, k, v)
-		case hasValue:
-			err = unix.FsconfigSetString(fsfd, k, v)
-		default:
+		} else {
 			err = unix.FsconfigSetFlag(fsfd, k)
 		}
 		if err != nil {
@@ -125,6 +146,45 @@ func idmappedRootfs(mounts []specs.Mount, spec *specs.Spec, userns int) (int, er
 	fd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, int(o.attrSet))
 	if err != nil {
 		return -1, fmt.Errorf("fsmount overlay: %w", err)
+	}
+	return fd, nil
+}
+
+// overlayOnLayerPaths is the way before 6.13: overlayfs takes layers by path
+// only, and only on mounts of the mounter's own mount namespace (it refuses
+// detached ones). So, as containerd does, the idmapped layers are attached
+// and named by path — but in a throwaway private mount namespace of one
+// thread, never in the host's: the overlay is mounted there, cloned out as a
+// detached mount, and everything else goes with the thread. The stage
+// directories are made under parent (the container's state dir) and removed.
+func overlayOnLayerPaths(lowers, opts []string, o mountOpts, userns int, parent string) (int, error) {
+	stage, err := os.MkdirTemp(parent, ".idmapped-layers-")
+	if err != nil {
+		return -1, fmt.Errorf("overlay on idmapped layers: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	fd := -1
+	err = kernel.InPrivateMountNS(func() error {
+		names, err := kernel.AttachIDMapped(lowers, userns, filepath.Join(stage, "l"))
+		if err != nil {
+			return err
+		}
+		data := strings.Join(append([]string{"lowerdir=" + names}, opts...), ",")
+		if len(data) >= os.Getpagesize() {
+			return fmt.Errorf("%d bytes of options exceed the kernel's one page (%d layers)", len(data), len(lowers))
+		}
+		target := filepath.Join(stage, "rootfs")
+		if err := os.Mkdir(target, 0o700); err != nil {
+			return err
+		}
+		if err := unix.Mount("overlay", target, "overlay", o.flags, data); err != nil {
+			return fmt.Errorf("mount: %w", err)
+		}
+		fd, err = unix.OpenTree(unix.AT_FDCWD, target, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		return err
+	})
+	if err != nil {
+		return -1, fmt.Errorf("overlay on idmapped layers: %w", err)
 	}
 	return fd, nil
 }

@@ -9,6 +9,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // rootPropagation maps linux.rootfsPropagation to the flags for "/" before the
@@ -94,7 +96,7 @@ func setupRootfs(cfg *initConfig) error {
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			return fmt.Errorf("rootfs mount point: %w", err)
 		}
-		if err := mountRootfs(root, cfg.Rootfs); err != nil {
+		if err := mountRootfs(root, cfg.Rootfs, cfg.Overlay); err != nil {
 			return err
 		}
 		if rootfd, err = unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
@@ -156,7 +158,7 @@ func cleanDest(d string) string { return "/" + strings.Trim(d, "/") }
 
 // mountRootfs mounts the rootfs layers (an overlay, usually) at root. Without
 // any, root is bound onto itself so that it is a mount point pivot_root accepts.
-func mountRootfs(root string, mounts []specs.Mount) error {
+func mountRootfs(root string, mounts []specs.Mount, how kernel.OverlayMount) error {
 	if len(mounts) == 0 {
 		if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind rootfs: %w", err)
@@ -166,7 +168,7 @@ func mountRootfs(root string, mounts []specs.Mount) error {
 	for _, m := range mounts {
 		o := parseMountOptions(m.Options)
 		if m.Type == "overlay" && !o.bind {
-			if err := mountOverlay(root, m, o); err != nil {
+			if err := mountOverlay(root, o, how); err != nil {
 				return err
 			}
 			continue
@@ -187,54 +189,6 @@ func mountRootfs(root string, mounts []specs.Mount) error {
 		if err := unix.Mount(m.Source, root, typ, flags, strings.Join(o.data, ",")); err != nil {
 			return fmt.Errorf("mount rootfs (%s %s): %w", m.Type, m.Source, err)
 		}
-	}
-	return nil
-}
-
-// mountOverlay mounts an overlay rootfs with the new mount API, one
-// "lowerdir+" per layer: mount(2) takes all options in one page, which an
-// image with many layers under long paths overflows (kernels >= 6.8; older
-// ones get the single string).
-func mountOverlay(root string, m specs.Mount, o mountOpts) error {
-	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("rootfs overlay: %w", err)
-	}
-	defer unix.Close(fsfd)
-	_ = unix.FsconfigSetString(fsfd, "source", "overlay")
-	for _, d := range o.data {
-		k, v, hasValue := strings.Cut(d, "=")
-		switch {
-		case k == "lowerdir":
-			for i, l := range strings.Split(v, ":") {
-				err = unix.FsconfigSetString(fsfd, "lowerdir+", l)
-				if i == 0 && errors.Is(err, unix.EINVAL) {
-					err = unix.FsconfigSetString(fsfd, "lowerdir", v) // before 6.8
-					break
-				}
-				if err != nil {
-					break
-				}
-			}
-		case hasValue:
-			err = unix.FsconfigSetString(fsfd, k, v)
-		default:
-			err = unix.FsconfigSetFlag(fsfd, k)
-		}
-		if err != nil {
-			return fmt.Errorf("rootfs overlay option %q: %w", d, err)
-		}
-	}
-	if err := unix.FsconfigCreate(fsfd); err != nil {
-		return fmt.Errorf("rootfs overlay: %w", err)
-	}
-	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, int(o.attrSet))
-	if err != nil {
-		return fmt.Errorf("rootfs overlay: %w", err)
-	}
-	defer unix.Close(mfd)
-	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, root, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("rootfs overlay: attach: %w", err)
 	}
 	return nil
 }

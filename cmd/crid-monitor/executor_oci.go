@@ -27,6 +27,8 @@ func dispatchExecutorModes() {
 			oci.InitMain()
 		case oci.PauseArg:
 			oci.PauseMain()
+		case oci.ProbeKernelArg:
+			oci.ProbeKernelMain()
 		}
 	}
 }
