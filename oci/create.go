@@ -119,7 +119,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	sys := &syscall.SysProcAttr{}
 	kf := opts.Kernel
 	if kf == nil {
-		kf = HostKernel()
+		kf = HostKernel(plan.has(unix.CLONE_NEWUSER) || plan.joins(unix.CLONE_NEWUSER))
 	}
 	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs, AppArmor: appArmorEnabled(), CgroupV2: cgroupV2(), Overlay: kf.Overlay}
 	viaConstructor := plan.joins(unix.CLONE_NEWUSER)

@@ -18,13 +18,26 @@ import (
 const ProbeKernelArg = "probe-kernel"
 
 // HostKernel probes this kernel once per process (on first use) and returns
-// how the executor mounts what it mounts here.
-func HostKernel() *kernel.Features { return hostKernel() }
+// how the executor mounts what it mounts here. Without userNS the probes that
+// need a user namespace (a process to hold it: a few ms) are left out, and
+// the result says nothing about user namespaces.
+func HostKernel(userNS bool) *kernel.Features {
+	if userNS {
+		return hostKernelFull()
+	}
+	return hostKernelBasic()
+}
 
-var hostKernel = sync.OnceValue(func() *kernel.Features {
-	f := ProbeKernel(os.TempDir())
-	return &f
-})
+var (
+	hostKernelBasic = sync.OnceValue(func() *kernel.Features {
+		f := kernel.Decide(kernel.Run(kernel.Options{}))
+		return &f
+	})
+	hostKernelFull = sync.OnceValue(func() *kernel.Features {
+		f := ProbeKernel("")
+		return &f
+	})
+)
 
 // ProbeKernel runs every kernel probe with scratch dirs under dir.
 func ProbeKernel(dir string) kernel.Features {

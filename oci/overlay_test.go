@@ -41,7 +41,7 @@ func manyLayers(t *testing.T, rootfs []specs.Mount) {
 // overlayWays are the ways of mounting an overlay rootfs this kernel has,
 // each as the features a kernel offering only it would have.
 func overlayWays(t *testing.T) map[string]*kernel.Features {
-	host := HostKernel()
+	host := HostKernel(true)
 	ways := map[string]*kernel.Features{
 		"lowerdir= string (< 6.8)": {Overlay: kernel.OverlayLowerdirString},
 	}
@@ -90,7 +90,7 @@ func TestOverlayStringTooManyLayers(t *testing.T) {
 // host root show as the container's root; writes land as its mapped id.
 func TestUserNamespaceOverlayWays(t *testing.T) {
 	requireRoot(t)
-	host := HostKernel()
+	host := HostKernel(true)
 	if !host.UserNamespaces {
 		t.Skipf("kernel %s: no overlay on idmapped layers", host.Release)
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // catUserNS holds a user namespace with a cat that waits on its stdin.
-func catUserNS(t *testing.T) func() (int, func(), error) {
+func catUserNS(testing.TB) func() (int, func(), error) {
 	return func() (int, func(), error) {
 		cmd := exec.Command("cat")
 		in, err := cmd.StdinPipe()
@@ -54,3 +54,21 @@ func TestProbeHost(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// BenchmarkProbe: what one executor process pays once for its probe, with
+// and without the user namespace probes.
+func BenchmarkProbe(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	b.Run("basic", func(b *testing.B) {
+		for b.Loop() {
+			Run(Options{Dir: b.TempDir()})
+		}
+	})
+	b.Run("with-userns", func(b *testing.B) {
+		for b.Loop() {
+			Run(Options{Dir: b.TempDir(), UserNS: catUserNS(nil)})
+		}
+	})
+}
