@@ -23,60 +23,66 @@ type mountOpts struct {
 	flags           uintptr  // the same as mount(2) flags, for the old API
 }
 
+// mountOption is what one option of a spec mount contributes to mountOpts.
+type mountOption struct {
+	bind, recursive bool
+	attrSet         uint64
+	attrClr         uint64
+	rattrSet        uint64
+	propagation     uint64
+	recPropagation  bool
+	flags           uintptr
+}
+
+// mountOptions are the options the executor understands; any other option is
+// filesystem data (size=, mode=, lowerdir= ...).
+var mountOptions = map[string]mountOption{
+	"bind":        {bind: true},
+	"rbind":       {bind: true, recursive: true},
+	"ro":          {attrSet: unix.MOUNT_ATTR_RDONLY, flags: unix.MS_RDONLY},
+	"rw":          {attrClr: unix.MOUNT_ATTR_RDONLY},
+	"nosuid":      {attrSet: unix.MOUNT_ATTR_NOSUID, flags: unix.MS_NOSUID},
+	"nodev":       {attrSet: unix.MOUNT_ATTR_NODEV, flags: unix.MS_NODEV},
+	"noexec":      {attrSet: unix.MOUNT_ATTR_NOEXEC, flags: unix.MS_NOEXEC},
+	"noatime":     {attrSet: unix.MOUNT_ATTR_NOATIME, flags: unix.MS_NOATIME},
+	"strictatime": {attrSet: unix.MOUNT_ATTR_STRICTATIME, flags: unix.MS_STRICTATIME},
+	"nodiratime":  {attrSet: unix.MOUNT_ATTR_NODIRATIME, flags: unix.MS_NODIRATIME},
+	"nosymfollow": {attrSet: unix.MOUNT_ATTR_NOSYMFOLLOW},
+	"rro":         {rattrSet: unix.MOUNT_ATTR_RDONLY},
+	"rnosuid":     {rattrSet: unix.MOUNT_ATTR_NOSUID},
+	"rnodev":      {rattrSet: unix.MOUNT_ATTR_NODEV},
+	"rnoexec":     {rattrSet: unix.MOUNT_ATTR_NOEXEC},
+	"private":     {propagation: unix.MS_PRIVATE},
+	"rprivate":    {propagation: unix.MS_PRIVATE, recPropagation: true},
+	"shared":      {propagation: unix.MS_SHARED},
+	"rshared":     {propagation: unix.MS_SHARED, recPropagation: true},
+	"slave":       {propagation: unix.MS_SLAVE},
+	"rslave":      {propagation: unix.MS_SLAVE, recPropagation: true},
+	"unbindable":  {propagation: unix.MS_UNBINDABLE},
+	"runbindable": {propagation: unix.MS_UNBINDABLE, recPropagation: true},
+	// The defaults, and options without meaning here (idmap: handled through
+	// Mount.UIDMappings).
+	"suid": {}, "dev": {}, "exec": {}, "defaults": {}, "async": {}, "auto": {}, "noauto": {},
+	"user": {}, "nouser": {}, "relatime": {}, "idmap": {}, "ridmap": {}, "tmpcopyup": {},
+	"sync": {}, "dirsync": {}, "mand": {}, "nomand": {}, "silent": {}, "loud": {},
+}
+
 func parseMountOptions(opts []string) mountOpts {
 	var o mountOpts
 	for _, opt := range opts {
-		switch opt {
-		case "bind":
-			o.bind = true
-		case "rbind":
-			o.bind, o.recursive = true, true
-		case "ro":
-			o.attrSet |= unix.MOUNT_ATTR_RDONLY
-			o.flags |= unix.MS_RDONLY
-		case "rw":
-			o.attrClr |= unix.MOUNT_ATTR_RDONLY
-		case "nosuid":
-			o.attrSet |= unix.MOUNT_ATTR_NOSUID
-			o.flags |= unix.MS_NOSUID
-		case "nodev":
-			o.attrSet |= unix.MOUNT_ATTR_NODEV
-			o.flags |= unix.MS_NODEV
-		case "noexec":
-			o.attrSet |= unix.MOUNT_ATTR_NOEXEC
-			o.flags |= unix.MS_NOEXEC
-		case "suid", "dev", "exec", "defaults", "async", "auto", "noauto", "user", "nouser", "relatime":
-		case "noatime":
-			o.attrSet |= unix.MOUNT_ATTR_NOATIME
-			o.flags |= unix.MS_NOATIME
-		case "strictatime":
-			o.attrSet |= unix.MOUNT_ATTR_STRICTATIME
-			o.flags |= unix.MS_STRICTATIME
-		case "nodiratime":
-			o.attrSet |= unix.MOUNT_ATTR_NODIRATIME
-			o.flags |= unix.MS_NODIRATIME
-		case "nosymfollow":
-			o.attrSet |= unix.MOUNT_ATTR_NOSYMFOLLOW
-		case "rro":
-			o.rattrSet |= unix.MOUNT_ATTR_RDONLY
-		case "rnosuid":
-			o.rattrSet |= unix.MOUNT_ATTR_NOSUID
-		case "rnodev":
-			o.rattrSet |= unix.MOUNT_ATTR_NODEV
-		case "rnoexec":
-			o.rattrSet |= unix.MOUNT_ATTR_NOEXEC
-		case "private", "rprivate":
-			o.propagation, o.recPropagation = unix.MS_PRIVATE, opt[0] == 'r'
-		case "shared", "rshared":
-			o.propagation, o.recPropagation = unix.MS_SHARED, opt[0] == 'r'
-		case "slave", "rslave":
-			o.propagation, o.recPropagation = unix.MS_SLAVE, opt[0] == 'r'
-		case "unbindable", "runbindable":
-			o.propagation, o.recPropagation = unix.MS_UNBINDABLE, opt[0] == 'r'
-		case "idmap", "ridmap", "tmpcopyup", "sync", "dirsync", "mand", "nomand", "silent", "loud":
-			// idmap: handled through Mount.UIDMappings; the rest have no meaning here.
-		default:
+		m, ok := mountOptions[opt]
+		if !ok {
 			o.data = append(o.data, opt)
+			continue
+		}
+		o.bind = o.bind || m.bind
+		o.recursive = o.recursive || m.recursive
+		o.attrSet |= m.attrSet
+		o.attrClr |= m.attrClr
+		o.rattrSet |= m.rattrSet
+		o.flags |= m.flags
+		if m.propagation != 0 {
+			o.propagation, o.recPropagation = m.propagation, m.recPropagation
 		}
 	}
 	return o

@@ -44,8 +44,25 @@ func TestParseMountOptions(t *testing.T) {
 	if !reflect.DeepEqual(o, want) {
 		t.Fatalf("got %+v\nwant %+v", o, want)
 	}
-	if p := parseMountOptions([]string{"private"}); p.propagation != unix.MS_PRIVATE || p.recPropagation {
-		t.Fatalf("private: %+v", p)
+	for _, c := range []struct {
+		name string
+		opts []string
+		want mountOpts
+	}{
+		{"private", []string{"private"}, mountOpts{propagation: unix.MS_PRIVATE}},
+		{"last propagation wins", []string{"rshared", "runbindable"}, mountOpts{propagation: unix.MS_UNBINDABLE, recPropagation: true}},
+		{"rw clears", []string{"rw", "nodev"}, mountOpts{attrClr: unix.MOUNT_ATTR_RDONLY, attrSet: unix.MOUNT_ATTR_NODEV, flags: unix.MS_NODEV}},
+		{"bind after rbind stays recursive", []string{"rbind", "bind"}, mountOpts{bind: true, recursive: true}},
+		{"defaults and idmap mean nothing here", []string{"defaults", "relatime", "idmap"}, mountOpts{}},
+		{"unknown is filesystem data", []string{"lowerdir=/a:/b", "xino=off"}, mountOpts{data: []string{"lowerdir=/a:/b", "xino=off"}}},
+		{"recursive attributes", []string{"rro", "rnosuid", "rnodev", "rnoexec"},
+			mountOpts{rattrSet: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := parseMountOptions(c.opts); !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("got %+v\nwant %+v", got, c.want)
+			}
+		})
 	}
 	if !isBindMount(specs.Mount{Type: "bind"}) || isBindMount(specs.Mount{Type: "tmpfs"}) {
 		t.Fatal("isBindMount")
