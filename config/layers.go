@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -143,4 +144,18 @@ func Dump(cfg Config, src Sources) (string, error) {
 		fmt.Fprintf(&b, "%s  # %s\n", strings.TrimRight(string(line), "\n"), src[key])
 	}
 	return b.String(), nil
+}
+
+// Values returns cfg by TOML key, for reports (Status info, crid check --json).
+func Values(cfg Config) map[string]any {
+	v := reflect.ValueOf(cfg)
+	out := map[string]any{}
+	for i, key := range Keys() {
+		f := v.Field(i).Interface()
+		if d, ok := f.(Duration); ok {
+			f = time.Duration(d).String()
+		}
+		out[key] = f
+	}
+	return out
 }

@@ -15,8 +15,27 @@ import (
 
 // ListImages lists every image, or those matching filter.image.
 func (s *Server) ListImages(_ context.Context, req *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {
+	list, err := s.listImages(req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.ListImagesResponse{Images: list}, nil
+}
+
+// StreamImages is ListImages in chunks, for nodes with more images than one message holds.
+func (s *Server) StreamImages(req *runtimeapi.StreamImagesRequest, stream runtimeapi.ImageService_StreamImagesServer) error {
+	list, err := s.listImages(req.GetFilter())
+	if err != nil {
+		return err
+	}
+	return sendChunks(len(list), func(lo, hi int) error {
+		return stream.Send(&runtimeapi.StreamImagesResponse{Images: list[lo:hi]})
+	})
+}
+
+func (s *Server) listImages(filter *runtimeapi.ImageFilter) ([]*runtimeapi.Image, error) {
 	var list []*images.Image
-	if ref := req.GetFilter().GetImage().GetImage(); ref != "" {
+	if ref := filter.GetImage().GetImage(); ref != "" {
 		img, err := s.Images.Resolve(ref)
 		if err != nil && !errdefs.IsNotFound(err) {
 			return nil, err
@@ -27,11 +46,11 @@ func (s *Server) ListImages(_ context.Context, req *runtimeapi.ListImagesRequest
 	} else {
 		list = s.Images.List()
 	}
-	resp := &runtimeapi.ListImagesResponse{Images: make([]*runtimeapi.Image, 0, len(list))}
+	out := make([]*runtimeapi.Image, 0, len(list))
 	for _, img := range list {
-		resp.Images = append(resp.Images, toCRIImage(img))
+		out = append(out, toCRIImage(img))
 	}
-	return resp, nil
+	return out, nil
 }
 
 // ImageStatus returns the image, or no image (and no error) when it is not present, as

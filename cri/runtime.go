@@ -42,6 +42,11 @@ func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runt
 	if s.StatusExtras != nil {
 		s.StatusExtras(resp, req.GetVerbose())
 	}
+	if req.GetVerbose() {
+		if err := s.addInfo(resp); err != nil {
+			return nil, err
+		}
+	}
 	return resp, nil
 }
 

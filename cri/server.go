@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crid-dev/crid/images"
@@ -24,6 +25,9 @@ type Deps struct {
 	Network interface{ Ready() error }
 	// StatusExtras adds runtime handlers, features and verbose info to a Status response.
 	StatusExtras func(resp *runtimeapi.StatusResponse, verbose bool)
+	// Info returns what a verbose Status reports under info (config summary, versions,
+	// feature probes), each value marshalled to JSON under its key.
+	Info func() map[string]any
 	// Images serves the ImageService.
 	Images *images.Service
 	// Sandbox serves the RuntimeService pod and container RPCs.
@@ -57,8 +61,9 @@ func NewServer(deps Deps) *Server {
 // Shutdown ends the open event streams; kubelet reconnects to the next daemon.
 func (s *Server) Shutdown() { s.shutdown.Do(func() { close(s.done) }) }
 
-// Register adds both CRI services to g.
+// Register adds both CRI services and the gRPC health service to g.
 func (s *Server) Register(g *grpc.Server) {
 	runtimeapi.RegisterRuntimeServiceServer(g, s)
 	runtimeapi.RegisterImageServiceServer(g, s)
+	healthpb.RegisterHealthServer(g, &healthServer{s: s})
 }

@@ -24,7 +24,7 @@ func newRootCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return serve(cfg)
+		return serve(cfg, func() (config.Config, error) { return flags.load(cmd.Flags()) })
 	}
 	root.AddCommand(newVersionCommand(), newConfigCommand(), newImageCommand())
 	return root

@@ -27,6 +27,8 @@ type daemon struct {
 	stream  *cri.StreamServer
 	cri     *cri.Server
 	closers []func()
+	// running returns the configuration in force (a reload changes the live keys).
+	running func() config.Config
 }
 
 // imagesConfig places the image store and the writable layers under the root.
@@ -102,6 +104,7 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 		Runtime:      runtimeReadiness{monitor: monitorPath},
 		Network:      d.network,
 		StatusExtras: cri.HandlerStatus(d.pods),
+		Info:         d.statusInfo,
 		Images:       d.images,
 		Sandbox:      d.pods,
 		Streaming:    d.stream,

@@ -25,7 +25,7 @@ func TestSecondDaemonOnSameStateRefused(t *testing.T) {
 	cfg.Listen = filepath.Join(dir, "other.sock")
 	cfg.MetricsListen = ""
 	cfg.CNIConfDir = "relative" // makes a startup that got past the lock fail right away
-	err = serve(cfg)
+	err = serve(cfg, func() (config.Config, error) { return cfg, nil })
 	if err == nil || !strings.Contains(err.Error(), "already uses state "+state) {
 		t.Fatalf("second daemon on the same state: %v", err)
 	}

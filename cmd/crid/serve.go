@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"os/user"
@@ -15,22 +13,25 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
 	"github.com/crid-dev/crid/config"
 	"github.com/crid-dev/crid/cri"
 )
 
-// serve runs the daemon until SIGTERM/SIGINT.
-func serve(cfg config.Config) error {
-	level, _ := config.ParseLogLevel(cfg.LogLevel)
+// serve runs the daemon until SIGTERM/SIGINT; SIGHUP reloads the configuration with
+// reload (see reload.go).
+func serve(cfg config.Config, reload func() (config.Config, error)) error {
+	level := new(slog.LevelVar)
+	lvl, _ := config.ParseLogLevel(cfg.LogLevel)
+	level.Set(lvl)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	// From the start: a SIGTERM during recovery (which can take a while with many pods)
 	// then waits for it and shuts down cleanly, instead of killing the daemon half-way.
+	// SIGHUP too: its default action would kill the daemon.
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
 	lock, err := lockRoot(cfg.Root)
@@ -61,11 +62,13 @@ func serve(cfg config.Config) error {
 	)
 	d.cri.Register(g)
 
-	metrics, err := serveMetrics(cfg.MetricsListen, log)
-	if err != nil {
+	metrics := &metricsEndpoint{log: log}
+	if err := metrics.set(cfg.MetricsListen); err != nil {
 		lis.Close()
 		return err
 	}
+	defer metrics.close()
+	reloads := d.reloader(cfg, reload, level, metrics)
 	admin, err := d.serveAdmin(filepath.Join(cfg.State, adminSocketName))
 	if err != nil {
 		lis.Close()
@@ -77,11 +80,8 @@ func serve(cfg config.Config) error {
 	log.Info("crid serving CRI", "listen", cfg.Listen, "root", cfg.Root, "state", cfg.State, "version", config.Version)
 	notifyReady(log)
 
-	select {
-	case sig := <-sigs:
-		log.Info("shutting down", "signal", sig.String())
-	case err := <-served:
-		return fmt.Errorf("CRI server: %w", err)
+	if err := waitForStop(sigs, served, reloads, log); err != nil {
+		return err
 	}
 	notifyStopping(log)
 	// Stop accepting, let in-flight RPCs finish for a bounded time, then cut the rest.
@@ -94,7 +94,7 @@ func serve(cfg config.Config) error {
 		log.Warn("in-flight RPCs did not finish in time; stopping anyway", "timeout", time.Duration(cfg.ShutdownTimeout))
 		g.Stop()
 	}
-	shutdownHTTP(metrics)
+	metrics.close()
 	shutdownHTTP(admin)
 	os.Remove(cfg.Listen)
 	log.Info("crid stopped")
@@ -149,29 +149,4 @@ func listenCRI(path, group string) (net.Listener, error) {
 		}
 	}
 	return lis, nil
-}
-
-func serveMetrics(addr string, log *slog.Logger) (*http.Server, error) {
-	if addr == "" {
-		return nil, nil
-	}
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(lis)
-	log.Info("metrics", "listen", lis.Addr().String())
-	return srv, nil
-}
-
-func shutdownHTTP(srv *http.Server) {
-	if srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	srv.Shutdown(ctx)
 }

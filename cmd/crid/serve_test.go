@@ -18,7 +18,7 @@ func TestSIGTERMDuringStartupStopsCleanly(t *testing.T) {
 	}
 	cfg := testServeConfig(t.TempDir())
 	done := make(chan error, 1)
-	go func() { done <- serve(cfg) }()
+	go func() { done <- serve(cfg, func() (config.Config, error) { return cfg, nil }) }()
 	lock := filepath.Join(cfg.Root, "crid.lock")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		if _, err := os.Stat(lock); err == nil {

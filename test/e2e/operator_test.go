@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// TestStreamImages: StreamImages returns every image exactly once, as ListImages does, and
+// honours the filter.
+func TestStreamImages(t *testing.T) {
+	d := sharedDaemon(t)
+	img := reg.image(t, "streamimages")
+	d.pull(t, img.Tag, nil)
+	collect := func(filter *runtimeapi.ImageFilter) []string {
+		t.Helper()
+		stream, err := d.IS.StreamImages(ctxT(t, criTimeout), &runtimeapi.StreamImagesRequest{Filter: filter})
+		if err != nil {
+			t.Fatalf("StreamImages: %v", err)
+		}
+		var ids []string
+		for {
+			resp, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("StreamImages recv: %v", err)
+			}
+			if len(resp.Images) == 0 {
+				t.Errorf("a StreamImages response with no image")
+			}
+			for _, i := range resp.Images {
+				ids = append(ids, i.Id)
+			}
+		}
+		return ids
+	}
+	list, err := d.IS.ListImages(ctxT(t, criTimeout), &runtimeapi.ListImagesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, i := range list.Images {
+		want = append(want, i.Id)
+	}
+	got := collect(nil)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) || !slices.Contains(got, img.ConfigDigest) {
+		t.Errorf("StreamImages %v, ListImages %v (want %s in both)", got, want, img.ConfigDigest)
+	}
+	if got := collect(&runtimeapi.ImageFilter{Image: &runtimeapi.ImageSpec{Image: img.Tag}}); !slices.Equal(got, []string{img.ConfigDigest}) {
+		t.Errorf("StreamImages filtered by %s: %v", img.Tag, got)
+	}
+}
+
+// TestHealthAndVerboseInfo: the gRPC health service answers SERVING on the CRI socket, and
+// a verbose Status carries the config, versions and feature probes as JSON.
+func TestHealthAndVerboseInfo(t *testing.T) {
+	d := sharedDaemon(t)
+	hc := healthpb.NewHealthClient(d.conn)
+	for _, svc := range []string{"", "runtime.v1.RuntimeService", "runtime.v1.ImageService"} {
+		resp, err := hc.Check(ctxT(t, criTimeout), &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health %q: %v %v", svc, resp.GetStatus(), err)
+		}
+	}
+	st, err := d.RT.Status(ctxT(t, criTimeout), &runtimeapi.StatusRequest{Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(st.Info["config"]), &cfg); err != nil || cfg["root"] != d.Root || cfg["state"] != d.State {
+		t.Errorf("info config: %v %v", cfg, err)
+	}
+	var ver map[string]string
+	if err := json.Unmarshal([]byte(st.Info["version"]), &ver); err != nil || ver["criApi"] != "v1" || !strings.HasPrefix(ver["go"], "go") {
+		t.Errorf("info version: %q %v", st.Info["version"], err)
+	}
+	var feat map[string]any
+	if err := json.Unmarshal([]byte(st.Info["features"]), &feat); err != nil || feat["kernel"] == "" {
+		t.Errorf("info features: %q %v", st.Info["features"], err)
+	}
+}
+
+// TestReloadOnSIGHUP: SIGHUP applies a new drop-in (pinned_images) without a restart, a bad
+// drop-in is refused with the running config kept, and the daemon never stops.
+func TestReloadOnSIGHUP(t *testing.T) {
+	d := startDaemon(t, daemonOptions{})
+	img := reg.image(t, "reloadpin")
+	id := d.pull(t, img.Tag, nil)
+	dropins := filepath.Join(d.Dir, "crid.d")
+	if err := os.MkdirAll(dropins, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pid := d.Pid()
+	hup := func(step string) {
+		t.Helper()
+		off := d.logSize()
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitFor(10*time.Second, func() error {
+			if strings.Contains(d.logTail(off, 1<<20), "reload") {
+				return nil
+			}
+			return errString("no reload logged")
+		}); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if _, err := d.RT.Version(ctxT(t, criTimeout), &runtimeapi.VersionRequest{}); err != nil || d.Pid() != pid {
+			t.Fatalf("%s: daemon gone after SIGHUP: %v", step, err)
+		}
+	}
+	pinned := func() bool { return d.imageStatus(t, id, false).Image.GetPinned() }
+
+	pin := filepath.Join(dropins, "10-pins.toml")
+	if err := os.WriteFile(pin, []byte("pinned_images = ["+`"`+img.Repo+`:*"`+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup("pin")
+	if !pinned() {
+		t.Fatal("image not pinned after the reload")
+	}
+	_, err := d.IS.RemoveImage(ctxT(t, criTimeout), &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: id}})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), img.Repo+":*") {
+		t.Fatalf("RemoveImage of a pinned image: %v, want FailedPrecondition naming the pin", err)
+	}
+
+	bad := filepath.Join(dropins, "20-bad.toml")
+	os.WriteFile(bad, []byte("pinned_images = []\nno_such_key = 1\n"), 0o600)
+	off := d.logSize()
+	hup("bad file")
+	if log := d.logTail(off, 1<<20); !strings.Contains(log, "reload refused") || !strings.Contains(log, "20-bad.toml") {
+		t.Errorf("refusal not logged with the file:\n%s", log)
+	}
+	if !pinned() {
+		t.Fatal("a refused reload changed the running config")
+	}
+
+	os.Remove(bad)
+	os.Remove(pin)
+	hup("unpin")
+	if pinned() {
+		t.Fatal("still pinned after the pin was dropped")
+	}
+	if _, err := d.IS.RemoveImage(ctxT(t, criTimeout), &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: id}}); err != nil {
+		t.Fatalf("RemoveImage after unpinning: %v", err)
+	}
+}
