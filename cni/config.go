@@ -63,8 +63,8 @@ func (m *Manager) current() (*libcni.NetworkConfigList, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := &m.conf
-	if st.fingerprint != fp || (st.list == nil && st.err == nil) {
-		list, file, err := loadFirst(m.cfg.ConfDir)
+	if st.fingerprint != fp || (st.list == nil && st.err == nil) || m.defaultInUseBlocked(st) {
+		list, file, err := m.loadFirst()
 		*st = confState{fingerprint: fp, list: list, file: file, err: err}
 		if err != nil {
 			slog.Warn("cni: network not ready", "err", err)
@@ -131,18 +131,36 @@ func isConfFile(name string) bool {
 	return false
 }
 
+// defaultInUseBlocked reports whether st holds crid's default network, which may no
+// longer be used (kubelet turned to cluster mode since it was loaded).
+func (m *Manager) defaultInUseBlocked(st *confState) bool {
+	return st.list != nil && filepath.Base(st.file) == DefaultConfigFile && m.defaultBlocked() != ""
+}
+
 // loadFirst returns the first valid config by file name, as kubelet and
 // CRI-O do. Invalid files are skipped (and reported) rather than fatal, so a
 // stray broken file does not take the node's network down; when no file is
-// valid the error lists every reason.
-func loadFirst(dir string) (*libcni.NetworkConfigList, string, error) {
+// valid the error lists every reason. crid's default network counts only
+// while no other config exists and its use is not blocked (default_policy.go);
+// otherwise it is ignored, and removed if crid wrote it.
+func (m *Manager) loadFirst() (*libcni.NetworkConfigList, string, error) {
+	dir := m.cfg.ConfDir
+	others := hasOtherConfig(dir)
+	if others {
+		retireDefault(dir, "another network config exists")
+	} else if blocked := m.defaultBlocked(); blocked != "" {
+		if _, err := os.Stat(filepath.Join(dir, DefaultConfigFile)); err == nil {
+			retireDefault(dir, blocked)
+			return nil, "", blockedDefaultErr(dir, blocked)
+		}
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, "", fmt.Errorf("cni: reading network config dir %s: %v: %w", dir, err, errdefs.ErrUnavailable)
 	}
 	var problems []string
 	for _, e := range entries {
-		if !isConfFile(e.Name()) {
+		if !isConfFile(e.Name()) || (others && e.Name() == DefaultConfigFile) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())

@@ -163,7 +163,7 @@ func TestDefaultConfig(t *testing.T) {
 	}
 
 	// Allowed and empty (the dir missing): written, and usable.
-	m = newTestManager(t, Config{ConfDir: conf, BinDirs: []string{bins}, WriteDefaultConfig: true})
+	m = newTestManager(t, Config{ConfDir: conf, BinDirs: []string{bins}, WriteDefaultConfig: true, ClusterMode: func() bool { return false }})
 	if err := m.Ready(); err != nil {
 		t.Fatalf("with default config: Ready() = %v", err)
 	}
@@ -188,9 +188,9 @@ func TestDefaultConfig(t *testing.T) {
 	if err := json.Unmarshal(b, &parsed); err != nil {
 		t.Fatal(err)
 	}
-	// Same bridge and subnet as the conformance kit's config, own range.
-	if r := parsed.Plugins[0].IPAM.Ranges[0][0]; parsed.Name != "crid" || parsed.Plugins[0].Bridge != "cni0" ||
-		parsed.Plugins[0].IPMasq || r.Subnet != "10.88.0.0/16" || r.RangeStart != "10.88.128.1" {
+	// Its own bridge and subnet: never a cluster CNI's (cni0) nor the conformance kit's.
+	if r := parsed.Plugins[0].IPAM.Ranges[0][0]; parsed.Name != "crid" || parsed.Plugins[0].Bridge != "crid0" ||
+		parsed.Plugins[0].IPMasq || r.Subnet != "10.89.0.0/16" {
 		t.Errorf("default config: %+v", parsed)
 	}
 	if list, _ := m.current(); list.Name != "crid" {

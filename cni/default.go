@@ -6,53 +6,49 @@ import (
 	"path/filepath"
 )
 
-// DefaultConfigFile is the name crid's default network config is written as.
-const DefaultConfigFile = "10-crid.conflist"
+// DefaultConfigFile is the name crid's default network config is written as: "zz" sorts
+// after every cluster CNI's file (10-flannel.conflist, 10-calico.conflist, 05-cilium.conflist,
+// ...), so even while both exist a loader that takes the first file by name never picks it.
+const DefaultConfigFile = "zz-crid-default.conflist"
 
-// DefaultConfig is the conflist crid writes so that a fresh machine works out
-// of the box: a bridge with host-local addresses in the pod CIDR, hostPorts
-// through portmap, and lo up through loopback (crid also raises lo itself).
+// DefaultConfig is the conflist crid writes so that a fresh machine works out of the box:
+// a bridge with host-local addresses, hostPorts through portmap, and lo up through loopback
+// (crid also raises lo itself). It must never take over a cluster's network (see
+// default_policy.go for when it is written, ignored and removed), so it uses names no
+// cluster CNI uses: bridge crid0 (flannel and the conformance kit use cni0) on 10.89.0.0/16
+// (the kit's and containerd's default is 10.88.0.0/16: two bridges both holding one subnet
+// would give the host two routes for it).
 //
-// Its network name is fixed, not per daemon: every crid on the host (tests
-// start several) shares one host-local store (/var/lib/cni/networks/crid),
-// whose file lock keeps addresses unique.
+// Its network name is fixed, not per daemon: every crid on the host (tests start several)
+// shares one host-local store (/var/lib/cni/networks/crid), whose file lock keeps
+// addresses unique.
 //
-// It shares the bridge with the conformance kit's config (cni0, 10.88.0.0/16,
-// gateway 10.88.0.1, which the containerd reference runtime also installs)
-// rather than making its own: two bridges both holding 10.88.0.1/16 would
-// give the host two routes for the pod CIDR, and pods behind the losing one
-// would be unreachable from the host (hostPorts, probes). Sharing one bridge
-// is safe because the address ranges are disjoint: the kit's network counts
-// up from 10.88.0.2, a second containerd instance uses 10.88.192.1 and up,
-// and crid takes 10.88.128.1-10.88.191.254 (16k pods).
+// No "ipRanges" capability: Debian's host-local (1.1.1) prepends runtime ranges to the
+// configured ones instead of replacing them, so a pod would get an address from each (or
+// fail on overlap). A config that wants the node's pod CIDR from SetPodCIDR declares the
+// capability and no static ranges.
 //
-// No "ipRanges" capability: Debian's host-local (1.1.1) prepends runtime
-// ranges to the configured ones instead of replacing them, so a pod would get
-// an address from each (or fail on overlap). A config that wants the node's
-// pod CIDR from SetPodCIDR declares the capability and no static ranges.
+// No masquerade: pods reach each other and the host; outbound NAT is a policy decision
+// left to the operator's own config.
 //
-// No masquerade: pods reach each other and the host; outbound NAT is a
-// policy decision left to the operator's own config.
-//
-// No bandwidth plugin: Debian's (1.1.1) panics on CHECK for a pod without
-// bandwidth limits, which would fail every status check; operators who want
-// the kubernetes.io/*-bandwidth annotations honoured add it after portmap.
+// No bandwidth plugin: Debian's (1.1.1) panics on CHECK for a pod without bandwidth
+// limits, which would fail every status check; operators who want the
+// kubernetes.io/*-bandwidth annotations honoured add it after portmap.
 const DefaultConfig = `{
   "cniVersion": "1.0.0",
   "name": "crid",
   "plugins": [
     {
       "type": "bridge",
-      "bridge": "cni0",
+      "bridge": "crid0",
       "isGateway": true,
       "ipMasq": false,
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
         "ranges": [[{
-          "subnet": "10.88.0.0/16",
-          "rangeStart": "10.88.128.1",
-          "rangeEnd": "10.88.191.254"
+          "subnet": "10.89.0.0/16",
+          "gateway": "10.89.0.1"
         }]],
         "routes": [{ "dst": "0.0.0.0/0" }]
       }

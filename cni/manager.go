@@ -34,7 +34,11 @@ var DefaultBinDirs = []string{"/opt/cni/bin", "/usr/lib/cni"}
 type Config struct {
 	ConfDir            string
 	BinDirs            []string
-	WriteDefaultConfig bool   // write crid's default conflist when ConfDir has none
+	WriteDefaultConfig bool   // write crid's default conflist when ConfDir has none (see default_policy.go)
+	DefaultInCluster   bool   // write and use it even when kubelet runs in cluster mode
+	// ClusterMode reports whether kubelet runs in cluster mode; nil probes /proc and
+	// KubeletConf (KubeletClusterMode).
+	ClusterMode func() bool
 	NetNSDir           string // pinned netns files, e.g. <state>/netns
 	CacheDir           string // libcni result cache, e.g. <root>/cni
 }
@@ -48,6 +52,8 @@ type Manager struct {
 	mu       sync.Mutex
 	conf     confState // guarded by mu
 	podCIDRs []string  // guarded by mu; from SetPodCIDR, sent as ipRanges
+
+	clusterMode *clusterModeCache
 
 	nsDirMu    sync.Mutex
 	nsDirReady bool // guarded by nsDirMu
@@ -77,16 +83,22 @@ func New(cfg Config) (*Manager, error) {
 			return nil, fmt.Errorf("cni: %q is not an absolute path: %w", dir, errdefs.ErrInvalidArgument)
 		}
 	}
-	if cfg.WriteDefaultConfig {
-		// Not fatal: the daemon still serves host-network pods, and Ready
-		// keeps telling kubelet (and the operator) that no config exists.
-		if err := writeDefaultConfig(cfg.ConfDir); err != nil {
-			slog.Warn("cni: could not write the default network config", "err", err)
-		}
+	if cfg.ClusterMode == nil {
+		cfg.ClusterMode = func() bool { return KubeletClusterMode("/proc", KubeletConf) }
 	}
 	m := &Manager{
-		cfg: cfg,
-		cni: libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.CacheDir, nil),
+		cfg:         cfg,
+		cni:         libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.CacheDir, nil),
+		clusterMode: &clusterModeCache{probe: cfg.ClusterMode},
+	}
+	if cfg.WriteDefaultConfig {
+		if why := m.defaultBlocked(); why != "" {
+			slog.Info("cni: not writing crid's default network", "why", why)
+		} else if err := writeDefaultConfig(cfg.ConfDir); err != nil {
+			// Not fatal: the daemon still serves host-network pods, and Ready
+			// keeps telling kubelet (and the operator) that no config exists.
+			slog.Warn("cni: could not write the default network config", "err", err)
+		}
 	}
 	m.current() // load now so startup logs say early what is wrong
 	return m, nil

@@ -523,7 +523,7 @@ func BenchmarkSetupTeardown(b *testing.B) {
 }
 
 // The default config exactly as shipped (only host-local's store moved to a
-// temp dir), run inside a private "host" network namespace so its cni0
+// temp dir), run inside a private "host" network namespace so its crid0
 // bridge, routes, sysctls and iptables rules never touch the real host's.
 // Plugins inherit that namespace from the locked thread that execs them.
 func TestDefaultConfigInIsolatedHost(t *testing.T) {
@@ -549,7 +549,7 @@ func TestDefaultConfigInIsolatedHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Removing it removes cni0 and every rule with it, even if the test fails.
+	// Removing it removes crid0 and every rule with it, even if the test fails.
 	t.Cleanup(func() { m.RemoveNetNS(host) })
 	var pods []Pod
 	for _, name := range []string{"a", "b"} {
@@ -563,7 +563,7 @@ func TestDefaultConfigInIsolatedHost(t *testing.T) {
 	}
 	port := int32(18080)
 	pods[0].PortMappings = []PortMapping{{HostPort: port, ContainerPort: 8080}}
-	_, pool, _ := net.ParseCIDR("10.88.128.0/18")
+	_, pool, _ := net.ParseCIDR("10.89.0.0/16")
 
 	err = inNetNS(host, func() error {
 		ctx := context.Background()

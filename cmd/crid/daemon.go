@@ -65,6 +65,7 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 		ConfDir:            cfg.CNIConfDir,
 		BinDirs:            cfg.CNIBinDirs,
 		WriteDefaultConfig: cfg.CNIWriteDefaultConfig,
+		DefaultInCluster:   cfg.CNIDefaultInCluster,
 		NetNSDir:           filepath.Join(cfg.State, "netns"),
 		CacheDir:           filepath.Join(cfg.Root, "cni"),
 	})

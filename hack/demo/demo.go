@@ -23,9 +23,9 @@ import (
 
 const (
 	imageRef     = "crid.local/demo/busybox:latest"
-	defaultConf  = "/etc/cni/net.d/10-crid.conflist" // what crid writes into an empty conf dir
-	defaultNet   = "crid"                            // its network name (host-local store dir)
-	defaultBr    = "cni0"                            // and bridge (shared with the critest kit's)
+	defaultConf  = "/etc/cni/net.d/zz-crid-default.conflist" // what crid writes into an empty conf dir
+	defaultNet   = "crid"                                    // its network name (host-local store dir)
+	defaultBr    = "crid0"                                   // and bridge (crid's own, never a cluster CNI's)
 	hostLocalDir = "/var/lib/cni/networks/"
 )
 
@@ -112,7 +112,7 @@ func (d *demo) startCrid(ctx context.Context) error {
 	d.newCgroups = hoststate.MissingCgroups("crid")
 	confs, _ := filepath.Glob("/etc/cni/net.d/*.conf*")
 	if len(confs) == 0 {
-		say("/etc/cni/net.d has no network config: crid writes its default (bridge %s, pods from 10.88.128.1).", defaultBr)
+		say("/etc/cni/net.d has no network config: crid writes its default (bridge %s, pods from 10.89.0.2).", defaultBr)
 	} else {
 		say("crid uses the network config already in /etc/cni/net.d: %s", strings.Join(confs, ", "))
 	}
