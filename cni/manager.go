@@ -34,13 +34,13 @@ var DefaultBinDirs = []string{"/opt/cni/bin", "/usr/lib/cni"}
 type Config struct {
 	ConfDir            string
 	BinDirs            []string
-	WriteDefaultConfig bool // write crid's default conflist when ConfDir has none (see default_policy.go)
-	DefaultInCluster   bool // write and use it even when kubelet runs in cluster mode
+	WriteDefaultConfig bool   // write crid's default conflist when ConfDir has none (see default_policy.go)
+	DefaultInCluster   bool   // write and use it even when kubelet runs in cluster mode
+	NetNSDir           string // pinned netns files, e.g. <state>/netns
+	CacheDir           string // libcni result cache, e.g. <root>/cni
 	// ClusterMode reports whether kubelet runs in cluster mode; nil probes /proc and
 	// KubeletConf (KubeletClusterMode).
 	ClusterMode func() bool
-	NetNSDir    string // pinned netns files, e.g. <state>/netns
-	CacheDir    string // libcni result cache, e.g. <root>/cni
 }
 
 // Manager owns pod network namespaces and CNI invocations. It is safe for
