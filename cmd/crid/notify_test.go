@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/crid-dev/crid/config"
 )
 
 // Under a Type=notify unit systemd waits for READY=1; crid must send it only once the CRI
@@ -25,7 +27,7 @@ func TestNotifiesSystemdReadyThenStopping(t *testing.T) {
 
 	cfg := testServeConfig(dir)
 	done := make(chan error, 1)
-	go func() { done <- serve(cfg) }()
+	go func() { done <- serve(cfg, func() (config.Config, error) { return cfg, nil }) }()
 
 	next := func() string {
 		t.Helper()
