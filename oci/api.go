@@ -2,10 +2,10 @@ package oci
 
 import (
 	"os"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci/kernel"
 )
 
@@ -38,6 +38,8 @@ type CreateOptions struct {
 	// Kernel says how this kernel takes an overlay rootfs; nil = probe once
 	// per process (HostKernel). Tests pass a value to take a fallback path.
 	Kernel *kernel.Features
+	// Cgroups is the host's cgroup tree (cgroups.HostTree).
+	Cgroups cgroups.Tree
 }
 
 // Container is a created container.
@@ -64,22 +66,6 @@ type ExecOptions struct {
 	// (Args, Env, Cwd, User, Capabilities, NoNewPrivileges, Terminal, Rlimits ...).
 	Process *specs.Process
 	Stdio   Stdio
-}
-
-// Stats are the resource usage figures of a container's cgroup.
-type Stats struct {
-	Timestamp        time.Time
-	CPUUsageNanos    uint64 // total CPU time consumed
-	CPUUserNanos     uint64
-	CPUSystemNanos   uint64
-	MemoryWorkingSet uint64 // usage - inactive_file (what kubelet evicts on)
-	MemoryUsage      uint64
-	MemoryRSS        uint64
-	MemoryLimit      uint64 // 0 = unlimited
-	MemoryCache      uint64
-	PageFaults       uint64
-	MajorPageFaults  uint64
-	OOMEvents        uint64 // OOM kills in the cgroup so far
-	Pids             uint64 // current number of tasks
-	PidsLimit        uint64 // 0 = unlimited
+	// Cgroups is the host's cgroup tree (cgroups.HostTree).
+	Cgroups cgroups.Tree
 }

@@ -67,7 +67,7 @@ func BenchmarkCompare(b *testing.B) {
 			spec, _ := bundleSpec(b)
 			b.StartTimer()
 			t0 := time.Now()
-			c, err := Create(context.Background(), CreateOptions{ID: "b" + randID(), Spec: spec})
+			c, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "b" + randID(), Spec: spec})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -79,7 +79,7 @@ func BenchmarkCompare(b *testing.B) {
 			}
 			d = append(d, time.Since(t0))
 			b.StopTimer()
-			_ = Destroy(spec)
+			_ = destroyCgroup(spec)
 			b.StartTimer()
 		}
 		reportQuantiles(b, d)
@@ -126,7 +126,7 @@ func BenchmarkCompare(b *testing.B) {
 				}
 				d = append(d, time.Since(t0))
 				b.StopTimer()
-				_ = Destroy(spec)
+				_ = destroyCgroup(spec)
 				b.StartTimer()
 			}
 			reportQuantiles(b, d)
@@ -173,7 +173,7 @@ func BenchmarkExecTrue(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		pid, _, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec, Process: p})
+		pid, _, err := Exec(context.Background(), ExecOptions{Cgroups: hostTree, ContainerPid: c.Pid, Spec: spec, Process: p})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -196,11 +196,11 @@ func BenchmarkCreateStartInPod(b *testing.B) {
 		Namespaces: []specs.LinuxNamespace{{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
 			{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}},
 	}}
-	pod, err := CreatePodInfra(context.Background(), infra)
+	pod, err := CreatePodInfra(context.Background(), infra, hostTree)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = Destroy(infra) })
+	b.Cleanup(func() { _ = destroyCgroup(infra) })
 	var d []time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -223,7 +223,7 @@ func BenchmarkCreateStartInPod(b *testing.B) {
 // createStartWait times one container from Create to its exit; the teardown is not timed.
 func createStartWait(b *testing.B, spec *specs.Spec, rootfs []specs.Mount) time.Duration {
 	t0 := time.Now()
-	c, err := Create(context.Background(), CreateOptions{ID: "b" + randID(), Spec: spec, Rootfs: rootfs})
+	c, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "b" + randID(), Spec: spec, Rootfs: rootfs})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func createStartWait(b *testing.B, spec *specs.Spec, rootfs []specs.Mount) time.
 	}
 	elapsed := time.Since(t0)
 	b.StopTimer()
-	if err := Destroy(spec); err != nil {
+	if err := destroyCgroup(spec); err != nil {
 		b.Fatal(err)
 	}
 	b.StartTimer()

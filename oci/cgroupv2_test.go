@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/cgroups"
 )
 
 // TestCgroupV2OnUnifiedMount runs the v2 code path against the real kernel on
@@ -24,19 +25,15 @@ func TestCgroupV2OnUnifiedMount(t *testing.T) {
 	if err := unix.Statfs(unified, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
 		t.Skipf("no cgroup2 mount at %s (a pure v1 or a pure v2 host)", unified)
 	}
-	if cgroupV2() {
+	if hostTree.Unified {
 		t.Skip("a v2 host: every other test already runs the v2 path")
 	}
-	oldRoot, oldV2 := cgroupRoot, cgroupV2
-	cgroupRoot, cgroupV2 = unified, func() bool { return true }
-	t.Cleanup(func() {
-		_ = Destroy(testParentSpec())
-		cgroupRoot, cgroupV2 = oldRoot, oldV2
-	})
+	tree := cgroups.Tree{Root: unified, Unified: true}
+	t.Cleanup(func() { _ = tree.Destroy(cgParent) })
 	spec, rootfs := testSpec(t, "sh", "-c", "grep '^0::' /proc/self/cgroup; ls /sys/fs/cgroup/cgroup.procs; sleep 1000")
 	spec.Linux.Resources = nil
 	out := mustCreate(t)
-	c, err := Create(context.Background(), CreateOptions{ID: "v2" + randID(), Spec: spec, Rootfs: rootfs,
+	c, err := Create(context.Background(), CreateOptions{Cgroups: tree, ID: "v2" + randID(), Spec: spec, Rootfs: rootfs,
 		Stdio: Stdio{Stdout: out, Stderr: out}})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +58,11 @@ func TestCgroupV2OnUnifiedMount(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // waits for output; nothing is timed
 	}
-	if err := Destroy(spec); err != nil {
+	p, err := cgPath(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.Destroy(p); err != nil {
 		t.Fatal(err)
 	}
 	if ws := waitExit(t, c.Pid); !ws.Signaled() {
@@ -71,8 +72,6 @@ func TestCgroupV2OnUnifiedMount(t *testing.T) {
 		t.Fatalf("v2 cgroup left: %v", err)
 	}
 }
-
-func testParentSpec() *specs.Spec { return &specs.Spec{Linux: &specs.Linux{CgroupsPath: cgParent}} }
 
 func mustCreate(t *testing.T) *os.File {
 	f, err := os.Create(filepath.Join(tmpDir(t), "out"))

@@ -13,7 +13,7 @@ import (
 // host's tree, and cannot write to it.
 func TestCgroupV1OwnView(t *testing.T) {
 	requireRoot(t)
-	if cgroupV2() {
+	if hostTree.Unified {
 		t.Skip("cgroup v1 host only")
 	}
 	const limit = 48 << 20

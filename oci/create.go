@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci/kernel"
 )
 
@@ -39,6 +40,8 @@ type initConfig struct {
 	CgroupV2 bool `json:"cgroupV2,omitempty"`
 	// Overlay: how this kernel mounts an overlay rootfs (the executor's probe).
 	Overlay kernel.OverlayMount `json:"overlay,omitempty"`
+	// CgroupRoot is where the executor's cgroup tree is mounted.
+	CgroupRoot string `json:"cgroupRoot,omitempty"`
 	// UserNS: the process runs in a user namespace other than the host's.
 	UserNS bool `json:"userNS,omitempty"`
 	// With UserNS, fds follow the config: an O_PATH fd of Root.Path (the init
@@ -87,7 +90,12 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
 	}
-	cg, err := newCgroup(spec)
+	tree := opts.Cgroups
+	cgPath, err := cgroups.ParsePath(spec.Linux.CgroupsPath)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+	}
+	cg, err := tree.New(cgPath, spec.Linux.Resources)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
 	}
@@ -97,7 +105,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 			if pid > 0 {
 				_ = unix.Kill(pid, unix.SIGKILL)
 			}
-			_ = Destroy(spec)
+			_ = tree.Destroy(cgPath)
 		}
 	}()
 	parent, child, err := socketPair("init-sync")
@@ -121,7 +129,8 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	if kf == nil {
 		kf = HostKernel(plan.has(unix.CLONE_NEWUSER) || plan.joins(unix.CLONE_NEWUSER))
 	}
-	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs, AppArmor: appArmorEnabled(), CgroupV2: cgroupV2(), Overlay: kf.Overlay}
+	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs, AppArmor: appArmorEnabled(),
+		CgroupV2: tree.Unified, CgroupRoot: tree.Root, Overlay: kf.Overlay}
 	viaConstructor := plan.joins(unix.CLONE_NEWUSER)
 	if viaConstructor {
 		// Joining the pod's user namespace needs a single-threaded process:
@@ -141,7 +150,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 			sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 			cfg.UserNS = true
 		}
-		cgFd, err := cg.dirFd()
+		cgFd, err := cg.OpenDir()
 		if err != nil {
 			child.Close()
 			closeFiles()
@@ -194,7 +203,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
 	}
 	if !sys.UseCgroupFD {
-		if err := cg.add(pid); err != nil {
+		if err := cg.Add(pid); err != nil {
 			return nil, fmt.Errorf("container %s: join cgroup: %w", opts.ID, err)
 		}
 	}
@@ -217,7 +226,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	if err != nil {
 		return nil, fmt.Errorf("container %s: send config: %w", opts.ID, ctxErr(ctx, err))
 	}
-	c := &Container{ID: opts.ID, Pid: pid, Cgroup: cg.path, sync: parent}
+	c := &Container{ID: opts.ID, Pid: pid, Cgroup: cg.Path(), sync: parent}
 	for {
 		m, err := readMsg(parent)
 		if err != nil {
@@ -378,36 +387,4 @@ func userNSMounts(pid int, cfg *initConfig, rootfs []specs.Mount, how kernel.IDM
 		return nil, err
 	}
 	return append(fds, cfds...), nil
-}
-
-// cgroupMountBinds prepares the binds of each cgroup mount of a container in
-// a user namespace on a v1 host, unless the init makes a cgroup namespace of
-// its own (owned by the container's user namespace, so the init may mount
-// cgroup v1 itself). The binds show the hierarchies' directories of pid,
-// which is in its cgroup already.
-func cgroupMountBinds(pid int, cfg *initConfig) ([]int, error) {
-	if cfg.CgroupV2 || cfg.UnshareCgroupNS {
-		return nil, nil
-	}
-	var fds []int
-	for i, m := range cfg.Spec.Mounts {
-		if m.Type != "cgroup" && m.Type != "cgroup2" {
-			continue
-		}
-		binds, err := cgroupV1Binds(pid, m)
-		if err != nil {
-			for _, fd := range fds {
-				unix.Close(fd)
-			}
-			return nil, err
-		}
-		var dirs []string
-		for _, b := range binds {
-			dirs = append(dirs, b.dir)
-			fds = append(fds, b.fd)
-		}
-		// The same process and hierarchies for every cgroup mount: one list.
-		cfg.CgroupMounts, cfg.CgroupDirs = append(cfg.CgroupMounts, i), dirs
-	}
-	return fds, nil
 }

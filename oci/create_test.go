@@ -150,10 +150,10 @@ func TestCreateCancelledBetweenSteps(t *testing.T) {
 		spec, rootfs := testSpec(t, "true")
 		ctx := &cancelAfter{Context: context.Background()}
 		ctx.n.Store(n)
-		c, err := Create(ctx, CreateOptions{ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs})
+		c, err := Create(ctx, CreateOptions{Cgroups: hostTree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs})
 		if err == nil {
 			c.sync.Close()
-			_ = Destroy(spec)
+			_ = destroyCgroup(spec)
 			if ctx.n.Load() < 0 {
 				t.Fatalf("create cancelled at check %d succeeded", n)
 			}
@@ -166,8 +166,8 @@ func TestCreateCancelledBetweenSteps(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("create cancelled at check %d: %v, want context.Canceled", n, err)
 		}
-		p, _ := cgroupPath(spec)
-		if d := cgroupDirs(p); len(d) != 0 {
+		p, _ := cgPath(spec)
+		if d := hostTree.Dirs(p); len(d) != 0 {
 			t.Fatalf("create cancelled at check %d left cgroups: %v", n, d)
 		}
 	}

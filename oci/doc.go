@@ -15,7 +15,7 @@
 //     in place, so that pid's exit status is the container's.
 //   - Create for a spec that joins a user namespace by path (a pod with its own
 //     user namespace), and every Exec, start an intermediate process: the
-//     nsenter constructor (nsenter.c) enters the namespaces before the Go
+//     nsenter constructor (package oci/nsenter) enters the namespaces before the Go
 //     runtime starts threads, then forks once so that the final process is
 //     really inside the target PID namespace. The intermediate exits at once:
 //     the reaper sees an exit of a pid it does not know (ignore it) and, being
@@ -27,12 +27,13 @@
 //     of its own makes a throwaway process to hold a user namespace with those
 //     mappings; it is killed at once and is another unknown exit to ignore.
 //
-// An OOM kill is known through OOMKilled (the cgroup's oom_kill counter, which
-// the kernel bumps before the victim's exit can be reaped): call it when the
-// container's init is reaped, before reporting the exit. Destroy afterwards
-// kills what is left in the cgroup and removes it; it is idempotent and is the
-// whole teardown: the executor never mounts anything in the host's mount
-// namespace (the container's mount namespace dies with its last process).
+// Cgroups are package cgroups' (the caller passes the host's cgroups.Tree).
+// An OOM kill is known through Tree.OOMKills (the cgroup's oom_kill counter,
+// which the kernel bumps before the victim's exit can be reaped): read it when
+// the container's init is reaped, before reporting the exit. Tree.Destroy
+// afterwards kills what is left in the cgroup and removes it; it is idempotent
+// and is the whole teardown: the executor never mounts anything in the host's
+// mount namespace (the container's mount namespace dies with its last process).
 //
 // # How the monitor binary dispatches to this package
 //
@@ -55,12 +56,14 @@
 //		...
 //	}
 //
-// Importing this package links a cgo constructor (nsenter.c) into the binary;
-// it runs before the Go runtime in every process of the binary and does
-// nothing unless _CRID_NSENTER or _CRID_PAUSE is set, which only this package
-// sets, on the processes it starts. With _CRID_PAUSE the constructor is the
-// pause itself and Go never starts (a few pages per pod instead of a Go
-// runtime). The binary must be built with cgo (it is anyway, for libseccomp).
+// The binary must also import package oci/nsenter, which links a cgo
+// constructor (nsenter.c); it runs before the Go runtime in every process of
+// the binary and does nothing unless _CRID_NSENTER or _CRID_PAUSE is set,
+// which only this package sets, on the processes it starts. With _CRID_PAUSE
+// the constructor is the pause itself and Go never starts (a few pages per pod
+// instead of a Go runtime). cmd/crid-monitor's TestLeanDependencies checks that
+// it links it. Importing this package also
+// locks the main thread at init (mainthread.go): link it only into that binary.
 //
 // # Safety
 //
@@ -79,7 +82,7 @@
 //     oom_score_adj are written, and those writes refuse symlinks.
 //
 // Files: create.go (Create, Start), exec.go, infra.go, init.go (the init side),
-// namespaces.go, nsenter.c, rootfs.go, mounts.go, paths.go, devices.go,
-// idmap.go (user namespaces), cgroups.go, caps.go, seccomp.go, console.go,
+// namespaces.go, rootfs.go, mounts.go, cgroupfs.go (the container's cgroup
+// mounts), paths.go, devices.go, idmap.go (user namespaces), caps.go, seccomp.go, console.go,
 // selfexe.go, sync.go (the parent/child protocol).
 package oci

@@ -53,7 +53,7 @@ func TestEscapeRuntimeBinary(t *testing.T) {
 	caps := []string{"CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE", "CAP_SYS_ADMIN"}
 	script := "echo pwned >> /proc/1/exe && echo WROTE; echo pwned > /proc/1/exe && echo WROTE; " +
 		"mount -o remount,rw /proc/1/exe && echo REMOUNTED; true"
-	pid, _, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec, Stdio: Stdio{Stdout: f, Stderr: f},
+	pid, _, err := Exec(context.Background(), ExecOptions{Cgroups: hostTree, ContainerPid: c.Pid, Spec: spec, Stdio: Stdio{Stdout: f, Stderr: f},
 		Process: &specs.Process{Args: []string{"sh", "-c", script},
 			Env: []string{"PATH=/bin"}, Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}}})
 	if err != nil {
@@ -91,9 +91,9 @@ func TestEscapeLeakedFd(t *testing.T) {
 	for _, fd := range []string{"3", "4", "5", "6", "7", "8", "9", itoa(leak)} {
 		spec, rootfs := testSpec(t, "true")
 		spec.Process.Cwd = "/proc/self/fd/" + fd
-		c, err := Create(context.Background(), CreateOptions{ID: "t" + randID(), Spec: spec, Rootfs: rootfs})
+		c, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), Spec: spec, Rootfs: rootfs})
 		if err == nil {
-			t.Cleanup(func() { _ = Destroy(spec) })
+			t.Cleanup(func() { _ = destroyCgroup(spec) })
 			err = c.Start()
 			if err == nil {
 				waitExit(t, c.Pid)
@@ -151,7 +151,7 @@ func TestEscapeFakeProc(t *testing.T) {
 	spec.Mounts = spec.Mounts[1:]
 	spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
 	spec.Linux.Sysctl = map[string]string{"kernel.shmmax": "1"}
-	_, err := Create(context.Background(), CreateOptions{ID: "t" + randID(), Spec: spec, Rootfs: rootfs})
+	_, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), Spec: spec, Rootfs: rootfs})
 	if err == nil || !strings.Contains(err.Error(), "container /proc") {
 		t.Fatalf("create with a fake /proc: %v", err)
 	}

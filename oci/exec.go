@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/cgroups"
 )
 
 // Exec starts a process inside a running container: it joins every namespace
@@ -50,9 +52,13 @@ func Exec(ctx context.Context, opts ExecOptions) (pid int, console *os.File, ret
 	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
 		return 0, nil, fmt.Errorf("exec: container process %d: %w", opts.ContainerPid, err)
 	}
-	var cg *cgroupHandle
+	var cg *cgroups.Cgroup
 	if opts.Spec.Linux.CgroupsPath != "" {
-		if cg, err = loadCgroup(opts.Spec); err != nil {
+		p, err := cgroups.ParsePath(opts.Spec.Linux.CgroupsPath)
+		if err == nil {
+			cg, err = opts.Cgroups.Load(p)
+		}
+		if err != nil {
 			return 0, nil, fmt.Errorf("exec: %w", err)
 		}
 	}
@@ -100,7 +106,7 @@ func Exec(ctx context.Context, opts ExecOptions) (pid int, console *os.File, ret
 	}
 	pid = m.Pid
 	if cg != nil {
-		if err := cg.add(pid); err != nil {
+		if err := cg.Add(pid); err != nil {
 			return pid, nil, fmt.Errorf("exec: join cgroup: %w", err)
 		}
 	}

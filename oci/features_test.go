@@ -23,11 +23,11 @@ func TestOOMKilled(t *testing.T) {
 	if !ws.Signaled() || ws.Signal() != unix.SIGKILL {
 		t.Fatalf("status %v, want SIGKILL; output %q", ws, out)
 	}
-	oom, err := OOMKilled(spec)
+	oom, err := oomKilled(spec)
 	if err != nil || !oom {
 		t.Fatalf("OOMKilled = %v, %v; want true", oom, err)
 	}
-	st, err := ReadStats(spec)
+	st, err := readStats(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestNotOOMKilled(t *testing.T) {
 	if ws, out := run(t, spec, rootfs); ws.ExitStatus() != 0 {
 		t.Fatalf("status %v: %s", ws, out)
 	}
-	if oom, err := OOMKilled(spec); err != nil || oom {
+	if oom, err := oomKilled(spec); err != nil || oom {
 		t.Fatalf("OOMKilled = %v, %v; want false", oom, err)
 	}
 }
@@ -65,7 +65,7 @@ func TestExecAndUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		pid, _, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec, Process: p, Stdio: Stdio{Stdout: f, Stderr: f}})
+		pid, _, err := Exec(context.Background(), ExecOptions{Cgroups: hostTree, ContainerPid: c.Pid, Spec: spec, Process: p, Stdio: Stdio{Stdout: f, Stderr: f}})
 		if err != nil {
 			t.Fatalf("exec: %v", err)
 		}
@@ -87,7 +87,7 @@ func TestExecAndUpdate(t *testing.T) {
 		t.Fatalf("exec saw:\n%q\nwant:\n%q", out, want)
 	}
 	// A failing exec reports why.
-	if _, _, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec,
+	if _, _, err := Exec(context.Background(), ExecOptions{Cgroups: hostTree, ContainerPid: c.Pid, Spec: spec,
 		Process: &specs.Process{Args: []string{"no-such-binary"}, Env: []string{"PATH=/bin"}}}); err == nil ||
 		!strings.Contains(err.Error(), "not found") {
 		t.Fatalf("exec of a missing binary: %v", err)
@@ -96,7 +96,7 @@ func TestExecAndUpdate(t *testing.T) {
 	if _, ws := execOut(&specs.Process{Args: []string{"sh", "-c", "exit 3"}, Env: []string{"PATH=/bin"}}); ws.ExitStatus() != 3 {
 		t.Fatalf("exec exit status %v", ws)
 	}
-	st, err := ReadStats(spec)
+	st, err := readStats(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,23 +104,23 @@ func TestExecAndUpdate(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	mem, pids := int64(96<<20), int64(77)
-	if err := UpdateResources(spec, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}, Pids: &specs.LinuxPids{Limit: &pids}}); err != nil {
+	if err := updateResources(spec, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}, Pids: &specs.LinuxPids{Limit: &pids}}); err != nil {
 		t.Fatal(err)
 	}
 	out, _ = execOut(&specs.Process{Args: []string{"sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"}, Env: []string{"PATH=/bin"}})
 	if out != fmt.Sprintf("%d\n77\n", mem) {
 		t.Fatalf("after update the container sees %q", out)
 	}
-	if err := Destroy(spec); err != nil {
+	if err := destroyCgroup(spec); err != nil {
 		t.Fatal(err)
 	}
 	if ws := waitExit(t, c.Pid); !ws.Signaled() {
 		t.Fatalf("after Destroy: %v", ws)
 	}
-	if err := Destroy(spec); err != nil {
+	if err := destroyCgroup(spec); err != nil {
 		t.Fatalf("second Destroy: %v", err)
 	}
-	if dirs := cgroupDirs(c.Cgroup); len(dirs) != 0 {
+	if dirs := hostTree.Dirs(c.Cgroup); len(dirs) != 0 {
 		t.Fatalf("cgroup left: %v", dirs)
 	}
 }
@@ -161,11 +161,11 @@ func TestPodInfra(t *testing.T) {
 		CgroupsPath: cgParent + "/pod" + randID(),
 		Namespaces:  []specs.LinuxNamespace{{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}},
 	}}
-	pid, err := CreatePodInfra(context.Background(), infra)
+	pid, err := CreatePodInfra(context.Background(), infra, hostTree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = Destroy(infra) })
+	t.Cleanup(func() { _ = destroyCgroup(infra) })
 	spec, rootfs := testSpec(t, "sh", "-c", "hostname; cat /proc/1/cmdline; echo; echo $$")
 	spec.Hostname = ""
 	spec.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}}
@@ -198,7 +198,7 @@ func TestExecTerminal(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pid, console, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec,
+	pid, console, err := Exec(context.Background(), ExecOptions{Cgroups: hostTree, ContainerPid: c.Pid, Spec: spec,
 		Process: &specs.Process{Args: []string{"sh", "-c", "tty; stty size"}, Env: []string{"PATH=/bin"}, Terminal: true,
 			ConsoleSize: &specs.Box{Height: 11, Width: 22}}})
 	if err != nil {
@@ -279,7 +279,7 @@ func TestConcurrentCreate(t *testing.T) {
 				return
 			}
 			defer f.Close()
-			c, err := Create(context.Background(), CreateOptions{ID: "c" + randID(), Spec: specsList[i], Rootfs: rootfsList[i], Stdio: Stdio{Stdout: f}})
+			c, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "c" + randID(), Spec: specsList[i], Rootfs: rootfsList[i], Stdio: Stdio{Stdout: f}})
 			if err == nil {
 				err = c.Start()
 			}
@@ -289,7 +289,7 @@ func TestConcurrentCreate(t *testing.T) {
 			}
 			ws := waitExit(t, c.Pid)
 			b, _ := os.ReadFile(f.Name())
-			_ = Destroy(specsList[i])
+			_ = destroyCgroup(specsList[i])
 			ch <- res{ws, string(b)}
 		}(i)
 	}
@@ -313,17 +313,17 @@ func TestKillAnyMoment(t *testing.T) {
 		delay := time.Duration(i) * 700 * time.Microsecond
 		ctx, cancel := context.WithCancel(context.Background())
 		// Kill whatever init appears in the container's cgroup, or cancel Create.
-		p, _ := cgroupPath(spec)
+		p, _ := cgPath(spec)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			time.Sleep(delay)
 			cancel()
-			for _, pid := range cgroupPids(cgroupDirs(p)) {
+			for _, pid := range hostTree.Procs(p) {
 				_ = unix.Kill(pid, unix.SIGKILL)
 			}
 		}()
-		c, err := Create(ctx, CreateOptions{ID: "k" + randID(), Spec: spec, Rootfs: rootfs})
+		c, err := Create(ctx, CreateOptions{Cgroups: hostTree, ID: "k" + randID(), Spec: spec, Rootfs: rootfs})
 		if err == nil {
 			_ = c.Start() // may fail: the init may be dead already
 		}
@@ -332,10 +332,10 @@ func TestKillAnyMoment(t *testing.T) {
 			_ = unix.Kill(c.Pid, unix.SIGKILL)
 			waitExit(t, c.Pid)
 		}
-		if err := Destroy(spec); err != nil {
+		if err := destroyCgroup(spec); err != nil {
 			t.Fatalf("round %d: destroy: %v", i, err)
 		}
-		if d := cgroupDirs(p); len(d) != 0 {
+		if d := hostTree.Dirs(p); len(d) != 0 {
 			t.Fatalf("round %d: cgroups left: %v", i, d)
 		}
 		cancel()

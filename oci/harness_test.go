@@ -66,7 +66,7 @@ func runTests(m *testing.M) int {
 	go reapLoop()
 	code := m.Run()
 	// Whatever a failed test left: kill and remove the whole test cgroup tree.
-	if err := Destroy(&specs.Spec{Linux: &specs.Linux{CgroupsPath: cgParent}}); err != nil {
+	if err := destroyCgroup(&specs.Spec{Linux: &specs.Linux{CgroupsPath: cgParent}}); err != nil {
 		fmt.Fprintln(os.Stderr, "cleanup cgroups:", err)
 		code = 1
 	}
@@ -299,13 +299,13 @@ func createOn(t testing.TB, spec *specs.Spec, rootfs []specs.Mount, k *kernel.Fe
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c, err := Create(context.Background(), CreateOptions{ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec,
+	c, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec,
 		Rootfs: rootfs, Stdio: Stdio{Stdout: f, Stderr: f}, Kernel: k})
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = Destroy(spec) // kills what is left; the reaper collects it
+		_ = destroyCgroup(spec) // kills what is left; the reaper collects it
 	})
 	return &ctr{Container: c, out: out, spec: spec}
 }

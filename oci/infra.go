@@ -9,17 +9,19 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/cgroups"
 )
 
 // CreatePodInfra starts the pod's built-in pause process, which holds the new
 // namespaces the spec asks for (ipc, uts, pid, and user with its mappings) and
 // joins those given by path (net, usually). It needs no rootfs and no image;
 // when spec.Linux.CgroupsPath is set it runs in that cgroup (the caller
-// removes it with Destroy). The pause itself is C code run by the nsenter
-// constructor (see nsenter.c), so it costs a few pages of memory. Its pid is
+// removes it with cgroups.Tree.Destroy). The pause itself is C code run by the
+// nsenter constructor (package oci/nsenter), so it costs a few pages of memory. Its pid is
 // the caller's to reap; SIGTERM or SIGINT stop it with status 0. The caller
 // pins the namespaces from /proc/<pid>/ns/* if it needs them to outlive it.
-func CreatePodInfra(ctx context.Context, spec *specs.Spec) (pid int, retErr error) {
+func CreatePodInfra(ctx context.Context, spec *specs.Spec, tree cgroups.Tree) (pid int, retErr error) {
 	if spec == nil || spec.Linux == nil {
 		return 0, fmt.Errorf("pod infra: spec has no linux section")
 	}
@@ -41,17 +43,21 @@ func CreatePodInfra(ctx context.Context, spec *specs.Spec) (pid int, retErr erro
 		sys.GidMappingsEnableSetgroups = true
 		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	var cg *cgroupHandle
+	var cg *cgroups.Cgroup
 	if spec.Linux.CgroupsPath != "" {
-		if cg, err = newCgroup(spec); err != nil {
+		p, err := cgroups.ParsePath(spec.Linux.CgroupsPath)
+		if err != nil {
+			return 0, fmt.Errorf("pod infra: %w", err)
+		}
+		if cg, err = tree.New(p, spec.Linux.Resources); err != nil {
 			return 0, fmt.Errorf("pod infra: %w", err)
 		}
 		defer func() {
 			if retErr != nil {
-				_ = Destroy(spec)
+				_ = tree.Destroy(p)
 			}
 		}()
-		fd, err := cg.dirFd()
+		fd, err := cg.OpenDir()
 		if err != nil {
 			return 0, fmt.Errorf("pod infra: %w", err)
 		}
@@ -79,7 +85,7 @@ func CreatePodInfra(ctx context.Context, spec *specs.Spec) (pid int, retErr erro
 	pid = proc.Pid
 	_ = proc.Release()
 	if cg != nil && !sys.UseCgroupFD {
-		if err := cg.add(pid); err != nil {
+		if err := cg.Add(pid); err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)
 			return 0, fmt.Errorf("pod infra: join cgroup: %w", err)
 		}
@@ -91,6 +97,11 @@ func CreatePodInfra(ctx context.Context, spec *specs.Spec) (pid int, retErr erro
 // The C constructor normally runs the pause before Go starts; this Go version
 // only runs if the binary was started in pause mode without _CRID_PAUSE.
 func PauseMain() {
+	if os.Getenv("_CRID_PAUSE") != "" {
+		// Started by CreatePodInfra, yet the constructor did not take over.
+		fmt.Fprintln(os.Stderr, errNoNsenter)
+		os.Exit(2)
+	}
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, unix.SIGTERM, unix.SIGINT, unix.SIGCHLD)
 	for sig := range ch {

@@ -19,6 +19,9 @@ import (
 
 const syncFd = 3
 
+// errNoNsenter: a pause reached Go, so the binary lacks the C constructor.
+var errNoNsenter = errors.New("the nsenter constructor is not linked: the binary must import github.com/crid-dev/crid/oci/nsenter")
+
 // InitMain is the entry point of the container init mode (argv[1] == InitArg).
 // It reads its config from fd 3, sets the container up and execve()s the
 // user's process; it only returns through os.Exit on failure, after telling
@@ -46,8 +49,6 @@ func runInit(s *os.File) error {
 	for _, k := range []string{"_CRID_NSENTER", "_CRID_NSJOIN", "_CRID_NSUNSHARE", "_CRID_NSPIDFD", "_CRID_MODE"} {
 		os.Unsetenv(k)
 	}
-	v2 := cfg.CgroupV2
-	cgroupV2 = func() bool { return v2 }
 	switch cfg.Mode {
 	case "create":
 		return initCreate(s, cfg)

@@ -134,21 +134,21 @@ func TestKilledAndCancelled(t *testing.T) {
 	if err := c.Start(); err == nil {
 		t.Fatal("start of a killed container succeeded")
 	}
-	if err := Destroy(spec); err != nil {
+	if err := destroyCgroup(spec); err != nil {
 		t.Fatal(err)
 	}
-	if d := cgroupDirs(c.Cgroup); len(d) != 0 {
+	if d := hostTree.Dirs(c.Cgroup); len(d) != 0 {
 		t.Fatalf("cgroups left: %v", d)
 	}
 
 	spec, rootfs = testSpec(t, "true")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Create(ctx, CreateOptions{ID: "t" + randID(), Spec: spec, Rootfs: rootfs}); !errors.Is(err, context.Canceled) {
+	if _, err := Create(ctx, CreateOptions{Cgroups: hostTree, ID: "t" + randID(), Spec: spec, Rootfs: rootfs}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("create with a cancelled context: %v, want context.Canceled", err)
 	}
-	p, _ := cgroupPath(spec)
-	if d := cgroupDirs(p); len(d) != 0 {
+	p, _ := cgPath(spec)
+	if d := hostTree.Dirs(p); len(d) != 0 {
 		t.Fatalf("cgroups left after a failed create: %v", d)
 	}
 }
@@ -158,12 +158,12 @@ func TestCreateErrors(t *testing.T) {
 	requireRoot(t)
 	spec, rootfs := testSpec(t, "true")
 	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/x", Type: "nosuchfs", Source: "none"})
-	_, err := Create(context.Background(), CreateOptions{ID: "t" + randID(), Spec: spec, Rootfs: rootfs})
+	_, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), Spec: spec, Rootfs: rootfs})
 	if err == nil || !strings.Contains(err.Error(), "mount /x") {
 		t.Fatalf("create with a bad mount: %v", err)
 	}
-	p, _ := cgroupPath(spec)
-	if d := cgroupDirs(p); len(d) != 0 {
+	p, _ := cgPath(spec)
+	if d := hostTree.Dirs(p); len(d) != 0 {
 		t.Fatalf("cgroups left after a failed create: %v", d)
 	}
 	spec, rootfs = testSpec(t, "no-such-program")

@@ -77,7 +77,7 @@ func TestOverlayStringTooManyLayers(t *testing.T) {
 	spec, rootfs := testSpec(t, "true")
 	lowers := strings.Repeat(lowerDir+":", 300) + lowerDir
 	rootfs[0].Options[0] = "lowerdir=" + lowers
-	_, err := Create(t.Context(), CreateOptions{ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs,
+	_, err := Create(t.Context(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs,
 		Kernel: &kernel.Features{Overlay: kernel.OverlayLowerdirString}})
 	if err == nil || !strings.Contains(err.Error(), "exceed the kernel's one page") {
 		t.Fatalf("err = %v", err)

@@ -108,17 +108,8 @@ func setupRootfs(cfg *initConfig) error {
 	for i, m := range spec.Mounts {
 		if fd, ok := cfg.mountFds[i]; ok {
 			err = attachInRoot(rootfd, m, fd)
-		} else if binds, ok := cfg.cgroupBinds[i]; ok {
-			err = mountCgroupfs(rootfd, m, parseMountOptions(m.Options), binds)
-		} else if isCgroupMount(m) && !cfg.CgroupV2 && !cfg.UnshareCgroupNS {
-			// v1 without a cgroup namespace: a fresh cgroupfs would show the host's
-			// whole tree and the root's limits. Bind the container's own directory of
-			// each hierarchy, as runc does, so programs reading their limits from
-			// /sys/fs/cgroup/<controller> find them. The init is in its cgroup already.
-			var binds []cgroupBind
-			if binds, err = cgroupV1BindsOf("/proc/self/cgroup", m); err == nil {
-				err = mountCgroupfs(rootfd, m, parseMountOptions(m.Options), binds)
-			}
+		} else if isCgroupMount(m) {
+			err = mountCgroupView(rootfd, cfg, i, m)
 		} else {
 			err = mountInRoot(rootfd, m, cfg.UserNS)
 		}
@@ -308,5 +299,3 @@ func maskPath(rootfd int, p, label string) error {
 	}
 	return nil
 }
-
-func isCgroupMount(m specs.Mount) bool { return m.Type == "cgroup" || m.Type == "cgroup2" }

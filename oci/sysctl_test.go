@@ -19,12 +19,12 @@ func TestSysctlNotTakenWholeFailsCreate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			spec, rootfs := testSpec(t, "true")
 			spec.Linux.Sysctl = map[string]string{"kernel.shmmni": c.value}
-			_, err := Create(context.Background(), CreateOptions{ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs})
+			_, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs})
 			if err == nil || !strings.Contains(err.Error(), "sysctl kernel.shmmni") {
 				t.Fatalf("create with kernel.shmmni=%q: %v, want a sysctl error", c.value, err)
 			}
-			p, _ := cgroupPath(spec)
-			if d := cgroupDirs(p); len(d) != 0 {
+			p, _ := cgPath(spec)
+			if d := hostTree.Dirs(p); len(d) != 0 {
 				t.Fatalf("cgroups left after a failed create: %v", d)
 			}
 		})

@@ -1,8 +1,6 @@
 package oci
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,28 +10,6 @@ import (
 )
 
 // Pure logic: no root needed.
-
-func TestCgroupPath(t *testing.T) {
-	for in, want := range map[string]string{
-		"/kubepods/pod123/abc": "/kubepods/pod123/abc",
-		"kubepods/pod123/abc":  "/kubepods/pod123/abc",
-		"/a/../b":              "/b",
-		"kubepods-besteffort-pod12.slice:cri-containerd:abc": "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope",
-		"system.slice:crid:x":                                "/system.slice/crid-x.scope",
-		":crid:x":                                            "/system.slice/crid-x.scope",
-		"kubepods.slice:crid:pod-1.slice":                    "/kubepods.slice/pod-1.slice",
-	} {
-		got, err := cgroupPath(&specs.Spec{Linux: &specs.Linux{CgroupsPath: in}})
-		if err != nil || got != want {
-			t.Errorf("cgroupPath(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "/", "/.."} {
-		if _, err := cgroupPath(&specs.Spec{Linux: &specs.Linux{CgroupsPath: bad}}); err == nil {
-			t.Errorf("cgroupPath(%q) accepted", bad)
-		}
-	}
-}
 
 func TestParseMountOptions(t *testing.T) {
 	o := parseMountOptions([]string{"rbind", "ro", "nosuid", "rro", "rslave", "size=10m", "mode=755", "noatime"})
@@ -125,101 +101,6 @@ func TestCommonDir(t *testing.T) {
 	}
 }
 
-func TestWorkingSetAndLimits(t *testing.T) {
-	if workingSet(100, 30) != 70 || workingSet(10, 30) != 0 {
-		t.Fatal("workingSet")
-	}
-	if unlimited(1<<63) != 0 || unlimited(9223372036854771712) != 0 || unlimited(42) != 42 {
-		t.Fatal("unlimited")
-	}
-}
-
-// TestCgroupV2Files drives the v2 code paths against a fake unified tree:
-// which files get which values, and where OOM kills are read.
-func TestCgroupV2Files(t *testing.T) {
-	root := t.TempDir()
-	oldRoot, oldV2 := cgroupRoot, cgroupV2
-	cgroupRoot, cgroupV2 = root, func() bool { return true }
-	t.Cleanup(func() { cgroupRoot, cgroupV2 = oldRoot, oldV2 })
-	if err := os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpuset cpu io memory hugetlb pids"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// The kernel's files the library opens without O_CREAT.
-	for _, d := range []string{"", "kubepods.slice", "kubepods.slice/kubepods-pod1.slice"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, d, "cgroup.subtree_control"), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mem, swap, pids, quota, period, shares := int64(64<<20), int64(128<<20), int64(42), int64(50000), uint64(100000), uint64(512)
-	spec := &specs.Spec{Linux: &specs.Linux{CgroupsPath: "kubepods-pod1.slice:crid:abc", Resources: &specs.LinuxResources{
-		Memory:  &specs.LinuxMemory{Limit: &mem, Swap: &swap},
-		Pids:    &specs.LinuxPids{Limit: &pids},
-		CPU:     &specs.LinuxCPU{Quota: &quota, Period: &period, Shares: &shares, Cpus: "0"},
-		Unified: map[string]string{"memory.high": "50000000"},
-	}}}
-	// The kernel makes the interface files; the library writes without O_CREAT.
-	scope := filepath.Join(root, "kubepods.slice/kubepods-pod1.slice/crid-abc.scope")
-	if err := os.MkdirAll(scope, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"memory.high", "memory.max", "memory.swap.max", "pids.max", "cpu.max", "cpu.weight", "cpuset.cpus", "cpuset.mems"} {
-		if err := os.WriteFile(filepath.Join(scope, f), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h, err := newCgroup(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "kubepods.slice/kubepods-pod1.slice/crid-abc.scope")
-	if h.path != "/kubepods.slice/kubepods-pod1.slice/crid-abc.scope" {
-		t.Fatalf("path %s", h.path)
-	}
-	read := func(f string) string {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
-	for f, want := range map[string]string{
-		"memory.max": "67108864", "memory.swap.max": "67108864", "pids.max": "42",
-		"cpu.max": "50000 100000", "cpu.weight": "59", // the library's shares->weight formula
-		"cpuset.cpus": "0", "memory.high": "50000000",
-	} {
-		if got := read(f); got != want {
-			t.Errorf("%s = %q, want %q", f, got, want)
-		}
-	}
-	if b, _ := os.ReadFile(filepath.Join(root, "kubepods.slice", "cgroup.subtree_control")); !strings.Contains(string(b), "+memory") {
-		t.Errorf("controllers not enabled for children: %q", b)
-	}
-	newMem := int64(96 << 20)
-	if err := UpdateResources(spec, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &newMem}}); err != nil {
-		t.Fatal(err)
-	}
-	if got := read("memory.max"); got != "100663296" {
-		t.Errorf("after update memory.max = %q", got)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "memory.events"), []byte("low 0\nhigh 3\nmax 7\noom 1\noom_kill 1\noom_group_kill 0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if oom, err := OOMKilled(spec); err != nil || !oom {
-		t.Fatalf("OOMKilled = %v, %v", oom, err)
-	}
-	if fd, err := h.dirFd(); err != nil || fd == nil {
-		t.Fatalf("v2 cgroup dir fd for CLONE_INTO_CGROUP: %v", err)
-	} else {
-		fd.Close()
-	}
-	if d := cgroupDirs(h.path); len(d) != 1 || d[0] != dir {
-		t.Fatalf("cgroupDirs = %v", d)
-	}
-}
-
 func TestPlanDev(t *testing.T) {
 	spec := &specs.Spec{Linux: &specs.Linux{Devices: []specs.LinuxDevice{
 		{Path: "/dev/null", Type: "c", Major: 1, Minor: 3, FileMode: fileMode(0o600)}, // overrides the default
@@ -242,26 +123,5 @@ func TestPlanDev(t *testing.T) {
 	}
 	if p := planDev(spec, false, map[string]bool{}, true); len(p.mounts) != 2 || len(p.links) != 6 {
 		t.Fatalf("plan without spec mounts: %+v", p)
-	}
-}
-
-func TestV1BindSources(t *testing.T) {
-	hier := []v1Hierarchy{
-		{dir: "cpu,cpuacct", fstype: "cgroup", opts: []string{"cpu", "cpuacct"}, root: "/"},
-		{dir: "memory", fstype: "cgroup", opts: []string{"memory"}, root: "/"},
-		{dir: "systemd", fstype: "cgroup", opts: []string{"xattr", "name=systemd"}, root: "/"},
-		{dir: "unified", fstype: "cgroup2", root: "/"},
-		// Mounted from a sub-cgroup (a nested host): the path is below its root.
-		{dir: "pids", fstype: "cgroup", opts: []string{"pids"}, root: "/outer"},
-		// Not showing the process's cgroup: left out.
-		{dir: "blkio", fstype: "cgroup", opts: []string{"blkio"}, root: "/elsewhere"},
-	}
-	proc := "7:blkio:/k/c1\n6:pids:/outer/k/c1\n4:memory:/k/c1\n3:cpu,cpuacct:/k/c1\n1:name=systemd:/\n0::/mon\n"
-	dirs, srcs := v1BindSources(hier, proc)
-	wantDirs := []string{"cpu,cpuacct", "memory", "systemd", "unified", "pids"}
-	wantSrcs := []string{cgroupRoot + "/cpu,cpuacct/k/c1", cgroupRoot + "/memory/k/c1", cgroupRoot + "/systemd/",
-		cgroupRoot + "/unified/mon", cgroupRoot + "/pids/k/c1"}
-	if !reflect.DeepEqual(dirs, wantDirs) || !reflect.DeepEqual(srcs, wantSrcs) {
-		t.Fatalf("v1BindSources = %q, %q; want %q, %q", dirs, srcs, wantDirs, wantSrcs)
 	}
 }

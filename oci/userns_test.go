@@ -87,7 +87,7 @@ func TestUserNamespaceExec(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	pid, _, err := Exec(context.Background(), ExecOptions{ContainerPid: c.Pid, Spec: spec, Stdio: Stdio{Stdout: f, Stderr: f},
+	pid, _, err := Exec(context.Background(), ExecOptions{Cgroups: hostTree, ContainerPid: c.Pid, Spec: spec, Stdio: Stdio{Stdout: f, Stderr: f},
 		Process: &specs.Process{Args: []string{"sh", "-c", "cat /proc/self/uid_map; stat -c %u /bin/busybox; id -u; touch /x 2>/dev/null || echo ro"}, Env: []string{"PATH=/bin"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -113,11 +113,11 @@ func TestPodUserNamespace(t *testing.T) {
 		Namespaces: []specs.LinuxNamespace{{Type: specs.UserNamespace}, {Type: specs.IPCNamespace},
 			{Type: specs.UTSNamespace}, {Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}},
 	}}
-	pid, err := CreatePodInfra(context.Background(), infra)
+	pid, err := CreatePodInfra(context.Background(), infra, hostTree)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = Destroy(infra) })
+	t.Cleanup(func() { _ = destroyCgroup(infra) })
 	spec, rootfs := testSpec(t, "sh", "-c", "cat /proc/self/uid_map; hostname; stat -c %u /bin/busybox; echo $$; cat /proc/1/cmdline")
 	spec.Hostname = ""
 	spec.Linux.UIDMappings, spec.Linux.GIDMappings = maps, maps
@@ -148,7 +148,7 @@ func TestPodUserNamespace(t *testing.T) {
 // each hierarchy at /sys/fs/cgroup/<controller>, read-only.
 func TestUserNamespaceCgroupV1(t *testing.T) {
 	requireRoot(t)
-	if cgroupV2() {
+	if hostTree.Unified {
 		t.Skip("cgroup v1 host only")
 	}
 	const limit = 64 << 20
@@ -194,14 +194,14 @@ func TestUserNamespaceCgroupV1(t *testing.T) {
 			UIDMappings: spec.Linux.UIDMappings, GIDMappings: spec.Linux.GIDMappings,
 			Namespaces: []specs.LinuxNamespace{{Type: specs.UserNamespace}, {Type: specs.PIDNamespace}},
 		}}
-		pid, err := CreatePodInfra(context.Background(), infra)
+		pid, err := CreatePodInfra(context.Background(), infra, hostTree)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
 			_ = unix.Kill(pid, unix.SIGKILL)
 			waitExit(t, pid)
-			_ = Destroy(infra)
+			_ = destroyCgroup(infra)
 		})
 		spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(n specs.LinuxNamespace) bool {
 			return n.Type == specs.PIDNamespace

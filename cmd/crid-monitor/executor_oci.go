@@ -4,18 +4,15 @@ package main
 
 import (
 	"context"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci"
 	"github.com/crid-dev/crid/oci/monitor/api"
 	"github.com/crid-dev/crid/oci/monitor/server"
+	_ "github.com/crid-dev/crid/oci/nsenter" // the executor re-executes this binary as init, exec and pause
 )
 
 // dispatchExecutorModes runs the container init or the pause process when the
@@ -33,12 +30,12 @@ func dispatchExecutorModes() {
 	}
 }
 
-func newExecutor() server.Executor { return &ociExecutor{cgroups: map[*specs.Spec]string{}} }
+func newExecutor() server.Executor { return &ociExecutor{tree: cgroups.HostTree()} }
 
-// ociExecutor adapts package oci to the monitor's Executor.
+// ociExecutor adapts package oci (and package cgroups for what happens to a
+// container's cgroup after Create) to the monitor's Executor.
 type ociExecutor struct {
-	mu      sync.Mutex
-	cgroups map[*specs.Spec]string // resolved cgroup of each created container
+	tree cgroups.Tree
 }
 
 func (e *ociExecutor) Create(ctx context.Context, o server.CreateOptions) (*server.Created, error) {
@@ -46,35 +43,57 @@ func (e *ociExecutor) Create(ctx context.Context, o server.CreateOptions) (*serv
 		return nil, err
 	}
 	c, err := oci.Create(ctx, oci.CreateOptions{
-		ID: o.ID, StateDir: o.StateDir, Spec: o.Spec, Rootfs: o.Rootfs,
+		ID: o.ID, StateDir: o.StateDir, Spec: o.Spec, Rootfs: o.Rootfs, Cgroups: e.tree,
 		Stdio: oci.Stdio{Stdin: o.Stdio.Stdin, Stdout: o.Stdio.Stdout, Stderr: o.Stdio.Stderr},
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	e.cgroups[o.Spec] = c.Cgroup
-	e.mu.Unlock()
 	return &server.Created{Pid: c.Pid, Console: c.Console, Start: c.Start}, nil
 }
 
 func (e *ociExecutor) Exec(ctx context.Context, o server.ExecOptions) (int, *os.File, error) {
 	return oci.Exec(ctx, oci.ExecOptions{
-		ContainerPid: o.ContainerPid, Spec: o.Spec, Process: o.Process,
+		ContainerPid: o.ContainerPid, Spec: o.Spec, Process: o.Process, Cgroups: e.tree,
 		Stdio: oci.Stdio{Stdin: o.Stdio.Stdin, Stdout: o.Stdio.Stdout, Stderr: o.Stdio.Stderr},
 	})
 }
 
 func (e *ociExecutor) CreatePodInfra(ctx context.Context, spec *specs.Spec) (int, error) {
-	return oci.CreatePodInfra(ctx, spec)
+	return oci.CreatePodInfra(ctx, spec, e.tree)
+}
+
+// cgroupPath is the container's resolved cgroup; "" when the spec names none
+// (nothing was put in a cgroup).
+func cgroupPath(spec *specs.Spec) (string, error) {
+	if spec == nil || spec.Linux == nil || spec.Linux.CgroupsPath == "" {
+		return "", nil
+	}
+	return cgroups.ParsePath(spec.Linux.CgroupsPath)
+}
+
+func (e *ociExecutor) load(spec *specs.Spec) (*cgroups.Cgroup, error) {
+	p, err := cgroups.ParsePath(spec.Linux.CgroupsPath)
+	if err != nil {
+		return nil, err
+	}
+	return e.tree.Load(p)
 }
 
 func (e *ociExecutor) Update(spec *specs.Spec, r *specs.LinuxResources) error {
-	return oci.UpdateResources(spec, r)
+	c, err := e.load(spec)
+	if err != nil {
+		return err
+	}
+	return c.Update(r)
 }
 
 func (e *ociExecutor) Stats(spec *specs.Spec) (*api.Stats, error) {
-	s, err := oci.ReadStats(spec)
+	c, err := e.load(spec)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.Stats()
 	if err != nil {
 		return nil, err
 	}
@@ -86,55 +105,30 @@ func (e *ociExecutor) Stats(spec *specs.Spec) (*api.Stats, error) {
 	}, nil
 }
 
-func (e *ociExecutor) OOMKilled(spec *specs.Spec) (bool, error) { return oci.OOMKilled(spec) }
-
-func (e *ociExecutor) Destroy(spec *specs.Spec) error {
-	if spec == nil || spec.Linux == nil || spec.Linux.CgroupsPath == "" {
-		return nil // nothing was put in a cgroup
+// OOMKilled reports whether the kernel OOM-killed a process in the container's
+// cgroup (any process, as containerd and CRI-O report it).
+func (e *ociExecutor) OOMKilled(spec *specs.Spec) (bool, error) {
+	p, err := cgroups.ParsePath(spec.Linux.CgroupsPath)
+	if err != nil {
+		return false, err
 	}
-	err := oci.Destroy(spec)
-	if err == nil {
-		e.mu.Lock()
-		delete(e.cgroups, spec)
-		e.mu.Unlock()
-	}
-	return err
+	n, err := e.tree.OOMKills(p)
+	return n > 0, err
 }
 
-// Pids reads cgroup.procs of the container's cgroup (and its children) in one
-// hierarchy: the pids (v1) or the unified one; every task is in both.
+func (e *ociExecutor) Destroy(spec *specs.Spec) error {
+	p, err := cgroupPath(spec)
+	if err != nil || p == "" {
+		return err
+	}
+	return e.tree.Destroy(p)
+}
+
+// Pids lists the processes in the container's cgroup and its children.
 func (e *ociExecutor) Pids(spec *specs.Spec) ([]int, error) {
-	e.mu.Lock()
-	cg, ok := e.cgroups[spec]
-	e.mu.Unlock()
-	if !ok {
-		if spec == nil || spec.Linux == nil || !strings.HasPrefix(spec.Linux.CgroupsPath, "/") {
-			return nil, nil
-		}
-		cg = filepath.Clean(spec.Linux.CgroupsPath)
+	p, err := cgroupPath(spec)
+	if err != nil || p == "" {
+		return nil, err
 	}
-	if cg == "" || cg == "/" {
-		return nil, nil // never the root cgroup: that is the whole host
-	}
-	var pids []int
-	for _, root := range []string{"/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup"} {
-		dir := filepath.Join(root, cg)
-		if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
-			continue
-		}
-		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.IsDir() {
-				return nil
-			}
-			b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					pids = append(pids, pid)
-				}
-			}
-			return nil
-		})
-		return pids, err
-	}
-	return nil, nil
+	return e.tree.Procs(p), nil
 }

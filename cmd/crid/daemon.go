@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/cni"
 	"github.com/crid-dev/crid/config"
 	"github.com/crid-dev/crid/cri"
@@ -76,7 +77,7 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 
 	// Recovery reconnects to every pod's monitor and reconciles half-made work, so it
 	// must finish before the socket accepts requests.
-	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel})
+	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree()})
 	d.pods, err = sandbox.New(context.Background(), sandbox.Config{
 		Root:     cfg.Root,
 		State:    cfg.State,

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crid-dev/crid/cgroups"
 )
 
 // BenchmarkState is one unary call: dial, request, answer (the protocol's cost).
@@ -46,7 +48,7 @@ func startMonitorB(b *testing.B) (*Client, string) {
 	}
 	b.Cleanup(func() {
 		c.Shutdown(context.Background())
-		Cleanup(stateDir)
+		Cleanup(stateDir, cgroups.HostTree())
 	})
 	return c, stateDir
 }

@@ -11,20 +11,17 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci/monitor/api"
 )
-
-// destroyCgroup removes a container's cgroup (and kills what is left in it): the
-// executor's Destroy. Tests replace it.
-var destroyCgroup = func(*specs.Spec) error { return nil }
 
 // Cleanup removes what a dead monitor left behind in stateDir: it kills the
 // monitor if it still runs, then every recorded container process and the pod
 // infra (a pid is signalled only if /proc/<pid>/stat still shows the recorded
-// start time, so a reused pid is never killed), destroys their cgroups through the
-// executor and removes the monitor's directory. Idempotent; the rest of stateDir
-// is the caller's.
-func Cleanup(stateDir string) error {
+// start time, so a reused pid is never killed), destroys their cgroups in tree
+// (the host's, cgroups.HostTree) and removes the monitor's directory.
+// Idempotent; the rest of stateDir is the caller's.
+func Cleanup(stateDir string, tree cgroups.Tree) error {
 	if pid, start, err := api.ReadPidFile(stateDir); err == nil {
 		killVerified(pid, start)
 	}
@@ -48,7 +45,7 @@ func Cleanup(stateDir string) error {
 		}
 		// A spec without a cgroup put nothing in one (the monitor's own tests).
 		if err == nil && spec.Linux != nil && spec.Linux.CgroupsPath != "" {
-			err = destroyCgroup(&spec)
+			err = destroyCgroup(tree, spec.Linux.CgroupsPath)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("container %s: %w", e.Name(), err))
@@ -58,6 +55,14 @@ func Cleanup(stateDir string) error {
 		return errors.Join(errs...)
 	}
 	return os.RemoveAll(api.Dir(stateDir))
+}
+
+func destroyCgroup(tree cgroups.Tree, cgroupsPath string) error {
+	p, err := cgroups.ParsePath(cgroupsPath)
+	if err != nil {
+		return err
+	}
+	return tree.Destroy(p)
 }
 
 // killVerified SIGKILLs pid if it is still the process that started at start,

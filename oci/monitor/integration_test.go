@@ -19,8 +19,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/errdefs"
-	"github.com/crid-dev/crid/oci"
 	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
@@ -67,7 +67,7 @@ func cleanupOCIEnv() {
 		return
 	}
 	if ociEnv.cgParent != "" {
-		if err := oci.Destroy(&specs.Spec{Linux: &specs.Linux{CgroupsPath: ociEnv.cgParent}}); err != nil {
+		if err := cgroups.HostTree().Destroy(ociEnv.cgParent); err != nil {
 			fmt.Fprintln(os.Stderr, "cleanup cgroups:", err)
 		}
 	}
@@ -308,7 +308,7 @@ func TestOCICleanupAfterMonitorKilled(t *testing.T) {
 	if _, err := Connect(ctxT(t), stateDir); !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Fatalf("connect: %v", err)
 	}
-	if err := Cleanup(stateDir); err != nil {
+	if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
 		t.Fatal(err)
 	}
 	// The container's cgroup is gone, so are its processes.

@@ -17,6 +17,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/errdefs"
 	"github.com/crid-dev/crid/oci/monitor/api"
 )
@@ -78,7 +79,7 @@ func startMonitor(t *testing.T, binary string) (*Client, string) {
 			}
 		}
 		c.Close()
-		if err := Cleanup(stateDir); err != nil {
+		if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		if t.Failed() {
@@ -395,7 +396,7 @@ func TestCleanupAfterMonitorKilled(t *testing.T) {
 	if _, err := c.State(ctxT(t), "c"); !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Errorf("state from a dead monitor: %v", err)
 	}
-	if err := Cleanup(stateDir); err != nil {
+	if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := api.ProcStartTime(pid); err == nil {
@@ -404,7 +405,7 @@ func TestCleanupAfterMonitorKilled(t *testing.T) {
 			t.Errorf("container process %d (start %d) survived Cleanup", pid, st)
 		}
 	}
-	if err := Cleanup(stateDir); err != nil {
+	if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
 		t.Errorf("second cleanup: %v", err)
 	}
 	if _, err := os.Stat(api.Dir(stateDir)); !os.IsNotExist(err) {
@@ -560,7 +561,7 @@ func TestMaxLogLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Shutdown(context.Background()); Cleanup(stateDir) })
+	t.Cleanup(func() { c.Shutdown(context.Background()); Cleanup(stateDir, cgroups.HostTree()) })
 	logPath := filepath.Join(t.TempDir(), "log")
 	run(t, c, "c", "echo abcdefghij", CreateRequest{LogPath: logPath})
 	waitExit(t, c, "c")

@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/cni"
 	"github.com/crid-dev/crid/hack/testimages"
 	"github.com/crid-dev/crid/images"
@@ -58,7 +59,7 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := wire.Deps(img, net, wire.MonitorOptions{Binary: bin, LogLevel: "debug"})
+	deps := wire.Deps(img, net, wire.MonitorOptions{Binary: bin, LogLevel: "debug", Cgroups: cgroups.HostTree()})
 	cfg := sandbox.Config{Root: root, State: state, SpecHost: hostinfo.Probe(hostinfo.Options{}), StopGrace: 10 * time.Second}
 	m, err := sandbox.New(context.Background(), cfg, deps, nil)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/cni"
 	"github.com/crid-dev/crid/images"
 	"github.com/crid-dev/crid/oci/monitor"
@@ -28,6 +29,7 @@ import (
 type MonitorOptions struct {
 	Binary   string // path of crid-monitor
 	LogLevel string
+	Cgroups  cgroups.Tree // the host's (cgroups.HostTree): where dead monitors' cgroups are removed
 }
 
 // Deps returns the sandbox's dependencies over the real services.
@@ -130,7 +132,7 @@ func (r Runtime) Connect(ctx context.Context, stateDir string) (sandbox.Monitor,
 	return newMonitor(c), nil
 }
 
-func (r Runtime) Cleanup(stateDir string) error { return monitor.Cleanup(stateDir) }
+func (r Runtime) Cleanup(stateDir string) error { return monitor.Cleanup(stateDir, r.Opts.Cgroups) }
 
 // Monitor adapts monitor.Client.
 type Monitor struct {

@@ -1,5 +1,5 @@
 // The nsenter constructor: runs before the Go runtime starts any thread, in
-// every process of a binary linking package oci, and does nothing unless
+// every process of a binary importing package oci/nsenter, and does nothing unless
 // _CRID_NSENTER or _CRID_PAUSE is set (_CRID_PAUSE: run the pod's pause,
 // run_pause below, and never return to Go). A multithreaded process cannot setns() into a mount or
 // user namespace, so processes that must join those (exec into a container, a

@@ -1,0 +1,47 @@
+package cgroups
+
+import "testing"
+
+func TestParsePath(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"/kubepods/pod123/abc": "/kubepods/pod123/abc",
+		"kubepods/pod123/abc":  "/kubepods/pod123/abc",
+		"/a/../b":              "/b",
+		"kubepods-besteffort-pod12.slice:cri-containerd:abc": "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope",
+		"system.slice:crid:x":                                "/system.slice/crid-x.scope",
+		":crid:x":                                            "/system.slice/crid-x.scope",
+		"kubepods.slice:crid:pod-1.slice":                    "/kubepods.slice/pod-1.slice",
+	} {
+		t.Run(in, func(t *testing.T) {
+			got, err := ParsePath(in)
+			if err != nil || got != want {
+				t.Errorf("ParsePath(%q) = %q, %v; want %q", in, got, err, want)
+			}
+		})
+	}
+	for _, bad := range []string{"", "/", "/.."} {
+		if _, err := ParsePath(bad); err == nil {
+			t.Errorf("ParsePath(%q) accepted", bad)
+		}
+	}
+}
+
+// TestZeroTreeRefused: a Tree nobody filled in would resolve every cgroup
+// relative to the working directory.
+func TestZeroTreeRefused(t *testing.T) {
+	t.Parallel()
+	var zero Tree
+	if _, err := zero.New("/x", nil); err == nil {
+		t.Error("New on a zero Tree")
+	}
+	if _, err := zero.Load("/x"); err == nil {
+		t.Error("Load on a zero Tree")
+	}
+	if err := zero.Destroy("/x"); err == nil {
+		t.Error("Destroy on a zero Tree")
+	}
+	if _, err := zero.OOMKills("/x"); err == nil {
+		t.Error("OOMKills on a zero Tree")
+	}
+}

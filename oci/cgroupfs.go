@@ -1,0 +1,197 @@
+package oci
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/cgroups"
+)
+
+// This file gives a container its view of the cgroup filesystem (the spec's
+// "cgroup" mounts); the cgroups themselves are package cgroups'.
+
+// cgroupBind is one hierarchy's cgroup directory, cloned by the executor,
+// for the init to attach at <cgroup mount>/<dir>.
+type cgroupBind struct {
+	dir string
+	fd  int
+}
+
+func isCgroupMount(m specs.Mount) bool { return m.Type == "cgroup" || m.Type == "cgroup2" }
+
+// mountCgroupView mounts the spec's cgroup mount i in the init. binds are what
+// the executor premade for it (nil: none).
+func mountCgroupView(rootfd int, cfg *initConfig, i int, m specs.Mount) error {
+	tree := cgroups.Tree{Root: cfg.CgroupRoot, Unified: cfg.CgroupV2}
+	o := parseMountOptions(m.Options)
+	if binds, ok := cfg.cgroupBinds[i]; ok {
+		return mountCgroupfs(rootfd, tree, m, o, binds)
+	}
+	if !tree.Unified && !cfg.UnshareCgroupNS {
+		// v1 without a cgroup namespace: a fresh cgroupfs would show the host's
+		// whole tree and the root's limits. Bind the container's own directory of
+		// each hierarchy, as runc does, so programs reading their limits from
+		// /sys/fs/cgroup/<controller> find them. The init is in its cgroup already.
+		binds, err := cgroupV1BindsOf(tree, "/proc/self/cgroup", m)
+		if err != nil {
+			return err
+		}
+		return mountCgroupfs(rootfd, tree, m, o, binds)
+	}
+	return mountCgroupfs(rootfd, tree, m, o, nil)
+}
+
+// mountCgroupfs gives the container its cgroup view. On v2 that is one cgroup2
+// mount (showing the container's cgroup namespace root). On v1 it is a tmpfs
+// with one mount per hierarchy, like runc, each showing the namespace root —
+// or, given binds (a user namespace that may not mount cgroup v1, see
+// cgroupV1Binds), the container's own cgroup directory of each hierarchy.
+func mountCgroupfs(rootfd int, tree cgroups.Tree, m specs.Mount, o mountOpts, binds []cgroupBind) error {
+	defer func() {
+		for _, b := range binds {
+			unix.Close(b.fd)
+		}
+	}()
+	o.data = nil
+	target, err := mkdirAllInRoot(rootfd, m.Destination, 0o755)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	defer unix.Close(target)
+	mnt := func(t int, typ string, data []string, attrs mountOpts) error {
+		attrs.data = data
+		fd, err := detachedMount(specs.Mount{Type: typ, Source: typ}, attrs)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return attachMount(fd, t, mountOpts{})
+	}
+	if tree.Unified && binds == nil {
+		if err := mnt(target, "cgroup2", nil, o); err != nil {
+			return fmt.Errorf("mount %s: %w", m.Destination, err)
+		}
+		return nil
+	}
+	// The tmpfs stays writable while we fill it, then gets the spec's flags.
+	if err := mnt(target, "tmpfs", []string{"mode=755"}, mountOpts{attrSet: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}); err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	sub := func(dir string, attach func(t int) error) error {
+		dest := strings.TrimSuffix(m.Destination, "/") + "/" + dir
+		t, err := mkdirAllInRoot(rootfd, dest, 0o755)
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", dest, err)
+		}
+		err = attach(t)
+		unix.Close(t)
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", dest, err)
+		}
+		return nil
+	}
+	if binds != nil {
+		for _, b := range binds {
+			if err := sub(b.dir, func(t int) error { return attachMount(b.fd, t, mountOpts{}) }); err != nil {
+				return err
+			}
+		}
+	} else {
+		hier, err := tree.Hierarchies()
+		if err != nil {
+			return err
+		}
+		for _, h := range hier {
+			if err := sub(h.Dir, func(t int) error { return mnt(t, h.FSType, h.Opts, o) }); err != nil {
+				return err
+			}
+		}
+	}
+	// Re-resolve: the target fd still names the directory under the tmpfs.
+	fd, err := openInRoot(rootfd, m.Destination, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return setMountAttrs(fd, o)
+}
+
+// cgroupMountBinds prepares, in the executor, the binds of each cgroup mount
+// of a container in a user namespace on a v1 host, unless the init makes a
+// cgroup namespace of its own (owned by the container's user namespace, so
+// the init may mount cgroup v1 itself). The binds show the hierarchies'
+// directories of pid, which is in its cgroup already.
+func cgroupMountBinds(pid int, cfg *initConfig) ([]int, error) {
+	if cfg.CgroupV2 || cfg.UnshareCgroupNS {
+		return nil, nil
+	}
+	tree := cgroups.Tree{Root: cfg.CgroupRoot}
+	var fds []int
+	for i, m := range cfg.Spec.Mounts {
+		if !isCgroupMount(m) {
+			continue
+		}
+		binds, err := cgroupV1BindsOf(tree, fmt.Sprintf("/proc/%d/cgroup", pid), m)
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, err
+		}
+		var dirs []string
+		for _, b := range binds {
+			dirs = append(dirs, b.dir)
+			fds = append(fds, b.fd)
+		}
+		// The same process and hierarchies for every cgroup mount: one list.
+		cfg.CgroupMounts, cfg.CgroupDirs = append(cfg.CgroupMounts, i), dirs
+	}
+	return fds, nil
+}
+
+// cgroupV1BindsOf clones the cgroup directory, in every hierarchy mounted
+// below the tree's root, of the process whose cgroup file is procFile
+// ("/proc/self/cgroup" from an init in a new pid namespace, whose own pid
+// means nothing to the host's procfs), as detached read-only (unless the
+// spec's mount says rw) nosuid, nodev, noexec binds. It is for a container
+// without a cgroup namespace of its own: in a user namespace the kernel lets
+// only the cgroup namespace's owner mount cgroup v1, and a view of the
+// hierarchy roots would be the host's whole tree anyway. For a container in
+// a user namespace the executor makes them, like the other premade binds: it
+// is still in the host's user and mount namespaces, where these paths
+// resolve and may be cloned; the init only attaches the fds.
+func cgroupV1BindsOf(tree cgroups.Tree, procFile string, m specs.Mount) (binds []cgroupBind, err error) {
+	hier, err := tree.Hierarchies()
+	if err != nil {
+		return nil, err
+	}
+	procCgroup, err := os.ReadFile(procFile)
+	if err != nil {
+		return nil, err
+	}
+	o := parseMountOptions(m.Options)
+	attrs := mountOpts{attrSet: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if o.attrClr&unix.MOUNT_ATTR_RDONLY != 0 {
+		attrs.attrSet &^= unix.MOUNT_ATTR_RDONLY
+	}
+	defer func() {
+		if err != nil {
+			for _, b := range binds {
+				unix.Close(b.fd)
+			}
+		}
+	}()
+	dirs, srcs := tree.BindSources(hier, string(procCgroup))
+	for i, src := range srcs {
+		fd, err := detachedMount(specs.Mount{Type: "bind", Source: src}, attrs)
+		if err != nil {
+			return binds, fmt.Errorf("mount %s/%s: %w", strings.TrimSuffix(m.Destination, "/"), dirs[i], err)
+		}
+		binds = append(binds, cgroupBind{dir: dirs[i], fd: fd})
+	}
+	return binds, nil
+}
