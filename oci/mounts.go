@@ -178,29 +178,21 @@ func attachMount(fd, targetfd int, _ mountOpts) error {
 	return nil
 }
 
-// applyPropagation sets the spec mounts' propagation, after pivot_root.
-func applyPropagation(mounts []specs.Mount) error {
-	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(root)
-	for _, m := range mounts {
-		o := parseMountOptions(m.Options)
-		if o.propagation == 0 {
+// applyPropagation sets the spec mounts' propagation, after pivot_root,
+// through each mount's own fd (mounts[i]'s is fds[i]): a path resolved again
+// could meanwhile name another mount (a rename on a shared volume).
+func applyPropagation(mounts []specs.Mount, fds map[int]int) error {
+	for i, m := range mounts { // in spec order: a parent's recursive setting first
+		fd, ok := fds[i]
+		if !ok {
 			continue
 		}
-		fd, err := openInRoot(root, m.Destination, unix.O_PATH)
-		if err != nil {
-			return fmt.Errorf("mount %s: propagation: %w", m.Destination, err)
-		}
+		o := parseMountOptions(m.Options)
 		flags := uint(unix.AT_EMPTY_PATH)
 		if o.recPropagation {
 			flags |= unix.AT_RECURSIVE
 		}
-		err = unix.MountSetattr(fd, "", flags, &unix.MountAttr{Propagation: o.propagation})
-		unix.Close(fd)
-		if err != nil {
+		if err := unix.MountSetattr(fd, "", flags, &unix.MountAttr{Propagation: o.propagation}); err != nil {
 			return fmt.Errorf("mount %s: propagation: %w", m.Destination, err)
 		}
 	}
@@ -209,24 +201,35 @@ func applyPropagation(mounts []specs.Mount) error {
 
 // mountInRoot mounts m at its destination resolved inside the rootfs.
 func mountInRoot(rootfd int, m specs.Mount, userns bool) error {
+	fd, err := mountInRootFd(rootfd, m, userns)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	return err
+}
+
+// mountInRootFd is mountInRoot returning the fd of the new mount (the caller
+// closes it).
+func mountInRootFd(rootfd int, m specs.Mount, userns bool) (int, error) {
 	o := parseMountOptions(m.Options)
 	var (
 		target int
 		err    error
 	)
 	if o.bind || m.Type == "bind" {
-		if target, err = bindTarget(rootfd, m); err != nil {
-			return fmt.Errorf("mount %s: target: %w", m.Destination, err)
-		}
-		defer unix.Close(target)
-		return bindInRoot(rootfd, target, m, o)
+		target, err = bindTarget(rootfd, m)
 	} else {
 		target, err = mkdirAllInRoot(rootfd, m.Destination, 0o755)
 	}
 	if err != nil {
-		return fmt.Errorf("mount %s: target: %w", m.Destination, err)
+		return -1, fmt.Errorf("mount %s: target: %w", m.Destination, err)
 	}
 	defer unix.Close(target)
+	// A bind is cloned and given its flags while detached, then attached by fd:
+	// nothing is looked up again by path once the target is resolved (a remount
+	// by path could make another directory read-only if a neighbour renamed
+	// things on a shared volume meanwhile). The clone joins the source's peer
+	// group as a mount(2) bind does.
 	fd, err := detachedMount(m, o)
 	if err != nil && userns && (m.Type == "sysfs" || m.Type == "mqueue") && errors.Is(err, unix.EPERM) {
 		// In a user namespace that does not own the network (or IPC) namespace
@@ -239,22 +242,23 @@ func mountInRoot(rootfd int, m specs.Mount, userns bool) error {
 		fd, err = detachedMount(fb, o)
 	}
 	if err != nil {
-		return fmt.Errorf("mount %s: %w", m.Destination, err)
+		return -1, fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
-	defer unix.Close(fd)
 	if err := attachMount(fd, target, o); err != nil {
-		return fmt.Errorf("mount %s: %w", m.Destination, err)
+		unix.Close(fd)
+		return -1, fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
-	return nil
+	return fd, nil
 }
 
-// attachInRoot attaches a mount the executor prepared (an idmapped bind).
-func attachInRoot(rootfd int, m specs.Mount, fd int) error {
-	defer unix.Close(fd)
+// attachInRoot attaches a mount the executor prepared (an idmapped bind) and
+// returns its fd (the caller closes it).
+func attachInRoot(rootfd int, m specs.Mount, fd int) (int, error) {
 	// The source may not be reachable by path from here: ask the mount itself.
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("mount %s: %w", m.Destination, err)
+		unix.Close(fd)
+		return -1, fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
 	var target int
 	var err error
@@ -264,13 +268,15 @@ func attachInRoot(rootfd int, m specs.Mount, fd int) error {
 		target, err = createFileInRoot(rootfd, m.Destination)
 	}
 	if err != nil {
-		return fmt.Errorf("mount %s: target: %w", m.Destination, err)
+		unix.Close(fd)
+		return -1, fmt.Errorf("mount %s: target: %w", m.Destination, err)
 	}
 	defer unix.Close(target)
 	if err := attachMount(fd, target, parseMountOptions(m.Options)); err != nil {
-		return fmt.Errorf("mount %s: %w", m.Destination, err)
+		unix.Close(fd)
+		return -1, fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
-	return nil
+	return fd, nil
 }
 
 // bindTarget creates the target of a bind: a file for a file, else a directory.
@@ -279,32 +285,4 @@ func bindTarget(rootfd int, m specs.Mount) (int, error) {
 		return createFileInRoot(rootfd, m.Destination)
 	}
 	return mkdirAllInRoot(rootfd, m.Destination, 0o755)
-}
-
-// bindInRoot binds a host path with mount(2) onto the target fd (through
-// /proc/self/fd: the target was resolved in the root and cannot be swapped,
-// CVE-2021-30465). Unlike a detached open_tree clone, a bind made this way
-// joins the source's peer group, which shared and slave propagation need.
-func bindInRoot(rootfd, target int, m specs.Mount, o mountOpts) error {
-	flags := uintptr(unix.MS_BIND)
-	if o.recursive {
-		flags |= unix.MS_REC
-	}
-	if err := unix.Mount(m.Source, fdPath(target), "", flags, ""); err != nil {
-		return fmt.Errorf("mount %s: bind %s: %w", m.Destination, m.Source, err)
-	}
-	if o.attrSet == 0 && o.attrClr == 0 && o.rattrSet == 0 {
-		return nil
-	}
-	// The bind's own root, now on top of the target: read-only and friends
-	// apply to it (ro needs this second step with the old API too).
-	top, err := openInRoot(rootfd, m.Destination, unix.O_PATH)
-	if err != nil {
-		return fmt.Errorf("mount %s: %w", m.Destination, err)
-	}
-	defer unix.Close(top)
-	if err := setMountAttrs(top, o); err != nil {
-		return fmt.Errorf("mount %s: %w", m.Destination, err)
-	}
-	return nil
 }

@@ -105,16 +105,29 @@ func setupRootfs(cfg *initConfig) error {
 	}
 	defer unix.Close(rootfd)
 	mounted := map[string]bool{}
+	// The mounts whose propagation is set after pivot_root, by their own fds.
+	propagate := map[int]int{}
+	defer func() {
+		for _, fd := range propagate {
+			unix.Close(fd)
+		}
+	}()
 	for i, m := range spec.Mounts {
+		mnt := -1
 		if fd, ok := cfg.mountFds[i]; ok {
-			err = attachInRoot(rootfd, m, fd)
+			mnt, err = attachInRoot(rootfd, m, fd)
 		} else if isCgroupMount(m) {
 			err = mountCgroupView(rootfd, cfg, i, m)
 		} else {
-			err = mountInRoot(rootfd, m, cfg.UserNS)
+			mnt, err = mountInRootFd(rootfd, m, cfg.UserNS)
 		}
 		if err != nil {
 			return err
+		}
+		if mnt >= 0 && parseMountOptions(m.Options).propagation != 0 {
+			propagate[i] = mnt
+		} else if mnt >= 0 {
+			unix.Close(mnt)
 		}
 		mounted[cleanDest(m.Destination)] = true
 	}
@@ -142,7 +155,7 @@ func setupRootfs(cfg *initConfig) error {
 		}
 	}
 	// After the root's: a recursive root propagation would override them.
-	return applyPropagation(spec.Mounts)
+	return applyPropagation(spec.Mounts, propagate)
 }
 
 func cleanDest(d string) string { return "/" + strings.Trim(d, "/") }
