@@ -95,6 +95,14 @@ func initCreate(s *os.File, cfg *initConfig) error {
 			return fmt.Errorf("cgroup namespace: %w", err)
 		}
 	}
+	// Before pivot_root, while "/dev/null" still names the host's.
+	var null *hostDevNull
+	if len(spec.Linux.MaskedPaths) > 0 {
+		if null, err = openHostDevNull(); err != nil {
+			return err
+		}
+		defer null.Close()
+	}
 	if err := setupRootfs(cfg); err != nil {
 		return err
 	}
@@ -127,7 +135,7 @@ func initCreate(s *os.File, cfg *initConfig) error {
 		}
 	}
 	// Masked paths mask /proc files: after the sysctls, which go through /proc/sys.
-	if err := finishRootfs(spec); err != nil {
+	if err := finishRootfs(spec, null); err != nil {
 		return err
 	}
 	if err := setRlimits(spec.Process); err != nil {

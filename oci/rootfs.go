@@ -226,8 +226,9 @@ func pivotRoot(rootfd int) error {
 	return unix.Chdir("/")
 }
 
-// finishRootfs runs after pivot_root: masked and read-only paths, read-only root.
-func finishRootfs(spec *specs.Spec) error {
+// finishRootfs runs after pivot_root: masked and read-only paths, read-only
+// root. null is the host's /dev/null for masking files (see openHostDevNull).
+func finishRootfs(spec *specs.Spec, null *hostDevNull) error {
 	rootfd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -239,7 +240,7 @@ func finishRootfs(spec *specs.Spec) error {
 		}
 	}
 	for _, p := range spec.Linux.MaskedPaths {
-		if err := maskPath(rootfd, p, spec.Linux.MountLabel); err != nil {
+		if err := maskPath(rootfd, p, spec.Linux.MountLabel, null); err != nil {
 			return err
 		}
 	}
@@ -274,41 +275,6 @@ func readonlyPath(rootfd int, p string) error {
 	}
 	if err := attachMount(tree, fd, mountOpts{}); err != nil {
 		return fmt.Errorf("readonly path %s: %w", p, err)
-	}
-	return nil
-}
-
-// maskPath hides p: /dev/null over a file, an empty read-only tmpfs over a directory.
-func maskPath(rootfd int, p, label string) error {
-	fd, err := openInRoot(rootfd, p, unix.O_PATH)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("masked path %s: %w", p, err)
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("masked path %s: %w", p, err)
-	}
-	var m specs.Mount
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		m = specs.Mount{Type: "tmpfs", Source: "tmpfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}}
-		if label != "" {
-			m.Options = append(m.Options, "context="+label)
-		}
-	} else {
-		m = specs.Mount{Type: "bind", Source: "/dev/null", Options: []string{"bind", "ro"}}
-	}
-	o := parseMountOptions(m.Options)
-	mfd, err := detachedMount(m, o)
-	if err != nil {
-		return fmt.Errorf("masked path %s: %w", p, err)
-	}
-	defer unix.Close(mfd)
-	if err := attachMount(mfd, fd, mountOpts{}); err != nil {
-		return fmt.Errorf("masked path %s: %w", p, err)
 	}
 	return nil
 }
