@@ -123,7 +123,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 		return nil, err
 	}
 	files = append(files, child)
-	env := []string{"_CRID_MODE=create"}
+	env := []string{"_CRID_MODE=create", initGodebug}
 	sys := &syscall.SysProcAttr{}
 	kf := opts.Kernel
 	if kf == nil {

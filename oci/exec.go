@@ -75,7 +75,7 @@ func Exec(ctx context.Context, opts ExecOptions) (pid int, console *os.File, ret
 	files = append(files, child, pidf)
 	attr := &os.ProcAttr{
 		Files: files,
-		Env:   []string{"_CRID_MODE=exec", "_CRID_NSENTER=3", fmt.Sprintf("_CRID_NSPIDFD=4:%d", flags)},
+		Env:   []string{"_CRID_MODE=exec", initGodebug, "_CRID_NSENTER=3", fmt.Sprintf("_CRID_NSPIDFD=4:%d", flags)},
 		Sys:   &syscall.SysProcAttr{},
 	}
 	proc, err := os.StartProcess(exe, []string{"crid-exec", InitArg}, attr)
@@ -187,5 +187,6 @@ func initExec(s *os.File, cfg *initConfig) error {
 	if p.Cwd == "" {
 		p.Cwd = "/"
 	}
+	closeExtraFds(syncFd)
 	return finalize(p, filter, cfg.AppArmor)
 }

@@ -101,7 +101,6 @@ func initCreate(s *os.File, cfg *initConfig) error {
 		if null, err = openHostDevNull(); err != nil {
 			return err
 		}
-		defer null.Close()
 	}
 	if err := setupRootfs(cfg); err != nil {
 		return err
@@ -135,7 +134,11 @@ func initCreate(s *os.File, cfg *initConfig) error {
 		}
 	}
 	// Masked paths mask /proc files: after the sysctls, which go through /proc/sys.
-	if err := finishRootfs(spec, null); err != nil {
+	err = finishRootfs(spec, null)
+	if null != nil {
+		null.Close()
+	}
+	if err != nil {
 		return err
 	}
 	if err := setRlimits(spec.Process); err != nil {
@@ -152,6 +155,7 @@ func initCreate(s *os.File, cfg *initConfig) error {
 	} else if _, err := unix.Setsid(); err != nil {
 		return fmt.Errorf("setsid: %w", err)
 	}
+	closeExtraFds(syncFd)
 	if err := writeMsg(s, syncMsg{Ready: true}); err != nil {
 		return err
 	}

@@ -88,6 +88,9 @@ func setupRootfs(cfg *initConfig) error {
 	if cfg.rootTargetFd >= 0 {
 		// User namespace: attach by fds only; the mount fd is then the root.
 		err = unix.MoveMount(cfg.rootfsFd, "", cfg.rootTargetFd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+		// The mount point is a host directory: no reason to keep it.
+		unix.Close(cfg.rootTargetFd)
+		cfg.rootTargetFd = -1
 		rootfd = cfg.rootfsFd
 		if err != nil {
 			return fmt.Errorf("attach rootfs: %w", err)

@@ -1,0 +1,108 @@
+package oci
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// fdsOf lists the open fds of pid ("3" -> what it names).
+func fdsOf(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	dir := "/proc/" + itoa(pid) + "/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		out[e.Name()], _ = os.Readlink(filepath.Join(dir, e.Name()))
+	}
+	return out
+}
+
+func fdList(fds map[string]string) string {
+	var l []string
+	for k, v := range fds {
+		l = append(l, k+" -> "+v)
+	}
+	sort.Strings(l)
+	return strings.Join(l, ", ")
+}
+
+// waitComm waits until pid runs a program named comm (it execve()d).
+func waitComm(t *testing.T, pid int, comm string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if b, _ := os.ReadFile("/proc/" + itoa(pid) + "/comm"); strings.TrimSpace(string(b)) == comm {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never ran %s", pid, comm)
+		}
+	}
+}
+
+// stdioOnly fails unless fds are 0, 1 and 2, plus, while the init waits for
+// Start, the sync socket and the Go runtime's anonymous inodes (epoll,
+// eventfd: they name no file and /proc cannot reopen them).
+func stdioOnly(t *testing.T, who string, fds map[string]string, waiting bool) {
+	t.Helper()
+	for fd, name := range fds {
+		if fd == "0" || fd == "1" || fd == "2" {
+			continue
+		}
+		if waiting && (fd == itoa(syncFd) && strings.HasPrefix(name, "socket:") || strings.HasPrefix(name, "anon_inode:")) {
+			continue
+		}
+		t.Errorf("%s holds fd %s -> %s (all: %s)", who, fd, name, fdList(fds))
+	}
+}
+
+// No fd but stdio reaches a container: not while its init waits for Start (a
+// process of the pod sharing its PID namespace could follow /proc/<pid>/fd to
+// the host's rootfs directory), not once pid 1 or an exec'd process runs the
+// container's program. With and without a user namespace.
+func TestOnlyStdioReachesTheContainer(t *testing.T) {
+	requireRoot(t)
+	for _, c := range []struct {
+		name string
+		spec func(t *testing.T, args ...string) (*specs.Spec, []specs.Mount)
+	}{
+		{"plain", func(t *testing.T, args ...string) (*specs.Spec, []specs.Mount) { return testSpec(t, args...) }},
+		{"user namespace", userNSSpec},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec, rootfs := c.spec(t, "sleep", "1000")
+			ctr := create(t, spec, rootfs)
+			stdioOnly(t, "the waiting init", fdsOf(t, ctr.Pid), true)
+			if err := ctr.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitComm(t, ctr.Pid, "sleep")
+			stdioOnly(t, "pid 1", fdsOf(t, ctr.Pid), false)
+			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer null.Close()
+			pid, _, err := Exec(context.Background(), ExecOptions{Cgroups: hostTree, ContainerPid: ctr.Pid, Spec: spec,
+				Stdio:   Stdio{Stdin: null, Stdout: null, Stderr: null},
+				Process: &specs.Process{Args: []string{"sleep", "999"}, Env: []string{"PATH=/bin"}, Cwd: "/"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitComm(t, pid, "sleep")
+			stdioOnly(t, "an exec'd process", fdsOf(t, pid), false)
+			_ = unix.Kill(pid, unix.SIGKILL)
+			waitExit(t, pid)
+		})
+	}
+}
