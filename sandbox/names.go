@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -15,12 +16,17 @@ import (
 // name being created has a reservation that later callers wait on; a result whose caller
 // has gone (its context ended) is kept until a retry claims it.
 
+// The keys quote each field (strconv.Quote escapes any quote or separator inside it), so
+// two different metadata tuples never share a key: joined with a bare "_", pod "a_b" in
+// namespace "c" and pod "a" in namespace "b_c" did, and a retry of one got the other's id.
+
 func podKey(md *runtimeapi.PodSandboxMetadata) string {
-	return fmt.Sprintf("%s_%s_%s_%d", md.GetName(), md.GetNamespace(), md.GetUid(), md.GetAttempt())
+	return strconv.Quote(md.GetName()) + " " + strconv.Quote(md.GetNamespace()) + " " +
+		strconv.Quote(md.GetUid()) + " " + strconv.FormatUint(uint64(md.GetAttempt()), 10)
 }
 
 func containerKey(podID string, md *runtimeapi.ContainerMetadata) string {
-	return fmt.Sprintf("%s_%s_%d", podID, md.GetName(), md.GetAttempt())
+	return strconv.Quote(podID) + " " + strconv.Quote(md.GetName()) + " " + strconv.FormatUint(uint64(md.GetAttempt()), 10)
 }
 
 type reservation struct {

@@ -275,3 +275,39 @@ func TestUpdatePodResourcesAndCIDR(t *testing.T) {
 		t.Errorf("SetPodCIDR: %v %q", err, h.env.Network.CIDR)
 	}
 }
+
+// Pod metadata tuples that read alike once joined with "_" are different pods: each gets
+// its own sandbox, and a retry of one never returns the other's id.
+func TestRunPodDistinctTuplesNeverCollide(t *testing.T) {
+	h := newHarness(t)
+	pairs := [][2]*runtimeapi.PodSandboxMetadata{
+		{{Name: "a_b", Namespace: "c", Uid: "u"}, {Name: "a", Namespace: "b_c", Uid: "u"}},
+		{{Name: "a", Namespace: "b", Uid: "c_1", Attempt: 2}, {Name: "a", Namespace: "b", Uid: "c", Attempt: 12}},
+		{{Name: "x", Namespace: "y z", Uid: "\"q\""}, {Name: "x \"y", Namespace: "z\"", Uid: "q"}},
+	}
+	for i, pair := range pairs {
+		var ids [2]string
+		for j, md := range pair {
+			cfg := podConfig(fmt.Sprintf("tuple-%d-%d", i, j))
+			cfg.Metadata = md
+			cfg.LogDirectory = filepath.Join(h.logs, cfg.Hostname)
+			id, err := h.m.RunPod(context.Background(), cfg, "")
+			if err != nil {
+				t.Fatalf("pair %d: RunPod %+v: %v", i, md, err)
+			}
+			ids[j] = id
+		}
+		if ids[0] == ids[1] {
+			t.Errorf("pair %d: %+v and %+v got the same pod %s", i, pair[0], pair[1], ids[0])
+		}
+		// The retry of each (same metadata) returns its own pod.
+		for j, md := range pair {
+			cfg := podConfig(fmt.Sprintf("tuple-%d-%d", i, j))
+			cfg.Metadata = md
+			cfg.LogDirectory = filepath.Join(h.logs, cfg.Hostname)
+			if again, err := h.m.RunPod(context.Background(), cfg, ""); err != nil || again != ids[j] {
+				t.Errorf("pair %d: retry of %+v: %q %v, want %q", i, md, again, err, ids[j])
+			}
+		}
+	}
+}
