@@ -183,7 +183,8 @@ func (s *Service) List() []*Image {
 }
 
 // Resolve finds an image by tag, digest reference, ID ("sha256:<hex>" or bare hex) or a
-// unique ID prefix; ErrNotFound otherwise.
+// short ID; ErrNotFound otherwise. A short ID is an unambiguous prefix of at least
+// minShortID hex characters of the ID, with or without "sha256:".
 func (s *Service) Resolve(refOrID string) (*Image, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -193,6 +194,11 @@ func (s *Service) Resolve(refOrID string) (*Image, error) {
 	}
 	return s.toImage(r), nil
 }
+
+// minShortID is docker's short image ID length. Fewer characters would let a pod spec
+// naming "sha256:78" run whatever local image happens to start with it, without a pull
+// and without that image's credentials.
+const minShortID = 12
 
 // resolveLocked returns the image and, when refOrID named it by reference, the normalised
 // reference ("" when it was an ID).
@@ -210,18 +216,18 @@ func (s *Service) resolveLocked(refOrID string) (*record, string, error) {
 		}
 	}
 	prefix := strings.TrimPrefix(refOrID, "sha256:")
-	if len(prefix) >= 1 && isHex(prefix) {
-		var found *record
+	if len(prefix) >= minShortID && isHex(prefix) {
+		var found []*record
 		for id, r := range s.images {
 			if strings.HasPrefix(strings.TrimPrefix(id, "sha256:"), prefix) {
-				if found != nil {
-					return nil, "", fmt.Errorf("image %q: ambiguous ID prefix: %w", refOrID, errdefs.ErrNotFound)
-				}
-				found = r
+				found = append(found, r)
 			}
 		}
-		if found != nil {
-			return found, "", nil
+		switch {
+		case len(found) == 1:
+			return found[0], "", nil
+		case len(found) > 1:
+			return nil, "", fmt.Errorf("image %q: ambiguous short ID: %d images start with it, give more characters: %w", refOrID, len(found), errdefs.ErrInvalidArgument)
 		}
 	}
 	return nil, "", fmt.Errorf("image %q: %w", refOrID, errdefs.ErrNotFound)
