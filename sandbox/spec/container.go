@@ -29,6 +29,9 @@ func ContainerSpec(in ContainerInput) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkUserMapped(proc.User, linux.UIDMappings, linux.GIDMappings, "user"); err != nil {
+		return nil, err
+	}
 	userns := usernsMode(containerNamespaceOptions(in)) == runtime.NamespaceMode_POD
 	mounts, err := containerMounts(in, privileged, userns)
 	if err != nil {

@@ -21,8 +21,24 @@ func LayerFS(layers ...fs.FS) fs.FS { return layerFS(layers) }
 type layerFS []fs.FS
 
 func (l layerFS) Open(name string) (fs.File, error) {
+	layer, _, err := l.find("open", name)
+	if err != nil {
+		return nil, err
+	}
+	return layer.Open(name)
+}
+
+// Stat answers without opening the file (fs.Stat would otherwise Open it): opening a
+// FIFO an image put at /etc/passwd blocks until a writer comes.
+func (l layerFS) Stat(name string) (fs.FileInfo, error) {
+	_, fi, err := l.find("stat", name)
+	return fi, err
+}
+
+// find returns the topmost layer holding name, unless a higher one whites it out.
+func (l layerFS) find(op, name string) (fs.FS, fs.FileInfo, error) {
 	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+		return nil, nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
 	for _, layer := range l {
 		if layer == nil {
@@ -31,11 +47,11 @@ func (l layerFS) Open(name string) (fs.File, error) {
 		if hidden(layer, name) {
 			break
 		}
-		if _, err := fs.Stat(layer, name); err == nil {
-			return layer.Open(name)
+		if fi, err := fs.Stat(layer, name); err == nil {
+			return layer, fi, nil
 		}
 	}
-	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	return nil, nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 }
 
 // hidden reports whether layer whites out name or one of its parents.

@@ -43,6 +43,9 @@ func PodSpec(in PodInput) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkUserMapped(proc.User, linux.UIDMappings, linux.GIDMappings, "linux.security_context"); err != nil {
+		return nil, err
+	}
 	s := &specs.Spec{
 		Version:     specs.Version,
 		Process:     proc,

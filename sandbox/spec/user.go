@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"slices"
@@ -12,6 +13,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/errdefs"
 )
 
 // passwdEntry and groupEntry are the fields of /etc/passwd and /etc/group
@@ -50,7 +53,7 @@ func ResolveUser(etc fs.FS, imageUser string, sc *runtime.LinuxContainerSecurity
 		if !ok {
 			return nil, invalidf("security_context.run_as_user", "%d is not a valid uid", sc.GetRunAsUser().GetValue())
 		}
-		u, err = db.byUID(uid)
+		u, err = db.byUID(uid, "security_context.run_as_user")
 	case sc.GetRunAsUsername() != "":
 		u, err = db.byName(sc.GetRunAsUsername(), "security_context.run_as_username")
 	default:
@@ -71,7 +74,7 @@ func ResolveUser(etc fs.FS, imageUser string, sc *runtime.LinuxContainerSecurity
 	}
 	groups := []uint32{u.GID}
 	if sc.GetSupplementalGroupsPolicy() != runtime.SupplementalGroupsPolicy_Strict && u.Name != "" {
-		member, err := db.memberships(u.Name)
+		member, err := db.memberships(u.Name, "supplemental_groups_policy")
 		if err != nil {
 			return nil, err
 		}
@@ -127,22 +130,46 @@ func (db *userDB) load() error {
 	return err
 }
 
+// maxEtcFile bounds what crid reads of an image's etc/passwd or etc/group for
+// its own parsing: the image is untrusted, and the daemon must not hold an
+// arbitrarily large file in memory at CreateContainer. Real files are a few
+// KiB; directory-synced ones stay far below this.
+const maxEtcFile = 4 << 20
+
 // readEntries parses a colon file; a missing file is empty, as in an image
 // without one (scratch images), and malformed lines are skipped as libc does.
+// Only a regular file of at most maxEtcFile bytes is read: a FIFO would block
+// the request for ever and a device could stream without end.
 func readEntries[T any](fsys fs.FS, name string, parse func([]string) (T, bool)) ([]T, error) {
 	if fsys == nil {
 		return nil, nil
 	}
-	f, err := fsys.Open(name)
+	fi, err := fs.Stat(fsys, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", name, err)
 	}
+	if err := checkEtcFile(name, fi); err != nil {
+		return nil, err
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", name, err)
+	}
 	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, fmt.Errorf("image %s: %w", name, err)
+	}
+	if err := checkEtcFile(name, fi); err != nil {
+		return nil, err
+	}
 	var out []T
-	sc := bufio.NewScanner(f)
+	// One byte over the cap tells a file that grew after the check from one
+	// that is exactly maxEtcFile long.
+	lr := &io.LimitedReader{R: f, N: maxEtcFile + 1}
+	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -154,9 +181,22 @@ func readEntries[T any](fsys fs.FS, name string, parse func([]string) (T, bool))
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("image %s: %w", name, err)
+		return nil, fmt.Errorf("image /%s: %v: %w", name, err, errdefs.ErrInvalidArgument)
+	}
+	if lr.N == 0 {
+		return nil, fmt.Errorf("image /%s is larger than %d bytes: %w", name, maxEtcFile, errdefs.ErrInvalidArgument)
 	}
 	return out, nil
+}
+
+func checkEtcFile(name string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("image /%s is not a regular file (%s): %w", name, fi.Mode().Type(), errdefs.ErrInvalidArgument)
+	}
+	if fi.Size() > maxEtcFile {
+		return fmt.Errorf("image /%s is %d bytes, more than the %d crid reads: %w", name, fi.Size(), maxEtcFile, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }
 
 func parsePasswdLine(f []string) (passwdEntry, bool) {
@@ -190,22 +230,30 @@ func parseGroupLine(f []string) (groupEntry, bool) {
 	return g, true
 }
 
-func (db *userDB) userFrom(e passwdEntry) *User {
+// userFrom refuses the ids setresuid/setresgid take as "no change" (2^32-1):
+// the process would stay root while crid reported the image's id.
+func (db *userDB) userFrom(e passwdEntry, field string) (*User, error) {
+	if _, ok := idValue(int64(e.uid)); !ok {
+		return nil, invalidf(field, "user %q has uid %d in the image's /etc/passwd, which is not a valid uid", e.name, e.uid)
+	}
+	if _, ok := idValue(int64(e.gid)); !ok {
+		return nil, invalidf(field, "user %q has gid %d in the image's /etc/passwd, which is not a valid gid", e.name, e.gid)
+	}
 	home := e.home
 	if home == "" {
 		home = "/"
 	}
-	return &User{UID: e.uid, GID: e.gid, Name: e.name, Home: home}
+	return &User{UID: e.uid, GID: e.gid, Name: e.name, Home: home}, nil
 }
 
 // byUID: a uid need not be in etc/passwd; then its group is 0 and home "/".
-func (db *userDB) byUID(uid uint32) (*User, error) {
+func (db *userDB) byUID(uid uint32, field string) (*User, error) {
 	if err := db.load(); err != nil {
 		return nil, err
 	}
 	for _, e := range db.passwd {
 		if e.uid == uid {
-			return db.userFrom(e), nil
+			return db.userFrom(e, field)
 		}
 	}
 	return &User{UID: uid, Home: "/"}, nil
@@ -217,7 +265,7 @@ func (db *userDB) byName(name, field string) (*User, error) {
 	}
 	for _, e := range db.passwd {
 		if e.name == name {
-			return db.userFrom(e), nil
+			return db.userFrom(e, field)
 		}
 	}
 	return nil, invalidf(field, "user %q not found in the image's /etc/passwd", name)
@@ -235,6 +283,9 @@ func (db *userDB) groupID(spec, field string) (uint32, error) {
 	}
 	for _, g := range db.group {
 		if g.name == spec {
+			if _, ok := idValue(int64(g.gid)); !ok {
+				return 0, invalidf(field, "group %q has gid %d in the image's /etc/group, which is not a valid gid", spec, g.gid)
+			}
 			return g.gid, nil
 		}
 	}
@@ -254,14 +305,14 @@ func (db *userDB) parseUserString(s string) (*User, error) {
 		if hasGroup {
 			return nil, invalidf(field, "%q has a group but no user", s)
 		}
-		u, err = db.byUID(0)
+		u, err = db.byUID(0, field)
 	case isDigits(userPart):
 		n, perr := strconv.ParseUint(userPart, 10, 32)
 		uid, ok := idValue(int64(n))
 		if perr != nil || !ok {
 			return nil, invalidf(field, "%q is not a valid uid", userPart)
 		}
-		u, err = db.byUID(uid)
+		u, err = db.byUID(uid, field)
 	default:
 		u, err = db.byName(userPart, field)
 	}
@@ -277,17 +328,48 @@ func (db *userDB) parseUserString(s string) (*User, error) {
 }
 
 // memberships lists the gids of groups that name the user as a member.
-func (db *userDB) memberships(name string) ([]uint32, error) {
+func (db *userDB) memberships(name, field string) ([]uint32, error) {
 	if err := db.load(); err != nil {
 		return nil, err
 	}
 	var out []uint32
 	for _, g := range db.group {
 		if slices.Contains(g.members, name) {
+			if _, ok := idValue(int64(g.gid)); !ok {
+				return nil, invalidf(field, "group %q of user %q has gid %d in the image's /etc/group, which is not a valid gid", g.name, name, g.gid)
+			}
 			out = append(out, g.gid)
 		}
 	}
 	return out, nil
+}
+
+// checkUserMapped refuses a process identity the user namespace has no
+// mapping for (uids/gids nil: the host's namespace, where every valid id
+// exists). The executor's setresuid would fail late with a bare EINVAL;
+// here the request is refused naming the id.
+func checkUserMapped(u specs.User, uids, gids []specs.LinuxIDMapping, field string) error {
+	if uids == nil && gids == nil {
+		return nil
+	}
+	if !idMapped(u.UID, uids) {
+		return invalidf(field, "uid %d is outside the pod's user namespace mapping", u.UID)
+	}
+	for _, g := range append([]uint32{u.GID}, u.AdditionalGids...) {
+		if !idMapped(g, gids) {
+			return invalidf(field, "gid %d is outside the pod's user namespace mapping", g)
+		}
+	}
+	return nil
+}
+
+func idMapped(id uint32, maps []specs.LinuxIDMapping) bool {
+	for _, m := range maps {
+		if uint64(id) >= uint64(m.ContainerID) && uint64(id) < uint64(m.ContainerID)+uint64(m.Size) {
+			return true
+		}
+	}
+	return false
 }
 
 // ContainerUser reports the identity in a spec for ContainerStatus.user.
