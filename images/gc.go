@@ -115,6 +115,13 @@ func (s *Service) gc() error {
 func (s *Service) dropUnrunnable() error {
 	var dels []*record
 	for _, r := range s.images {
+		// A record an older crid stored without checking its digests (see checkDigest)
+		// must not name a path.
+		if err := r.checkDigests(); err != nil {
+			slog.Warn("images: forgetting an image with an invalid digest", "image", r.ID, "tags", r.RepoTags, "err", err)
+			dels = append(dels, r)
+			continue
+		}
 		for _, c := range r.ChainIDs {
 			if !s.hasSnapshot(c) {
 				slog.Warn("images: forgetting an image whose snapshot is missing; pull it again", "image", r.ID, "tags", r.RepoTags, "snapshot", c)

@@ -85,6 +85,10 @@ func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (_ strin
 	for d := range src.extraBlobs {
 		rec.ManifestDigests = append(rec.ManifestDigests, d)
 	}
+	// Nothing from the image reaches a path or the store before its digests are checked.
+	if err := rec.checkDigests(); err != nil {
+		return "", fmt.Errorf("image %s: %w", id, err)
+	}
 
 	// Hold everything this image will reference against GC until its record is saved; a
 	// failed ingest then lets GC take what it wrote, so nothing half-pulled stays behind.

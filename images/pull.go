@@ -63,6 +63,9 @@ func (s *Service) pull(ctx context.Context, r imageRef, auth *Auth) (string, err
 			return "", err
 		}
 	}
+	if err := checkDigest("manifest digest", digest); err != nil {
+		return "", fmt.Errorf("pull %s: %w", r, err)
+	}
 	if id, ok := s.haveManifest(digest, r); ok {
 		return id, nil
 	}
@@ -93,7 +96,9 @@ func (s *Service) haveManifest(digest string, r imageRef) (string, bool) {
 		if d, ok := strings.CutPrefix(k, "blob:"); ok && !s.hasBlob(d) {
 			return "", false
 		}
-		if c, ok := strings.CutPrefix(k, "snap:"); ok && c != emptySnapshot && !s.hasSnapshot(c) {
+	}
+	for _, c := range rec.ChainIDs {
+		if !s.hasSnapshot(c) {
 			return "", false
 		}
 	}

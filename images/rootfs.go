@@ -66,10 +66,10 @@ func (s *Service) PrepareRootfs(ctx context.Context, containerID, imageID string
 		}
 		rfs.LowerDirs = []string{empty}
 	}
-	for _, ld := range rfs.LowerDirs {
-		if _, err := os.Stat(ld); err != nil {
+	for _, c := range l.ChainIDs {
+		if !s.hasSnapshot(c) {
 			s.RemoveRootfs(ctx, containerID) //nolint:errcheck // rolling back
-			return nil, fmt.Errorf("image %s: snapshot missing: %v: %w", r.ID, err, errdefs.ErrFailedPrecondition)
+			return nil, fmt.Errorf("image %s: snapshot %s missing: %w", r.ID, c, errdefs.ErrFailedPrecondition)
 		}
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {

@@ -31,9 +31,21 @@ func (s *Service) snapshotFS(chainID string) string {
 	return filepath.Join(s.snapshotDir(chainID), "fs")
 }
 
+// hasSnapshot reports whether chainID's snapshot is committed. Only a valid chain ID
+// names one, and both levels must be real directories (lstat): what a symlink leads to,
+// from a layer or planted, is never taken for a snapshot, whose download and digest checks
+// would then be skipped.
 func (s *Service) hasSnapshot(chainID string) bool {
-	_, err := os.Stat(s.snapshotFS(chainID))
-	return err == nil
+	if chainID != emptySnapshot && checkDigest("chain ID", chainID) != nil {
+		return false
+	}
+	for _, p := range []string{s.snapshotDir(chainID), s.snapshotFS(chainID)} {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.IsDir() {
+			return false
+		}
+	}
+	return true
 }
 
 // newSnapshotTemp makes an empty temp snapshot; its fs dir is where a layer is unpacked.
@@ -53,6 +65,9 @@ func (s *Service) newSnapshotTemp() (string, error) {
 // per layer is far cheaper than an fsync per file and gives the same guarantee: nothing is
 // committed that a power loss could leave half-written.
 func (s *Service) commitSnapshot(tmp, chainID string) error {
+	if err := checkDigest("chain ID", chainID); err != nil {
+		return err
+	}
 	if fd, err := unix.Open(tmp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 		unix.Syncfs(fd)
 		unix.Close(fd)
