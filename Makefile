@@ -1,6 +1,7 @@
 # The two commands a newcomer needs: `make demo` and `make test` (both as root, Debian 12).
 GO      ?= go
 BIN     := $(CURDIR)/bin
+TOOLS   := $(BIN)/tools
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/crid-dev/crid/config.Version=$(VERSION)
 # Static binaries start on every supported distribution whatever its glibc (Debian 11 has
@@ -8,34 +9,75 @@ LDFLAGS := -X github.com/crid-dev/crid/config.Version=$(VERSION)
 # which a static glibc can only dlopen, out of the link.
 STATIC  := -tags netgo,osusergo -ldflags "$(LDFLAGS) -extldflags -static"
 
-.PHONY: all deps build demo test unit e2e vet bench clean
+GOLANGCI_LINT_VERSION := v2.15.0
+# The version is in the name: bumping it builds the new one.
+GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+# make deps ran with these inputs; it runs again only when one of them changes.
+DEPS_STAMP := $(TOOLS)/deps.stamp
+
+# After make deps nothing may reach the network: tests and lint use the module
+# cache only, and a go.mod that needs more fails instead of downloading.
+OFFLINE := GOPROXY=off GOFLAGS=-mod=readonly
+PKGS     = $$($(GO) list ./... | grep -v /test/e2e)
+
+.PHONY: all deps build demo test unit integration e2e lint fuzz vet bench clean require-root
 
 all: build
 
-deps:
-	hack/setup.sh
+deps: $(DEPS_STAMP)
 
-build:
-	$(GO) build $(STATIC) -o $(BIN)/crid ./cmd/crid
-	$(GO) build $(STATIC) -o $(BIN)/crid-monitor ./cmd/crid-monitor
+$(DEPS_STAMP): hack/setup.sh go.mod go.sum $(GOLANGCI_LINT)
+	hack/setup.sh
+	@mkdir -p $(TOOLS) && touch $@
+
+$(GOLANGCI_LINT):
+	@mkdir -p $(TOOLS)/.build
+	GOBIN=$(TOOLS)/.build $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(TOOLS)/.build/golangci-lint $@
+
+build: deps
+	$(OFFLINE) $(GO) build $(STATIC) -o $(BIN)/crid ./cmd/crid
+	$(OFFLINE) $(GO) build $(STATIC) -o $(BIN)/crid-monitor ./cmd/crid-monitor
 	@for b in $(BIN)/crid $(BIN)/crid-monitor; do \
 		LC_ALL=C ldd $$b 2>&1 | grep -q 'not a dynamic executable' || \
 		{ echo "$$b is linked dynamically: it would not start on older distributions" >&2; ldd $$b >&2; exit 1; }; \
 	done
 
-vet:
-	$(GO) vet ./...
+# Everything, in order of cost: a lint finding or a unit failure stops before the root tests.
+test: lint unit integration e2e fuzz
 
-# Unit and integration tests (integration tests need root and skip without it), then e2e.
-test: deps build vet
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v /test/e2e)
-	CRID_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 15m ./test/e2e/...
+# golangci-lint with .golangci.yml (go vet included, plus the package arrows).
+lint: deps
+	$(OFFLINE) $(GOLANGCI_LINT) run ./...
 
-demo: deps build
+vet: deps
+	$(OFFLINE) $(GO) vet ./...
+
+# Tests that need no root, with the race detector; the root-only ones skip here
+# even when run as root (internal/testenv).
+unit: deps
+	CRID_TEST_UNPRIVILEGED=1 $(OFFLINE) $(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# As root: the executor, the monitor, overlay snapshots, CNI, the daemon, wire.
+integration: deps require-root
+	$(OFFLINE) $(GO) test -count=1 -timeout 15m $(PKGS)
+
+# Real crid daemons driven only through CRI gRPC.
+e2e: build require-root
+	CRID_BIN_DIR=$(BIN) $(OFFLINE) $(GO) test -count=1 -timeout 15m ./test/e2e/...
+
+# Each fuzz target for a short while, from its checked-in seeds (offline).
+fuzz: deps
+	$(OFFLINE) hack/fuzz.sh
+
+require-root:
+	@[ "$$(id -u)" = 0 ] || { echo "$(MAKECMDGOALS): needs root (run make unit for the tests that do not)" >&2; exit 1; }
+
+demo: build
 	hack/demo.sh
 
-bench: deps build
-	$(GO) test -run '^$$' -bench . ./oci/... ./images/... ./cri/... ./cni/...
+bench: build
+	$(OFFLINE) $(GO) test -run '^$$' -bench . ./oci/... ./images/... ./cri/... ./cni/...
 
 clean:
 	rm -rf $(BIN)

@@ -34,7 +34,7 @@ func TestCloseReleasesIdleNetNSDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.RemoveNetNS(path); m.Close() })
+	t.Cleanup(func() { _ = m.RemoveNetNS(path); m.Close() })
 	if m.Close(); !mountedAt(t, dir) {
 		t.Fatal("Close released the netns dir while a pod's namespace was pinned in it")
 	}
@@ -52,5 +52,7 @@ func TestCloseReleasesIdleNetNSDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.RemoveNetNS(again)
+	if err := m.RemoveNetNS(again); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -194,11 +194,11 @@ func loadFile(path string) (*libcni.NetworkConfigList, error) {
 	} else {
 		// Deprecated upstream, but single-plugin files are still what
 		// many installers write, and kubelet and containerd accept them.
-		conf, err := libcni.ConfFromFile(path)
+		conf, err := libcni.ConfFromFile(path) //nolint:staticcheck // SA1019: see above
 		if err != nil {
 			return nil, err
 		}
-		l, err := libcni.ConfListFromConf(conf)
+		l, err := libcni.ConfListFromConf(conf) //nolint:staticcheck // SA1019: see above
 		if err != nil {
 			return nil, err
 		}

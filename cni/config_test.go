@@ -110,7 +110,9 @@ func TestReadyAndReload(t *testing.T) {
 		t.Fatal("Ready() = nil before late-plugin is installed")
 	}
 	writeFile(t, filepath.Join(m.cfg.BinDirs[0], "late-plugin"), fakePlugin)
-	os.Chmod(filepath.Join(m.cfg.BinDirs[0], "late-plugin"), 0o755)
+	if err := os.Chmod(filepath.Join(m.cfg.BinDirs[0], "late-plugin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.Ready(); err != nil {
 		t.Fatalf("after installing late-plugin: Ready() = %v", err)
 	}

@@ -1,7 +1,9 @@
 package cni
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -69,7 +71,7 @@ const DefaultConfig = `{
 // a concurrent reader, or another crid doing the same, never sees half of it.
 func writeDefaultConfig(dir string) error {
 	entries, err := os.ReadDir(dir)
-	if err != nil && !os.IsNotExist(err) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("cni: reading %s: %w", dir, err)
 	}
 	for _, e := range entries {

@@ -102,7 +102,9 @@ func TestDefaultNetworkNotInClusterMode(t *testing.T) {
 func TestKubeletClusterModeProbe(t *testing.T) {
 	proc := t.TempDir()
 	proc1 := func(pid, comm, cmdline string) {
-		os.MkdirAll(filepath.Join(proc, pid), 0o755)
+		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		writeFile(t, filepath.Join(proc, pid, "comm"), comm+"\n")
 		writeFile(t, filepath.Join(proc, pid, "cmdline"), strings.ReplaceAll(cmdline, " ", "\x00"))
 	}

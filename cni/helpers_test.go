@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/big"
 	"net"
 	"os"
@@ -20,13 +22,15 @@ import (
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 // requireNetworking skips unless the test can really run plugins: root,
 // Debian's (or upstream's) plugins, iproute2 and iptables.
 func requireNetworking(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
+	if !testenv.Privileged() {
 		t.Skip("needs root: creates network namespaces, bridges and iptables rules")
 	}
 	for _, p := range []string{"bridge", "host-local", "portmap", "loopback", "bandwidth"} {
@@ -212,7 +216,7 @@ func (tn *testNet) down(pods ...Pod) {
 // cache entry. Veths are checked per bridge, by assertBridgeEmpty.
 func (tn *testNet) assertGone(pod Pod) {
 	tn.t.Helper()
-	if _, err := os.Lstat(pod.NetNS); !os.IsNotExist(err) {
+	if _, err := os.Lstat(pod.NetNS); !errors.Is(err, fs.ErrNotExist) {
 		tn.t.Errorf("netns %s still exists (%v)", pod.NetNS, err)
 	}
 	for _, cmd := range []string{"iptables-save", "ip6tables-save"} {
@@ -288,7 +292,7 @@ func inNetNS(path string, fn func() error) error {
 			if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
 				return fmt.Errorf("setns %s: %w", path, err)
 			}
-			defer unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET)
+			defer func() { _ = unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) }()
 			return fn()
 		}()
 	}()
@@ -340,7 +344,7 @@ func fetch(netns, addr string) (string, error) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
 	return strings.TrimSpace(line), nil

@@ -100,7 +100,7 @@ func New(cfg Config) (*Manager, error) {
 			slog.Warn("cni: could not write the default network config", "err", err)
 		}
 	}
-	m.current() // load now so startup logs say early what is wrong
+	_, _ = m.current() // load now so startup logs say early what is wrong
 	return m, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -34,7 +35,7 @@ func TestNetNS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.RemoveNetNS(path) })
+	t.Cleanup(func() { _ = m.RemoveNetNS(path) })
 	if path != m.NetNSPath(id) || !isNetNS(path) {
 		t.Fatalf("NewNetNS = %q (netns: %v)", path, isNetNS(path))
 	}
@@ -70,7 +71,7 @@ func TestNetNS(t *testing.T) {
 	if err := m.RemoveNetNS(path); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("netns file left: %v", err)
 	}
 	if err := m.RemoveNetNS(path); err != nil {
@@ -423,7 +424,7 @@ func TestNetNSRemovedFromOtherMountNamespaces(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Wait()
 	})
 	mountinfo := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/mountinfo"
 	sees := func() bool {
@@ -540,9 +541,11 @@ func TestDefaultConfigInIsolatedHost(t *testing.T) {
 		NetNSDir: filepath.Join(state, "netns"),
 		CacheDir: filepath.Join(state, "cache"),
 	}
-	os.MkdirAll(cfg.ConfDir, 0o755)
+	if err := os.MkdirAll(cfg.ConfDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	writeFile(t, filepath.Join(cfg.ConfDir, DefaultConfigFile), string(b))
-	t.Cleanup(func() { unix.Unmount(cfg.NetNSDir, unix.MNT_DETACH) })
+	t.Cleanup(func() { _ = unix.Unmount(cfg.NetNSDir, unix.MNT_DETACH) })
 	m := newTestManager(t, cfg)
 
 	host, err := m.NewNetNS("isolated-host")
@@ -550,7 +553,7 @@ func TestDefaultConfigInIsolatedHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Removing it removes crid0 and every rule with it, even if the test fails.
-	t.Cleanup(func() { m.RemoveNetNS(host) })
+	t.Cleanup(func() { _ = m.RemoveNetNS(host) })
 	var pods []Pod
 	for _, name := range []string{"a", "b"} {
 		id := randHex(t, 16)
@@ -558,7 +561,7 @@ func TestDefaultConfigInIsolatedHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { m.RemoveNetNS(path) })
+		t.Cleanup(func() { _ = m.RemoveNetNS(path) })
 		pods = append(pods, Pod{ID: id, Name: name, Namespace: "crid-test", NetNS: path})
 	}
 	port := int32(18080)

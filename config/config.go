@@ -25,7 +25,10 @@ const DefaultPath = "/etc/crid/crid.toml"
 // Duration is a time.Duration written as "90s" or "2m" in TOML.
 type Duration time.Duration
 
+// MarshalText writes the duration as time.Duration.String does.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads what time.ParseDuration accepts.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {

@@ -116,7 +116,9 @@ func TestDumpNamesEverySource(t *testing.T) {
 	}
 	// What dump prints loads back to the same configuration.
 	back := filepath.Join(t.TempDir(), "dump.toml")
-	os.WriteFile(back, []byte(out), 0o600)
+	if err := os.WriteFile(back, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	again, err := Load(back, false)
 	if err != nil || !slices.Equal(again.PinnedImages, cfg.PinnedImages) || again.LogLevel != "debug" {
 		t.Fatalf("dump does not load back: %v", err)

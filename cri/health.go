@@ -106,7 +106,7 @@ func (h *healthServer) Watch(req *healthpb.HealthCheckRequest, stream healthpb.H
 			return stream.Context().Err()
 		case <-h.s.done:
 			if last != healthpb.HealthCheckResponse_NOT_SERVING {
-				stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING})
+				_ = stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING})
 			}
 			return status.Error(codes.Unavailable, "crid is shutting down")
 		case <-tick.C:

@@ -47,7 +47,7 @@ func TestHealthStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go g.Serve(ln)
+	go func() { _ = g.Serve(ln) }()
 	defer g.Stop()
 	conn, err := grpc.NewClient("unix://"+filepath.Join(dir, "s.sock"), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -94,10 +94,12 @@ func BenchmarkListContainersDuringSlowStop(b *testing.B) {
 	populate(b, r)
 	ctx := context.Background()
 	c := r.m.Containers(sandboxFilterAll())[0]
-	r.m.StartContainer(ctx, c.ID)
+	if err := r.m.StartContainer(ctx, c.ID); err != nil {
+		b.Fatal(err)
+	}
 	p, _ := r.m.Pod(c.PodID)
 	r.env.Runtime.Monitor(p.Dir).IgnoreSignals = true
-	go r.m.StopContainer(ctx, c.ID, 30)
+	go func() { _ = r.m.StopContainer(ctx, c.ID, 30) }()
 	time.Sleep(10 * time.Millisecond)
 	d := make([]time.Duration, 0, b.N)
 	b.ResetTimer()

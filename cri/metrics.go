@@ -176,10 +176,10 @@ var containerMetrics = []metricDef{
 		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.FsInodesFree })},
 	{"container_blkio_device_usage_total", "Blkio device bytes usage.", counter, []string{"device", "major", "minor", "operation"},
 		blkio(func(d sandbox.BlkioDevice) []sample {
-			maj, min := fmt.Sprint(d.Major), fmt.Sprint(d.Minor)
+			maj, mnr := fmt.Sprint(d.Major), fmt.Sprint(d.Minor)
 			return []sample{
-				{d.ReadBytes, []string{devName(d), maj, min, "Read"}},
-				{d.WriteBytes, []string{devName(d), maj, min, "Write"}},
+				{d.ReadBytes, []string{devName(d), maj, mnr, "Read"}},
+				{d.WriteBytes, []string{devName(d), maj, mnr, "Write"}},
 			}
 		})},
 	{"container_fs_reads_bytes_total", "Cumulative count of bytes read.", counter, []string{"device"},

@@ -46,7 +46,7 @@ func newRig(t testing.TB) *rig {
 		t.Fatal(err)
 	}
 	srv.Streaming = streams
-	go streams.Start()
+	go func() { _ = streams.Start() }()
 	g := grpc.NewServer(grpc.UnaryInterceptor(UnaryInterceptor(log)), grpc.StreamInterceptor(StreamInterceptor(log)))
 	srv.Register(g)
 	sock := filepath.Join(dir, "crid.sock")
@@ -54,7 +54,7 @@ func newRig(t testing.TB) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go g.Serve(ln)
+	go func() { _ = g.Serve(ln) }()
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func newRig(t testing.TB) *rig {
 	t.Cleanup(func() {
 		conn.Close()
 		g.Stop()
-		streams.Stop()
+		_ = streams.Stop()
 		m.Close()
 	})
 	return &rig{env: env, m: m, srv: srv, rt: runtimeapi.NewRuntimeServiceClient(conn), dir: dir}
@@ -286,7 +286,9 @@ func TestGetContainerEvents(t *testing.T) {
 	}
 	other, _ := r.m.CreateContainer(context.Background(), pod, ctrCfg("other"))
 	cid, _ := r.m.CreateContainer(context.Background(), pod, ctrCfg("c"))
-	r.m.StartContainer(context.Background(), cid)
+	if err := r.m.StartContainer(context.Background(), cid); err != nil {
+		t.Fatal(err)
+	}
 	want := []struct {
 		id  string
 		typ runtimeapi.ContainerEventType

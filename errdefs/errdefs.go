@@ -64,6 +64,8 @@ func ToGRPC(err error) error {
 	return status.Error(Code(err), err.Error())
 }
 
-// Is* helpers read better at call sites than errors.Is with the kind.
-func IsNotFound(err error) bool      { return errors.Is(err, ErrNotFound) }
+// IsNotFound is errors.Is(err, ErrNotFound): it reads better at call sites.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// IsAlreadyExists is errors.Is(err, ErrAlreadyExists).
 func IsAlreadyExists(err error) bool { return errors.Is(err, ErrAlreadyExists) }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/crid-dev/crid/hack/testimages"
+
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 // BenchmarkPull pulls the ~200 MiB, 5-layer image of incompressible data from a registry on
@@ -16,7 +18,7 @@ import (
 //	warm-blobs   blobs already in the content store, snapshots gone: verify + unpack only
 //	warm-pulled  image already pulled: resolve the manifest and find everything present
 func BenchmarkPull(b *testing.B) {
-	if os.Geteuid() != 0 {
+	if !testenv.Privileged() {
 		b.Skip("needs root")
 	}
 	img, err := testimages.Bench()

@@ -51,13 +51,10 @@ func TestKillDuringPull(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { cmd.Process.Kill(); _ = cmd.Wait() })
 	// Wait until the child is mid-pull: a temp blob and a temp snapshot exist.
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if len(entries(t, e.cfg.Root+"/blobs/ingest")) > 0 && hasTmpSnapshot(t, e.cfg.Root+"/snapshots") {
-			break
-		}
+	for len(entries(t, e.cfg.Root+"/blobs/ingest")) == 0 || !hasTmpSnapshot(t, e.cfg.Root+"/snapshots") {
 		if time.Now().After(deadline) {
 			t.Fatal("child never started pulling")
 		}
@@ -65,7 +62,7 @@ func TestKillDuringPull(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	cmd.Process.Signal(os.Kill)
-	cmd.Wait()
+	_ = cmd.Wait()
 
 	svc, err := Open(e.cfg)
 	if err != nil {

@@ -35,10 +35,10 @@ func classify(err error, host string) error {
 				return fmt.Errorf("registry %s: %v: %w", host, err, errdefs.ErrNotFound)
 			}
 		}
-		switch {
-		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
+		switch te.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
 			return fmt.Errorf("registry %s refused the credentials (authentication required or denied): %v: %w", host, err, errdefs.ErrFailedPrecondition)
-		case te.StatusCode == http.StatusNotFound:
+		case http.StatusNotFound:
 			return fmt.Errorf("registry %s: %v: %w", host, err, errdefs.ErrNotFound)
 		default:
 			return fmt.Errorf("registry %s: %v: %w", host, err, errdefs.ErrUnavailable)

@@ -2,6 +2,8 @@ package images
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,11 +15,13 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/crid-dev/crid/hack/testimages"
+
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
+	if !testenv.Privileged() {
 		t.Skip("needs root (overlay whiteouts, ownership, mounts)")
 	}
 }
@@ -115,7 +119,7 @@ func (e *testEnv) pull(t testing.TB, ref string) *Image {
 func entries(t testing.TB, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
-	if err != nil && !os.IsNotExist(err) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
 	var out []string

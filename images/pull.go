@@ -240,7 +240,7 @@ func authenticator(a *Auth, registry, host string) authn.Authenticator {
 	if a.ServerAddress != "" {
 		srv := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(a.ServerAddress, "https://"), "http://"), "/")
 		srv, _, _ = strings.Cut(srv, "/")
-		if srv != registry && srv != host && !(registry == dockerHub && (srv == "index.docker.io" || srv == "registry-1.docker.io")) {
+		if srv != registry && srv != host && (registry != dockerHub || (srv != "index.docker.io" && srv != "registry-1.docker.io")) {
 			return authn.Anonymous
 		}
 	}

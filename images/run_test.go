@@ -1,7 +1,8 @@
 package images
 
 import (
-	"os"
+	"errors"
+	"io/fs"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -22,7 +23,7 @@ func TestBusyboxSnapshotRuns(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			img, err := build()
 			if err != nil {
-				if os.IsNotExist(err) || strings.Contains(err.Error(), "setup.sh") {
+				if errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "setup.sh") {
 					t.Skip(err)
 				}
 				t.Fatal(err)

@@ -69,7 +69,7 @@ func (s *Service) commitSnapshot(tmp, chainID string) error {
 		return err
 	}
 	if fd, err := unix.Open(tmp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-		unix.Syncfs(fd)
+		_ = unix.Syncfs(fd)
 		unix.Close(fd)
 	}
 	if err := os.Rename(tmp, s.snapshotDir(chainID)); err != nil {

@@ -47,7 +47,7 @@ func TestCorruptBlobFailsCleanly(t *testing.T) {
 			corrupt := func(next http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+ld) {
-						w.Write(body)
+						_, _ = w.Write(body)
 						return
 					}
 					next.ServeHTTP(w, r)
@@ -239,9 +239,15 @@ func TestReopenKeepsImagesAndCleansLeftovers(t *testing.T) {
 	}
 	before := e.svc.List()
 	// What a kill -9 in the middle of a pull leaves behind.
-	os.WriteFile(filepath.Join(e.svc.ingestDir(), "blob-123"), []byte("partial"), 0o600)
-	os.MkdirAll(filepath.Join(e.svc.snapshotsDir(), tmpPrefix+"999", "fs", "bin"), 0o755)
-	os.WriteFile(filepath.Join(e.svc.blobDir(), strings.Repeat("ab", 32)), []byte("orphan"), 0o644)
+	if err := os.WriteFile(filepath.Join(e.svc.ingestDir(), "blob-123"), []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(e.svc.snapshotsDir(), tmpPrefix+"999", "fs", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.svc.blobDir(), strings.Repeat("ab", 32)), []byte("orphan"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	e.reopen(t)
 	after := e.svc.List()
 	if len(after) != len(before) {
@@ -345,7 +351,7 @@ func TestCorruptBodyCaughtByDigest(t *testing.T) {
 	reg := newRegistry(t, testimages.WithMiddleware(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+ld) {
-				w.Write(body)
+				_, _ = w.Write(body)
 				return
 			}
 			next.ServeHTTP(w, r)

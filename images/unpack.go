@@ -134,7 +134,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 		u.dirs = append(u.dirs, dirTimes{rel: rel, atime: atime(hdr), mtime: hdr.ModTime})
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg: // the reader reports the old TypeRegA as TypeReg
 		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return err
@@ -363,5 +363,5 @@ func (u *unpacker) setTimes(rel string, at, mt time.Time) {
 	}
 	defer unix.Close(fd)
 	ts := []unix.Timespec{unix.NsecToTimespec(at.UnixNano()), unix.NsecToTimespec(mt.UnixNano())}
-	unix.UtimesNanoAt(unix.AT_FDCWD, fdPath(fd, ""), ts, 0)
+	_ = unix.UtimesNanoAt(unix.AT_FDCWD, fdPath(fd, ""), ts, 0)
 }

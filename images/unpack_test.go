@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,7 +38,7 @@ func TestWhiteoutsInOverlayForm(t *testing.T) {
 		t.Errorf("opq opaque xattr: %q %v", buf[:n], err)
 	}
 	for _, name := range []string{"a/.wh.gone", "opq/.wh..wh..opq"} {
-		if _, err := os.Lstat(filepath.Join(upper, name)); !os.IsNotExist(err) {
+		if _, err := os.Lstat(filepath.Join(upper, name)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s left in the snapshot", name)
 		}
 	}
@@ -47,23 +48,27 @@ func TestWhiteoutsInOverlayForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.svc.RemoveRootfs(context.Background(), "c-wh") })
+	t.Cleanup(func() { _ = e.svc.RemoveRootfs(context.Background(), "c-wh") })
 	mnt := t.TempDir()
 	opts := "lowerdir=" + strings.Join(rfs.LowerDirs, ":") + ",upperdir=" + rfs.UpperDir + ",workdir=" + rfs.WorkDir
 	if err := unix.Mount("overlay", mnt, "overlay", 0, opts); err != nil {
 		t.Skipf("overlay mount unavailable: %v", err)
 	}
-	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
 	// Removing the rootfs while something under it is mounted is refused.
 	inside := filepath.Join(filepath.Dir(rfs.UpperDir), "merged")
-	os.Mkdir(inside, 0o755)
+	if err := os.Mkdir(inside, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := unix.Mount("tmpfs", inside, "tmpfs", 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.svc.RemoveRootfs(context.Background(), "c-wh"); !errors.Is(err, errdefs.ErrFailedPrecondition) {
 		t.Errorf("RemoveRootfs over a mount: %v", err)
 	}
-	unix.Unmount(inside, unix.MNT_DETACH)
+	if err := unix.Unmount(inside, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
 	if got := entries(t, filepath.Join(mnt, "a")); !slices.Equal(got, []string{"keep"}) {
 		t.Errorf("merged /a = %v, want [keep]", got)
 	}
@@ -89,7 +94,7 @@ func TestMaliciousLayersStayInside(t *testing.T) {
 
 		body, rerr := os.ReadFile(target)
 		var st syscall.Stat_t
-		syscall.Stat(target, &st)
+		_ = syscall.Stat(target, &st)
 		if rerr != nil || !bytes.Equal(body, []byte("original\n")) || st.Nlink != 1 {
 			t.Fatalf("%s: sentinel changed: %q nlink=%d %v", kind, body, st.Nlink, rerr)
 		}

@@ -2,6 +2,8 @@ package oci
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +70,7 @@ func TestCgroupV2OnUnifiedMount(t *testing.T) {
 	if ws := waitExit(t, c.Pid); !ws.Signaled() {
 		t.Fatalf("after Destroy: %v", ws)
 	}
-	if _, err := os.Stat(filepath.Join(unified, c.Cgroup)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(unified, c.Cgroup)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("v2 cgroup left: %v", err)
 	}
 }

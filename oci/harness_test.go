@@ -18,6 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crid-dev/crid/oci/kernel"
+
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 // The test binary doubles as the monitor: it dispatches the init and pause
@@ -28,7 +30,7 @@ var (
 	testRoot   string // temp dir holding the shared busybox lower layer
 	lowerDir   string
 	cgParent   string // unique parent cgroup of every test container
-	isRoot     = os.Geteuid() == 0
+	isRoot     = testenv.Privileged()
 	setupError error
 )
 
@@ -114,11 +116,11 @@ func buildBusyboxRootfs(dir string) error {
 	for _, line := range strings.Split(string(out), "\n") {
 		for _, f := range strings.Fields(line) {
 			if strings.HasPrefix(f, "/") {
-				real, err := filepath.EvalSymlinks(f)
+				resolved, err := filepath.EvalSymlinks(f)
 				if err != nil {
 					return err
 				}
-				if err := copyFile(real, filepath.Join(dir, f), 0o755); err != nil {
+				if err := copyFile(resolved, filepath.Join(dir, f), 0o755); err != nil {
 					return err
 				}
 			}
@@ -132,10 +134,14 @@ func buildBusyboxRootfs(dir string) error {
 		if a == "busybox" {
 			continue
 		}
-		_ = os.Link(filepath.Join(dir, "bin/busybox"), filepath.Join(dir, "bin", a))
+		if err := os.Link(filepath.Join(dir, "bin/busybox"), filepath.Join(dir, "bin", a)); err != nil {
+			return err
+		}
 	}
 	_ = os.Symlink("bin", filepath.Join(dir, "sbin"))
-	_ = os.MkdirAll(filepath.Join(dir, "usr"), 0o755)
+	if err := os.MkdirAll(filepath.Join(dir, "usr"), 0o755); err != nil {
+		return err
+	}
 	_ = os.Symlink("../bin", filepath.Join(dir, "usr/bin"))
 	if err := os.WriteFile(filepath.Join(dir, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"), 0o644); err != nil {
 		return err

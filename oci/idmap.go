@@ -41,12 +41,6 @@ func idmapTree(path string, userns int, recursive bool) (int, error) {
 	return fd, nil
 }
 
-// dirIn opens rel below the mount fd tree as a regular directory fd, the kind
-// fsconfig(FSCONFIG_SET_FD) takes.
-func dirIn(tree int, rel string) (int, error) {
-	return unix.Openat(tree, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-}
-
 // idmappedRootfs builds the rootfs in the executor as one detached mount: an
 // idmapped bind of a directory, or an overlay whose lower layers are idmapped
 // (how: the kernel's way, see package kernel). The upper layer is not

@@ -235,7 +235,7 @@ func setOOMScoreAdj(proc *os.File, adj *int) error {
 	}
 	rel := strconv.Itoa(os.Getpid()) + "/oom_score_adj"
 	err := writeProcFile(proc, rel, strconv.Itoa(*adj))
-	if err == nil || !(errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) {
+	if err == nil || (!errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EPERM)) {
 		if err != nil {
 			return fmt.Errorf("oom_score_adj: %w", err)
 		}
@@ -355,7 +355,7 @@ func setUser(u specs.User, keepCaps bool) error {
 		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("keepcaps: %w", err)
 		}
-		defer unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0)
+		defer func() { _ = unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0) }()
 	}
 	gids := make([]int, 0, len(u.AdditionalGids))
 	for _, g := range u.AdditionalGids {

@@ -74,11 +74,11 @@ func TestUserNamespace(t *testing.T) {
 // a container that has one.
 func TestUserNamespaceExec(t *testing.T) {
 	requireRoot(t)
-	spec, rootfs := userNSSpec(t, "sleep", "1000")
+	spec, _ := userNSSpec(t, "sleep", "1000")
 	// An already prepared root directory (no rootfs mounts), read-only.
-	spec.Root.Path, rootfs = lowerDir, nil
+	spec.Root.Path = lowerDir
 	spec.Root.Readonly = true
-	c := create(t, spec, rootfs)
+	c := create(t, spec, nil)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}

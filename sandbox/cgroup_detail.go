@@ -95,10 +95,10 @@ func readV1(pid int) (*CgroupDetail, []uint64) {
 	}
 	if b := st.Blkio; b != nil {
 		devs := map[[2]uint64]*BlkioDevice{}
-		dev := func(maj, min uint64) *BlkioDevice {
-			k := [2]uint64{maj, min}
+		dev := func(maj, mnr uint64) *BlkioDevice {
+			k := [2]uint64{maj, mnr}
 			if devs[k] == nil {
-				devs[k] = &BlkioDevice{Major: maj, Minor: min}
+				devs[k] = &BlkioDevice{Major: maj, Minor: mnr}
 			}
 			return devs[k]
 		}

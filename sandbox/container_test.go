@@ -180,7 +180,9 @@ func TestCreateContainerValidation(t *testing.T) {
 		t.Errorf("bad input made %d containers", n)
 	}
 	// A stopped pod takes no new containers.
-	h.m.StopPod(ctx, pod)
+	if err := h.m.StopPod(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
 	_, err := h.m.CreateContainer(ctx, pod, ctrConfig("late"))
 	wantKind(t, err, errdefs.ErrFailedPrecondition)
 }
@@ -224,7 +226,9 @@ func TestCreateContainerRollback(t *testing.T) {
 			}
 			h.env.Fail.Set(step, nil)
 			h.createStarted(pod, "app") // the name is free
-			h.m.RemovePod(context.Background(), pod)
+			if err := h.m.RemovePod(context.Background(), pod); err != nil {
+				t.Fatal(err)
+			}
 			h.assertClean()
 		})
 	}
@@ -297,7 +301,9 @@ func TestUpdateResourcesAndReopenLog(t *testing.T) {
 	if err := h.m.ReopenContainerLog(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	h.m.StopContainer(ctx, id, 0)
+	if err := h.m.StopContainer(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
 	wantKind(t, h.m.ReopenContainerLog(ctx, id), errdefs.ErrFailedPrecondition)
 	wantKind(t, h.m.UpdateContainerResources(ctx, id, &runtimeapi.LinuxContainerResources{}), errdefs.ErrFailedPrecondition)
 }

@@ -14,9 +14,15 @@ func TestPodEvents(t *testing.T) {
 	events, cancel := h.m.Subscribe()
 	defer cancel()
 	pod := h.runPod("web")
-	h.m.StopPod(context.Background(), pod)
-	h.m.StopPod(context.Background(), pod) // idempotent: no second event
-	h.m.RemovePod(context.Background(), pod)
+	if err := h.m.StopPod(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.StopPod(context.Background(), pod); err != nil { // idempotent: no second event
+		t.Fatal(err)
+	}
+	if err := h.m.RemovePod(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
 	want := []sandbox.EventType{sandbox.EventCreated, sandbox.EventStarted, sandbox.EventStopped, sandbox.EventDeleted}
 	for i, w := range want {
 		select {
@@ -61,7 +67,10 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			h.m.RemoveContainer(context.Background(), id)
+			if err := h.m.RemoveContainer(context.Background(), id); err != nil {
+				t.Error(err)
+				return
+			}
 		}
 	}()
 	select {

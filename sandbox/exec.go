@@ -148,9 +148,9 @@ func (m *Manager) PortForward(ctx context.Context, podID string, port int32, str
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		io.Copy(conn, stream)
+		_, _ = io.Copy(conn, stream)
 		if tc, ok := conn.(*net.TCPConn); ok {
-			tc.CloseWrite() // the client finished sending; let the server see EOF
+			_ = tc.CloseWrite() // the client finished sending; let the server see EOF
 		}
 	}()
 	_, err = io.Copy(stream, conn)

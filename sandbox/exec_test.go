@@ -25,8 +25,8 @@ func TestExecSync(t *testing.T) {
 	var gotArgs []string
 	mon.ExecFunc = func(ctx context.Context, r sandbox.ExecRequest) (int, error) {
 		gotArgs = r.Process.Args
-		io.WriteString(r.Stdout, "out")
-		io.WriteString(r.Stderr, "err")
+		_, _ = io.WriteString(r.Stdout, "out")
+		_, _ = io.WriteString(r.Stderr, "err")
 		return 3, nil
 	}
 	res, err := h.m.ExecSync(ctx, id, []string{"sh", "-c", "exit 3"}, 0)
@@ -41,7 +41,7 @@ func TestExecSync(t *testing.T) {
 	mon.ExecFunc = func(ctx context.Context, r sandbox.ExecRequest) (int, error) {
 		chunk := bytes.Repeat([]byte("x"), 1<<20)
 		for range 20 {
-			r.Stdout.Write(chunk)
+			_, _ = r.Stdout.Write(chunk)
 		}
 		return 0, nil
 	}
@@ -65,7 +65,9 @@ func TestExecSync(t *testing.T) {
 	wantKind(t, err, errdefs.ErrInvalidArgument)
 	_, err = h.m.ExecSync(ctx, "nope", []string{"true"}, 0)
 	wantKind(t, err, errdefs.ErrNotFound)
-	h.m.StopContainer(ctx, id, 0)
+	if err := h.m.StopContainer(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
 	_, err = h.m.ExecSync(ctx, id, []string{"true"}, 0)
 	wantKind(t, err, errdefs.ErrFailedPrecondition)
 }
@@ -98,7 +100,7 @@ func TestPortForwardHostNetwork(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		io.Copy(c, c) // echo
+		_, _ = io.Copy(c, c) // echo
 	}()
 	h := newHarness(t)
 	cfg := podConfig("host")

@@ -28,7 +28,7 @@ func mustPanic(t *testing.T, f func()) {
 func TestRunPodPanicRollsBackAndFreesTheName(t *testing.T) {
 	h := newHarness(t)
 	h.env.Fail.Set("infra", sandboxtest.ErrPanic)
-	mustPanic(t, func() { h.m.RunPod(context.Background(), podConfig("web"), "") })
+	mustPanic(t, func() { _, _ = h.m.RunPod(context.Background(), podConfig("web"), "") })
 	netns, attached := h.env.Network.Live()
 	if len(netns)+len(attached)+len(h.env.Mounter.Live())+len(h.env.Runtime.Live()) > 0 {
 		t.Errorf("left behind: netns %v attached %v mounts %v monitors %v",
@@ -41,7 +41,9 @@ func TestRunPodPanicRollsBackAndFreesTheName(t *testing.T) {
 	if err != nil {
 		t.Fatalf("retry after the panic: %v", err)
 	}
-	h.m.RemovePod(context.Background(), id)
+	if err := h.m.RemovePod(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
 	h.assertClean()
 }
 
@@ -49,7 +51,7 @@ func TestCreateContainerPanicRollsBackAndFreesTheName(t *testing.T) {
 	h := newHarness(t)
 	pod := h.runPod("web")
 	h.env.Fail.Set("create", sandboxtest.ErrPanic)
-	mustPanic(t, func() { h.m.CreateContainer(context.Background(), pod, ctrConfig("app")) })
+	mustPanic(t, func() { _, _ = h.m.CreateContainer(context.Background(), pod, ctrConfig("app")) })
 	if l := h.env.Images.Live(); len(l) != 0 {
 		t.Errorf("rootfs left: %v", l)
 	}
@@ -63,6 +65,8 @@ func TestCreateContainerPanicRollsBackAndFreesTheName(t *testing.T) {
 	if _, err := h.m.CreateContainer(ctx, pod, ctrConfig("app")); err != nil {
 		t.Fatalf("retry after the panic: %v", err)
 	}
-	h.m.RemovePod(context.Background(), pod)
+	if err := h.m.RemovePod(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
 	h.assertClean()
 }

@@ -127,7 +127,9 @@ func TestRunPodValidation(t *testing.T) {
 	if p, _ := h.m.Pod(id); p.NetNS != "" || p.ShmMounted || len(p.IPs) != 0 {
 		t.Errorf("host pod: %+v", p)
 	}
-	h.m.RemovePod(ctx, id)
+	if err := h.m.RemovePod(ctx, id); err != nil {
+		t.Fatal(err)
+	}
 	h.assertClean()
 }
 
@@ -187,7 +189,9 @@ func TestRunPodRetryGetsInFlightResult(t *testing.T) {
 	}()
 	time.Sleep(50 * time.Millisecond)
 	close(gate)
-	<-first
+	if err := <-first; err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("first call: %v, want success or its deadline", err)
+	}
 	id := <-second
 	if pods := h.m.Pods(sandbox.PodFilter{}); len(pods) != 1 || pods[0].ID != id {
 		t.Fatalf("want one pod %s, got %d", id, len(pods))
@@ -197,7 +201,9 @@ func TestRunPodRetryGetsInFlightResult(t *testing.T) {
 		t.Fatalf("retry of a ready pod: %q %v, want %q", again, err, id)
 	}
 	// Once stopped, the metadata are not reused: a new attempt is needed.
-	h.m.StopPod(context.Background(), id)
+	if err := h.m.StopPod(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
 	_, err := h.m.RunPod(context.Background(), cfg, "")
 	wantKind(t, err, errdefs.ErrAlreadyExists)
 	if !strings.Contains(err.Error(), id) {
@@ -235,7 +241,9 @@ func TestListPodFilters(t *testing.T) {
 	h := newHarness(t)
 	a := h.runPod("a")
 	b := h.runPod("b")
-	h.m.StopPod(context.Background(), b)
+	if err := h.m.StopPod(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
 	ready, notReady := sandbox.PodReady, sandbox.PodNotReady
 	cases := []struct {
 		f    sandbox.PodFilter

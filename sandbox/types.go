@@ -10,6 +10,7 @@ import (
 // PodState is a pod's readiness.
 type PodState int
 
+// The states of a pod.
 const (
 	PodReady PodState = iota
 	PodNotReady
@@ -25,6 +26,7 @@ func (s PodState) String() string {
 // ContainerState is where a container is in its life.
 type ContainerState int
 
+// The states of a container.
 const (
 	ContainerCreated ContainerState = iota
 	ContainerRunning
@@ -39,6 +41,7 @@ func (s ContainerState) String() string {
 // Phase records how far a multi-step operation got, so a restart can finish or undo it.
 type Phase string
 
+// The phases of a pod or container record.
 const (
 	PhaseCreating Phase = "creating" // intent persisted; resources may be half made
 	PhaseCreated  Phase = "created"  // complete
@@ -106,6 +109,7 @@ func (c *Container) key() string { return containerKey(c.PodID, c.Config.GetMeta
 // EventType is what happened to a container or pod.
 type EventType int
 
+// The event types, as CRI's ContainerEventType.
 const (
 	EventCreated EventType = iota
 	EventStarted

@@ -46,7 +46,7 @@ func main() {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	maxLogLine := fs.Int("max-log-line", 0, "longest CRI log entry before splitting (0 = 16 KiB)")
 	forked := fs.Bool(forkedFlag[2:], false, "internal: this is the detached monitor")
-	fs.Parse(os.Args[3:])
+	_ = fs.Parse(os.Args[3:])
 	if podID == "" || *stateDir == "" {
 		fmt.Fprintln(os.Stderr, "crid-monitor: pod id and --state-dir are required")
 		os.Exit(2)
@@ -74,11 +74,11 @@ func detach() error {
 	defer null.Close()
 	// Whatever crid leaked to us without close-on-exec stops here: the monitor
 	// gets stdio and the readiness pipe only.
-	unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	args := append(append([]string{}, os.Args...), forkedFlag)
 	// One P: the monitor mostly waits; fewer Ps mean fewer per-P caches and threads.
 	env := []string{"GOMAXPROCS=1"}
-	p, err := os.StartProcess("/proc/self/exe", args, &os.ProcAttr{
+	p, err := os.StartProcess("/proc/self/exe", args, &os.ProcAttr{ //nolint:gosec // G702: re-executes itself with its own arguments
 		Dir:   "/",
 		Env:   env,
 		Files: []*os.File{null, null, null, os.NewFile(3, "ready")},
@@ -113,7 +113,7 @@ func run(podID, stateDir, level string, maxLogLine int, ready *os.File) int {
 		return fail("%v", err)
 	}
 	// Panics and runtime errors land in the log too.
-	unix.Dup2(int(logf.Fd()), 2)
+	_ = unix.Dup2(int(logf.Fd()), 2)
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		lv = slog.LevelInfo

@@ -36,7 +36,7 @@ func summarize(list []*images.Image) []imageSummary {
 func adminHandler(store *images.Service) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /images", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(summarize(store.List()))
+		_ = json.NewEncoder(w).Encode(summarize(store.List()))
 	})
 	mux.HandleFunc("POST /images/import", func(w http.ResponseWriter, r *http.Request) {
 		imported, err := store.Import(r.Context(), r.Body)
@@ -44,7 +44,7 @@ func adminHandler(store *images.Service) http.Handler {
 			http.Error(w, err.Error(), httpStatus(err))
 			return
 		}
-		json.NewEncoder(w).Encode(summarize(imported))
+		_ = json.NewEncoder(w).Encode(summarize(imported))
 	})
 	mux.HandleFunc("GET /images/export", func(w http.ResponseWriter, r *http.Request) {
 		refs := r.URL.Query()["ref"]
@@ -84,6 +84,6 @@ func (d *daemon) serveAdmin(path string) (*http.Server, error) {
 		return nil, err
 	}
 	srv := &http.Server{Handler: adminHandler(d.images), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(lis)
+	go func() { _ = srv.Serve(lis) }()
 	return srv, nil
 }

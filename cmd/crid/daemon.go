@@ -97,7 +97,7 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 			log.Error("streaming server stopped", "error", err)
 		}
 	}()
-	d.closers = append(d.closers, func() { d.stream.Stop() })
+	d.closers = append(d.closers, func() { _ = d.stream.Stop() })
 
 	d.cri = cri.NewServer(cri.Deps{
 		Log:          log,
@@ -121,7 +121,7 @@ func (d *daemon) stopStreams() {
 		d.cri.Shutdown()
 	}
 	if d.stream != nil {
-		d.stream.Stop()
+		_ = d.stream.Stop()
 	}
 }
 

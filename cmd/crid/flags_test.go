@@ -23,7 +23,9 @@ func parse(t *testing.T, args ...string) (daemonFlags, *pflag.FlagSet) {
 
 func TestFlagsOverrideFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "crid.toml")
-	os.WriteFile(file, []byte("root = \"/from/file\"\nlog_level = \"debug\"\ncni_bin_dirs = [\"/a\"]\n"), 0o600)
+	if err := os.WriteFile(file, []byte("root = \"/from/file\"\nlog_level = \"debug\"\ncni_bin_dirs = [\"/a\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	f, fs := parse(t, "--config", file, "--root", "/from/flag", "--cni-bin-dir", "/x:/y", "--listen", "unix:///tmp/c.sock")
 	cfg, err := f.load(fs)
 	if err != nil {
@@ -66,7 +68,9 @@ func TestBadFlagValueRefused(t *testing.T) {
 
 func TestBadPauseImageRefusedNamingKey(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "crid.toml")
-	os.WriteFile(file, []byte("pause_image = \"Not A/Ref\"\n"), 0o600)
+	if err := os.WriteFile(file, []byte("pause_image = \"Not A/Ref\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	f, fs := parse(t, "--config", file)
 	if _, err := f.load(fs); err == nil || !strings.Contains(err.Error(), "pause_image") {
 		t.Fatalf("want an error naming pause_image, got %v", err)
@@ -76,9 +80,15 @@ func TestBadPauseImageRefusedNamingKey(t *testing.T) {
 func TestDropInsThenFlags(t *testing.T) {
 	dir := t.TempDir()
 	drop := filepath.Join(dir, "elsewhere.d")
-	os.MkdirAll(drop, 0o700)
-	os.WriteFile(filepath.Join(dir, "crid.toml"), []byte("log_level = \"debug\"\nroot = \"/from/file\"\n"), 0o600)
-	os.WriteFile(filepath.Join(drop, "10.toml"), []byte("log_level = \"warn\"\npinned_images = [\"busybox\"]\n"), 0o600)
+	if err := os.MkdirAll(drop, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "crid.toml"), []byte("log_level = \"debug\"\nroot = \"/from/file\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(drop, "10.toml"), []byte("log_level = \"warn\"\npinned_images = [\"busybox\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	f, fs := parse(t, "--config", filepath.Join(dir, "crid.toml"), "--config-dir", drop, "--root", "/from/flag")
 	cfg, src, err := f.loadWithSources(fs)
 	if err != nil {
@@ -87,7 +97,9 @@ func TestDropInsThenFlags(t *testing.T) {
 	if cfg.LogLevel != "warn" || src["log_level"] != filepath.Join(drop, "10.toml") || cfg.Root != "/from/flag" || src["root"] != "flag --root" {
 		t.Fatalf("precedence wrong: %+v %v", cfg, src)
 	}
-	os.WriteFile(filepath.Join(drop, "20.toml"), []byte("pinned_images = [\"Not A/Ref\"]\n"), 0o600)
+	if err := os.WriteFile(filepath.Join(drop, "20.toml"), []byte("pinned_images = [\"Not A/Ref\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := f.loadWithSources(fs); err == nil || !strings.Contains(err.Error(), "20.toml") || !strings.Contains(err.Error(), "pinned_images") {
 		t.Fatalf("want an error naming 20.toml and pinned_images, got %v", err)
 	}

@@ -73,7 +73,7 @@ func newImageCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out io.Writer = cmd.OutOrStdout()
+			out := cmd.OutOrStdout()
 			if output != "" && output != "-" {
 				// Written aside and renamed on success, so a failed export (unknown ref, a
 				// daemon cutting the stream) never leaves a truncated archive under FILE.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,7 +30,7 @@ func TestFailedExportLeavesNoFile(t *testing.T) {
 		}
 		got, err := os.ReadFile(out)
 		switch {
-		case !existing && !os.IsNotExist(err):
+		case !existing && !errors.Is(err, fs.ErrNotExist):
 			t.Errorf("failed export left %s (%d bytes, %v)", out, len(got), err)
 		case existing && string(got) != "older archive":
 			t.Errorf("failed export changed the existing archive: %q, %v", got, err)

@@ -34,7 +34,7 @@ func lockDir(dir, name, what string) (*os.File, error) {
 		return nil, fmt.Errorf("another crid (pid %s) already uses %s %s: refusing to start", bytes.TrimSpace(holder), what, dir)
 	}
 	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return f, nil
 }

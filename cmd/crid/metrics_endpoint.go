@@ -38,7 +38,7 @@ func (m *metricsEndpoint) set(addr string) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(lis)
+		go func() { _ = srv.Serve(lis) }()
 		m.log.Info("metrics", "listen", lis.Addr().String())
 	}
 	shutdownHTTP(m.srv)
@@ -59,5 +59,5 @@ func shutdownHTTP(srv *http.Server) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	srv.Shutdown(ctx)
+	_ = srv.Shutdown(ctx)
 }

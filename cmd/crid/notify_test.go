@@ -2,18 +2,19 @@ package main
 
 import (
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/crid-dev/crid/config"
+
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 // Under a Type=notify unit systemd waits for READY=1; crid must send it only once the CRI
 // socket answers, and STOPPING=1 when SIGTERM starts the shutdown.
 func TestNotifiesSystemdReadyThenStopping(t *testing.T) {
-	if os.Geteuid() != 0 {
+	if !testenv.Privileged() {
 		t.Skip("needs root (the daemon's image store, cgroups, netns dir)")
 	}
 	dir := t.TempDir()
@@ -32,7 +33,7 @@ func TestNotifiesSystemdReadyThenStopping(t *testing.T) {
 	next := func() string {
 		t.Helper()
 		buf := make([]byte, 256)
-		notify.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_ = notify.SetReadDeadline(time.Now().Add(30 * time.Second))
 		n, err := notify.Read(buf)
 		if err != nil {
 			t.Fatalf("no notification from crid: %v", err)

@@ -20,7 +20,9 @@ func TestReloadAppliesLiveKeysRefusesBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	main := filepath.Join(dir, "crid.toml")
 	dropins := filepath.Join(dir, "crid.d")
-	os.MkdirAll(dropins, 0o700)
+	if err := os.MkdirAll(dropins, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	write := func(p, body string) {
 		t.Helper()
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {

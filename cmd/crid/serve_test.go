@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -8,12 +10,14 @@ import (
 	"time"
 
 	"github.com/crid-dev/crid/config"
+
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 // A SIGTERM that arrives while the daemon is still starting (here: right after it took the
 // root lock, during recovery) makes it finish starting and stop cleanly, not die.
 func TestSIGTERMDuringStartupStopsCleanly(t *testing.T) {
-	if os.Geteuid() != 0 {
+	if !testenv.Privileged() {
 		t.Skip("needs root (the daemon's image store, cgroups, netns dir)")
 	}
 	cfg := testServeConfig(t.TempDir())
@@ -30,7 +34,7 @@ func TestSIGTERMDuringStartupStopsCleanly(t *testing.T) {
 	}
 	sigterm(t)
 	waitServe(t, done)
-	if _, err := os.Stat(cfg.Listen); !os.IsNotExist(err) {
+	if _, err := os.Stat(cfg.Listen); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("socket left behind: %v", err)
 	}
 }

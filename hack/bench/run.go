@@ -68,7 +68,7 @@ func runEndpoint(o options, endpoint string, daemonPid int) (*Result, error) {
 	v, err := b.rt.Version(ctx, &runtimeapi.VersionRequest{})
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("Version: %w", err)
+		return nil, fmt.Errorf("calling Version: %w", err)
 	}
 	r.Runtime = v.RuntimeName + " " + v.RuntimeVersion
 	if err := b.ensureImage(o.image); err != nil {

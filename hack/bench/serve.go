@@ -7,6 +7,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/crid-dev/crid/hack/testimages"
 )
@@ -40,7 +41,7 @@ func serveBenchImage(addr string) (ref string, stop func(), err error) {
 		return "", nil, err
 	}
 	target, _ := url.Parse(r.URL)
-	srv := &http.Server{Handler: httputil.NewSingleHostReverseProxy(target)}
-	go srv.Serve(ln)
+	srv := &http.Server{Handler: httputil.NewSingleHostReverseProxy(target), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
 	return addr + "/crid-bench/large:1", func() { srv.Close(); r.Close() }, nil
 }

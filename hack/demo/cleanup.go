@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,7 +95,7 @@ func (d *demo) cleanup() error {
 		}
 	}
 	for _, dir := range d.newCgroups {
-		if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
+		if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("cgroup left: %w", err))
 		}
 	}

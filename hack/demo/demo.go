@@ -131,7 +131,7 @@ func (d *demo) startCrid(ctx context.Context) error {
 		return err
 	}
 	d.exited = make(chan struct{})
-	go func() { d.cmd.Wait(); close(d.exited) }()
+	go func() { _ = d.cmd.Wait(); close(d.exited) }()
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -159,14 +159,14 @@ func (d *demo) startCrid(ctx context.Context) error {
 	defer cancel()
 	v, err := d.rt.Version(c, &runtimeapi.VersionRequest{})
 	if err != nil {
-		return fmt.Errorf("Version: %w", err)
+		return fmt.Errorf("calling Version: %w", err)
 	}
 	say("crid pid %d answers on %s: %s %s (CRI %s)", d.cmd.Process.Pid, d.sock, v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion)
 	// The network turns ready once crid has loaded a CNI config.
 	var st *runtimeapi.StatusResponse
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		if st, err = d.rt.Status(c, &runtimeapi.StatusRequest{}); err != nil {
-			return fmt.Errorf("Status: %w", err)
+			return fmt.Errorf("calling Status: %w", err)
 		}
 		ready := true
 		for _, cond := range st.Status.Conditions {

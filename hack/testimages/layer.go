@@ -45,6 +45,7 @@ type File struct {
 // Compression of a layer blob.
 type Compression int
 
+// The compressions a test layer can have.
 const (
 	Gzip Compression = iota
 	Zstd
@@ -126,7 +127,7 @@ func LayerFromTar(raw []byte, c Compression) (v1.Layer, error) {
 		if err != nil {
 			return nil, err
 		}
-		zw.Write(raw)
+		_, _ = zw.Write(raw)
 		if err := zw.Close(); err != nil {
 			return nil, err
 		}

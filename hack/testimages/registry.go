@@ -83,7 +83,7 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	h = r.authHandler(h)
 	for i := len(mws) - 1; i >= 0; i-- {
 		h = mws[i](h)

@@ -19,10 +19,10 @@ import (
 type OverlayMount string
 
 const (
-	// OverlayLowerdirPlus: fsopen/fsconfig with one "lowerdir+" key per
+	// OverlayLowerdirPlus means fsopen/fsconfig with one "lowerdir+" key per
 	// layer (Linux 6.8): no length limit.
 	OverlayLowerdirPlus OverlayMount = "lowerdir+"
-	// OverlayLowerdirString: the classic mount(2) "lowerdir=a:b:c" option,
+	// OverlayLowerdirString means the classic mount(2) "lowerdir=a:b:c" option,
 	// whose whole option string must fit in one page. The executor names each
 	// layer by an fd it holds ("12:13:14", resolved from /proc/self/fd), so
 	// the string stays short whatever the layers' paths.
@@ -34,14 +34,14 @@ const (
 type IDMappedOverlay string
 
 const (
-	// IDMappedLayerFds: the idmapped layers stay detached and are given to
+	// IDMappedLayerFds means the idmapped layers stay detached and are given to
 	// overlayfs as fds ("lowerdir+" with FSCONFIG_SET_FD, Linux 6.13).
 	IDMappedLayerFds IDMappedOverlay = "layer-fds"
-	// IDMappedLayerPaths: overlayfs takes layers by path only, in the
+	// IDMappedLayerPaths means overlayfs takes layers by path only, in the
 	// mounter's mount namespace (5.19-6.12): the idmapped layers are attached
 	// in a throwaway private mount namespace and named by path there.
 	IDMappedLayerPaths IDMappedOverlay = "layer-paths"
-	// IDMappedNone: overlayfs cannot sit on idmapped layers (before 5.19).
+	// IDMappedNone means overlayfs cannot sit on idmapped layers (before 5.19).
 	IDMappedNone IDMappedOverlay = "none"
 )
 
@@ -55,6 +55,7 @@ type Results struct {
 // Probe names one probe.
 type Probe string
 
+// The probes.
 const (
 	ProbeOpenat2             Probe = "openat2"
 	ProbeMountSetattr        Probe = "mount_setattr"

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -80,7 +81,7 @@ func TestUnsupported(t *testing.T) {
 			t.Errorf("%v: %v", e, err)
 		}
 	}
-	if err := unsupported(unix.EPERM); err != unix.EPERM {
+	if err := unsupported(unix.EPERM); !errors.Is(err, unix.EPERM) {
 		t.Errorf("EPERM became %v", err)
 	}
 	if unsupported(nil) != nil {

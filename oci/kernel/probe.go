@@ -295,7 +295,7 @@ func InPrivateMountNS(fn func() error) error {
 	return <-done
 }
 
-// AttachIDMapped, inside InPrivateMountNS, attaches an idmapped view of each
+// AttachIDMapped (inside InPrivateMountNS) attaches an idmapped view of each
 // dir on <stage>/<i> (stage is made; a host path only this caller uses),
 // makes stage the thread's working directory (its own there) and returns
 // the lowerdir= value naming the views relative to it ("0:1:2"): short

@@ -1,13 +1,14 @@
 package kernel
 
 import (
-	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 // catUserNS holds a user namespace with a cat that waits on its stdin.
@@ -39,7 +40,7 @@ func catUserNS(testing.TB) func() (int, func(), error) {
 // TestProbeHost runs every probe on this kernel and prints what it found;
 // on the project's 6.18 kernel everything is there.
 func TestProbeHost(t *testing.T) {
-	if os.Geteuid() != 0 {
+	if !testenv.Privileged() {
 		t.Skip("needs root")
 	}
 	r := Run(Options{Dir: t.TempDir(), UserNS: catUserNS(t)})
@@ -58,7 +59,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // BenchmarkProbe: what one executor process pays once for its probe, with
 // and without the user namespace probes.
 func BenchmarkProbe(b *testing.B) {
-	if os.Geteuid() != 0 {
+	if !testenv.Privileged() {
 		b.Skip("needs root")
 	}
 	b.Run("basic", func(b *testing.B) {

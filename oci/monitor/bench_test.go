@@ -47,8 +47,8 @@ func startMonitorB(b *testing.B) (*Client, string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
-		c.Shutdown(context.Background())
-		Cleanup(stateDir, cgroups.HostTree())
+		_ = c.Shutdown(context.Background())
+		_ = Cleanup(stateDir, cgroups.HostTree())
 	})
 	return c, stateDir
 }

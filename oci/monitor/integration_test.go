@@ -22,6 +22,8 @@ import (
 	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/errdefs"
 	"github.com/crid-dev/crid/oci/monitor/api"
+
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 // The tests below run the real crid-monitor with the real executor: root only.
@@ -38,7 +40,7 @@ var ociEnv struct {
 // requireOCI builds crid-monitor and a busybox rootfs once per test binary run.
 func requireOCI(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
+	if !testenv.Privileged() {
 		t.Skip("integration test: needs root (namespaces, mounts, cgroups)")
 	}
 	ociEnv.once.Do(func() {
@@ -120,7 +122,9 @@ func buildBusybox(dir string) error {
 	}
 	for _, a := range strings.Fields(string(list)) {
 		if a != "busybox" {
-			os.Link(filepath.Join(dir, "bin/busybox"), filepath.Join(dir, "bin", a))
+			if err := os.Link(filepath.Join(dir, "bin/busybox"), filepath.Join(dir, "bin", a)); err != nil {
+				return err
+			}
 		}
 	}
 	return os.WriteFile(filepath.Join(dir, "etc/passwd"), []byte("root:x:0:0:root:/:/bin/sh\n"), 0o644)
@@ -222,7 +226,7 @@ func TestOCIExecAttachKill(t *testing.T) {
 	var aout syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- c.Attach(actx, "c", pr, &aout, nil, nil) }()
-	pw.Write([]byte("hello\n"))
+	_, _ = pw.Write([]byte("hello\n"))
 	for i := 0; i < 200 && !strings.Contains(aout.String(), "echo hello"); i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -359,7 +363,7 @@ func TestOCITerminalAttachResize(t *testing.T) {
 	go func() { done <- c.Attach(ctxT(t), "tty", pr, &out, nil, resize) }()
 	resize <- Size{Width: 100, Height: 40}
 	time.Sleep(200 * time.Millisecond)
-	pw.Write([]byte("stty size; exit 3\n"))
+	_, _ = pw.Write([]byte("stty size; exit 3\n"))
 	select {
 	case err := <-done:
 		if err != nil {
@@ -398,7 +402,7 @@ func TestOCIExecErrorsAndCancel(t *testing.T) {
 	var out bytes.Buffer
 	for i := 0; i < 50; i++ {
 		out.Reset()
-		c.Exec(ctx, ExecRequest{ContainerID: "c", Process: &specs.Process{Args: []string{"sh", "-c", "ps -o args | grep -c '^sleep 999'"}, Env: []string{"PATH=/bin"}, Cwd: "/"}, Stdout: &out})
+		_, _ = c.Exec(ctx, ExecRequest{ContainerID: "c", Process: &specs.Process{Args: []string{"sh", "-c", "ps -o args | grep -c '^sleep 999'"}, Env: []string{"PATH=/bin"}, Cwd: "/"}, Stdout: &out})
 		if strings.TrimSpace(out.String()) == "0" {
 			break
 		}

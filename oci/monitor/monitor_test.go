@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,7 +186,7 @@ func TestLifecycleLogsAndExitCode(t *testing.T) {
 	if _, err := c.State(ctxT(t), "c1"); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("state after delete: %v", err)
 	}
-	if _, err := os.Stat(api.ContainerDir(stateDir, "c1")); !os.IsNotExist(err) {
+	if _, err := os.Stat(api.ContainerDir(stateDir, "c1")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("container dir left: %v", err)
 	}
 }
@@ -304,7 +305,7 @@ func TestAttach(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- c.Attach(ctxT(t), "c", pr, &out, io.Discard, nil) }()
-	pw.Write([]byte("hello\n"))
+	_, _ = pw.Write([]byte("hello\n"))
 	pw.Close() // stdin EOF: with StdinOnce the container's stdin closes
 	select {
 	case err := <-done:
@@ -340,7 +341,7 @@ func TestAttachFanOut(t *testing.T) {
 	pr, pw := io.Pipe()
 	go func() { errs <- c.Attach(ctx, "c", pr, &b, nil, nil) }()
 	time.Sleep(200 * time.Millisecond) // both attached before the container writes
-	pw.Write([]byte("one\n"))
+	_, _ = pw.Write([]byte("one\n"))
 	for i := 0; i < 2; i++ {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
@@ -408,7 +409,7 @@ func TestCleanupAfterMonitorKilled(t *testing.T) {
 	if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
 		t.Errorf("second cleanup: %v", err)
 	}
-	if _, err := os.Stat(api.Dir(stateDir)); !os.IsNotExist(err) {
+	if _, err := os.Stat(api.Dir(stateDir)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("monitor dir left: %v", err)
 	}
 }
@@ -438,7 +439,7 @@ func TestShutdown(t *testing.T) {
 			t.Errorf("container %d still runs", pid)
 		}
 	}
-	if _, err := os.Stat(api.Dir(stateDir)); !os.IsNotExist(err) {
+	if _, err := os.Stat(api.Dir(stateDir)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("monitor dir left: %v", err)
 	}
 }
@@ -460,7 +461,9 @@ func TestStartTwiceConnects(t *testing.T) {
 func TestStartFailureIsReported(t *testing.T) {
 	// A state dir that cannot be created: the monitor says why on the readiness pipe.
 	f := filepath.Join(t.TempDir(), "file")
-	os.WriteFile(f, nil, 0o600)
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	_, err := Start(ctxT(t), StartOptions{PodID: "p", StateDir: filepath.Join(f, "pod"), Binary: procBinary})
 	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("start in a bad dir: %v", err)
@@ -561,7 +564,7 @@ func TestMaxLogLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Shutdown(context.Background()); Cleanup(stateDir, cgroups.HostTree()) })
+	t.Cleanup(func() { _ = c.Shutdown(context.Background()); _ = Cleanup(stateDir, cgroups.HostTree()) })
 	logPath := filepath.Join(t.TempDir(), "log")
 	run(t, c, "c", "echo abcdefghij", CreateRequest{LogPath: logPath})
 	waitExit(t, c, "c")

@@ -145,7 +145,7 @@ func pumpStdin(r io.Reader, send func(byte, []byte) error) {
 			}
 		}
 		if err != nil {
-			send(api.FrameEOF, nil)
+			_ = send(api.FrameEOF, nil)
 			return
 		}
 	}

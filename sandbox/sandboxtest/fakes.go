@@ -54,7 +54,7 @@ func (f *Failures) check(step string) error {
 	f.mu.Lock()
 	err := f.m[step]
 	f.mu.Unlock()
-	if err == ErrPanic {
+	if errors.Is(err, ErrPanic) {
 		panic(fmt.Sprintf("sandboxtest: injected panic at %s", step))
 	}
 	return err
@@ -620,7 +620,7 @@ func (c *client) Exec(ctx context.Context, r sandbox.ExecRequest) (int, error) {
 		return f(ctx, r)
 	}
 	if r.Stdout != nil {
-		io.WriteString(r.Stdout, "ok")
+		_, _ = io.WriteString(r.Stdout, "ok")
 	}
 	return 0, nil
 }

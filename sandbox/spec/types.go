@@ -12,10 +12,10 @@ import (
 type CgroupDriver string
 
 const (
-	// CgroupfsDriver: CgroupsPath is an absolute path in the cgroup hierarchy,
+	// CgroupfsDriver means CgroupsPath is an absolute path in the cgroup hierarchy,
 	// "<cgroup_parent>/<id>".
 	CgroupfsDriver CgroupDriver = "cgroupfs"
-	// SystemdDriver: CgroupsPath is "slice:prefix:name" as runc's systemd
+	// SystemdDriver means CgroupsPath is "slice:prefix:name" as runc's systemd
 	// driver reads it, "<parent slice>:crid:<id>" (a scope crid-<id>.scope).
 	SystemdDriver CgroupDriver = "systemd"
 )

@@ -55,7 +55,7 @@ func execNSOnce(ctx context.Context, st *stack, name string) error {
 	if err != nil {
 		return err
 	}
-	defer m.RemovePod(ctx, podID)
+	defer func() { _ = m.RemovePod(ctx, podID) }()
 	id, err := m.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "c"},
 		Image:    &runtimeapi.ImageSpec{Image: "crid.test/busybox:1"},

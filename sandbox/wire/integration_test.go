@@ -3,6 +3,8 @@ package wire_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +24,8 @@ import (
 	"github.com/crid-dev/crid/sandbox"
 	"github.com/crid-dev/crid/sandbox/spec/hostinfo"
 	"github.com/crid-dev/crid/sandbox/wire"
+
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 type stack struct {
@@ -34,7 +38,7 @@ type stack struct {
 // newStack opens a Manager over the real services in temp dirs, with a local busybox
 // image imported as crid.test/busybox:1. It skips when not root.
 func newStack(t *testing.T) *stack {
-	if os.Geteuid() != 0 {
+	if !testenv.Privileged() {
 		t.Skip("needs root: mounts, namespaces, cgroups")
 	}
 	bin := buildMonitor(t)
@@ -80,7 +84,7 @@ func TestManagerRealStack(t *testing.T) {
 	t.Cleanup(func() {
 		if !closed {
 			if podID != "" {
-				m.RemovePod(ctx, podID)
+				_ = m.RemovePod(ctx, podID)
 			}
 			m.Close()
 		}
@@ -151,7 +155,7 @@ func TestManagerRealStack(t *testing.T) {
 	if err := m.RemovePod(ctx, podID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(pod.Dir); !os.IsNotExist(err) {
+	if _, err := os.Stat(pod.Dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("pod dir left: %v", err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(root, "containers")); len(ents) != 0 {

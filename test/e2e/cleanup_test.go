@@ -84,7 +84,7 @@ func (d *Daemon) Cleanup() []error {
 	if veths := bridgePorts(d.Bridge); len(veths) > 0 {
 		leak("veths on %s: %v", d.Bridge, veths)
 		for _, v := range veths {
-			exec.Command("ip", "link", "del", v).Run()
+			_ = exec.Command("ip", "link", "del", v).Run()
 		}
 	}
 	if rules, err := d.removeIptables(); err != nil {
@@ -170,7 +170,7 @@ var hexID = regexp.MustCompile(`^[0-9a-f]{32,64}$`)
 // collectIDsFromState adds the ids crid named its state dirs after (pods a crash left
 // behind that CRI no longer lists).
 func (d *Daemon) collectIDsFromState() {
-	filepath.WalkDir(d.State, func(p string, e fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(d.State, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
 		}
@@ -327,7 +327,7 @@ func (d *Daemon) removeCgroups() ([]string, error) {
 		if !top.IsDir() { // skips the cpu -> cpu,cpuacct style symlinks
 			continue
 		}
-		filepath.WalkDir(filepath.Join("/sys/fs/cgroup", top.Name()), func(p string, e fs.DirEntry, err error) error {
+		_ = filepath.WalkDir(filepath.Join("/sys/fs/cgroup", top.Name()), func(p string, e fs.DirEntry, err error) error {
 			if err != nil || !e.IsDir() {
 				return nil
 			}

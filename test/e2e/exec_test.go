@@ -150,7 +150,7 @@ func TestAttach(t *testing.T) {
 		_, err := remoteCommand(ctx, resp.Url, streamOptions{Stdin: pr, Stdout: &stdout, Stderr: &bytes.Buffer{}})
 		done <- err
 	}()
-	pw.Write([]byte("hello\n"))
+	_, _ = pw.Write([]byte("hello\n"))
 	eventually(t, 10*time.Second, func() error {
 		if !strings.Contains(stdout.String(), "echo:hello") {
 			return errString("attach output " + stdout.String())

@@ -27,7 +27,7 @@ func TestHarnessCleanupFindsLeftovers(t *testing.T) {
 	if err := leak.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go leak.Wait()
+	go func() { _ = leak.Wait() }()
 	mnt := filepath.Join(d.Dir, "leakmnt")
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		t.Fatal(err)
@@ -63,11 +63,11 @@ func TestHarnessCleanupFindsLeftovers(t *testing.T) {
 	}
 	if mps := hoststate.Mounts(func(mp string) bool { return strings.HasPrefix(mp, d.Dir) }); len(mps) > 0 {
 		t.Errorf("mounts left: %v", mps)
-		hoststate.Unmount(mps)
+		_ = hoststate.Unmount(mps)
 	}
 	if _, err := os.Stat(cg); err == nil {
 		t.Errorf("cgroup %s left", cg)
-		syscall.Rmdir(cg)
+		_ = syscall.Rmdir(cg)
 	}
 	if _, err := os.Stat(d.Dir); err == nil {
 		t.Errorf("temp dir %s left", d.Dir)

@@ -331,7 +331,7 @@ func (d *Daemon) Start() error {
 		return err
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() { _ = cmd.Wait(); close(exited) }()
 	d.cmd, d.exited = cmd, exited
 
 	deadline := time.Now().Add(60 * time.Second)
@@ -410,8 +410,8 @@ func (d *Daemon) Restart(sig syscall.Signal) error {
 	return d.Start()
 }
 
-// logTail returns up to max bytes of the log from offset on (the last max bytes).
-func (d *Daemon) logTail(offset int64, max int64) string {
+// logTail returns up to limit bytes of the log from offset on (the last limit bytes).
+func (d *Daemon) logTail(offset int64, limit int64) string {
 	f, err := os.Open(d.LogPath)
 	if err != nil {
 		return err.Error()
@@ -421,10 +421,10 @@ func (d *Daemon) logTail(offset int64, max int64) string {
 	if err != nil {
 		return err.Error()
 	}
-	if st.Size()-offset > max {
-		offset = st.Size() - max
+	if st.Size()-offset > limit {
+		offset = st.Size() - limit
 	}
-	f.Seek(offset, io.SeekStart)
+	_, _ = f.Seek(offset, io.SeekStart)
 	b, _ := io.ReadAll(f)
 	return string(b)
 }

@@ -11,12 +11,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/crid-dev/crid/test/e2e/hoststate"
+
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 // TestMain checks the prerequisites, finds or builds the binaries, starts the test
 // registry, and after the tests stops the shared daemon; a failed cleanup fails the run.
 func TestMain(m *testing.M) {
-	if os.Geteuid() != 0 {
+	if !testenv.Privileged() {
 		fmt.Println("e2e: skipped: needs root (crid runs containers)")
 		os.Exit(0)
 	}

@@ -141,7 +141,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 
 	bad := filepath.Join(dropins, "20-bad.toml")
-	os.WriteFile(bad, []byte("pinned_images = []\nno_such_key = 1\n"), 0o600)
+	if err := os.WriteFile(bad, []byte("pinned_images = []\nno_such_key = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	off := d.logSize()
 	hup("bad file")
 	if log := d.logTail(off, 1<<20); !strings.Contains(log, "reload refused") || !strings.Contains(log, "20-bad.toml") {

@@ -11,12 +11,11 @@ import (
 
 // criSnapshot is everything kubelet's relist sees, to compare across a restart.
 type criSnapshot struct {
-	pods       []*runtimeapi.PodSandbox
-	ctrs       []*runtimeapi.Container
-	podStatus  map[string]*runtimeapi.PodSandboxStatus
-	ctrStatus  map[string]*runtimeapi.ContainerStatus
-	images     []*runtimeapi.Image
-	imageFsErr error
+	pods      []*runtimeapi.PodSandbox
+	ctrs      []*runtimeapi.Container
+	podStatus map[string]*runtimeapi.PodSandboxStatus
+	ctrStatus map[string]*runtimeapi.ContainerStatus
+	images    []*runtimeapi.Image
 }
 
 func (d *Daemon) snapshot(t *testing.T) criSnapshot {

@@ -95,7 +95,7 @@ func remoteCommand(ctx context.Context, url string, o streamOptions) (int, error
 			return -1, err
 		}
 		go func() {
-			io.Copy(s, o.Stdin)
+			_, _ = io.Copy(s, o.Stdin)
 			s.Close() // half-close: the command sees EOF
 		}()
 	}
@@ -110,7 +110,7 @@ func remoteCommand(ctx context.Context, url string, o streamOptions) (int, error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			io.Copy(w, s)
+			_, _ = io.Copy(w, s)
 		}()
 		return nil
 	}
@@ -130,7 +130,7 @@ func remoteCommand(ctx context.Context, url string, o streamOptions) (int, error
 		go func() {
 			enc := json.NewEncoder(s)
 			for sz := range o.Resize {
-				enc.Encode(map[string]uint16{"Width": sz[0], "Height": sz[1]})
+				_ = enc.Encode(map[string]uint16{"Width": sz[0], "Height": sz[1]})
 			}
 		}()
 	}

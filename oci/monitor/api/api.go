@@ -222,7 +222,8 @@ func ReadJSON(r io.Reader, v any) error {
 	return json.Unmarshal(p, v)
 }
 
-// Files of the monitor inside the pod state dir:
+// Dir and the functions after it name the files of the monitor inside the pod
+// state dir:
 //
 //	<state>/monitor/            0700, the monitor's own directory
 //	<state>/monitor/sock        the unix socket crid connects to
@@ -231,11 +232,21 @@ func ReadJSON(r io.Reader, v any) error {
 //	<state>/monitor/containers/<id>/state.json   Record, written atomically
 //	<state>/monitor/containers/<id>/spec.json    the spec, for Cleanup after a monitor crash
 //	<state>/monitor/containers/<id>/exec/        the executor's state dir for this container
-func Dir(stateDir string) string           { return filepath.Join(stateDir, "monitor") }
-func SocketPath(stateDir string) string    { return filepath.Join(stateDir, "monitor", "sock") }
-func PidPath(stateDir string) string       { return filepath.Join(stateDir, "monitor", "pid") }
-func LogPath(stateDir string) string       { return filepath.Join(stateDir, "monitor", "log") }
+func Dir(stateDir string) string { return filepath.Join(stateDir, "monitor") }
+
+// SocketPath is the monitor's socket (see Dir).
+func SocketPath(stateDir string) string { return filepath.Join(stateDir, "monitor", "sock") }
+
+// PidPath is the monitor's pid file (see Dir).
+func PidPath(stateDir string) string { return filepath.Join(stateDir, "monitor", "pid") }
+
+// LogPath is the monitor's own log (see Dir).
+func LogPath(stateDir string) string { return filepath.Join(stateDir, "monitor", "log") }
+
+// ContainersDir holds one directory per container (see Dir).
 func ContainersDir(stateDir string) string { return filepath.Join(stateDir, "monitor", "containers") }
+
+// ContainerDir is one container's directory (see Dir).
 func ContainerDir(stateDir, id string) string {
 	return filepath.Join(stateDir, "monitor", "containers", id)
 }

@@ -15,11 +15,19 @@ import (
 func TestFrameRoundTrip(t *testing.T) {
 	var b bytes.Buffer
 	big := bytes.Repeat([]byte("y"), 100000)
-	WriteFrame(&b, FrameStdout, []byte("hi"))
-	WriteFrame(&b, FrameStderr, big)
-	WriteFrame(&b, FrameEOF, nil)
+	if err := WriteFrame(&b, FrameStdout, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFrame(&b, FrameStderr, big); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFrame(&b, FrameEOF, nil); err != nil {
+		t.Fatal(err)
+	}
 	req := &Request{Op: OpCreate, ID: "c1", Spec: &specs.Spec{Process: &specs.Process{Args: []string{"sh"}}}, Terminal: true}
-	WriteJSON(&b, req)
+	if err := WriteJSON(&b, req); err != nil {
+		t.Fatal(err)
+	}
 
 	var buf []byte
 	for _, want := range []struct {
@@ -104,8 +112,12 @@ func TestWriteFileAtomicKeepsOldOnFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(dir, "sub"))
-	os.Mkdir(filepath.Join(dir, "sub"), 0o700)
-	os.WriteFile(filepath.Join(dir, "sub", "keep"), nil, 0o600)
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sub", "keep"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := WriteFileAtomic(filepath.Join(dir, "sub"), []byte("x"), 0o600); err == nil {
 		t.Fatal("rename over a non-empty dir succeeded")
 	}

@@ -34,7 +34,7 @@ func TestSocketAddrLongPath(t *testing.T) {
 	}
 	go func() {
 		if c, err := l.Accept(); err == nil {
-			c.Write([]byte("ok"))
+			_, _ = c.Write([]byte("ok"))
 			c.Close()
 		}
 	}()

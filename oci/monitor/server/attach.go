@@ -48,7 +48,7 @@ func (c *container) endAttaches(code int) {
 	for a := range c.attaches {
 		a.mu.Lock()
 		a.conn.SetWriteDeadline(time.Now().Add(fanWriteTimeout))
-		api.WriteFrame(a.conn, api.FrameExit, p[:])
+		_ = api.WriteFrame(a.conn, api.FrameExit, p[:])
 		a.mu.Unlock()
 		a.conn.Close()
 	}
@@ -69,7 +69,7 @@ func (c *container) closeStdin() {
 	}
 	if c.stdin == c.console {
 		// A tty has no half-close: send the terminal's EOF character.
-		c.console.Write([]byte{4})
+		_, _ = c.console.Write([]byte{4})
 	} else {
 		c.stdin.Close()
 	}
@@ -87,7 +87,7 @@ func (s *Server) serveAttach(conn net.Conn, req *api.Request) {
 		s.mu.Unlock()
 	}
 	if err != nil {
-		api.WriteJSON(conn, api.ErrorResponse(err))
+		_ = api.WriteJSON(conn, api.ErrorResponse(err))
 		return
 	}
 	a := &attachSession{conn: conn, stdout: req.Stdout, stderr: req.Stderr}
@@ -123,7 +123,7 @@ func (s *Server) serveAttach(conn net.Conn, req *api.Request) {
 			useStdin = false
 		case api.FrameResize:
 			if len(p) == 4 && c.console != nil {
-				setWinsize(c.console, binary.BigEndian.Uint16(p[:2]), binary.BigEndian.Uint16(p[2:]))
+				_ = setWinsize(c.console, binary.BigEndian.Uint16(p[:2]), binary.BigEndian.Uint16(p[2:]))
 			}
 		}
 	}
@@ -144,5 +144,5 @@ func (c *container) writeStdin(p []byte) {
 	}
 	// Outside ioMu: a container that does not read its stdin blocks only this client.
 	// Errors (the container closed its stdin, or exited) end nothing: the exit does.
-	f.Write(p)
+	_, _ = f.Write(p)
 }

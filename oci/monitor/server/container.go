@@ -87,7 +87,7 @@ func (s *Server) spawnContainer(ctx context.Context, c *container, req *api.Requ
 			if c.log != nil {
 				c.log.Close()
 			}
-			s.exec.Destroy(c.spec)
+			_ = s.exec.Destroy(c.spec)
 			os.RemoveAll(c.dir)
 		}
 	}()
@@ -169,7 +169,7 @@ func (s *Server) copyContainerOutput(c *container, f *os.File, name string, typ 
 	go func() {
 		defer c.outputs.Done()
 		copyOut(f, func(b []byte) {
-			ls.Write(b)
+			_, _ = ls.Write(b)
 			c.fanout(typ, b)
 		})
 		ls.Flush()
@@ -391,7 +391,7 @@ func (s *Server) createPodInfra(ctx context.Context, req *api.Request) (*api.Res
 		s.mu.Lock()
 		delete(s.containers, api.InfraID)
 		s.mu.Unlock()
-		s.exec.Destroy(c.spec)
+		_ = s.exec.Destroy(c.spec)
 		os.RemoveAll(c.dir)
 		return nil, err
 	}

@@ -20,12 +20,12 @@ func (s *Server) serveExec(conn net.Conn, req *api.Request) {
 	defer s.trimSoon()
 	code, err := s.runExec(conn, req)
 	if err != nil {
-		api.WriteJSON(conn, api.ErrorResponse(err))
+		_ = api.WriteJSON(conn, api.ErrorResponse(err))
 		return
 	}
 	var p [4]byte
 	binary.BigEndian.PutUint32(p[:], uint32(code))
-	api.WriteFrame(conn, api.FrameExit, p[:])
+	_ = api.WriteFrame(conn, api.FrameExit, p[:])
 }
 
 func (s *Server) runExec(conn net.Conn, req *api.Request) (int, error) {
@@ -112,7 +112,7 @@ func (s *Server) runExec(conn net.Conn, req *api.Request) (int, error) {
 	var wmu sync.Mutex
 	send := func(typ byte, b []byte) {
 		wmu.Lock()
-		api.WriteFrame(conn, typ, b)
+		_ = api.WriteFrame(conn, typ, b)
 		wmu.Unlock()
 	}
 	wmu.Lock()
@@ -149,17 +149,17 @@ func (s *Server) runExec(conn net.Conn, req *api.Request) (int, error) {
 			switch typ {
 			case api.FrameStdin:
 				if stdin != nil {
-					stdin.Write(p)
+					_, _ = stdin.Write(p)
 				}
 			case api.FrameEOF:
 				if stdin != nil && stdin != console {
 					stdin.Close()
 				} else if stdin != nil {
-					console.Write([]byte{4})
+					_, _ = console.Write([]byte{4})
 				}
 			case api.FrameResize:
 				if console != nil && len(p) == 4 {
-					setWinsize(console, binary.BigEndian.Uint16(p[:2]), binary.BigEndian.Uint16(p[2:]))
+					_ = setWinsize(console, binary.BigEndian.Uint16(p[:2]), binary.BigEndian.Uint16(p[2:]))
 				}
 			}
 		}

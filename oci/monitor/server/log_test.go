@@ -10,10 +10,10 @@ import (
 
 var fixed = time.Date(2026, 11, 22, 6, 0, 0, 123456789, time.UTC)
 
-func newTestLog(t *testing.T, max int) (*LogWriter, string) {
+func newTestLog(t *testing.T, maxLine int) (*LogWriter, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "c.log")
-	l, err := OpenLog(path, max)
+	l, err := OpenLog(path, maxLine)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +80,9 @@ func TestLogFormat(t *testing.T) {
 func TestLogStreamsShareFile(t *testing.T) {
 	l, path := newTestLog(t, 0)
 	out, errs := l.Stream("stdout"), l.Stream("stderr")
-	out.Write([]byte("o1 "))
-	errs.Write([]byte("e1\n"))
-	out.Write([]byte("o2\n"))
+	_, _ = out.Write([]byte("o1 "))
+	_, _ = errs.Write([]byte("e1\n"))
+	_, _ = out.Write([]byte("o2\n"))
 	want := ts + " stderr F e1\n" + ts + " stdout F o1 o2\n"
 	if got := readLog(t, path); got != want {
 		t.Errorf("log:\n%q\nwant\n%q", got, want)
@@ -92,16 +92,16 @@ func TestLogStreamsShareFile(t *testing.T) {
 func TestLogReopen(t *testing.T) {
 	l, path := newTestLog(t, 0)
 	s := l.Stream("stdout")
-	s.Write([]byte("before\n"))
+	_, _ = s.Write([]byte("before\n"))
 	// kubelet rotates: rename, then ask for a reopen.
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	s.Write([]byte("still old\n"))
+	_, _ = s.Write([]byte("still old\n"))
 	if err := l.Reopen(); err != nil {
 		t.Fatal(err)
 	}
-	s.Write([]byte("after\n"))
+	_, _ = s.Write([]byte("after\n"))
 	if got, want := readLog(t, path+".1"), ts+" stdout F before\n"+ts+" stdout F still old\n"; got != want {
 		t.Errorf("rotated log %q, want %q", got, want)
 	}
@@ -118,7 +118,7 @@ func TestLogTimestampParses(t *testing.T) {
 	}
 	defer l.Close()
 	before := time.Now()
-	l.Stream("stderr").Write([]byte("x\n"))
+	_, _ = l.Stream("stderr").Write([]byte("x\n"))
 	f := strings.SplitN(readLog(t, path), " ", 4)
 	if len(f) != 4 || f[1] != "stderr" || f[2] != "F" || f[3] != "x\n" {
 		t.Fatalf("entry %q", f)
@@ -135,7 +135,7 @@ func TestLogTimestampParses(t *testing.T) {
 func TestLogLargeWriteSplitsAtDefaultMax(t *testing.T) {
 	l, path := newTestLog(t, 0)
 	line := strings.Repeat("x", DefaultMaxLine*2+10)
-	l.Stream("stdout").Write([]byte(line + "\n"))
+	_, _ = l.Stream("stdout").Write([]byte(line + "\n"))
 	entries := strings.Split(strings.TrimSuffix(readLog(t, path), "\n"), "\n")
 	if len(entries) != 3 {
 		t.Fatalf("%d entries, want 3", len(entries))

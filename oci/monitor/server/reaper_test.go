@@ -11,7 +11,7 @@ func TestReaperUnclaimedExitMatchedOnRegister(t *testing.T) {
 	r.beginSpawn()
 	// The process exits (and is reaped) before Create returned its pid.
 	r.exited(42, unix.WaitStatus(3<<8))
-	var got int = -1
+	got := -1
 	r.register(42, func(ws unix.WaitStatus) { got = exitCode(ws) })
 	r.endSpawn()
 	if got != 3 {
@@ -21,7 +21,7 @@ func TestReaperUnclaimedExitMatchedOnRegister(t *testing.T) {
 
 func TestReaperRegisteredExit(t *testing.T) {
 	r := newReaper()
-	var got int = -1
+	got := -1
 	r.beginSpawn()
 	r.register(7, func(ws unix.WaitStatus) { got = exitCode(ws) })
 	r.endSpawn()

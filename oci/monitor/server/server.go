@@ -149,7 +149,7 @@ func (s *Server) handle(conn net.Conn) {
 			buf = nil // a Create's spec: do not keep it for the connection's life
 		}
 		if err != nil {
-			api.WriteJSON(conn, api.ErrorResponse(err))
+			_ = api.WriteJSON(conn, api.ErrorResponse(err))
 			conn.Close()
 			return
 		}

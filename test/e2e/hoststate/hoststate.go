@@ -4,7 +4,9 @@ package hoststate
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -89,7 +91,7 @@ func Describe(pids []int) string {
 	return strings.TrimSpace(b.String())
 }
 
-// Alive: the process exists and is not a zombie.
+// Alive reports whether the process exists and is not a zombie.
 func Alive(pid int) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -194,7 +196,7 @@ func MissingCgroups(name string) []string {
 			continue // not a hierarchy root
 		}
 		dir := filepath.Join(root, name)
-		if _, err := os.Stat(dir); os.IsNotExist(err) {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			out = append(out, dir)
 		}
 	}
