@@ -58,7 +58,7 @@ func TestSnapshotEscapeRefused(t *testing.T) {
 	if err == nil {
 		rfs, perr := e.svc.PrepareRootfs(context.Background(), "escape", img.ID)
 		if perr == nil {
-			defer e.svc.RemoveRootfs(context.Background(), "escape")
+			defer func() { _ = e.svc.RemoveRootfs(context.Background(), "escape") }()
 			if slices.ContainsFunc(rfs.LowerDirs, func(d string) bool { r, _ := filepath.EvalSymlinks(d); return r == victim }) {
 				t.Errorf("the host dir %s is a lower dir of the second image: %v", victim, rfs.LowerDirs)
 			}

@@ -105,9 +105,6 @@ func createFileInRoot(rootfd int, path string) (int, error) {
 	return openInRoot(rootfd, path, unix.O_PATH)
 }
 
-// fdPath names an fd through procfs, for the few calls that only take paths.
-func fdPath(fd int) string { return fmt.Sprintf("/proc/self/fd/%d", fd) }
-
 // openProcfs opens the procfs mounted at path and checks with fstatfs that it
 // really is procfs (a container could otherwise have put a tmpfs or a symlink
 // there to redirect our writes to sysctls or oom_score_adj).

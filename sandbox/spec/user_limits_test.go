@@ -112,7 +112,9 @@ func TestUserOutsideUsernsMapping(t *testing.T) {
 func TestEtcFilesBounded(t *testing.T) {
 	write := func(t *testing.T, data []byte) string {
 		dir := t.TempDir()
-		os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+		if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, "etc/passwd"), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +151,9 @@ func TestEtcFilesBounded(t *testing.T) {
 	})
 	t.Run("fifo", func(t *testing.T) {
 		dir := t.TempDir()
-		os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+		if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		fifo := filepath.Join(dir, "etc/passwd")
 		if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 			t.Fatal(err)
@@ -175,8 +179,10 @@ func TestEtcFilesBounded(t *testing.T) {
 		}
 		// (A character device is an overlay whiteout: LayerFS already treats it as absent.)
 		dir := t.TempDir()
-		os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
-		if err := syscall.Mknod(filepath.Join(dir, "etc/passwd"), syscall.S_IFBLK|0o644, 7<<8|0); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mknod(filepath.Join(dir, "etc/passwd"), syscall.S_IFBLK|0o644, 7<<8); err != nil {
 			t.Fatal(err)
 		}
 		if err := resolve(t, dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
