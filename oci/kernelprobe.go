@@ -13,9 +13,8 @@ import (
 )
 
 // ProbeKernelArg (os.Args[1]) makes the monitor binary print this kernel's
-// features as JSON and exit: the daemon asks the executor's binary, which can
-// make the user namespace some probes need.
-const ProbeKernelArg = "probe-kernel"
+// features as JSON and exit (kernel.ProbeArg).
+const ProbeKernelArg = kernel.ProbeArg
 
 // HostKernel probes this kernel once per process (on first use) and returns
 // how the executor mounts what it mounts here. Without userNS the probes that

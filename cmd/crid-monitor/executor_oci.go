@@ -10,6 +10,7 @@ import (
 
 	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci"
+	"github.com/crid-dev/crid/oci/kernel"
 	"github.com/crid-dev/crid/oci/monitor/api"
 	"github.com/crid-dev/crid/oci/monitor/server"
 	_ "github.com/crid-dev/crid/oci/nsenter" // the executor re-executes this binary as init, exec and pause
@@ -30,12 +31,16 @@ func dispatchExecutorModes() {
 	}
 }
 
-func newExecutor() server.Executor { return &ociExecutor{tree: cgroups.HostTree()} }
+// newExecutor: kern is the daemon's kernel probe (nil: oci probes once itself).
+func newExecutor(kern *kernel.Features) server.Executor {
+	return &ociExecutor{tree: cgroups.HostTree(), kernel: kern}
+}
 
 // ociExecutor adapts package oci (and package cgroups for what happens to a
 // container's cgroup after Create) to the monitor's Executor.
 type ociExecutor struct {
-	tree cgroups.Tree
+	tree   cgroups.Tree
+	kernel *kernel.Features
 }
 
 func (e *ociExecutor) Create(ctx context.Context, o server.CreateOptions) (*server.Created, error) {
@@ -44,7 +49,8 @@ func (e *ociExecutor) Create(ctx context.Context, o server.CreateOptions) (*serv
 	}
 	c, err := oci.Create(ctx, oci.CreateOptions{
 		ID: o.ID, StateDir: o.StateDir, Spec: o.Spec, Rootfs: o.Rootfs, Cgroups: e.tree,
-		Stdio: oci.Stdio{Stdin: o.Stdio.Stdin, Stdout: o.Stdio.Stdout, Stderr: o.Stdio.Stderr},
+		Stdio:  oci.Stdio{Stdin: o.Stdio.Stdin, Stdout: o.Stdio.Stdout, Stderr: o.Stdio.Stderr},
+		Kernel: e.kernel,
 	})
 	if err != nil {
 		return nil, err

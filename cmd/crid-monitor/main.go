@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/crid-dev/crid/oci/kernel"
 	"github.com/crid-dev/crid/oci/monitor/api"
 	"github.com/crid-dev/crid/oci/monitor/server"
 )
@@ -45,6 +46,8 @@ func main() {
 	stateDir := fs.String("state-dir", "", "the pod's state dir")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	maxLogLine := fs.Int("max-log-line", 0, "longest CRI log entry before splitting (0 = 16 KiB)")
+	overlay := fs.String("overlay", "", "how this kernel mounts an overlay rootfs (crid's probe; empty = probe)")
+	idmappedOverlay := fs.String("idmapped-overlay", "", "how this kernel builds an overlay on idmapped layers (crid's probe)")
 	forked := fs.Bool(forkedFlag[2:], false, "internal: this is the detached monitor")
 	_ = fs.Parse(os.Args[3:])
 	if podID == "" || *stateDir == "" {
@@ -61,7 +64,11 @@ func main() {
 		}
 		os.Exit(0)
 	}
-	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, ready))
+	var kern *kernel.Features
+	if *overlay != "" {
+		kern = &kernel.Features{Overlay: kernel.OverlayMount(*overlay), IDMappedOverlay: kernel.IDMappedOverlay(*idmappedOverlay)}
+	}
+	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, kern, ready))
 }
 
 // detach starts the real monitor in its own session and returns: the caller
@@ -90,7 +97,7 @@ func detach() error {
 	return p.Release()
 }
 
-func run(podID, stateDir, level string, maxLogLine int, ready *os.File) int {
+func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, ready *os.File) int {
 	// A small heap goal: the monitor's live heap is tens of KiB; the default GOGC
 	// would let it grow to the 4 MiB minimum goal before collecting.
 	debug.SetGCPercent(25)
@@ -137,7 +144,7 @@ func run(podID, stateDir, level string, maxLogLine int, ready *os.File) int {
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 
 	srv := server.New(server.Config{
-		PodID: podID, StateDir: stateDir, Executor: newExecutor(), Logger: log, MaxLogLine: maxLogLine,
+		PodID: podID, StateDir: stateDir, Executor: newExecutor(kern), Logger: log, MaxLogLine: maxLogLine,
 	})
 	if _, err := fmt.Fprintln(ready, "ok"); err != nil {
 		// crid gave up waiting (its context ended): nobody will use this monitor.

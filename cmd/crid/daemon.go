@@ -12,6 +12,7 @@ import (
 	"github.com/crid-dev/crid/config"
 	"github.com/crid-dev/crid/cri"
 	"github.com/crid-dev/crid/images"
+	"github.com/crid-dev/crid/oci/kernel"
 	"github.com/crid-dev/crid/sandbox"
 	"github.com/crid-dev/crid/sandbox/wire"
 )
@@ -30,6 +31,7 @@ type daemon struct {
 	closers []func()
 	// running returns the configuration in force (a reload changes the live keys).
 	running func() config.Config
+	kernel  kernel.Features // the start-time probe
 }
 
 // imagesConfig places the image store and the writable layers under the root.
@@ -77,11 +79,14 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 
 	// Recovery reconnects to every pod's monitor and reconciles half-made work, so it
 	// must finish before the socket accepts requests.
-	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree()})
+	// On the filesystem of the layers: whether it takes idmapped mounts matters.
+	kern, probed := probeKernel(monitorPath, cfg.Root, log)
+	d.kernel = kern
+	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed})
 	d.pods, err = sandbox.New(context.Background(), sandbox.Config{
 		Root:     cfg.Root,
 		State:    cfg.State,
-		Features: probeFeatures(),
+		Features: runtimeFeatures(kern),
 		SpecHost: specHost(cfg.CgroupDriver),
 	}, deps, log)
 	if err != nil {
@@ -103,7 +108,7 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 		Log:          log,
 		Version:      config.Version,
 		CgroupDriver: cfg.CgroupDriver,
-		Runtime:      runtimeReadiness{monitor: monitorPath},
+		Runtime:      runtimeReadiness{monitor: monitorPath, kernel: probed},
 		Network:      d.network,
 		StatusExtras: cri.HandlerStatus(d.pods),
 		Info:         d.statusInfo,

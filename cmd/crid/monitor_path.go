@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // findMonitor locates crid-monitor: the configured path, next to this binary, then $PATH.
@@ -29,9 +31,17 @@ func findMonitor(configured string) (string, error) {
 
 // runtimeReadiness answers RuntimeReady: containers can run when the monitor binary is
 // there and a cgroup hierarchy is mounted.
-type runtimeReadiness struct{ monitor string }
+type runtimeReadiness struct {
+	monitor string
+	kernel  *kernel.Features // nil when the probe could not run
+}
 
 func (r runtimeReadiness) Ready() error {
+	if r.kernel != nil {
+		if err := r.kernel.Usable(); err != nil {
+			return err
+		}
+	}
 	if err := unix.Access(r.monitor, unix.X_OK); err != nil {
 		return fmt.Errorf("monitor binary %s is not executable: %v", r.monitor, err)
 	}

@@ -36,5 +36,6 @@ func (d *daemon) statusInfo() map[string]any {
 			"supplementalGroupsPolicy": f.SupplementalGroupsPolicy,
 		},
 		"network": network,
+		"kernel":  d.kernel, // the start-time probe: what works, the fallbacks taken, what is missing
 	}
 }

@@ -15,6 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ProbeArg (os.Args[1]) makes the monitor binary print this kernel's
+// Features as JSON and exit: the daemon asks the executor's binary, which can
+// make the user namespace some probes need.
+const ProbeArg = "probe-kernel"
+
 // OverlayMount is how the executor mounts an overlay rootfs.
 type OverlayMount string
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/crid-dev/crid/errdefs"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // StartOptions describe the monitor to start for a pod.
@@ -22,6 +24,10 @@ type StartOptions struct {
 	// MaxLogLine is the longest CRI log entry before a line is split into partial
 	// entries; 0 = 16 KiB (containerd's max_container_log_line_size).
 	MaxLogLine int
+	// Overlay and IDMappedOverlay are the daemon's kernel probe (package
+	// oci/kernel), so that monitors do not probe again; "" = probe themselves.
+	Overlay         kernel.OverlayMount
+	IDMappedOverlay kernel.IDMappedOverlay
 }
 
 // Start spawns the pod's monitor and connects to it. The monitor is detached from
@@ -50,6 +56,9 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 	args := []string{"monitor", opts.PodID, "--state-dir", opts.StateDir, "--log-level", level}
 	if opts.MaxLogLine > 0 {
 		args = append(args, "--max-log-line", strconv.Itoa(opts.MaxLogLine))
+	}
+	if opts.Overlay != "" {
+		args = append(args, "--overlay", string(opts.Overlay), "--idmapped-overlay", string(opts.IDMappedOverlay))
 	}
 	cmd := exec.Command(opts.Binary, args...)
 	cmd.ExtraFiles = []*os.File{w} // fd 3: the readiness pipe

@@ -23,6 +23,8 @@ import (
 	"github.com/crid-dev/crid/oci/monitor"
 	"github.com/crid-dev/crid/sandbox"
 	"github.com/crid-dev/crid/sandbox/spec"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // MonitorOptions are how pod monitors are started.
@@ -30,6 +32,7 @@ type MonitorOptions struct {
 	Binary   string // path of crid-monitor
 	LogLevel string
 	Cgroups  cgroups.Tree // the host's (cgroups.HostTree): where dead monitors' cgroups are removed
+	Kernel   *kernel.Features // the daemon's kernel probe, handed to each monitor; nil = they probe
 }
 
 // Deps returns the sandbox's dependencies over the real services.
@@ -117,7 +120,11 @@ func cniPod(p sandbox.NetPod) cni.Pod {
 type Runtime struct{ Opts MonitorOptions }
 
 func (r Runtime) Start(ctx context.Context, podID, stateDir string) (sandbox.Monitor, error) {
-	c, err := monitor.Start(ctx, monitor.StartOptions{PodID: podID, StateDir: stateDir, Binary: r.Opts.Binary, LogLevel: r.Opts.LogLevel})
+	opts := monitor.StartOptions{PodID: podID, StateDir: stateDir, Binary: r.Opts.Binary, LogLevel: r.Opts.LogLevel}
+	if k := r.Opts.Kernel; k != nil {
+		opts.Overlay, opts.IDMappedOverlay = k.Overlay, k.IDMappedOverlay
+	}
+	c, err := monitor.Start(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,6 +188,23 @@ func TestStatus(t *testing.T) {
 	if !got[runtimeapi.RuntimeReady] || !got[runtimeapi.NetworkReady] {
 		t.Errorf("Status conditions %v, want RuntimeReady and NetworkReady true", resp.Status.GetConditions())
 	}
+	// The kernel probe: how the rootfs is mounted here, and user namespaces
+	// advertised exactly when overlayfs can sit on idmapped layers.
+	var kern struct{ Release, Overlay, IDMappedOverlay string }
+	if err := json.Unmarshal([]byte(resp.GetInfo()["kernel"]), &kern); err != nil {
+		t.Fatalf("verbose status kernel: %v (%q)", err, resp.GetInfo()["kernel"])
+	}
+	if kern.Overlay != "lowerdir+" && kern.Overlay != "lowerdir=" {
+		t.Errorf("verbose status kernel.overlay = %q", kern.Overlay)
+	}
+	userns := false
+	for _, h := range resp.GetRuntimeHandlers() {
+		userns = userns || h.GetFeatures().GetUserNamespaces()
+	}
+	if want := kern.IDMappedOverlay != "none"; userns != want {
+		t.Errorf("user namespaces advertised %v, but kernel.idmappedOverlay = %q", userns, kern.IDMappedOverlay)
+	}
+	t.Logf("kernel: %+v", kern)
 	v, err := d.RT.Version(ctxT(t, criTimeout), &runtimeapi.VersionRequest{})
 	if err != nil || v.RuntimeName != "crid" || v.RuntimeApiVersion != "v1" {
 		t.Errorf("Version: %v %v, want crid, API v1", v, err)
