@@ -149,23 +149,6 @@ func (f Features) Usable() error {
 	return nil
 }
 
-// Info is the verbose status of the probe: one key per decision and one per
-// failed probe, as "kernel.<name>".
-func (f Features) Info() map[string]string {
-	m := map[string]string{
-		"kernel.release":          f.Release,
-		"kernel.overlay":          string(f.Overlay),
-		"kernel.idmappedOverlay":  string(f.IDMappedOverlay),
-		"kernel.userNamespaces":   fmt.Sprint(f.UserNamespaces),
-		"kernel.mountSetattr":     fmt.Sprint(f.MountSetattr),
-		"kernel.clone3IntoCgroup": fmt.Sprint(f.Clone3IntoCgroup),
-	}
-	for p, why := range f.Missing {
-		m["kernel.unsupported."+string(p)] = why
-	}
-	return m
-}
-
 // String is a one-line summary for the start log.
 func (f Features) String() string {
 	var missing []string

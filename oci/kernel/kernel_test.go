@@ -49,11 +49,8 @@ func TestDecide(t *testing.T) {
 			}
 			for p, err := range c.r.Errs {
 				why, missing := f.Missing[p]
-				if (err != nil) != missing {
-					t.Errorf("probe %s: error %v, reported missing %v", p, err, missing)
-				}
-				if missing && f.Info()["kernel.unsupported."+string(p)] != why {
-					t.Errorf("probe %s not in Info", p)
+				if (err != nil) != missing || (missing && why != err.Error()) {
+					t.Errorf("probe %s: error %v, reported missing %v %q", p, err, missing, why)
 				}
 			}
 		})
