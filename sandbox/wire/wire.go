@@ -31,7 +31,7 @@ import (
 type MonitorOptions struct {
 	Binary   string // path of crid-monitor
 	LogLevel string
-	Cgroups  cgroups.Tree // the host's (cgroups.HostTree): where dead monitors' cgroups are removed
+	Cgroups  cgroups.Tree     // the host's (cgroups.HostTree): where dead monitors' cgroups are removed
 	Kernel   *kernel.Features // the daemon's kernel probe, handed to each monitor; nil = they probe
 }
 
