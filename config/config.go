@@ -10,9 +10,11 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -38,6 +40,31 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// ByteSize is a size in bytes, written as an integer of bytes or as a string with a
+// binary unit: "512MiB", "32GiB" (k, m, g, t and KB... mean the same powers of 1024).
+type ByteSize int64
+
+func (b ByteSize) MarshalText() ([]byte, error) {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"TiB", units.TiB}, {"GiB", units.GiB}, {"MiB", units.MiB}, {"KiB", units.KiB}} {
+		if b != 0 && int64(b)%u.size == 0 {
+			return []byte(strconv.FormatInt(int64(b)/u.size, 10) + u.suffix), nil
+		}
+	}
+	return []byte(strconv.FormatInt(int64(b), 10)), nil
+}
+
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	v, err := units.RAMInBytes(string(text))
+	if err != nil {
+		return err
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
 // Config is every setting crid has. The `comment` tags are printed by `crid config default`.
 type Config struct {
 	Root                   string   `toml:"root" comment:"Persistent data: images, snapshots, container writable layers, metadata."`
@@ -52,6 +79,7 @@ type Config struct {
 	PinnedImages           []string `toml:"pinned_images" comment:"Images reported Pinned and never removed (RemoveImage is refused): exact references (\"busybox\" means\ndocker.io/library/busybox:latest) or globs over the full reference, like \"registry.k8s.io/pause:*\".\nChanged by SIGHUP without a restart."`
 	PullProgressTimeout    Duration `toml:"pull_progress_timeout" comment:"A pull that receives no bytes for this long fails."`
 	MaxConcurrentDownloads int      `toml:"max_concurrent_downloads" comment:"Layers fetched in parallel per pull."`
+	MaxLayerSize           ByteSize `toml:"max_layer_size" comment:"The most one image layer may hold: its compressed blob, its uncompressed tar stream and the sizes of\nits files (a sparse file counts at its full size). A pull of a bigger layer fails (ResourceExhausted)\nand leaves nothing behind. Bytes, or a binary unit (\"512MiB\", \"32GiB\"); 0 means no limit."`
 	CNIConfDir             string   `toml:"cni_conf_dir" comment:"CNI network configs; the first .conflist/.conf by name is used and reloaded on change."`
 	CNIBinDirs             []string `toml:"cni_bin_dirs" comment:"Where CNI plugins are looked up, in order."`
 	CNIWriteDefaultConfig  bool     `toml:"cni_write_default_config" comment:"Write crid's default network (bridge crid0, 10.89.0.0/16, file zz-crid-default.conflist) when cni_conf_dir has no\nother config and kubelet does not run in cluster mode. It sorts after any cluster CNI's file, and is\nignored (and removed) as soon as another config appears."`
@@ -75,6 +103,7 @@ func Default() Config {
 		PauseImage:             "registry.k8s.io/pause:3.10",
 		PullProgressTimeout:    Duration(time.Minute),
 		MaxConcurrentDownloads: 3,
+		MaxLayerSize:           32 << 30,
 		CNIConfDir:             "/etc/cni/net.d",
 		CNIBinDirs:             []string{"/opt/cni/bin", "/usr/lib/cni"},
 		CNIWriteDefaultConfig:  true,
@@ -155,6 +184,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConcurrentDownloads < 1 {
 		return fmt.Errorf("config: max_concurrent_downloads must be at least 1, got %d", c.MaxConcurrentDownloads)
+	}
+	if c.MaxLayerSize < 0 {
+		return fmt.Errorf("config: max_layer_size must not be negative")
 	}
 	if c.StreamPort < 0 || c.StreamPort > 65535 {
 		return fmt.Errorf("config: stream_port out of range: %d", c.StreamPort)

@@ -57,6 +57,26 @@ func TestOverrides(t *testing.T) {
 	}
 }
 
+func TestMaxLayerSize(t *testing.T) {
+	for body, want := range map[string]ByteSize{
+		"":                              32 << 30,
+		"max_layer_size = 4096\n":       4096,
+		"max_layer_size = \"512MiB\"\n": 512 << 20,
+		"max_layer_size = \"2g\"\n":     2 << 30,
+		"max_layer_size = 0\n":          0,
+	} {
+		cfg, err := Load(write(t, body), false)
+		if err != nil || cfg.MaxLayerSize != want {
+			t.Errorf("%q: %d %v, want %d", body, cfg.MaxLayerSize, err, want)
+		}
+	}
+	for v, want := range map[ByteSize]string{32 << 30: "32GiB", 1536 << 20: "1536MiB", 1000: "1000", 0: "0"} {
+		if got, _ := v.MarshalText(); string(got) != want {
+			t.Errorf("%d marshals as %q, want %q", v, got, want)
+		}
+	}
+}
+
 func TestRefused(t *testing.T) {
 	cases := map[string]string{
 		"roots = \"/x\"\n":                     "roots",
@@ -72,6 +92,9 @@ func TestRefused(t *testing.T) {
 		"cni_conf_dir = \"net.d\"\n":           "cni_conf_dir",
 		"cni_bin_dirs = [\"/opt\", \"bin\"]\n": "cni_bin_dirs",
 		"monitor_path = \"crid-monitor\"\n":    "monitor_path",
+		"max_layer_size = \"lots\"\n":          "max_layer_size",
+		"max_layer_size = -1\n":                "max_layer_size",
+		"max_layer_size = \"-1GiB\"\n":         "max_layer_size",
 	}
 	for body, key := range cases {
 		_, err := Load(write(t, body), false)

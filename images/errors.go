@@ -63,7 +63,7 @@ func classify(err error, host string) error {
 
 // isKind reports whether err already carries an errdefs kind.
 func isKind(err error) bool {
-	for _, k := range []error{errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrFailedPrecondition, errdefs.ErrUnavailable, errdefs.ErrAlreadyExists} {
+	for _, k := range []error{errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrFailedPrecondition, errdefs.ErrUnavailable, errdefs.ErrAlreadyExists, errdefs.ErrResourceExhausted} {
 		if errors.Is(err, k) {
 			return true
 		}

@@ -55,6 +55,7 @@ type Config struct {
 	PinnedImages           []string      // exact references or globs: reported Pinned, never removed (SetPinned changes them)
 	PullProgressTimeout    time.Duration // a pull with no bytes for this long fails
 	MaxConcurrentDownloads int
+	MaxLayerSize           int64 // bytes a layer may hold (blob, tar stream, file sizes); 0 = no limit
 }
 
 // Image is what crid knows of a local image.

@@ -214,6 +214,10 @@ func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, c
 // decompress → (diff ID digest) → untar into a temp snapshot. Both digests are checked
 // before anything is renamed into place.
 func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string) (err error) {
+	limit := s.cfg.MaxLayerSize
+	if limit > 0 && lr.Size > limit {
+		return fmt.Errorf("layer %s: blob of %d bytes is bigger than max_layer_size (%d bytes): %w", lr.Digest, lr.Size, limit, errdefs.ErrResourceExhausted)
+	}
 	needBlob := !s.hasBlob(lr.Digest)
 	needSnap := !s.hasSnapshot(chainID)
 	var rc io.ReadCloser
@@ -226,14 +230,19 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 		return fmt.Errorf("layer %s: %w", lr.Digest, err)
 	}
 	defer rc.Close()
+	// One byte past the manifest's size is enough to fail the size check at commit: a
+	// registry sending more (trailing data after the compressed stream) fills no disk.
 	var in io.Reader = rc
+	if lr.Size >= 0 {
+		in = io.LimitReader(rc, lr.Size+1)
+	}
 	var blob *ingest
 	if needBlob {
 		if blob, err = s.newIngest(); err != nil {
 			return err
 		}
 		defer blob.abort()
-		in = io.TeeReader(rc, blob)
+		in = io.TeeReader(in, blob)
 	}
 	var snapTmp string
 	defer func() {
@@ -245,7 +254,7 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 		if snapTmp, err = s.newSnapshotTemp(); err != nil {
 			return err
 		}
-		if err := unpackStream(in, snapTmp+"/fs", lr); err != nil {
+		if err := unpackStream(in, snapTmp+"/fs", lr, limit); err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
@@ -278,8 +287,9 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 
 // unpackStream decompresses (gzip, zstd or none, told by the stream's magic bytes, which
 // is more reliable than media types registries get wrong) and unpacks into dir, checking
-// the uncompressed stream against the layer's diff ID.
-func unpackStream(r io.Reader, dir string, lr layerRecord) error {
+// the uncompressed stream against the layer's diff ID. limit (> 0) bounds the uncompressed
+// stream and the sizes of the files.
+func unpackStream(r io.Reader, dir string, lr layerRecord, limit int64) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	magic, _ := br.Peek(4)
 	var dr io.Reader = br
@@ -299,9 +309,12 @@ func unpackStream(r io.Reader, dir string, lr layerRecord) error {
 		defer zr.Close()
 		dr = zr
 	}
+	if limit > 0 {
+		dr = &cappedReader{r: dr, left: limit, limit: limit}
+	}
 	h := sha256.New()
 	tr := io.TeeReader(dr, h)
-	if err := unpackLayer(tr, dir); err != nil {
+	if err := unpackLayer(tr, dir, limit); err != nil {
 		return err
 	}
 	if _, err := io.Copy(io.Discard, tr); err != nil {
@@ -313,6 +326,34 @@ func unpackStream(r io.Reader, dir string, lr layerRecord) error {
 	// Drain the compressed remainder through br so the blob digest sees every byte.
 	_, err := io.Copy(io.Discard, br)
 	return err
+}
+
+// cappedReader fails, rather than ending, once more than limit bytes come through: a
+// decompression bomb stops at max_layer_size instead of filling the disk.
+type cappedReader struct {
+	r           io.Reader
+	left, limit int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		// Probe for one more byte: a stream of exactly limit bytes is fine.
+		var one [1]byte
+		if n, err := c.r.Read(one[:]); n == 0 {
+			return 0, err
+		}
+		return 0, layerTooBig("uncompressed stream", c.limit)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+func layerTooBig(what string, limit int64) error {
+	return fmt.Errorf("layer %s is bigger than max_layer_size (%d bytes): %w", what, limit, errdefs.ErrResourceExhausted)
 }
 
 // zstdMaxWindow bounds the memory a layer's zstd frame may ask for (128 MiB, the zstd

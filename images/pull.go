@@ -150,7 +150,7 @@ func pickError(errs []error) error {
 		msgs[i] = e.Error()
 	}
 	kind := errdefs.ErrUnavailable
-	for _, k := range []error{errdefs.ErrFailedPrecondition, errdefs.ErrNotFound, errdefs.ErrInvalidArgument} {
+	for _, k := range []error{errdefs.ErrResourceExhausted, errdefs.ErrFailedPrecondition, errdefs.ErrNotFound, errdefs.ErrInvalidArgument} {
 		for _, e := range errs {
 			if errors.Is(e, k) {
 				kind = k

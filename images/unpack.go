@@ -2,6 +2,7 @@ package images
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,8 @@ const (
 
 type unpacker struct {
 	rootFd  int
+	limit   int64 // > 0: the most bytes the layer's files may hold, counted at their full size
+	written int64
 	isRoot  bool
 	buf     []byte
 	dirs    []dirTimes
@@ -42,13 +45,14 @@ type dirTimes struct {
 	atime, mtime time.Time
 }
 
-// unpackLayer extracts the tar stream r into dir, which must exist and be empty.
-func unpackLayer(r io.Reader, dir string) error {
+// unpackLayer extracts the tar stream r into dir, which must exist and be empty. With
+// limit > 0 the files may hold at most limit bytes in all.
+func unpackLayer(r io.Reader, dir string, limit int64) error {
 	rootFd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("unpack: %w", err)
 	}
-	u := &unpacker{rootFd: rootFd, isRoot: os.Geteuid() == 0, buf: make([]byte, 1<<20), cacheFd: -1}
+	u := &unpacker{rootFd: rootFd, limit: limit, isRoot: os.Geteuid() == 0, buf: make([]byte, 1<<20), cacheFd: -1}
 	defer u.close()
 	tr := tar.NewReader(r)
 	for {
@@ -134,13 +138,19 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 		u.dirs = append(u.dirs, dirTimes{rel: rel, atime: atime(hdr), mtime: hdr.ModTime})
-	case tar.TypeReg: // the reader reports the old TypeRegA as TypeReg
+	case tar.TypeReg, tar.TypeGNUSparse: // the reader reports the old TypeRegA as TypeReg
+		// A sparse file (archive/tar reads its holes as zeros) counts at its full length:
+		// checked before a byte of it lands on disk.
+		if u.limit > 0 && hdr.Size > u.limit-u.written {
+			return layerTooBig(fmt.Sprintf("(its files, with this one of %d bytes)", hdr.Size), u.limit)
+		}
+		u.written += hdr.Size
 		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return err
 		}
 		f := os.NewFile(uintptr(fd), base)
-		_, err = io.CopyBuffer(fileWriter{f}, r, u.buf)
+		err = u.copyFile(f, r)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -176,10 +186,61 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	return u.applyMeta(pfd, base, hdr)
 }
 
-// fileWriter hides os.File's ReadFrom so CopyBuffer uses our 1 MiB buffer.
-type fileWriter struct{ f *os.File }
+// copyFile writes r to f, leaving holes where whole buffers of zeros come (a sparse
+// file's holes, or zeros a layer stores plainly): they read back the same and take no
+// disk, so a small blob cannot expand into gigabytes of zeros on the node's disk.
+func (u *unpacker) copyFile(f *os.File, r io.Reader) error {
+	var size int64
+	for {
+		n, err := fill(r, u.buf)
+		if n > 0 {
+			chunk := u.buf[:n]
+			var werr error
+			if isZeros(chunk) {
+				_, werr = f.Seek(int64(n), io.SeekCurrent)
+			} else {
+				_, werr = f.Write(chunk)
+			}
+			if werr != nil {
+				return werr
+			}
+			size += int64(n)
+		}
+		if err == io.EOF {
+			return f.Truncate(size) // a trailing hole still counts in the length
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
 
-func (w fileWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+// fill reads until buf is full or r fails; io.EOF means r ended (a truncated tar entry is
+// io.ErrUnexpectedEOF from archive/tar and stays an error).
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+var zeroBlock [1 << 20]byte
+
+func isZeros(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroBlock))
+		if !bytes.Equal(b[:n], zeroBlock[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
 
 func atime(hdr *tar.Header) time.Time {
 	if hdr.AccessTime.IsZero() {

@@ -142,7 +142,7 @@ func TestUnpackResolvesInsideAndKeepsMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := unpackLayer(bytes.NewReader(raw), dir); err != nil {
+	if err := unpackLayer(bytes.NewReader(raw), dir, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"real/f", "real/g"} {

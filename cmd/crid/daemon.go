@@ -44,6 +44,7 @@ func imagesConfig(cfg config.Config) images.Config {
 		PinnedImages:           cfg.PinnedImages,
 		PullProgressTimeout:    time.Duration(cfg.PullProgressTimeout),
 		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
+		MaxLayerSize:           int64(cfg.MaxLayerSize),
 	}
 }
 

@@ -1,0 +1,98 @@
+package images
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/crid-dev/crid/errdefs"
+	"github.com/crid-dev/crid/hack/testimages"
+)
+
+// max_layer_size bounds what one layer may put on the node: a layer over it fails the pull
+// with ResourceExhausted, and nothing of it stays (no image, blob, snapshot, temp file).
+func TestLayerOverMaxSizeFailsCleanly(t *testing.T) {
+	requireRoot(t)
+	for _, tt := range []struct {
+		name  string
+		img   func() (v1.Image, error)
+		limit int64
+		// fetched: whether the layer's blob may be downloaded at all before the refusal.
+		fetched bool
+	}{
+		// 400 bytes of blob, a 512 MiB file: refused from the tar header alone.
+		{"sparse file", func() (v1.Image, error) { return testimages.Sparse(512 << 20) }, 64 << 20, true},
+		// 96 MiB of zeros in a ~100 KiB gzip blob.
+		{"gzip bomb", func() (v1.Image, error) { return testimages.Zeros(96 << 20) }, 64 << 20, true},
+		// A 2 MiB incompressible blob: refused from the manifest's size, never downloaded.
+		{"big blob", func() (v1.Image, error) { return testimages.Large(1, 2<<20) }, 1 << 20, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var c blobCounter
+			reg := newRegistry(t, testimages.WithMiddleware(c.middleware))
+			img := must[v1.Image](t)(tt.img())
+			push(t, reg, "limit/img:1", img)
+			e := newEnv(t, func(cfg *Config) { cfg.MaxLayerSize = tt.limit })
+			_, err := e.svc.Pull(context.Background(), reg.Ref("limit/img:1"), nil)
+			if !errors.Is(err, errdefs.ErrResourceExhausted) || !strings.Contains(err.Error(), "max_layer_size") {
+				t.Fatalf("pull: %v, want ResourceExhausted naming max_layer_size", err)
+			}
+			assertClean(t, e)
+			layers := must[[]v1.Layer](t)(img.Layers())
+			d := must[v1.Hash](t)(layers[0].Digest())
+			if !tt.fetched && c.get(d.String()) != 0 {
+				t.Errorf("the oversized blob was downloaded %d times", c.get(d.String()))
+			}
+		})
+	}
+}
+
+// A sparse file within the limit unpacks with its full length, as holes: a few hundred
+// bytes of blob never become hundreds of MiB of zeros on disk, and the daemon streams it.
+func TestSparseFileUnpacksAsHoles(t *testing.T) {
+	requireRoot(t)
+	const size = 768 << 20
+	reg := newRegistry(t)
+	push(t, reg, "sparse/img:1", must[v1.Image](t)(testimages.Sparse(size)))
+	e := newEnv(t, func(cfg *Config) { cfg.MaxLayerSize = 1 << 30 })
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	img := e.pull(t, reg.Ref("sparse/img:1"))
+	runtime.ReadMemStats(&after)
+	p := filepath.Join(e.svc.snapshotFS(img.ChainID), "sparse")
+	fi, err := os.Stat(p)
+	if err != nil || fi.Size() != size {
+		t.Fatalf("/sparse: %v %v, want %d bytes", fi, err, size)
+	}
+	if blocks := fi.Sys().(*syscall.Stat_t).Blocks; blocks*512 > 1<<20 {
+		t.Errorf("/sparse takes %d bytes of disk, want holes", blocks*512)
+	}
+	// The pull allocates buffers, not the file: far below its 768 MiB.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("pulling a %d-byte sparse file allocated %d bytes", size, alloc)
+	}
+}
+
+// cappedReader lets exactly limit bytes through and fails past them.
+func TestCappedReader(t *testing.T) {
+	for n, wantErr := range map[int]bool{99: false, 100: false, 101: true} {
+		c := &cappedReader{r: strings.NewReader(strings.Repeat("x", n)), left: 100, limit: 100}
+		buf := make([]byte, 7)
+		total, err := 0, error(nil)
+		for err == nil {
+			var m int
+			m, err = c.Read(buf)
+			total += m
+		}
+		if got := errors.Is(err, errdefs.ErrResourceExhausted); got != wantErr || total > 100 {
+			t.Errorf("%d bytes: read %d, err %v; want error %v", n, total, err, wantErr)
+		}
+	}
+}
