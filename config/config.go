@@ -44,6 +44,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // binary unit: "512MiB", "32GiB" (k, m, g, t and KB... mean the same powers of 1024).
 type ByteSize int64
 
+// MarshalText writes b with the largest binary unit that divides it, else in bytes.
 func (b ByteSize) MarshalText() ([]byte, error) {
 	for _, u := range []struct {
 		suffix string
@@ -56,6 +57,7 @@ func (b ByteSize) MarshalText() ([]byte, error) {
 	return []byte(strconv.FormatInt(int64(b), 10)), nil
 }
 
+// UnmarshalText reads "512MiB", "32g" or a bare number of bytes.
 func (b *ByteSize) UnmarshalText(text []byte) error {
 	v, err := units.RAMInBytes(string(text))
 	if err != nil {

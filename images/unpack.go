@@ -206,7 +206,7 @@ func (u *unpacker) copyFile(f *os.File, r io.Reader) error {
 			}
 			size += int64(n)
 		}
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return f.Truncate(size) // a trailing hole still counts in the length
 		}
 		if err != nil {

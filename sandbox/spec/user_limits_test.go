@@ -14,6 +14,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crid-dev/crid/errdefs"
+	"github.com/crid-dev/crid/internal/testenv"
 )
 
 // uid and gid 2^32-1 mean "no change" to setresuid/setresgid: an image naming them in
@@ -174,7 +175,7 @@ func TestEtcFilesBounded(t *testing.T) {
 		}
 	})
 	t.Run("block device", func(t *testing.T) {
-		if os.Geteuid() != 0 {
+		if !testenv.Privileged() {
 			t.Skip("mknod needs root")
 		}
 		// (A character device is an overlay whiteout: LayerFS already treats it as absent.)
