@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -32,7 +33,8 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (*Image, err
 	}
 	// The shared pull runs detached from any one caller, so a kubelet that times out and
 	// retries finds it still running; the progress watchdog bounds it.
-	ch := s.pulls.DoChan(key, func() (any, error) {
+	ch := s.pulls.DoChan(key, func() (_ any, err error) {
+		defer observePull(time.Now(), &err)
 		return s.pull(context.WithoutCancel(ctx), r, auth)
 	})
 	select {

@@ -64,6 +64,9 @@ func (m *Manager) markExited(e *ctrEntry, st *ProcState) {
 			c.FinishedAt = c.StartedAt
 		}
 		c.Reason, c.Message = exitReason(st), ""
+		if st.OOMKilled {
+			oomKills.Inc()
+		}
 		return true
 	})
 }
@@ -104,6 +107,7 @@ func (m *Manager) monitorLost(p *podEntry, mon Monitor) {
 	}
 	mon.Close()
 	pod := p.snap.Load()
+	monitorsLost.WithLabelValues("running").Inc()
 	m.log.Error("pod monitor is gone", "pod", pod.ID)
 	if err := m.deps.Runtime.Cleanup(pod.Dir); err != nil {
 		m.log.Error("cleaning up after a dead pod monitor", "pod", pod.ID, "error", err)

@@ -80,6 +80,9 @@ func (m *Manager) recoverPod(ctx context.Context, p *Pod, cs []*Container) {
 		}
 	}
 	if mon == nil {
+		if p.State == PodReady { // a NOTREADY pod's monitor may be long gone: it would count at every restart
+			monitorsLost.WithLabelValues("restart").Inc()
+		}
 		m.log.Warn("pod monitor is gone; its containers are reported exited", "pod", p.ID, "error", err)
 		if cerr := m.deps.Runtime.Cleanup(p.Dir); cerr != nil {
 			m.log.Error("cleaning up after a dead pod monitor", "pod", p.ID, "error", cerr)
@@ -87,7 +90,10 @@ func (m *Manager) recoverPod(ctx context.Context, p *Pod, cs []*Container) {
 		if p.State == PodReady {
 			p.State, p.Message = PodNotReady, "pod monitor was gone when crid restarted"
 		}
-	} else if p.State == PodReady {
+	} else {
+		monitorsReconnected.Inc()
+	}
+	if mon != nil && p.State == PodReady {
 		// List leaves the infra out; ask for it by name.
 		if st, err := mon.State(ctx, InfraID); err != nil || st.Status == ProcStopped {
 			p.State, p.Message = PodNotReady, "pod infra process exited while crid was down"

@@ -62,6 +62,7 @@ func serve(cfg config.Config, reload func() (config.Config, error)) error {
 	)
 	d.cri.Register(g)
 
+	defer registerDaemonMetrics(d)()
 	metrics := &metricsEndpoint{log: log}
 	if err := metrics.set(cfg.MetricsListen); err != nil {
 		lis.Close()
