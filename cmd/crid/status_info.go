@@ -34,6 +34,7 @@ func (d *daemon) statusInfo() map[string]any {
 			"recursiveReadOnlyMounts":  f.RecursiveReadOnlyMounts,
 			"userNamespaces":           f.UserNamespaces,
 			"supplementalGroupsPolicy": f.SupplementalGroupsPolicy,
+			"kernelProbes":             d.kernel, // oci/kernel: what the executor's probe found and the fallbacks chosen
 		},
 		"network": network,
 		"kernel":  d.kernel, // the start-time probe: what works, the fallbacks taken, what is missing
