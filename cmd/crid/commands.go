@@ -26,7 +26,7 @@ func newRootCommand() *cobra.Command {
 		}
 		return serve(cfg, func() (config.Config, error) { return flags.load(cmd.Flags()) })
 	}
-	root.AddCommand(newVersionCommand(), newConfigCommand(), newImageCommand())
+	root.AddCommand(newVersionCommand(), newConfigCommand(), newImageCommand(), newCheckCommand())
 	return root
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -161,5 +162,34 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	if _, err := d.IS.RemoveImage(ctxT(t, criTimeout), &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: id}}); err != nil {
 		t.Fatalf("RemoveImage after unpinning: %v", err)
+	}
+}
+
+// TestCheckCommand: `crid check --json` with a running daemon's flags runs the executor's
+// real kernel probe, finds nothing missing on this host, and sees the daemon running.
+func TestCheckCommand(t *testing.T) {
+	d := sharedDaemon(t)
+	out, err := exec.Command(filepath.Join(binDir, "crid"), append([]string{"check", "--json"}, d.args()...)...).Output()
+	if err != nil {
+		t.Fatalf("crid check: %v\n%s", err, out)
+	}
+	var findings []struct{ Check, Status, Detail, Fix string }
+	if err := json.Unmarshal(out, &findings); err != nil {
+		t.Fatalf("crid check --json: %v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, f := range findings {
+		got[f.Check] = f.Status + " " + f.Detail
+		if f.Status == "FAIL" {
+			t.Errorf("FAIL on this host: %+v", f)
+		}
+	}
+	for check, want := range map[string]string{
+		"executor kernel probe": "OK kernel", "crid": "OK running: " + d.Sock, "CNI": "OK network config " + d.CNIConf,
+		"crid-monitor": "OK " + binDir, "overlayfs": "OK",
+	} {
+		if !strings.HasPrefix(got[check], want) {
+			t.Errorf("%s: %q, want it to start with %q", check, got[check], want)
+		}
 	}
 }
