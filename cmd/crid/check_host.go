@@ -160,10 +160,10 @@ func checkHost(env hostEnv, cfg config.Config) []finding {
 	}
 
 	// User namespaces.
-	switch n := read(filepath.Join(env.Proc, "sys/user/max_user_namespaces")); {
-	case n == "":
+	switch n := read(filepath.Join(env.Proc, "sys/user/max_user_namespaces")); n {
+	case "":
 		add("user namespaces", checkWarn, "no user namespace support", "a kernel with CONFIG_USER_NS=y")
-	case n == "0":
+	case "0":
 		add("user namespaces", checkWarn, "user.max_user_namespaces is 0: user-namespaced pods fail", "sysctl -w user.max_user_namespaces=15000")
 	default:
 		add("user namespaces", checkOK, "max_user_namespaces="+n+subIDSummary(env.Etc), "")
@@ -227,8 +227,8 @@ func parseKernel(rel string) ([2]int, bool) {
 		return [2]int{}, false
 	}
 	maj, err1 := strconv.Atoi(parts[0])
-	min, err2 := strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
-	return [2]int{maj, min}, err1 == nil && err2 == nil
+	minor, err2 := strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	return [2]int{maj, minor}, err1 == nil && err2 == nil
 }
 
 // subIDSummary says how many subordinate uid ranges /etc/subuid lists (informational:

@@ -28,6 +28,16 @@ func fakeHost(t *testing.T, files map[string]string, k func() (kernel.Features, 
 		RunSystemd: filepath.Join(root, "run/systemd/system"), Kernel: k}
 }
 
+func mustWrite(t *testing.T, path, body string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func allProbesWork() (kernel.Features, error) {
 	errs := map[kernel.Probe]error{}
 	for _, p := range kernel.AllProbes {
@@ -84,11 +94,9 @@ func TestCheckGoodV2Host(t *testing.T) {
 		"etc/subuid":                             "kubelet:100000:65536\n",
 	}, allProbesWork)
 	cfg := checkConfig(t)
-	os.MkdirAll(cfg.CNIConfDir, 0o755)
-	os.WriteFile(filepath.Join(cfg.CNIConfDir, "10-flannel.conflist"), []byte(`{"name":"cbr0","plugins":[{"type":"flannel"},{"type":"portmap"}]}`), 0o644)
-	os.MkdirAll(cfg.CNIBinDirs[0], 0o755)
+	mustWrite(t, filepath.Join(cfg.CNIConfDir, "10-flannel.conflist"), `{"name":"cbr0","plugins":[{"type":"flannel"},{"type":"portmap"}]}`, 0o644)
 	for _, p := range []string{"flannel", "portmap"} {
-		os.WriteFile(filepath.Join(cfg.CNIBinDirs[0], p), nil, 0o755)
+		mustWrite(t, filepath.Join(cfg.CNIBinDirs[0], p), "", 0o755)
 	}
 	fs := checkHost(env, cfg)
 	if err := failedChecks(fs); err != nil {
@@ -144,7 +152,9 @@ func TestCheckBadHost(t *testing.T) {
 // With kubelet in cluster mode and no CNI config, crid's default network is not promised.
 func TestCheckCNIClusterMode(t *testing.T) {
 	env := fakeHost(t, map[string]string{"etc/kubernetes/kubelet.conf": "apiVersion: v1\n"}, allProbesWork)
-	os.MkdirAll(env.Proc, 0o755)
+	if err := os.MkdirAll(env.Proc, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	got := byCheck(checkHost(env, checkConfig(t)))
 	if f := got["CNI"]; f.Status != checkWarn || !strings.Contains(f.Detail, "cluster mode") {
 		t.Errorf("CNI in cluster mode: %+v", f)
