@@ -16,7 +16,10 @@ func ParsePath(cgroupsPath string) (string, error) {
 		return "", errors.New("spec has no linux.cgroupsPath")
 	}
 	p := cgroupsPath
-	if u, ok := parseUnit(p); ok {
+	if isSliceName(p) {
+		// A bare slice (a systemd-driver cgroup_parent) is the slice's cgroup.
+		p = filepath.Join("/", ExpandSlice(p))
+	} else if u, ok := parseUnit(p); ok {
 		p = filepath.Join("/", ExpandSlice(u.Slice), u.Name)
 	} else {
 		p = filepath.Clean("/" + p)
@@ -25,6 +28,11 @@ func ParsePath(cgroupsPath string) (string, error) {
 		return "", fmt.Errorf("cgroupsPath %q: refusing the root cgroup", cgroupsPath)
 	}
 	return p, nil
+}
+
+// isSliceName tells a systemd slice name ("kubepods-pod1.slice") from a path.
+func isSliceName(p string) bool {
+	return strings.HasSuffix(p, ".slice") && !strings.ContainsAny(p, "/:")
 }
 
 // unit is a systemd-style cgroupsPath: the unit Name ("cri-<id>.scope", or a

@@ -12,6 +12,7 @@ func TestParsePath(t *testing.T) {
 		"system.slice:crid:x":                                "/system.slice/crid-x.scope",
 		":crid:x":                                            "/system.slice/crid-x.scope",
 		"kubepods.slice:crid:pod-1.slice":                    "/kubepods.slice/pod-1.slice",
+		"kubepods-burstable-pod1.slice":                      "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice",
 	} {
 		t.Run(in, func(t *testing.T) {
 			got, err := ParsePath(in)

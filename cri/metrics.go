@@ -40,7 +40,7 @@ type metricDef struct {
 
 func one(v uint64) []sample { return []sample{{value: v}} }
 
-// fromCgroup makes a metric from the monitor's basic stats (running containers only).
+// fromCgroup makes a metric from the container's cgroup (running containers only).
 func fromCgroup(f func(*sandbox.CgroupStats) uint64) func(metricInput) []sample {
 	return func(in metricInput) []sample {
 		if in.cs.Cgroup == nil {
@@ -50,7 +50,8 @@ func fromCgroup(f func(*sandbox.CgroupStats) uint64) func(metricInput) []sample 
 	}
 }
 
-// fromDetail makes a metric from the container's cgroup detail (running containers only).
+// fromDetail makes a metric from what the container's processes hold open (running
+// containers only).
 func fromDetail(f func(*sandbox.CgroupDetail) uint64) func(metricInput) []sample {
 	return func(in metricInput) []sample {
 		if in.cs.Detail == nil {
@@ -69,15 +70,42 @@ func fromSpec(f func(*runtimeapi.LinuxContainerResources) uint64) func(metricInp
 	}
 }
 
+// fromPressure makes a stall-time metric in whole seconds (cadvisor's
+// container_pressure_*: "waiting" is PSI's some, "stalled" its full); none where
+// the host reports no PSI.
+func fromPressure(p func(*sandbox.CgroupStats) *sandbox.Pressure, full bool) func(metricInput) []sample {
+	return func(in metricInput) []sample {
+		if in.cs.Cgroup == nil {
+			return nil
+		}
+		pr := p(in.cs.Cgroup)
+		if pr == nil {
+			return nil
+		}
+		l := pr.Some
+		if full {
+			l = pr.Full
+		}
+		if l == nil {
+			return nil
+		}
+		return one(l.TotalMicros / 1e6)
+	}
+}
+
+func cpuPressure(s *sandbox.CgroupStats) *sandbox.Pressure    { return s.CPUPressure }
+func memoryPressure(s *sandbox.CgroupStats) *sandbox.Pressure { return s.MemoryPressure }
+func ioPressure(s *sandbox.CgroupStats) *sandbox.Pressure     { return s.IOPressure }
+
 func nonNeg(v int64) uint64 { return uint64(max(v, 0)) }
 
 func blkio(f func(sandbox.BlkioDevice) []sample) func(metricInput) []sample {
 	return func(in metricInput) []sample {
-		if in.cs.Detail == nil {
+		if in.cs.Cgroup == nil {
 			return nil
 		}
 		var out []sample
-		for _, d := range in.cs.Detail.Blkio {
+		for _, d := range in.cs.Cgroup.IO {
 			out = append(out, f(d)...)
 		}
 		return out
@@ -95,15 +123,15 @@ var containerMetrics = []metricDef{
 	{"container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", counter, nil,
 		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.CPUUsageNanos / 1e9 })},
 	{"container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.", counter, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.CPUUserNanos / 1e9 })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.CPUUserNanos / 1e9 })},
 	{"container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.", counter, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.CPUSystemNanos / 1e9 })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.CPUSystemNanos / 1e9 })},
 	{"container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals.", counter, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.CFSPeriods })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.CPUPeriods })},
 	{"container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.", counter, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.CFSThrottledPeriods })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.CPUThrottledPeriods })},
 	{"container_cpu_cfs_throttled_seconds_total", "Total time duration the container has been throttled.", counter, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.CFSThrottledNanos / 1e9 })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.CPUThrottledNanos / 1e9 })},
 	{"container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of when it was accessed.", gauge, nil,
 		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.MemoryUsage })},
 	{"container_memory_working_set_bytes", "Current working set in bytes.", gauge, nil,
@@ -111,35 +139,47 @@ var containerMetrics = []metricDef{
 	{"container_memory_rss", "Size of RSS in bytes.", gauge, nil,
 		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.MemoryRSS })},
 	{"container_memory_cache", "Number of bytes of page cache memory.", gauge, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.MemoryCache })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.MemoryCache })},
 	{"container_memory_mapped_file", "Size of memory mapped files in bytes.", gauge, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.MemoryMappedFile })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.MemoryMappedFile })},
 	{"container_memory_kernel_usage", "Size of kernel memory allocated in bytes.", gauge, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.MemoryKernel })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.MemoryKernel })},
 	{"container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes.", gauge, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.MemoryMaxUsage })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.MemoryMaxUsage })},
 	{"container_memory_failcnt", "Number of memory usage hits limits.", counter, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.MemoryFailcnt })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.MemoryFailcnt })},
 	{"container_memory_swap", "Container swap usage in bytes.", gauge, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.MemorySwap })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.MemorySwap })},
 	{"container_memory_failures_total", "Cumulative count of memory allocation failures.", counter, []string{"failure_type", "scope"},
 		func(in metricInput) []sample {
-			if in.cs.Detail == nil {
+			if in.cs.Cgroup == nil {
 				return nil
 			}
 			return []sample{
-				{in.cs.Detail.PageFaults, []string{"pgfault", "container"}},
-				{in.cs.Detail.MajorPageFaults, []string{"pgmajfault", "container"}},
+				{in.cs.Cgroup.PageFaults, []string{"pgfault", "container"}},
+				{in.cs.Cgroup.MajorPageFaults, []string{"pgmajfault", "container"}},
 			}
 		}},
+	{"container_pressure_cpu_waiting_seconds_total", "Total time duration tasks in the container have waited due to CPU congestion.", counter, nil,
+		fromPressure(cpuPressure, false)},
+	{"container_pressure_cpu_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to CPU congestion.", counter, nil,
+		fromPressure(cpuPressure, true)},
+	{"container_pressure_memory_waiting_seconds_total", "Total time duration tasks in the container have waited due to memory congestion.", counter, nil,
+		fromPressure(memoryPressure, false)},
+	{"container_pressure_memory_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to memory congestion.", counter, nil,
+		fromPressure(memoryPressure, true)},
+	{"container_pressure_io_waiting_seconds_total", "Total time duration tasks in the container have waited due to IO congestion.", counter, nil,
+		fromPressure(ioPressure, false)},
+	{"container_pressure_io_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to IO congestion.", counter, nil,
+		fromPressure(ioPressure, true)},
 	{"container_oom_events_total", "Count of out of memory events observed for the container.", counter, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.OOMEvents })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.OOMEvents })},
 	{"container_processes", "Number of processes running inside the container.", gauge, nil,
 		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.Pids })},
 	{"container_threads", "Number of threads running inside the container.", gauge, nil,
 		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.Threads })},
 	{"container_threads_max", "Maximum number of threads allowed inside the container, 0 for unlimited.", gauge, nil,
-		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.PidsLimit })},
+		fromCgroup(func(s *sandbox.CgroupStats) uint64 { return s.PidsLimit })},
 	{"container_file_descriptors", "Number of open file descriptors for the container.", gauge, nil,
 		fromDetail(func(d *sandbox.CgroupDetail) uint64 { return d.FileDescriptors })},
 	{"container_sockets", "Number of open sockets for the container.", gauge, nil,

@@ -17,11 +17,15 @@ func toContainerStats(cs *sandbox.ContainerStats) *runtimeapi.ContainerStats {
 		Id: c.ID, Metadata: c.Config.GetMetadata(), Labels: c.Config.GetLabels(), Annotations: c.Config.GetAnnotations(),
 	}}
 	if st := cs.Cgroup; st != nil {
-		out.Cpu = &runtimeapi.CpuUsage{Timestamp: ts, UsageCoreNanoSeconds: u64(st.CPUUsageNanos)}
+		out.Cpu = &runtimeapi.CpuUsage{Timestamp: ts, UsageCoreNanoSeconds: u64(st.CPUUsageNanos), Psi: psi(st.CPUPressure)}
 		if cs.NanoCores != nil {
 			out.Cpu.UsageNanoCores = u64(*cs.NanoCores)
 		}
 		out.Memory = memoryUsage(ts, st)
+		out.Swap = &runtimeapi.SwapUsage{Timestamp: ts, SwapUsageBytes: u64(st.MemorySwap)}
+		if st.IOPressure != nil {
+			out.Io = &runtimeapi.IoUsage{Timestamp: ts, Psi: psi(st.IOPressure)}
+		}
 	}
 	if fs := cs.Fs; fs != nil {
 		out.WritableLayer = &runtimeapi.FilesystemUsage{
@@ -36,6 +40,7 @@ func memoryUsage(ts int64, st *sandbox.CgroupStats) *runtimeapi.MemoryUsage {
 	m := &runtimeapi.MemoryUsage{
 		Timestamp: ts, WorkingSetBytes: u64(st.MemoryWorkingSet), UsageBytes: u64(st.MemoryUsage),
 		RssBytes: u64(st.MemoryRSS), PageFaults: u64(st.PageFaults), MajorPageFaults: u64(st.MajorPageFaults),
+		Psi: psi(st.MemoryPressure),
 	}
 	if st.MemoryLimit > 0 && st.MemoryLimit > st.MemoryWorkingSet {
 		m.AvailableBytes = u64(st.MemoryLimit - st.MemoryWorkingSet)
@@ -43,13 +48,32 @@ func memoryUsage(ts int64, st *sandbox.CgroupStats) *runtimeapi.MemoryUsage {
 	return m
 }
 
+// psi maps pressure stall information as cri-api v1 carries it (Total in
+// microseconds, averages in percent); nil where the host reports none.
+func psi(p *sandbox.Pressure) *runtimeapi.PsiStats {
+	if p == nil {
+		return nil
+	}
+	line := func(l *sandbox.PressureLine) *runtimeapi.PsiData {
+		if l == nil {
+			return nil
+		}
+		return &runtimeapi.PsiData{Total: l.TotalMicros, Avg10: l.Avg10, Avg60: l.Avg60, Avg300: l.Avg300}
+	}
+	return &runtimeapi.PsiStats{Some: line(p.Some), Full: line(p.Full)}
+}
+
 func toPodStats(ps *sandbox.PodStats) *runtimeapi.PodSandboxStats {
 	p := ps.Pod
 	ts := ps.Timestamp.UnixNano()
 	linux := &runtimeapi.LinuxPodSandboxStats{
-		Cpu:     &runtimeapi.CpuUsage{Timestamp: ts, UsageCoreNanoSeconds: u64(ps.CPUNanos)},
+		Cpu:     &runtimeapi.CpuUsage{Timestamp: ts, UsageCoreNanoSeconds: u64(ps.CPUNanos), Psi: psi(ps.CPUPressure)},
 		Memory:  memoryUsage(ts, &ps.Memory),
 		Process: &runtimeapi.ProcessUsage{Timestamp: ts, ProcessCount: u64(ps.Memory.Pids)},
+	}
+	linux.Memory.Psi = psi(ps.MemoryPressure)
+	if ps.IOPressure != nil {
+		linux.Io = &runtimeapi.IoUsage{Timestamp: ts, Psi: psi(ps.IOPressure)}
 	}
 	if ps.NanoCores != nil {
 		linux.Cpu.UsageNanoCores = u64(*ps.NanoCores)

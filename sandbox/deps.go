@@ -112,15 +112,47 @@ type ExecRequest struct {
 
 // CgroupStats are a container's cgroup figures.
 type CgroupStats struct {
-	Timestamp        time.Time
-	CPUUsageNanos    uint64
-	MemoryUsage      uint64
-	MemoryWorkingSet uint64
-	MemoryRSS        uint64
-	MemoryLimit      uint64
-	PageFaults       uint64
-	MajorPageFaults  uint64
-	Pids             uint64
+	Timestamp                                          time.Time
+	CPUUsageNanos, CPUUserNanos, CPUSystemNanos        uint64
+	CPUPeriods, CPUThrottledPeriods, CPUThrottledNanos uint64
+	MemoryUsage                                        uint64
+	MemoryWorkingSet                                   uint64
+	MemoryRSS                                          uint64
+	MemoryLimit                                        uint64 // 0 = unlimited
+	MemoryCache, MemoryMappedFile, MemoryKernel        uint64
+	MemoryMaxUsage, MemoryFailcnt, MemorySwap          uint64
+	PageFaults                                         uint64
+	MajorPageFaults                                    uint64
+	OOMEvents                                          uint64
+	Pids, PidsLimit                                    uint64
+	IO                                                 []BlkioDevice
+	// Pressure stall information; nil where the host does not report it (v1).
+	CPUPressure, MemoryPressure, IOPressure *Pressure
+}
+
+// BlkioDevice is one block device's I/O by the container.
+type BlkioDevice struct {
+	Major, Minor                         uint64
+	ReadBytes, WriteBytes, Reads, Writes uint64
+}
+
+// Pressure is a resource's pressure stall information: Some tasks, or all
+// (Full), waiting for it. Full is nil where the kernel does not report it.
+type Pressure struct{ Some, Full *PressureLine }
+
+// PressureLine is one line of a cgroup's *.pressure file.
+type PressureLine struct {
+	Avg10, Avg60, Avg300 float64 // percent
+	TotalMicros          uint64
+}
+
+// Cgroups reads containers' cgroups from the daemon itself: node-wide stats
+// need no round trip through every pod's monitor.
+type Cgroups interface {
+	// Stats reads the cgroup a spec's linux.cgroupsPath names.
+	Stats(cgroupsPath string) (*CgroupStats, error)
+	// Procs lists the processes in that cgroup and its children.
+	Procs(cgroupsPath string) []int
 }
 
 // Monitor is the client of one pod's monitor process.
@@ -136,7 +168,6 @@ type Monitor interface {
 	Events() <-chan *ProcState
 	Delete(ctx context.Context, id string) error // idempotent
 	Update(ctx context.Context, id string, r *specs.LinuxResources) error
-	Stats(ctx context.Context, id string) (*CgroupStats, error)
 	ReopenLog(ctx context.Context, id string) error
 	Exec(ctx context.Context, req ExecRequest) (exitCode int, err error)
 	Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, resize <-chan TermSize) error
@@ -192,6 +223,7 @@ type Deps struct {
 	Network Network
 	Runtime Runtime
 	Specs   Specs
+	Cgroups Cgroups
 	// Mounter makes and removes the pod's /dev/shm tmpfs; nil means the real syscalls.
 	Mounter Mounter
 }

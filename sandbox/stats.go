@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,16 +11,12 @@ import (
 	"time"
 )
 
-// statsTimeout bounds how long one monitor may take to report a container's figures, so
-// one stuck pod cannot stall kubelet's stats for the whole node.
-const statsTimeout = 2 * time.Second
-
 // ContainerStats are one container's usage at Timestamp.
 type ContainerStats struct {
 	Container *Container
 	Timestamp time.Time
-	// Cgroup is nil when the container has no live cgroup (not running, or its
-	// monitor did not answer).
+	// Cgroup is nil when the container has no live cgroup (not running, or
+	// its cgroup could not be read).
 	Cgroup *CgroupStats
 	// NanoCores is the CPU use since the previous sample; nil on the first sample.
 	NanoCores *uint64
@@ -47,6 +42,10 @@ type PodStats struct {
 	Memory     CgroupStats // the summed memory and pids figures
 	Network    []NetStats  // nil for host-network pods (kubelet reads the node's)
 	Containers []*ContainerStats
+	// Pressure of the pod's own cgroup (its cgroup_parent, which kubelet makes
+	// per pod): stall times cannot be summed from the containers'. Nil for a
+	// pod without a cgroup_parent of its own, or where the host reports no PSI.
+	CPUPressure, MemoryPressure, IOPressure *Pressure
 }
 
 type cpuSample struct {
@@ -79,47 +78,38 @@ func (s *statsCache) forget(id string) {
 }
 
 // ContainerStats returns one container's usage.
-func (m *Manager) ContainerStats(ctx context.Context, id string) (*ContainerStats, error) {
+func (m *Manager) ContainerStats(_ context.Context, id string) (*ContainerStats, error) {
 	c, err := m.Container(id)
 	if err != nil {
 		return nil, err
 	}
-	return m.containerStats(ctx, c, false, nil), nil
+	return m.containerStats(c, false), nil
 }
 
 // ListContainerStats returns the usage of the containers f selects.
-func (m *Manager) ListContainerStats(ctx context.Context, f ContainerFilter) []*ContainerStats {
+func (m *Manager) ListContainerStats(_ context.Context, f ContainerFilter) []*ContainerStats {
 	var out []*ContainerStats
-	stuck := map[string]bool{}
 	for _, c := range m.Containers(f) {
-		out = append(out, m.containerStats(ctx, c, false, stuck))
+		out = append(out, m.containerStats(c, false))
 	}
 	return out
 }
 
-// containerStats measures c. stuck (may be nil) holds the pods whose monitor timed out
-// earlier in the same pass: their other containers are not asked again, so a stuck
-// monitor costs one statsTimeout per pass, not one per container.
-func (m *Manager) containerStats(ctx context.Context, c *Container, detail bool, stuck map[string]bool) *ContainerStats {
+// containerStats measures c from its cgroup, read here in the daemon: no call
+// to the pod's monitor, so a node's stats cost file reads only, and a stuck
+// monitor cannot hold them up.
+func (m *Manager) containerStats(c *Container, detail bool) *ContainerStats {
 	cs := &ContainerStats{Container: c, Timestamp: time.Now()}
 	if u, err := m.deps.Images.RootfsUsage(c.ID); err == nil {
 		cs.Fs = &u
 	}
-	if c.State != ContainerRunning || stuck[c.PodID] {
+	if c.State != ContainerRunning || c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" {
 		return cs
 	}
-	mon, err := m.podMonitor(c.PodID)
-	if err != nil {
-		return cs
-	}
-	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
-	defer cancel()
-	st, err := mon.Stats(ctx, c.ID)
+	cgroupsPath := c.Spec.Linux.CgroupsPath
+	st, err := m.deps.Cgroups.Stats(cgroupsPath)
 	if err != nil {
 		m.log.Debug("container stats", "container", c.ID, "error", err)
-		if stuck != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			stuck[c.PodID] = true
-		}
 		return cs
 	}
 	if !st.Timestamp.IsZero() {
@@ -134,7 +124,7 @@ func (m *Manager) containerStats(ctx context.Context, c *Container, detail bool,
 		m.stats.forget(c.ID) // removed while we measured: its forget may have come first
 	}
 	if detail {
-		if cs.Detail = readCgroupDetail(c.Pid); cs.Detail != nil && cs.Fs != nil {
+		if cs.Detail = readCgroupDetail(m.deps.Cgroups.Procs(cgroupsPath)); cs.Fs != nil {
 			statfsInto(cs.Detail, cs.Fs.Mountpoint)
 		}
 	}
@@ -142,39 +132,37 @@ func (m *Manager) containerStats(ctx context.Context, c *Container, detail bool,
 }
 
 // PodStats returns one pod's usage.
-func (m *Manager) PodStats(ctx context.Context, id string) (*PodStats, error) {
+func (m *Manager) PodStats(_ context.Context, id string) (*PodStats, error) {
 	p, err := m.Pod(id)
 	if err != nil {
 		return nil, err
 	}
-	return m.podStats(ctx, p, false, map[string]bool{}), nil
+	return m.podStats(p, false), nil
 }
 
 // ListPodStats returns the usage of the pods f selects.
-func (m *Manager) ListPodStats(ctx context.Context, f PodFilter) []*PodStats {
+func (m *Manager) ListPodStats(_ context.Context, f PodFilter) []*PodStats {
 	var out []*PodStats
-	stuck := map[string]bool{}
 	for _, p := range m.Pods(f) {
-		out = append(out, m.podStats(ctx, p, false, stuck))
+		out = append(out, m.podStats(p, false))
 	}
 	return out
 }
 
 // ListPodMetrics is ListPodStats with each running container's CgroupDetail, for the
 // cadvisor-style metrics.
-func (m *Manager) ListPodMetrics(ctx context.Context) []*PodStats {
+func (m *Manager) ListPodMetrics(context.Context) []*PodStats {
 	var out []*PodStats
-	stuck := map[string]bool{}
 	for _, p := range m.Pods(PodFilter{}) {
-		out = append(out, m.podStats(ctx, p, true, stuck))
+		out = append(out, m.podStats(p, true))
 	}
 	return out
 }
 
-func (m *Manager) podStats(ctx context.Context, p *Pod, detail bool, stuck map[string]bool) *PodStats {
+func (m *Manager) podStats(p *Pod, detail bool) *PodStats {
 	ps := &PodStats{Pod: p, Timestamp: time.Now()}
 	for _, c := range m.PodContainers(p.ID) {
-		cs := m.containerStats(ctx, c, detail, stuck)
+		cs := m.containerStats(c, detail)
 		ps.Containers = append(ps.Containers, cs)
 		if st := cs.Cgroup; st != nil {
 			ps.CPUNanos += st.CPUUsageNanos
@@ -189,6 +177,11 @@ func (m *Manager) podStats(ctx context.Context, p *Pod, detail bool, stuck map[s
 	ps.NanoCores = m.stats.nanoCores(p.ID, ps.Timestamp, ps.CPUNanos)
 	if _, gone := m.podEntry(p.ID); gone {
 		m.stats.forget(p.ID)
+	}
+	if parent := p.Config.GetLinux().GetCgroupParent(); parent != "" && p.State == PodReady {
+		if st, err := m.deps.Cgroups.Stats(parent); err == nil {
+			ps.CPUPressure, ps.MemoryPressure, ps.IOPressure = st.CPUPressure, st.MemoryPressure, st.IOPressure
+		}
 	}
 	if p.NetNS != "" && p.InfraPid > 0 && p.State == PodReady {
 		// /proc/<pid>/net/dev shows the namespace of that process: the pod's.

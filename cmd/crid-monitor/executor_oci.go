@@ -11,7 +11,6 @@ import (
 	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci"
 	"github.com/crid-dev/crid/oci/kernel"
-	"github.com/crid-dev/crid/oci/monitor/api"
 	"github.com/crid-dev/crid/oci/monitor/server"
 	_ "github.com/crid-dev/crid/oci/nsenter" // the executor re-executes this binary as init, exec and pause
 )
@@ -92,23 +91,6 @@ func (e *ociExecutor) Update(spec *specs.Spec, r *specs.LinuxResources) error {
 		return err
 	}
 	return c.Update(r)
-}
-
-func (e *ociExecutor) Stats(spec *specs.Spec) (*api.Stats, error) {
-	c, err := e.load(spec)
-	if err != nil {
-		return nil, err
-	}
-	s, err := c.Stats()
-	if err != nil {
-		return nil, err
-	}
-	return &api.Stats{
-		Timestamp: s.Timestamp, CPUUsageNanos: s.CPUUsageNanos, CPUUserNanos: s.CPUUserNanos,
-		CPUSystemNanos: s.CPUSystemNanos, MemoryUsageBytes: s.MemoryUsage, MemoryWorkingSetBytes: s.MemoryWorkingSet,
-		MemoryRSSBytes: s.MemoryRSS, MemoryLimitBytes: s.MemoryLimit, PageFaults: s.PageFaults,
-		MajorPageFaults: s.MajorPageFaults, Pids: s.Pids,
-	}, nil
 }
 
 // OOMKilled reports whether the kernel OOM-killed a process in the container's

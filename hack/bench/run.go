@@ -364,6 +364,20 @@ func (b *bench) measureLists(r *Result, pods []podIDs) error {
 			_, err := b.rt.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: pods[i%len(pods)].ctr})
 			return err
 		}},
+		{"ListContainerStats", func(ctx context.Context, _ int) error {
+			resp, err := b.rt.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{})
+			if err == nil && len(resp.Stats) < len(pods) {
+				err = fmt.Errorf("stats of %d containers, %d running", len(resp.Stats), len(pods))
+			}
+			return err
+		}},
+		{"ListPodSandboxStats", func(ctx context.Context, _ int) error {
+			resp, err := b.rt.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{})
+			if err == nil && len(resp.Stats) < len(pods) {
+				err = fmt.Errorf("stats of %d pods, %d running", len(resp.Stats), len(pods))
+			}
+			return err
+		}},
 		{"ListImages", func(ctx context.Context, _ int) error {
 			_, err := b.is.ListImages(ctx, &runtimeapi.ListImagesRequest{})
 			return err

@@ -22,9 +22,6 @@ import (
 // "created", "running", "stopped".
 type State = api.State
 
-// Stats are a container's cgroup figures.
-type Stats = api.Stats
-
 // InfraID is the ID under which State and Events report the pod infra process.
 const InfraID = api.InfraID
 
@@ -348,15 +345,6 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 func (c *Client) Update(ctx context.Context, id string, r *specs.LinuxResources) error {
 	_, err := c.call(ctx, &api.Request{Op: api.OpUpdate, ID: id, Resources: r})
 	return err
-}
-
-// Stats reads the container's cgroup figures.
-func (c *Client) Stats(ctx context.Context, id string) (*Stats, error) {
-	resp, err := c.call(ctx, &api.Request{Op: api.OpStats, ID: id})
-	if err != nil {
-		return nil, err
-	}
-	return resp.Stats, nil
 }
 
 // ReopenLog makes the monitor reopen the container's log file (kubelet rotated it).

@@ -17,7 +17,8 @@
 //
 // Details beyond the seam in DEVELOPERS.md:
 //   - StartOptions.MaxLogLine sets where long log lines are split (16 KiB by default).
-//   - State and Stats are aliases of api.State and api.Stats.
+//   - State is an alias of api.State. Container stats are not the monitor's: the
+//     daemon reads them from the cgroup itself (package cgroups).
 //   - The pod infra process is reported by State(ctx, InfraID) and in Events
 //     under ID InfraID; List leaves it out.
 //   - Kill of a stopped container is not an error; Delete of an unknown id neither.

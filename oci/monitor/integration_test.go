@@ -194,13 +194,25 @@ func TestOCILogsExitAndStats(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	runBB(t, c, "s", CreateRequest{}, "sleep", "1000")
-	stats, err := c.Stats(ctxT(t), "s")
-	if err != nil || stats.Pids != 1 || stats.MemoryUsageBytes == 0 {
-		t.Errorf("stats %+v %v", stats, err)
+	req := CreateRequest{ID: "s"}
+	req.Spec, req.Rootfs = bbSpec(t, "sleep", "1000")
+	if _, err := c.Create(ctxT(t), req); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t), "s"); err != nil {
+		t.Fatal(err)
 	}
 	if err := c.Update(ctxT(t), "s", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(10))}}); err != nil {
 		t.Errorf("update: %v", err)
+	}
+	// The daemon reads stats from the cgroup itself: the monitor put the
+	// container there and applied the update.
+	cg, err := cgroups.HostTree().Load(req.Spec.Linux.CgroupsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := cg.Stats(); err != nil || st.Pids != 1 || st.PidsLimit != 10 || st.MemoryUsage == 0 {
+		t.Errorf("stats %+v %v", st, err)
 	}
 	_ = stateDir
 }

@@ -16,6 +16,7 @@ type Env struct {
 	Runtime *Runtime
 	Specs   *Specs
 	Mounter *Mounter
+	Cgroups *Cgroups
 }
 
 // NewEnv returns fakes with the image "busybox" present.
@@ -28,6 +29,7 @@ func NewEnv() *Env {
 		Runtime: &Runtime{fail: f, Monitors: map[string]*Monitor{}},
 		Specs:   &Specs{fail: f},
 		Mounter: &Mounter{fail: f, Mounts: map[string]bool{}},
+		Cgroups: &Cgroups{},
 	}
 	e.Images.Add(&sandbox.Image{
 		ID: "sha256:" + fmt.Sprintf("%064d", 1), RepoTags: []string{"docker.io/library/busybox:latest"},
@@ -39,5 +41,5 @@ func NewEnv() *Env {
 
 // Deps returns the fakes as sandbox.Deps.
 func (e *Env) Deps() sandbox.Deps {
-	return sandbox.Deps{Images: e.Images, Network: e.Network, Runtime: e.Runtime, Specs: e.Specs, Mounter: e.Mounter}
+	return sandbox.Deps{Images: e.Images, Network: e.Network, Runtime: e.Runtime, Specs: e.Specs, Mounter: e.Mounter, Cgroups: e.Cgroups}
 }

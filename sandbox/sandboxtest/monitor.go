@@ -27,10 +27,8 @@ type Monitor struct {
 	IgnoreSignals bool
 	// ExecFunc runs an exec; nil writes "ok" and exits 0.
 	ExecFunc func(ctx context.Context, req sandbox.ExecRequest) (int, error)
-	// StatsFunc answers Stats; nil returns fixed figures.
-	StatsFunc func(id string) (*sandbox.CgroupStats, error)
-	Updated   map[string]*specs.LinuxResources
-	Reopened  []string
+	Updated  map[string]*specs.LinuxResources
+	Reopened []string
 }
 
 func newMonitor(f *Failures) *Monitor {
@@ -229,25 +227,6 @@ func (c *client) Update(_ context.Context, id string, r *specs.LinuxResources) e
 	defer c.m.mu.Unlock()
 	c.m.Updated[id] = r
 	return nil
-}
-
-func (c *client) Stats(ctx context.Context, id string) (*sandbox.CgroupStats, error) {
-	if f := c.m.StatsFunc; f != nil {
-		// As over a socket: the caller stops waiting when ctx ends, f may go on.
-		type result struct {
-			st  *sandbox.CgroupStats
-			err error
-		}
-		ch := make(chan result, 1)
-		go func() { st, err := f(id); ch <- result{st, err} }()
-		select {
-		case r := <-ch:
-			return r.st, r.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return &sandbox.CgroupStats{Timestamp: time.Now(), CPUUsageNanos: 1e9, MemoryUsage: 2 << 20, MemoryWorkingSet: 1 << 20, Pids: 1}, nil
 }
 
 func (c *client) ReopenLog(_ context.Context, id string) error {

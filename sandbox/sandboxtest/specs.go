@@ -33,7 +33,7 @@ func (s *Specs) ContainerSpec(in spec.ContainerInput) (*specs.Spec, error) {
 	return &specs.Spec{
 		Process: &specs.Process{Args: args, Cwd: "/", User: specs.User{UID: 0, GID: 0}},
 		Root:    &specs.Root{Path: in.RootfsPath},
-		Linux:   &specs.Linux{Resources: &specs.LinuxResources{}},
+		Linux:   &specs.Linux{Resources: &specs.LinuxResources{}, CgroupsPath: FakeCgroupPrefix + in.ID},
 	}, nil
 }
 

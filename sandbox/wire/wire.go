@@ -42,6 +42,7 @@ func Deps(img *images.Service, net *cni.Manager, mon MonitorOptions) sandbox.Dep
 		Network: Network{net},
 		Runtime: Runtime{mon},
 		Specs:   Specs{},
+		Cgroups: Cgroups{mon.Cgroups},
 	}
 }
 
@@ -207,18 +208,6 @@ func (m *Monitor) Events() <-chan *sandbox.ProcState           { return m.events
 func (m *Monitor) Delete(ctx context.Context, id string) error { return m.c.Delete(ctx, id) }
 func (m *Monitor) Update(ctx context.Context, id string, r *specs.LinuxResources) error {
 	return m.c.Update(ctx, id, r)
-}
-
-func (m *Monitor) Stats(ctx context.Context, id string) (*sandbox.CgroupStats, error) {
-	s, err := m.c.Stats(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return &sandbox.CgroupStats{
-		Timestamp: s.Timestamp, CPUUsageNanos: s.CPUUsageNanos, MemoryUsage: s.MemoryUsageBytes,
-		MemoryWorkingSet: s.MemoryWorkingSetBytes, MemoryRSS: s.MemoryRSSBytes, MemoryLimit: s.MemoryLimitBytes,
-		PageFaults: s.PageFaults, MajorPageFaults: s.MajorPageFaults, Pids: s.Pids,
-	}, nil
 }
 
 func (m *Monitor) ReopenLog(ctx context.Context, id string) error { return m.c.ReopenLog(ctx, id) }

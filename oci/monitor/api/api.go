@@ -52,7 +52,6 @@ const (
 	OpEvents         = "events"
 	OpDelete         = "delete"
 	OpUpdate         = "update"
-	OpStats          = "stats"
 	OpReopenLog      = "reopen-log"
 	OpExec           = "exec"
 	OpAttach         = "attach"
@@ -88,7 +87,6 @@ type Response struct {
 	Pid    int      `json:"pid,omitempty"`
 	State  *State   `json:"state,omitempty"`
 	States []*State `json:"states,omitempty"`
-	Stats  *Stats   `json:"stats,omitempty"`
 }
 
 // Error codes on the wire; the client maps them to errdefs kinds.
@@ -140,21 +138,6 @@ type State struct {
 	CreatedAt  time.Time `json:"createdAt"`
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
-}
-
-// Stats are a container's cgroup figures at Timestamp.
-type Stats struct {
-	Timestamp             time.Time `json:"timestamp"`
-	CPUUsageNanos         uint64    `json:"cpuUsageNanos"` // cumulative
-	CPUUserNanos          uint64    `json:"cpuUserNanos,omitempty"`
-	CPUSystemNanos        uint64    `json:"cpuSystemNanos,omitempty"`
-	MemoryUsageBytes      uint64    `json:"memoryUsageBytes"`
-	MemoryWorkingSetBytes uint64    `json:"memoryWorkingSetBytes"` // usage - inactive file, as kubelet wants
-	MemoryRSSBytes        uint64    `json:"memoryRssBytes"`
-	MemoryLimitBytes      uint64    `json:"memoryLimitBytes,omitempty"`
-	PageFaults            uint64    `json:"pageFaults,omitempty"`
-	MajorPageFaults       uint64    `json:"majorPageFaults,omitempty"`
-	Pids                  uint64    `json:"pids"`
 }
 
 // WriteFrame writes one frame. Callers serialise writes to one connection.

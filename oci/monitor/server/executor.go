@@ -5,8 +5,6 @@ import (
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
 // Executor is what the monitor needs from the executor library (package oci).
@@ -21,7 +19,6 @@ type Executor interface {
 	// CreatePodInfra creates (or joins) the pod's namespaces and starts the pause process.
 	CreatePodInfra(ctx context.Context, spec *specs.Spec) (pid int, err error)
 	Update(spec *specs.Spec, r *specs.LinuxResources) error
-	Stats(spec *specs.Spec) (*api.Stats, error)
 	OOMKilled(spec *specs.Spec) (bool, error)
 	// Pids lists the processes in the container's cgroup (for Kill with all).
 	Pids(spec *specs.Spec) ([]int, error)

@@ -8,12 +8,9 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-
-	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
 // ProcessExecutor runs a container as a plain host process, without namespaces,
@@ -143,14 +140,6 @@ func (e *ProcessExecutor) CreatePodInfra(_ context.Context, spec *specs.Spec) (i
 }
 
 func (e *ProcessExecutor) Update(*specs.Spec, *specs.LinuxResources) error { return nil }
-
-func (e *ProcessExecutor) Stats(spec *specs.Spec) (*api.Stats, error) {
-	pids, err := e.Pids(spec)
-	if err != nil {
-		return nil, err
-	}
-	return &api.Stats{Timestamp: time.Now(), Pids: uint64(len(pids))}, nil
-}
 
 func (e *ProcessExecutor) OOMKilled(*specs.Spec) (bool, error) { return false, nil }
 

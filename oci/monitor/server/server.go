@@ -214,16 +214,6 @@ func (s *Server) unary(req *api.Request) (*api.Response, error) {
 		return nil, s.delete(req.ID)
 	case api.OpUpdate:
 		return nil, s.update(req.ID, req.Resources)
-	case api.OpStats:
-		c, err := s.lookup(req.ID)
-		if err != nil {
-			return nil, err
-		}
-		st, err := s.exec.Stats(c.spec)
-		if err != nil {
-			return nil, err
-		}
-		return &api.Response{Stats: st}, nil
 	case api.OpReopenLog:
 		c, err := s.lookup(req.ID)
 		if err != nil {

@@ -1,0 +1,61 @@
+package wire
+
+import (
+	"github.com/crid-dev/crid/cgroups"
+	"github.com/crid-dev/crid/sandbox"
+)
+
+// Cgroups reads containers' cgroups in the host's tree (package cgroups).
+type Cgroups struct{ Tree cgroups.Tree }
+
+func (a Cgroups) Stats(cgroupsPath string) (*sandbox.CgroupStats, error) {
+	p, err := cgroups.ParsePath(cgroupsPath)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.Tree.Load(p)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.Stats()
+	if err != nil {
+		return nil, err
+	}
+	out := &sandbox.CgroupStats{
+		Timestamp:     s.Timestamp,
+		CPUUsageNanos: s.CPUUsageNanos, CPUUserNanos: s.CPUUserNanos, CPUSystemNanos: s.CPUSystemNanos,
+		CPUPeriods: s.CPUPeriods, CPUThrottledPeriods: s.CPUThrottledPeriods, CPUThrottledNanos: s.CPUThrottledNanos,
+		MemoryUsage: s.MemoryUsage, MemoryWorkingSet: s.MemoryWorkingSet, MemoryRSS: s.MemoryRSS, MemoryLimit: s.MemoryLimit,
+		MemoryCache: s.MemoryCache, MemoryMappedFile: s.MemoryMappedFile, MemoryKernel: s.MemoryKernel,
+		MemoryMaxUsage: s.MemoryMaxUsage, MemoryFailcnt: s.MemoryFailcnt, MemorySwap: s.MemorySwap,
+		PageFaults: s.PageFaults, MajorPageFaults: s.MajorPageFaults, OOMEvents: s.OOMEvents,
+		Pids: s.Pids, PidsLimit: s.PidsLimit,
+		CPUPressure: pressure(s.CPUPressure), MemoryPressure: pressure(s.MemoryPressure), IOPressure: pressure(s.IOPressure),
+	}
+	for _, d := range s.IO {
+		out.IO = append(out.IO, sandbox.BlkioDevice{Major: d.Major, Minor: d.Minor,
+			ReadBytes: d.ReadBytes, WriteBytes: d.WriteBytes, Reads: d.Reads, Writes: d.Writes})
+	}
+	return out, nil
+}
+
+func pressure(p *cgroups.Pressure) *sandbox.Pressure {
+	if p == nil {
+		return nil
+	}
+	line := func(l *cgroups.PressureLine) *sandbox.PressureLine {
+		if l == nil {
+			return nil
+		}
+		return &sandbox.PressureLine{Avg10: l.Avg10, Avg60: l.Avg60, Avg300: l.Avg300, TotalMicros: l.TotalMicros}
+	}
+	return &sandbox.Pressure{Some: line(p.Some), Full: line(p.Full)}
+}
+
+func (a Cgroups) Procs(cgroupsPath string) []int {
+	p, err := cgroups.ParsePath(cgroupsPath)
+	if err != nil {
+		return nil
+	}
+	return a.Tree.Procs(p)
+}
