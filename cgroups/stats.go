@@ -164,13 +164,13 @@ func v1Stats(m *v1stats.Metrics) *Stats {
 // blkioDevices folds v1's per-operation blkio entries into one row per device.
 func blkioDevices(b *v1stats.BlkIOStat) []IODevice {
 	var out []IODevice
-	dev := func(maj, min uint64) *IODevice {
+	dev := func(maj, mnr uint64) *IODevice {
 		for i := range out {
-			if out[i].Major == maj && out[i].Minor == min {
+			if out[i].Major == maj && out[i].Minor == mnr {
 				return &out[i]
 			}
 		}
-		out = append(out, IODevice{Major: maj, Minor: min})
+		out = append(out, IODevice{Major: maj, Minor: mnr})
 		return &out[len(out)-1]
 	}
 	for _, e := range b.IoServiceBytesRecursive {
