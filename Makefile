@@ -20,7 +20,7 @@ DEPS_STAMP := $(TOOLS)/deps.stamp
 OFFLINE := GOPROXY=off GOFLAGS=-mod=readonly
 PKGS     = $$($(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: all deps build demo test unit integration e2e lint fuzz vet bench clean require-root
+.PHONY: all deps build demo test unit integration e2e lint fuzz vet bench clean require-root install uninstall
 
 all: build
 
@@ -78,6 +78,14 @@ demo: build
 
 bench: build
 	$(OFFLINE) $(GO) test -run '^$$' -bench . ./oci/... ./images/... ./cri/... ./cni/...
+
+# PREFIX (/usr/local), DESTDIR, UNITDIR (/etc/systemd/system), SYSCONFDIR (/etc): see hack/install.sh.
+# The config file is written only if none exists, and uninstall never removes it.
+install: build
+	BIN=$(BIN) hack/install.sh install
+
+uninstall:
+	hack/install.sh uninstall
 
 clean:
 	rm -rf $(BIN)
