@@ -41,6 +41,8 @@ func TestMain(m *testing.M) {
 			InitMain()
 		case PauseArg:
 			PauseMain()
+		case stopAtExecArg:
+			stopAtExecMain()
 		}
 	}
 	os.Exit(runTests(m))

@@ -31,6 +31,9 @@ func InitMain() {
 	// seccomp filter are per thread: everything runs on, and execve happens
 	// from, this one locked thread.
 	runtime.LockOSThread()
+	// Not dumpable until execve (see the nsenter constructor, which already
+	// did it: this covers a binary started without it).
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	s := os.NewFile(syncFd, "sync")
 	err := runInit(s)
 	_ = writeMsg(s, syncMsg{Error: err.Error()})

@@ -141,8 +141,16 @@ static void run_pause(void)
 __attribute__((constructor)) static void crid_nsenter(void)
 {
 	const char *pz = getenv("_CRID_PAUSE");
-	if (pz && *pz) run_pause();
 	const char *s = getenv("_CRID_NSENTER");
+	const char *mode = getenv("_CRID_MODE");
+	// A process the executor started (pause, container init, exec) is not
+	// dumpable from here until it execve()s the container's program: while
+	// it still has the runtime's capabilities and fds and no seccomp filter,
+	// a root process of the container (or of its pod) must not ptrace it or
+	// open its /proc files (runc CVE-2016-9962). The Go init says it again.
+	if ((pz && *pz) || (s && *s) || (mode && *mode))
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (pz && *pz) run_pause();
 	if (!s || !*s) return;
 	sync_fd = atoi(s);
 	int needfork = 0;
