@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -105,11 +104,7 @@ func TestInitNotDumpableUntilExecve(t *testing.T) {
 	probeSpec.Linux = &probeLinux
 	probe := func() string {
 		t.Helper()
-		out := filepath.Join(tmpDir(t), "out")
-		f, err := os.Create(out)
-		if err != nil {
-			t.Fatal(err)
-		}
+		f, out := outFile(t)
 		defer f.Close()
 		pid, _, err := Exec(t.Context(), ExecOptions{Cgroups: hostTree, ContainerPid: c.Pid, Spec: &probeSpec, Stdio: Stdio{Stdout: f, Stderr: f},
 			Process: &specs.Process{Args: []string{"sh", "-c", "cat /proc/1/environ >/dev/null && echo read"},

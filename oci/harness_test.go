@@ -301,11 +301,7 @@ func create(t testing.TB, spec *specs.Spec, rootfs []specs.Mount) *ctr {
 // take the fallback paths of older kernels on this one.
 func createOn(t testing.TB, spec *specs.Spec, rootfs []specs.Mount, k *kernel.Features) *ctr {
 	t.Helper()
-	out := filepath.Join(tmpDir(t), "out")
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, out := outFile(t)
 	defer f.Close()
 	c, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec,
 		Rootfs: rootfs, Stdio: Stdio{Stdout: f, Stderr: f}, Kernel: k})
@@ -367,4 +363,15 @@ func tmpDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
+}
+
+// outFile creates a file for a process's output in a temp dir of the test.
+func outFile(t testing.TB) (*os.File, string) {
+	t.Helper()
+	out := filepath.Join(tmpDir(t), "out")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, out
 }
