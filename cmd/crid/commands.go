@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crid-dev/crid/cli"
 	"github.com/crid-dev/crid/config"
 )
 
@@ -27,6 +28,8 @@ func newRootCommand() *cobra.Command {
 		return serve(cfg, func() (config.Config, error) { return flags.load(cmd.Flags()) })
 	}
 	root.AddCommand(newVersionCommand(), newConfigCommand(), newImageCommand(), newCheckCommand())
+	root.AddGroup(cli.Group())
+	root.AddCommand(cli.Commands(&cliArchive{})...)
 	return root
 }
 

@@ -44,15 +44,7 @@ func newImageCommand() *cobra.Command {
 				}
 				defer in.Close()
 			}
-			var list []imageSummary
-			err = withImages(cfg, func(c *http.Client) error {
-				resp, err := c.Post("http://crid/images/import", "application/x-tar", in)
-				return decode(resp, err, &list)
-			}, func(s *images.Service) error {
-				imported, err := s.Import(cmd.Context(), in)
-				list = summarize(imported)
-				return err
-			})
+			list, err := importImages(cmd.Context(), cfg, in)
 			if err != nil {
 				return err
 			}
@@ -90,18 +82,7 @@ func newImageCommand() *cobra.Command {
 					}
 				}()
 			}
-			return withImages(cfg, func(c *http.Client) error {
-				q := url.Values{"ref": refs}
-				resp, err := c.Get("http://crid/images/export?" + q.Encode())
-				if err := httpError(resp, err); err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				_, err = io.Copy(out, resp.Body)
-				return err
-			}, func(s *images.Service) error {
-				return s.Export(cmd.Context(), out, refs)
-			})
+			return exportImages(cmd.Context(), cfg, out, refs)
 		},
 	}
 	export.Flags().StringVarP(&output, "output", "o", "", "archive to write (default stdout)")
@@ -136,6 +117,36 @@ func newImageCommand() *cobra.Command {
 		},
 	})
 	return c
+}
+
+// importImages imports an archive through the daemon or into the store.
+func importImages(ctx context.Context, cfg config.Config, in io.Reader) ([]imageSummary, error) {
+	var list []imageSummary
+	err := withImages(cfg, func(c *http.Client) error {
+		resp, err := c.Post("http://crid/images/import", "application/x-tar", in)
+		return decode(resp, err, &list)
+	}, func(s *images.Service) error {
+		imported, err := s.Import(ctx, in)
+		list = summarize(imported)
+		return err
+	})
+	return list, err
+}
+
+// exportImages writes refs as one docker-save archive, through the daemon or from the store.
+func exportImages(ctx context.Context, cfg config.Config, out io.Writer, refs []string) error {
+	return withImages(cfg, func(c *http.Client) error {
+		q := url.Values{"ref": refs}
+		resp, err := c.Get("http://crid/images/export?" + q.Encode())
+		if err := httpError(resp, err); err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(out, resp.Body)
+		return err
+	}, func(s *images.Service) error {
+		return s.Export(ctx, out, refs)
+	})
 }
 
 // withImages runs viaDaemon when a daemon answers on the state dir's admin socket, else

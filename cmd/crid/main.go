@@ -4,10 +4,15 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/crid-dev/crid/cli"
 )
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
+		if code, ok := cli.ExitCode(err); ok { // a container's own exit status
+			os.Exit(code)
+		}
 		fmt.Fprintln(os.Stderr, "crid:", err)
 		os.Exit(1)
 	}
