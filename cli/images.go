@@ -125,7 +125,7 @@ func (c *client) removeImage(cmd *cobra.Command, ref string, force bool) error {
 		return err
 	}
 	if img == nil {
-		return fmt.Errorf("No such image: %s", ref)
+		return fmt.Errorf("no such image: %s", ref)
 	}
 	if !force {
 		ctrs, err := c.rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})

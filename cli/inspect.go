@@ -95,7 +95,7 @@ func (c *client) inspectOne(ctx context.Context, ref string) (any, error) {
 	if errors.Is(err, errNoSuchContainer) {
 		resp, ierr := c.is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: ref}, Verbose: true})
 		if ierr != nil || resp.GetImage() == nil {
-			return nil, fmt.Errorf("No such object: %s", ref)
+			return nil, fmt.Errorf("no such object: %s", ref)
 		}
 		return struct {
 			Image json.RawMessage   `json:"Image"`

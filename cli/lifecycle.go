@@ -176,11 +176,11 @@ func (c *client) start(ctx context.Context, e *entry) error {
 		return rpcError("start", err)
 	}
 	if _, err := c.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.GetContainerId()}); err != nil {
-		c.rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: ctr.GetContainerId()})
+		_, _ = c.rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: ctr.GetContainerId()})
 		return rpcError("start", err)
 	}
 	if e.ctr != nil { // the previous attempt is done with; its log file stays in the pod's log dir
-		c.rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: e.containerID()})
+		_, _ = c.rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: e.containerID()})
 	}
 	return c.refreshContainer(ctx, e)
 }
@@ -215,7 +215,7 @@ func (c *client) foreground(ctx context.Context, e *entry, o *runOptions) (int, 
 		go func() {
 			// Ctrl-C stops the container as docker's signal proxy would end it.
 			if _, ok := <-sigs; ok {
-				c.rt.StopContainer(context.WithoutCancel(ctx), &runtimeapi.StopContainerRequest{ContainerId: e.containerID(), Timeout: stopTimeout})
+				_, _ = c.rt.StopContainer(context.WithoutCancel(ctx), &runtimeapi.StopContainerRequest{ContainerId: e.containerID(), Timeout: stopTimeout})
 			}
 		}()
 		err := c.logs(ctx, e.containerID(), logOptions{follow: true, tail: -1}, os.Stdout, os.Stderr)

@@ -242,5 +242,5 @@ func (p *logPrinter) line(l []byte) {
 	if !strings.HasPrefix(string(tag), "P") {
 		b = append(b, '\n')
 	}
-	w.Write(b)
+	_, _ = w.Write(b)
 }

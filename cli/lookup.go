@@ -38,7 +38,7 @@ func (e *entry) Name() string {
 
 func (e *entry) containerID() string { return e.ctr.GetId() }
 
-var errNoSuchContainer = errors.New("No such container")
+var errNoSuchContainer = errors.New("no such container")
 
 // listEntries lists managed pods with their newest container, and with all also every
 // container of other pods.

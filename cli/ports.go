@@ -123,7 +123,7 @@ func bindError(p portMapping) error {
 	if ip == "" {
 		ip = "0.0.0.0"
 	}
-	return fmt.Errorf("Bind for %s failed: %w", net.JoinHostPort(ip, strconv.Itoa(int(p.HostPort))), errPortAllocated)
+	return fmt.Errorf("bind for %s failed: %w", net.JoinHostPort(ip, strconv.Itoa(int(p.HostPort))), errPortAllocated)
 }
 
 // probeBind binds the host port for an instant: a process listening there would make the

@@ -62,7 +62,7 @@ func (p *pullProgress) redraw() {
 	}
 	fmt.Fprintf(&b, "\r\x1b[2K%s pulling %s  (CRI reports no byte counts)\n", spinner[p.frame%len(spinner)], elapsed)
 	p.drawn = len(p.layers) + 1
-	io.WriteString(p.w, b.String())
+	_, _ = io.WriteString(p.w, b.String())
 }
 
 func (p *pullProgress) clear() {

@@ -41,7 +41,7 @@ func (c *client) imageStatusVerbose(ctx context.Context, ref string, verbose boo
 		} `json:"imageSpec"`
 	}
 	if raw := resp.GetInfo()["info"]; raw != "" {
-		json.Unmarshal([]byte(raw), &info) // best effort: only for display
+		_ = json.Unmarshal([]byte(raw), &info) // best effort: only for display
 	}
 	return resp.GetImage(), &info.Spec.Config, nil
 }
@@ -58,7 +58,7 @@ func (c *client) ensureImage(ctx context.Context, ref, policy string, w io.Write
 			return img, cfg, nil
 		}
 		if policy == "never" {
-			return nil, nil, fmt.Errorf("No such image: %s", ref)
+			return nil, nil, fmt.Errorf("no such image: %s", ref)
 		}
 		fmt.Fprintf(w, "Unable to find image '%s' locally\n", ref)
 	}
@@ -111,7 +111,7 @@ func (c *client) pull(ctx context.Context, ref string, w io.Writer, tty bool) (s
 
 func pullError(ref string, err error) error {
 	if isNotFound(err) {
-		return fmt.Errorf("Unable to find image '%s': pull access denied or repository does not exist", ref)
+		return fmt.Errorf("unable to find image '%s': pull access denied or repository does not exist", ref)
 	}
 	return rpcError("pull "+ref, err)
 }

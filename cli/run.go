@@ -174,7 +174,7 @@ func chooseName(list []*entry, name string) (string, error) {
 	}
 	for _, e := range list {
 		if e.Name() == name {
-			return "", fmt.Errorf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name", "/"+name, e.ID())
+			return "", fmt.Errorf("conflict: the container name %q is already in use by container %q: remove (or rename) that container to reuse the name", "/"+name, e.ID())
 		}
 	}
 	return name, nil

@@ -131,7 +131,9 @@ func (c *client) stats(ctx context.Context, w io.Writer, refs []string, all, onc
 				units.HumanSize(float64(s.rx)), units.HumanSize(float64(s.tx)), s.pids)
 		}
 		tw.Flush()
-		io.WriteString(w, b.String())
+		if _, err := io.WriteString(w, b.String()); err != nil {
+			return err
+		}
 		prev = cur
 		if once {
 			return nil

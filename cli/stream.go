@@ -66,7 +66,7 @@ func (s session) run(ctx context.Context, url string) (int, error) {
 			return -1, err
 		}
 		go func() {
-			io.Copy(in, s.stdin)
+			_, _ = io.Copy(in, s.stdin)
 			in.Close() // the remote process sees EOF
 		}()
 	}
@@ -79,7 +79,7 @@ func (s session) run(ctx context.Context, url string) (int, error) {
 		if err != nil {
 			return err
 		}
-		outputs.Go(func() { io.Copy(w, st) })
+		outputs.Go(func() { _, _ = io.Copy(w, st) })
 		return nil
 	}
 	if err := copyOut("stdout", s.stdout); err != nil {

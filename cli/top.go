@@ -68,7 +68,7 @@ func (c *client) containerPid(ctx context.Context, id string) (int, error) {
 		Pid int `json:"pid"`
 	}
 	if raw := resp.GetInfo()["info"]; raw != "" {
-		json.Unmarshal([]byte(raw), &info)
+		_ = json.Unmarshal([]byte(raw), &info) // no pid: refused below
 	}
 	if info.Pid <= 0 {
 		return 0, errors.New("the runtime does not report the container's pid (verbose ContainerStatus info)")

@@ -29,7 +29,7 @@ func openTerminal(in, out *os.File) (*terminal, error) {
 		return nil, err
 	}
 	t := &terminal{in: in, out: out, resize: make(chan termSize, 1), stop: make(chan struct{})}
-	t.restore = func() { term.Restore(int(in.Fd()), st) }
+	t.restore = func() { _ = term.Restore(int(in.Fd()), st) }
 	winch := make(chan os.Signal, 1)
 	signal.Notify(winch, syscall.SIGWINCH)
 	t.sendSize()

@@ -111,7 +111,7 @@ func (c *cliTarget) removeOnCleanup(t *testing.T, names ...string) {
 	t.Cleanup(func() {
 		for _, n := range names {
 			cmd := c.command("rm", "-f", n)
-			cmd.Run() // "No such container" when the test removed it itself
+			_ = cmd.Run() // "no such container" when the test removed it itself
 		}
 	})
 }

@@ -230,11 +230,11 @@ func TestCLIErrors(t *testing.T) {
 	c.removeOnCleanup(t, name)
 	before := c.managedPods(t)
 
-	c.fails(t, "Unable to find image", "run", "--rm", strings.Replace(c.image, "cli-errors", "no-such-image", 1))
+	c.fails(t, "unable to find image", "run", "--rm", strings.Replace(c.image, "cli-errors", "no-such-image", 1))
 	c.fails(t, "bind source path does not exist", "run", "--rm", "-v", "/nonexistent/crid-e2e:/data", c.image, "true")
 	c.fails(t, "named volumes are not supported", "run", "--rm", "-v", "data:/data", c.image, "true")
 	c.fails(t, "invalid containerPort", "run", "-d", "-p", "8080:http", c.image, "true")
-	c.fails(t, "No such container", "logs", "no-such-container-"+randHex(3))
+	c.fails(t, "no such container", "logs", "no-such-container-"+randHex(3))
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
