@@ -11,6 +11,7 @@ packages=(
 	iproute2                      # tests inspect links and netns
 	pkg-config
 	curl                          # the demo fetches a page from the pod
+	apparmor                      # apparmor_parser: compiles crid's RuntimeDefault profile in tests (nodes with AppArmor load it)
 )
 
 missing=()

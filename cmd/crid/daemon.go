@@ -30,8 +30,9 @@ type daemon struct {
 	cri     *cri.Server
 	closers []func()
 	// running returns the configuration in force (a reload changes the live keys).
-	running func() config.Config
-	kernel  kernel.Features // the start-time probe
+	running  func() config.Config
+	kernel   kernel.Features // the start-time probe
+	appArmor *appArmorState
 }
 
 // imagesConfig places the image store and the writable layers under the root.
@@ -83,12 +84,13 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 	// On the filesystem of the layers: whether it takes idmapped mounts matters.
 	kern, probed := probeKernel(monitorPath, cfg.Root, log)
 	d.kernel = kern
+	d.appArmor = setupAppArmor(context.Background(), log)
 	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed})
 	d.pods, err = sandbox.New(context.Background(), sandbox.Config{
 		Root:     cfg.Root,
 		State:    cfg.State,
 		Features: runtimeFeatures(kern),
-		SpecHost: specHost(cfg.CgroupDriver),
+		SpecHost: specHost(cfg.CgroupDriver, d.appArmor),
 	}, deps, log)
 	if err != nil {
 		return nil, err

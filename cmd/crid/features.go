@@ -63,10 +63,10 @@ func runtimeFeatures(k kernel.Features) sandbox.Features {
 	}
 }
 
-func specHost(driver string) spec.Host {
+func specHost(driver string, aa *appArmorState) spec.Host {
 	d := spec.CgroupfsDriver
 	if driver == "systemd" {
 		d = spec.SystemdDriver
 	}
-	return hostinfo.Probe(hostinfo.Options{CgroupDriver: d})
+	return hostinfo.Probe(hostinfo.Options{CgroupDriver: d, DefaultAppArmorProfile: aa.defaultProfile, AppArmorSkipped: aa.runtimeDefaultSkipped})
 }

@@ -36,7 +36,8 @@ func (d *daemon) statusInfo() map[string]any {
 			"supplementalGroupsPolicy": f.SupplementalGroupsPolicy,
 			"kernelProbes":             d.kernel, // oci/kernel: what the executor's probe found and the fallbacks chosen
 		},
-		"network": network,
-		"kernel":  d.kernel, // the start-time probe: what works, the fallbacks taken, what is missing
+		"network":  network,
+		"kernel":   d.kernel, // the start-time probe: what works, the fallbacks taken, what is missing
+		"apparmor": d.appArmor.info(),
 	}
 }

@@ -130,13 +130,8 @@ func infraProcess(in PodInput, sc *runtime.LinuxSandboxSecurityContext) (*specs.
 		groups = append(groups, gid)
 	}
 	user.AdditionalGids = dedupe(groups)
-	// The pause needs nothing, so when the pod names no profile it gets the
-	// node's default rather than CRI's "empty means unconfined".
-	aaProfile := sc.GetApparmor()
-	if aaProfile == nil {
-		aaProfile = &runtime.SecurityProfile{ProfileType: runtime.SecurityProfile_RuntimeDefault}
-	}
-	aa, err := apparmorProfile(in.Host, aaProfile, "", f+"apparmor", sc.GetPrivileged())
+	// The pause needs nothing: a pod naming no profile gets the node's default.
+	aa, err := apparmorProfile(in.Host, sc.GetApparmor(), "", f+"apparmor", sc.GetPrivileged())
 	if err != nil {
 		return nil, err
 	}

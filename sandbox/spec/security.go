@@ -1,8 +1,11 @@
 package spec
 
 import (
+	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/crid-dev/crid/errdefs"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -37,18 +40,33 @@ func maskedPaths(sc *runtime.LinuxContainerSecurityContext) (masked, readonly []
 	return slices.Clone(masked), slices.Clone(readonly)
 }
 
-// apparmorProfile returns Process.ApparmorProfile. Without AppArmor on the
-// node nothing is set. RuntimeDefault is the node's default profile (or,
-// for privileged containers, unconfined, as privileged promises); a
+// apparmorProfile returns Process.ApparmorProfile. A container that names
+// no profile gets RuntimeDefault, as with containerd and CRI-O (kubelet sends
+// nothing for pods without one). RuntimeDefault is the node's default profile
+// (or, for privileged containers, unconfined, as privileged promises); a
 // Localhost profile is applied even to privileged containers because it was
-// asked for by name.
+// asked for by name, and must be loaded. Without AppArmor on the node nothing
+// is set: RuntimeDefault runs unconfined (and is reported through
+// AppArmorSkipped), a Localhost profile is refused.
 func apparmorProfile(h Host, p *runtime.SecurityProfile, legacy, field string, privileged bool) (string, error) {
-	if !h.AppArmorEnabled {
-		return "", nil
-	}
+	implicit := p == nil && legacy == ""
 	prof, err := securityProfile(p, legacy, field)
 	if err != nil {
 		return "", err
+	}
+	if implicit {
+		prof = &runtime.SecurityProfile{ProfileType: runtime.SecurityProfile_RuntimeDefault}
+	}
+	if !h.AppArmorEnabled {
+		switch prof.GetProfileType() {
+		case runtime.SecurityProfile_Localhost:
+			return "", fmt.Errorf("%s: localhost profile %q: this node has no AppArmor: %w", field, prof.GetLocalhostRef(), errdefs.ErrFailedPrecondition)
+		case runtime.SecurityProfile_RuntimeDefault:
+			if !implicit && h.AppArmorSkipped != nil {
+				h.AppArmorSkipped(profileRuntimeDefault)
+			}
+		}
+		return "", nil
 	}
 	switch prof.GetProfileType() {
 	case runtime.SecurityProfile_Unconfined:
@@ -57,11 +75,19 @@ func apparmorProfile(h Host, p *runtime.SecurityProfile, legacy, field string, p
 		if privileged {
 			return profileUnconfined, nil
 		}
+		if h.DefaultAppArmorProfile == "" {
+			return "", fmt.Errorf("%s: RuntimeDefault: crid's default AppArmor profile is not loaded on this node (see crid's log): %w", field, errdefs.ErrFailedPrecondition)
+		}
 		return h.DefaultAppArmorProfile, nil
 	case runtime.SecurityProfile_Localhost:
 		name := strings.TrimPrefix(prof.GetLocalhostRef(), profileLocalhost)
 		if name == "" {
 			return "", invalidf(field, "localhost profile needs a name")
+		}
+		if h.AppArmorLoaded != nil {
+			if err := h.AppArmorLoaded(name); err != nil {
+				return "", fmt.Errorf("%s: %w", field, err)
+			}
 		}
 		return name, nil
 	}

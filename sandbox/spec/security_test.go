@@ -1,12 +1,16 @@
 package spec
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/errdefs"
 )
 
 func TestCapabilities(t *testing.T) {
@@ -134,17 +138,34 @@ func TestAppArmor(t *testing.T) {
 	aa := func(t runtime.SecurityProfile_ProfileType, ref string) *runtime.SecurityProfile {
 		return &runtime.SecurityProfile{ProfileType: t, LocalhostRef: ref}
 	}
-	on := Host{AppArmorEnabled: true, DefaultAppArmorProfile: "crid-default"}
+	loaded := func(name string) error {
+		if name == "not-loaded" {
+			return fmt.Errorf("%q: %w", name, errdefs.ErrFailedPrecondition)
+		}
+		return nil
+	}
+	on := Host{AppArmorEnabled: true, DefaultAppArmorProfile: "crid-default", AppArmorLoaded: loaded}
+	var skipped []string
+	off := Host{AppArmorSkipped: func(p string) { skipped = append(skipped, p) }}
 	tests := []struct {
-		name       string
-		host       Host
-		p          *runtime.SecurityProfile
-		legacy     string
-		privileged bool
-		want       string
-		wantErr    bool
+		name        string
+		host        Host
+		p           *runtime.SecurityProfile
+		legacy      string
+		privileged  bool
+		want        string
+		wantErr     bool
+		wantPrecond bool
+		wantSkipped int
 	}{
-		{name: "disabled on node", host: Host{}, p: aa(runtime.SecurityProfile_Localhost, "x"), want: ""},
+		{name: "disabled on node: runtime default runs unconfined, reported", host: off, p: aa(runtime.SecurityProfile_RuntimeDefault, ""), want: "", wantSkipped: 1},
+		{name: "disabled on node: nothing asked, nothing reported", host: off, want: ""},
+		{name: "disabled on node: localhost refused", host: off, p: aa(runtime.SecurityProfile_Localhost, "x"), wantPrecond: true},
+		{name: "nothing asked: runtime default", host: on, want: "crid-default"},
+		{name: "nothing asked, privileged: unconfined", host: on, privileged: true, want: "unconfined"},
+		{name: "runtime default not loaded", host: Host{AppArmorEnabled: true}, p: aa(runtime.SecurityProfile_RuntimeDefault, ""), wantPrecond: true},
+		{name: "localhost not loaded", host: on, p: aa(runtime.SecurityProfile_Localhost, "not-loaded"), wantPrecond: true},
+		{name: "legacy localhost not loaded", host: on, legacy: "localhost/not-loaded", wantPrecond: true},
 		{name: "runtime default", host: on, p: aa(runtime.SecurityProfile_RuntimeDefault, ""), want: "crid-default"},
 		{name: "runtime default privileged", host: on, p: aa(runtime.SecurityProfile_RuntimeDefault, ""), privileged: true, want: "unconfined"},
 		{name: "unconfined", host: on, p: aa(runtime.SecurityProfile_Unconfined, ""), want: "unconfined"},
@@ -153,7 +174,7 @@ func TestAppArmor(t *testing.T) {
 		{name: "localhost privileged", host: on, p: aa(runtime.SecurityProfile_Localhost, "my-profile"), privileged: true, want: "my-profile"},
 		{name: "legacy runtime/default", host: on, legacy: "runtime/default", want: "crid-default"},
 		{name: "legacy localhost", host: on, legacy: "localhost/other", want: "other"},
-		{name: "legacy empty", host: on, legacy: "", want: "unconfined"},
+		{name: "legacy unconfined", host: on, legacy: "unconfined", want: "unconfined"},
 		{name: "localhost without name", host: on, p: aa(runtime.SecurityProfile_Localhost, ""), wantErr: true},
 		{name: "legacy garbage", host: on, legacy: "weird", wantErr: true},
 	}
@@ -164,9 +185,19 @@ func TestAppArmor(t *testing.T) {
 			sc := in.Config.Linux.SecurityContext
 			sc.Apparmor, sc.ApparmorProfile, sc.Privileged = tt.p, tt.legacy, tt.privileged
 			in.Sandbox.Linux.SecurityContext.Privileged = tt.privileged
+			skipped = nil
 			s, err := ContainerSpec(in)
+			if len(skipped) != tt.wantSkipped {
+				t.Errorf("reported skipped %v, want %d", skipped, tt.wantSkipped)
+			}
 			if tt.wantErr {
 				wantInvalid(t, err, "linux.security_context.apparmor")
+				return
+			}
+			if tt.wantPrecond {
+				if !errors.Is(err, errdefs.ErrFailedPrecondition) {
+					t.Fatalf("err = %v, want FailedPrecondition", err)
+				}
 				return
 			}
 			if err != nil || s.Process.ApparmorProfile != tt.want {

@@ -38,9 +38,18 @@ type Host struct {
 	SeccompDisabled bool
 	// AppArmorEnabled: Process.ApparmorProfile is set only when true.
 	AppArmorEnabled bool
-	// DefaultAppArmorProfile is the loaded profile RuntimeDefault maps to
-	// (e.g. "crid-default"). "" leaves the process unconfined-by-inheritance.
+	// DefaultAppArmorProfile is the loaded profile RuntimeDefault (and a
+	// container that names none) maps to, e.g. "crid-default-<hash>". "" with
+	// AppArmorEnabled means crid could not load it: RuntimeDefault is then
+	// refused rather than run unconfined.
 	DefaultAppArmorProfile string
+	// AppArmorLoaded checks that a Localhost profile is loaded (an error
+	// wrapping errdefs.ErrFailedPrecondition when not). nil skips the check.
+	AppArmorLoaded func(name string) error
+	// AppArmorSkipped is told of each explicit AppArmor request on a node
+	// without AppArmor (RuntimeDefault runs unconfined there), so the daemon
+	// can say so. nil ignores them.
+	AppArmorSkipped func(profile string)
 	// Arch is the GOARCH the seccomp filter is built for; "" means the
 	// architecture crid was built for.
 	Arch string

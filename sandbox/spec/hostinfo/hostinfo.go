@@ -7,7 +7,6 @@ package hostinfo
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/crid-dev/crid/apparmor"
 	"github.com/crid-dev/crid/errdefs"
 	"github.com/crid-dev/crid/sandbox/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -25,7 +25,8 @@ import (
 type Options struct {
 	CgroupDriver           spec.CgroupDriver
 	DefaultCgroupParent    string
-	DefaultAppArmorProfile string // the profile crid loaded for RuntimeDefault
+	DefaultAppArmorProfile string             // the profile crid loaded for RuntimeDefault
+	AppArmorSkipped        func(profile string) // see spec.Host
 }
 
 // Probe returns the spec.Host for this node, with os.ReadFile for
@@ -36,8 +37,10 @@ func Probe(o Options) spec.Host {
 		CgroupV2:               CgroupV2(),
 		DefaultCgroupParent:    o.DefaultCgroupParent,
 		SeccompDisabled:        !SeccompSupported(),
-		AppArmorEnabled:        AppArmorEnabled(),
+		AppArmorEnabled:        apparmor.Enabled(),
 		DefaultAppArmorProfile: o.DefaultAppArmorProfile,
+		AppArmorLoaded:         appArmorLoaded,
+		AppArmorSkipped:        o.AppArmorSkipped,
 		ReadFile:               os.ReadFile,
 		DeviceInfo:             DeviceInfo,
 		HostDevices:            HostDevices,
@@ -51,15 +54,13 @@ func CgroupV2() bool {
 	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
-// AppArmorEnabled reports whether the kernel enforces AppArmor and its
-// securityfs is there to load profiles through.
-func AppArmorEnabled() bool {
-	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
-	if err != nil || !bytes.HasPrefix(b, []byte("Y")) {
-		return false
+// appArmorLoaded: a Localhost profile that is not loaded is a precondition
+// the node fails (the profile must be loaded first), as critest expects.
+func appArmorLoaded(name string) error {
+	if err := apparmor.CheckLoaded(name); err != nil {
+		return fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
 	}
-	_, err = os.Stat("/sys/kernel/security/apparmor")
-	return err == nil
+	return nil
 }
 
 // SeccompSupported reports whether the kernel has seccomp filters: the
