@@ -25,7 +25,7 @@ import (
 type Options struct {
 	CgroupDriver           spec.CgroupDriver
 	DefaultCgroupParent    string
-	DefaultAppArmorProfile string             // the profile crid loaded for RuntimeDefault
+	DefaultAppArmorProfile string               // the profile crid loaded for RuntimeDefault
 	AppArmorSkipped        func(profile string) // see spec.Host
 }
 
