@@ -25,8 +25,8 @@ func FuzzLogWriter(f *testing.F) {
 	// more than the writer itself.
 	dir := f.TempDir()
 	var n int
-	f.Fuzz(func(t *testing.T, data, cuts []byte, max uint8) {
-		maxLine := int(max) // 0: the default
+	f.Fuzz(func(t *testing.T, data, cuts []byte, maxByte uint8) {
+		maxLine := int(maxByte) // 0: the default
 		n++
 		path := filepath.Join(dir, strconv.Itoa(n)+".log")
 		l, err := OpenLog(path, maxLine)
