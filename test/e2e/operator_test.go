@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -191,5 +192,45 @@ func TestCheckCommand(t *testing.T) {
 		if !strings.HasPrefix(got[check], want) {
 			t.Errorf("%s: %q, want it to start with %q", check, got[check], want)
 		}
+	}
+}
+
+// TestDefaultNetworkYieldsToClusterCNI: a crid started on an empty CNI dir writes its
+// default network (sorting after cluster files, bridge crid0); once a cluster's config
+// appears, crid uses that one and removes its own.
+func TestDefaultNetworkYieldsToClusterCNI(t *testing.T) {
+	netd := filepath.Join(t.TempDir(), "net.d")
+	d := startDaemon(t, daemonOptions{extraFlags: []string{"--cni-conf-dir", netd}})
+	ours := filepath.Join(netd, "zz-crid-default.conflist")
+	b, err := os.ReadFile(ours)
+	if err != nil || !strings.Contains(string(b), `"bridge": "crid0"`) {
+		t.Fatalf("default network not written on an empty dir: %v\n%s", err, b)
+	}
+	network := func() map[string]any {
+		st, err := d.RT.Status(ctxT(t, criTimeout), &runtimeapi.StatusRequest{Verbose: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n map[string]any
+		if err := json.Unmarshal([]byte(st.Info["network"]), &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := network(); n["ready"] != true {
+		t.Fatalf("network not ready on crid's default: %v", n)
+	}
+	// The cluster's CNI installs a config whose plugin is not installed yet (as flannel's
+	// DaemonSet does before its binary lands): crid must not stay on its own network.
+	cluster := `{"cniVersion": "1.0.0", "name": "cbr0", "plugins": [{"type": "flannel-e2e-missing"}]}`
+	if err := os.WriteFile(filepath.Join(netd, "10-flannel.conflist"), []byte(cluster), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := network()
+	if n["ready"] != false || !strings.Contains(n["reason"].(string), "cbr0") {
+		t.Errorf("after the cluster config appeared: %v, want not ready on cbr0", n)
+	}
+	if _, err := os.Stat(ours); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("crid's default network config still there: %v", err)
 	}
 }
