@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what crid, its tests and its demo need on Debian 12. Idempotent: it installs only
+# Installs what crid, its tests and its demo need on Debian 12 (with "vm": also the VM tier's
+# tools). Idempotent: it installs only
 # what is missing, so a second run costs a few dpkg queries.
 set -euo pipefail
 
@@ -13,6 +14,15 @@ packages=(
 	curl                          # the demo fetches a page from the pod
 	apparmor                      # apparmor_parser: compiles crid's RuntimeDefault profile in tests (nodes with AppArmor load it)
 )
+# `hack/setup.sh vm` (make test-vm) also installs what the VM tier needs (hack/vm/).
+if [ "${1:-}" = vm ]; then
+	packages+=(
+		qemu-system-x86   # boots the Debian guests (hack/vm/run.sh)
+		qemu-utils        # qemu-img: a copy-on-write overlay per run over the cached image
+		debootstrap       # builds the guest root filesystems from the apt mirror
+		e2fsprogs         # mkfs.ext4 -d: a disk image from a directory, no loop device
+	)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
