@@ -2,13 +2,11 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -24,7 +22,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err := validateContainer(cfg); err != nil {
 		return "", err
 	}
-	pe, err := m.lookupPod(podID)
+	pe, err := m.pods.lookup(podID)
 	if err != nil {
 		return "", err
 	}
@@ -32,7 +30,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	pe.op.RLock()
 	defer pe.op.RUnlock()
 	pod := pe.snap.Load()
-	if _, gone := m.podEntry(pod.ID); gone || pod.Phase == PhaseRemoving {
+	if !m.pods.holds(pe) || pod.Phase == PhaseRemoving {
 		return "", fmt.Errorf("pod sandbox %s: %w", podID, errdefs.ErrNotFound)
 	}
 	if pod.State != PodReady {
@@ -40,10 +38,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	}
 	key := containerKey(pod.ID, cfg.Metadata)
 	return m.ctrNames.do(ctx, key, func(ctx context.Context) (string, error) {
-		m.mu.RLock()
-		other, clash := m.ctrByName[key]
-		m.mu.RUnlock()
-		if clash {
+		if other, _, clash := m.ctrs.named(key); clash {
 			return "", fmt.Errorf("container name %q (attempt %d) in pod %s is already used by container %s: %w",
 				cfg.Metadata.Name, cfg.Metadata.Attempt, pod.ID, other, errdefs.ErrAlreadyExists)
 		}
@@ -99,7 +94,7 @@ func logPath(dir, rel string) (string, error) {
 }
 
 // createContainer stores the intent, then makes the rootfs, volumes and the process; on
-// failure rollbackContainer undoes what exists (recover() does the same after a crash).
+// failure releaseContainer undoes what exists (recover() does the same after a crash).
 func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, cfg *runtimeapi.ContainerConfig) (id string, err error) {
 	img, err := m.deps.Images.Resolve(cfg.Image.Image)
 	if err != nil {
@@ -128,12 +123,14 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	created := false
 	defer func() {
 		r := recover()
-		if (err != nil && !crashPoint.Load()) || r != nil {
+		if (err != nil && !m.crashPoint.Load()) || r != nil {
 			var mm Monitor
 			if created {
 				mm = mon
 			}
-			m.rollbackContainer(context.WithoutCancel(ctx), c, mm)
+			if rerr := m.releaseContainer(context.WithoutCancel(ctx), c, mm); rerr != nil {
+				m.log.Error("undoing a failed container creation; its record stays for the next start", "container", c.ID, "error", rerr)
+			}
 		}
 		if r != nil {
 			panic(r) // the RPC wrapper reports it; what existed is undone
@@ -194,15 +191,15 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	}
 	e := &ctrEntry{exited: make(chan struct{})}
 	e.snap.Store(c)
-	m.mu.Lock()
-	m.ctrs[id] = e
-	m.ctrByName[c.key()] = id
-	m.mu.Unlock()
+	m.ctrs.add(id, c.key(), e)
 	m.publishContainer(EventCreated, c)
 	// An exit the monitor sent before the container was in the index was dropped by
 	// applyExit; ask once so such a container is not shown CREATED for ever.
 	if st, err := mon.State(ctx, id); err == nil && st.Status == ProcStopped {
-		m.markExited(e, st)
+		if err := m.markExited(e, st); err != nil {
+			// The container exists; its exit is recorded by the next stop or restart.
+			m.log.Error("recording an early exit", "container", id, "error", err)
+		}
 	}
 	return id, nil
 }
@@ -302,54 +299,4 @@ func (m *Manager) namespacePaths(p *Pod, cfg *runtimeapi.ContainerConfig) (spec.
 			copts.GetTargetId(), errdefs.ErrFailedPrecondition)
 	}
 	return ns, fmt.Sprintf("/proc/%d/ns/pid", t.Pid), nil
-}
-
-// rollbackContainer undoes whatever of a container exists and forgets it. Idempotent.
-func (m *Manager) rollbackContainer(ctx context.Context, c *Container, mon Monitor) error {
-	var errs []error
-	if mon != nil {
-		killAndWait(ctx, mon, c.ID)
-		if err := mon.Delete(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete process: %w", err))
-		}
-	}
-	for i := range c.ExtraRootfs {
-		if err := m.deps.Mounter.Unmount(imageMountPath(c, i)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) == 0 {
-		for _, rid := range append([]string{c.ID}, c.ExtraRootfs...) {
-			if err := m.deps.Images.RemoveRootfs(ctx, rid); err != nil {
-				errs = append(errs, fmt.Errorf("remove rootfs: %w", err))
-			}
-		}
-	}
-	if len(errs) > 0 {
-		err := errors.Join(errs...)
-		m.log.Error("container cleanup incomplete", "container", c.ID, "error", err)
-		return err
-	}
-	if err := os.RemoveAll(c.Dir); err != nil {
-		return err
-	}
-	return m.store.deleteContainer(c.ID)
-}
-
-// killAndWait kills a process the monitor may still hold (a half-made container is
-// created, not stopped, and the monitor deletes only stopped ones) and waits briefly for
-// the monitor to see it exit.
-func killAndWait(ctx context.Context, mon Monitor, id string) {
-	st, err := mon.State(ctx, id)
-	if err != nil || st.Status == ProcStopped {
-		return
-	}
-	if err := mon.Kill(ctx, id, syscall.SIGKILL, true); err != nil {
-		return
-	}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if st, err := mon.State(ctx, id); err != nil || st.Status == ProcStopped {
-			return
-		}
-	}
 }

@@ -17,12 +17,10 @@ func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *ru
 	if r == nil {
 		return fmt.Errorf("linux: missing: %w", errdefs.ErrInvalidArgument)
 	}
-	e, err := m.lookupContainer(id)
-	if err != nil {
-		return err
-	}
-	e.op.Lock()
-	defer e.op.Unlock()
+	return m.ctrs.withOp(id, false, func(e *ctrEntry) error { return m.updateResources(ctx, e, r) })
+}
+
+func (m *Manager) updateResources(ctx context.Context, e *ctrEntry, r *runtimeapi.LinuxContainerResources) error {
 	c := e.snap.Load()
 	if c.State != ContainerCreated && c.State != ContainerRunning {
 		return fmt.Errorf("container %s is %s: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
@@ -62,7 +60,7 @@ func cloneSpec(s *specs.Spec) (*specs.Spec, error) {
 // ReopenContainerLog makes the monitor reopen the container's log file (after kubelet
 // rotated it).
 func (m *Manager) ReopenContainerLog(ctx context.Context, id string) error {
-	e, err := m.lookupContainer(id)
+	e, err := m.ctrs.lookup(id)
 	if err != nil {
 		return err
 	}

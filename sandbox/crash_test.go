@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-
-	"github.com/crid-dev/crid/sandbox"
 )
 
 var errCrash = errors.New("simulated crash")
@@ -15,8 +13,8 @@ var errCrash = errors.New("simulated crash")
 // step leaves behind.
 func crashAfterIntent(t *testing.T, h *harness) {
 	t.Helper()
-	sandbox.SetCrashPoint(true)
-	defer sandbox.SetCrashPoint(false)
+	h.m.SetCrashPoint(true)
+	defer h.m.SetCrashPoint(false)
 	if _, err := h.m.RunPod(context.Background(), podConfig("web"), ""); err == nil {
 		t.Fatal("RunPod succeeded despite the injected failure")
 	}

@@ -35,18 +35,20 @@ func (m *Manager) applyExit(p *podEntry, st *ProcState) {
 		m.infraExited(p)
 		return
 	}
-	m.mu.RLock()
-	e := m.ctrs[st.ID]
-	m.mu.RUnlock()
-	if e == nil {
+	e, ok := m.ctrs.get(st.ID)
+	if !ok {
 		return // being created (recorded when Create returns) or already removed
 	}
-	m.markExited(e, st)
+	if err := m.markExited(e, st); err != nil {
+		// Still RUNNING in memory and on disk; a stop polls the monitor and records
+		// the exit again, and a restart reconciles with the monitor.
+		m.log.Error("recording a container exit", "container", st.ID, "error", err)
+	}
 }
 
 // markExited moves a container to EXITED once, with the monitor's exit figures.
-func (m *Manager) markExited(e *ctrEntry, st *ProcState) {
-	m.updateContainer(e, ptr(EventStopped), func(c *Container) bool {
+func (m *Manager) markExited(e *ctrEntry, st *ProcState) error {
+	_, _, err := m.updateContainer(e, ptr(EventStopped), func(c *Container) bool {
 		if c.State == ContainerExited {
 			return false
 		}
@@ -69,6 +71,7 @@ func (m *Manager) markExited(e *ctrEntry, st *ProcState) {
 		}
 		return true
 	})
+	return err
 }
 
 func exitReason(st *ProcState) string {
@@ -84,14 +87,17 @@ func exitReason(st *ProcState) string {
 
 // infraExited: the pod's namespaces lost their holder; the pod is NOTREADY.
 func (m *Manager) infraExited(p *podEntry) {
-	m.updatePod(p, ptr(EventStopped), func(pod *Pod) bool {
+	if _, err := m.updatePod(p, ptr(EventStopped), func(pod *Pod) bool {
 		if pod.State == PodNotReady {
 			return false
 		}
 		pod.State = PodNotReady
 		pod.Message = "pod infra process exited"
 		return true
-	})
+	}); err != nil {
+		// Still READY in memory and on disk; a restart asks the monitor again.
+		m.log.Error("recording the pod infra's exit", "pod", p.id(), "error", err)
+	}
 }
 
 // monitorLost handles a monitor whose event stream ended without crid closing it: the
@@ -113,13 +119,11 @@ func (m *Manager) monitorLost(p *podEntry, mon Monitor) {
 		m.log.Error("cleaning up after a dead pod monitor", "pod", pod.ID, "error", err)
 	}
 	for _, c := range m.PodContainers(pod.ID) {
-		m.mu.RLock()
-		e := m.ctrs[c.ID]
-		m.mu.RUnlock()
-		if e == nil {
+		e, ok := m.ctrs.get(c.ID)
+		if !ok {
 			continue
 		}
-		m.updateContainer(e, ptr(EventStopped), func(c *Container) bool {
+		_, _, err := m.updateContainer(e, ptr(EventStopped), func(c *Container) bool {
 			if c.State == ContainerExited {
 				return false
 			}
@@ -127,12 +131,19 @@ func (m *Manager) monitorLost(p *podEntry, mon Monitor) {
 			c.Message, c.FinishedAt = "the pod monitor died", time.Now()
 			return true
 		})
+		if err != nil {
+			// A stop finds the monitor gone and records the exit then.
+			m.log.Error("recording a container lost with its monitor", "container", c.ID, "error", err)
+		}
 	}
-	m.updatePod(p, ptr(EventStopped), func(pod *Pod) bool {
+	if _, err := m.updatePod(p, ptr(EventStopped), func(pod *Pod) bool {
 		if pod.State == PodNotReady {
 			return false
 		}
 		pod.State, pod.Message = PodNotReady, "the pod monitor died"
 		return true
-	})
+	}); err != nil {
+		// Still READY until a restart finds the monitor gone.
+		m.log.Error("recording a lost pod monitor", "pod", pod.ID, "error", err)
+	}
 }

@@ -31,17 +31,16 @@ func labelsMatch(have, want map[string]string) bool {
 
 // Pods returns the pods f selects, in no particular order.
 func (m *Manager) Pods(f PodFilter) []*Pod {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if e, ok := m.pods[f.ID]; ok && f.ID != "" { // the common exact-id case, O(1)
+	if e, ok := m.pods.get(f.ID); ok && f.ID != "" { // the common exact-id case, O(1)
 		p := e.snap.Load()
 		if f.matches(p) {
 			return []*Pod{p}
 		}
 		return nil
 	}
-	out := make([]*Pod, 0, len(m.pods))
-	for _, e := range m.pods {
+	all := m.pods.all()
+	out := make([]*Pod, 0, len(all))
+	for _, e := range all {
 		if p := e.snap.Load(); f.matches(p) {
 			out = append(out, p)
 		}
@@ -55,17 +54,16 @@ func (f PodFilter) matches(p *Pod) bool {
 
 // Containers returns the containers f selects, in no particular order.
 func (m *Manager) Containers(f ContainerFilter) []*Container {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if e, ok := m.ctrs[f.ID]; ok && f.ID != "" {
+	if e, ok := m.ctrs.get(f.ID); ok && f.ID != "" {
 		c := e.snap.Load()
 		if f.matches(c) {
 			return []*Container{c}
 		}
 		return nil
 	}
-	out := make([]*Container, 0, len(m.ctrs))
-	for _, e := range m.ctrs {
+	all := m.ctrs.all()
+	out := make([]*Container, 0, len(all))
+	for _, e := range all {
 		if c := e.snap.Load(); f.matches(c) {
 			out = append(out, c)
 		}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,11 +19,11 @@ import (
 
 // Manager owns the node's pods and containers.
 //
-// Locking: m.mu guards only the maps (held for map reads and writes, never during slow
-// work). Each object has an op lock serialising its slow operations and a small snapshot
-// lock under which a new immutable snapshot is stored, persisted and its event published.
-// Readers load snapshots atomically, so List*/Status never wait for an operation.
-// Lock order: pod op → container op → snapshot lock → m.mu → broker.
+// Locking: each index's lock guards only its maps (see index). Each object has an op
+// lock serialising its slow operations and a small snapshot lock under which a new
+// immutable snapshot is persisted, then stored and its event published. Readers load
+// snapshots atomically, so List*/Status never wait for an operation.
+// Lock order: pod op → container op → snapshot lock → index lock → broker.
 type Manager struct {
 	cfg   Config
 	deps  Deps
@@ -35,13 +34,17 @@ type Manager struct {
 	podNames *reservations
 	ctrNames *reservations
 
-	mu        sync.RWMutex
-	pods      map[string]*podEntry
-	ctrs      map[string]*ctrEntry
-	podByName map[string]string
-	ctrByName map[string]string
+	pods *index[*podEntry]
+	ctrs *index[*ctrEntry]
 
 	stats statsCache
+
+	now func() time.Time // event times; tests may pin it (export_test.go)
+	// crashPoint, set by tests only (export_test.go), makes a failed RunPod or
+	// CreateContainer return without releasing what it made, as a daemon crash at
+	// that step would leave it, so tests check that recover() cleans it up
+	// (containerd tests the same with failpoint binaries).
+	crashPoint atomic.Bool
 
 	ctx    context.Context // cancelled by Close: ends the event readers
 	cancel context.CancelFunc
@@ -92,9 +95,10 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Manager
 		cfg: cfg, deps: deps, log: log, store: st,
 		events:   newBroker(),
 		podNames: newReservations(), ctrNames: newReservations(),
-		pods: map[string]*podEntry{}, ctrs: map[string]*ctrEntry{},
-		podByName: map[string]string{}, ctrByName: map[string]string{},
+		pods:  newIndex[*podEntry]("pod sandbox"),
+		ctrs:  newIndex[*ctrEntry]("container"),
 		stats: statsCache{samples: map[string]cpuSample{}},
+		now:   time.Now,
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if err := m.recover(ctx); err != nil {
@@ -108,13 +112,11 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Manager
 // the daemon may restart at any time.
 func (m *Manager) Close() error {
 	m.cancel()
-	m.mu.RLock()
-	for _, p := range m.pods {
+	for _, p := range m.pods.all() {
 		if ref := p.mon.Load(); ref != nil {
 			ref.Close()
 		}
 	}
-	m.mu.RUnlock()
 	m.wg.Wait()
 	return m.store.close()
 }
@@ -130,58 +132,9 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// lookupPod finds a pod by id or unique id prefix.
-func (m *Manager) lookupPod(id string) (*podEntry, error) {
-	if id == "" {
-		return nil, fmt.Errorf("pod sandbox id: empty: %w", errdefs.ErrInvalidArgument)
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if e, ok := m.pods[id]; ok {
-		return e, nil
-	}
-	var found *podEntry
-	for pid, e := range m.pods {
-		if strings.HasPrefix(pid, id) {
-			if found != nil {
-				return nil, fmt.Errorf("pod sandbox id prefix %q is ambiguous: %w", id, errdefs.ErrInvalidArgument)
-			}
-			found = e
-		}
-	}
-	if found == nil {
-		return nil, fmt.Errorf("pod sandbox %q: %w", id, errdefs.ErrNotFound)
-	}
-	return found, nil
-}
-
-func (m *Manager) lookupContainer(id string) (*ctrEntry, error) {
-	if id == "" {
-		return nil, fmt.Errorf("container id: empty: %w", errdefs.ErrInvalidArgument)
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if e, ok := m.ctrs[id]; ok {
-		return e, nil
-	}
-	var found *ctrEntry
-	for cid, e := range m.ctrs {
-		if strings.HasPrefix(cid, id) {
-			if found != nil {
-				return nil, fmt.Errorf("container id prefix %q is ambiguous: %w", id, errdefs.ErrInvalidArgument)
-			}
-			found = e
-		}
-	}
-	if found == nil {
-		return nil, fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
-	}
-	return found, nil
-}
-
 // Pod returns the snapshot of pod id (or a unique prefix of it).
 func (m *Manager) Pod(id string) (*Pod, error) {
-	e, err := m.lookupPod(id)
+	e, err := m.pods.lookup(id)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +143,7 @@ func (m *Manager) Pod(id string) (*Pod, error) {
 
 // Container returns the snapshot of container id (or a unique prefix of it).
 func (m *Manager) Container(id string) (*Container, error) {
-	e, err := m.lookupContainer(id)
+	e, err := m.ctrs.lookup(id)
 	if err != nil {
 		return nil, err
 	}
@@ -199,14 +152,12 @@ func (m *Manager) Container(id string) (*Container, error) {
 
 // PodContainers returns snapshots of the pod's containers, oldest first.
 func (m *Manager) PodContainers(podID string) []*Container {
-	m.mu.RLock()
 	var out []*Container
-	for _, e := range m.ctrs {
+	for _, e := range m.ctrs.all() {
 		if c := e.snap.Load(); c.PodID == podID {
 			out = append(out, c)
 		}
 	}
-	m.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out
 }
@@ -221,16 +172,18 @@ func (m *Manager) monitor(p *podEntry) (Monitor, error) {
 
 // podMonitor is the monitor of the pod with id podID.
 func (m *Manager) podMonitor(podID string) (Monitor, error) {
-	pe, err := m.lookupPod(podID)
+	pe, err := m.pods.lookup(podID)
 	if err != nil {
 		return nil, err
 	}
 	return m.monitor(pe)
 }
 
-// updatePod swaps in a changed copy of the pod's snapshot, persists it and, when ev is
-// not nil, publishes that event. fn returns false when nothing changed: then nothing is
-// stored or published. It returns the new snapshot.
+// updatePod applies fn to a copy of the pod's snapshot, persists the copy and only then
+// makes it the snapshot and, when ev is not nil, publishes that event: what readers see
+// is always what a restarted daemon would load, and a failed write changes nothing (the
+// error says so; the old snapshot stays). fn returns false when nothing changed: then
+// nothing is stored or published. It returns the current snapshot.
 func (m *Manager) updatePod(e *podEntry, ev *EventType, fn func(*Pod) bool) (*Pod, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -238,25 +191,27 @@ func (m *Manager) updatePod(e *podEntry, ev *EventType, fn func(*Pod) bool) (*Po
 	if !fn(&p) {
 		return e.snap.Load(), nil
 	}
+	if err := m.store.putPod(&p); err != nil {
+		return e.snap.Load(), fmt.Errorf("pod %s: persist: %w", p.ID, err)
+	}
 	e.snap.Store(&p)
-	err := m.store.putPod(&p)
-	if err != nil {
-		m.log.Error("persisting pod", "pod", p.ID, "error", err)
-	}
 	if ev != nil {
-		m.events.publish(Event{Type: *ev, ID: p.ID, Pod: &p, Containers: m.PodContainers(p.ID), At: time.Now()})
+		m.events.publish(Event{Type: *ev, ID: p.ID, Pod: &p, Containers: m.PodContainers(p.ID), At: m.now()})
 	}
-	return &p, err
+	return &p, nil
 }
 
-// updateContainer is updatePod for a container. fn returns false when nothing changed;
-// then nothing is stored or published (a transition is announced once).
-func (m *Manager) updateContainer(e *ctrEntry, ev *EventType, fn func(*Container) bool) (*Container, bool, error) {
+// updateContainer is updatePod for a container; changed reports whether fn changed it
+// (a transition is announced once).
+func (m *Manager) updateContainer(e *ctrEntry, ev *EventType, fn func(*Container) bool) (_ *Container, changed bool, _ error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := *e.snap.Load()
 	if !fn(&c) {
 		return e.snap.Load(), false, nil
+	}
+	if err := m.store.putContainer(&c); err != nil {
+		return e.snap.Load(), false, fmt.Errorf("container %s: persist: %w", c.ID, err)
 	}
 	e.snap.Store(&c)
 	if c.State == ContainerExited && e.exited != nil {
@@ -266,14 +221,10 @@ func (m *Manager) updateContainer(e *ctrEntry, ev *EventType, fn func(*Container
 			close(e.exited)
 		}
 	}
-	err := m.store.putContainer(&c)
-	if err != nil {
-		m.log.Error("persisting container", "container", c.ID, "error", err)
-	}
 	if ev != nil {
 		m.publishContainer(*ev, &c)
 	}
-	return &c, true, err
+	return &c, true, nil
 }
 
 // publishContainer announces a change of c with the statuses of all the pod's containers:
@@ -282,7 +233,7 @@ func (m *Manager) updateContainer(e *ctrEntry, ev *EventType, fn func(*Container
 // that list unless it was just deleted.
 func (m *Manager) publishContainer(ev EventType, c *Container) {
 	var pod *Pod
-	if pe, err := m.lookupPod(c.PodID); err == nil {
+	if pe, ok := m.pods.get(c.PodID); ok {
 		pod = pe.snap.Load()
 	}
 	all := m.PodContainers(c.PodID)
@@ -291,12 +242,9 @@ func (m *Manager) publishContainer(ev EventType, c *Container) {
 			all[i] = c // the caller's snapshot is the newest, even if a newer one raced in
 		}
 	}
-	m.events.publish(Event{Type: ev, ID: c.ID, Pod: pod, Containers: all, At: time.Now()})
+	m.events.publish(Event{Type: ev, ID: c.ID, Pod: pod, Containers: all, At: m.now()})
 }
 
 func (m *Manager) podDir(id string) string { return filepath.Join(m.cfg.State, "pods", id) }
 
 func ptr[T any](v T) *T { return &v }
-
-// timeNow is time.Now; a variable so tests can pin it.
-var timeNow = time.Now

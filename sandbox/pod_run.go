@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,14 +23,8 @@ func (m *Manager) RunPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 	}
 	key := podKey(cfg.Metadata)
 	return m.podNames.do(ctx, key, func(ctx context.Context) (string, error) {
-		m.mu.RLock()
-		other, clash := m.podByName[key]
-		var existing *Pod
-		if clash {
-			existing = m.pods[other].snap.Load()
-		}
-		m.mu.RUnlock()
-		if clash {
+		if other, oe, clash := m.pods.named(key); clash {
+			existing := oe.snap.Load()
 			// kubelet never asks twice for one attempt except to retry a call whose
 			// answer it lost (its deadline can pass just as the pod is finished), so a
 			// ready pod with these metadata is that call's result (cri-tools allows it).
@@ -69,7 +62,7 @@ func (m *Manager) validatePod(cfg *runtimeapi.PodSandboxConfig, handler string) 
 
 // runPod does the work in an order a crash can be recovered from: the intent record is
 // stored before anything is made, and every later step is one recover() knows how to undo
-// (see rollbackPod).
+// (see releasePod).
 func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, handler string) (id string, err error) {
 	id = newID()
 	p := &Pod{
@@ -92,12 +85,14 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 	}
 	var mon Monitor
 	defer func() {
-		if r := recover(); r != nil { // undo what exists, then let the RPC wrapper report it
-			m.rollbackPod(context.WithoutCancel(ctx), p, mon)
-			panic(r)
+		r := recover()
+		if (err != nil && !m.crashPoint.Load()) || r != nil {
+			if rerr := m.releasePod(context.WithoutCancel(ctx), p, mon); rerr != nil {
+				m.log.Error("undoing a failed pod creation; its record stays for the next start", "pod", p.ID, "error", rerr)
+			}
 		}
-		if err != nil && !crashPoint.Load() {
-			m.rollbackPod(context.WithoutCancel(ctx), p, mon)
+		if r != nil {
+			panic(r) // the RPC wrapper reports it; what existed is undone
 		}
 	}()
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
@@ -154,13 +149,10 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 	e := &podEntry{}
 	e.snap.Store(p)
 	e.mon.Store(&monitorRef{mon})
-	m.mu.Lock()
-	m.pods[id] = e
-	m.podByName[p.key()] = id
-	m.mu.Unlock()
+	m.pods.add(id, p.key(), e)
 	m.watch(e, mon)
-	m.events.publish(Event{Type: EventCreated, ID: id, Pod: p, At: time.Now()})
-	m.events.publish(Event{Type: EventStarted, ID: id, Pod: p, At: time.Now()})
+	m.events.publish(Event{Type: EventCreated, ID: id, Pod: p, At: m.now()})
+	m.events.publish(Event{Type: EventStarted, ID: id, Pod: p, At: m.now()})
 	m.log.Info("pod sandbox ready", "pod", id, "name", cfg.Metadata.Name, "namespace", cfg.Metadata.Namespace, "ips", p.IPs)
 	return id, nil
 }
@@ -171,46 +163,4 @@ func netPod(p *Pod) NetPod {
 		ID: p.ID, Name: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid(), NetNS: p.NetNS,
 		PortMappings: p.Config.GetPortMappings(), Annotations: p.Config.GetAnnotations(), DNS: p.Config.GetDnsConfig(),
 	}
-}
-
-// rollbackPod undoes whatever of a pod exists, in reverse order of making, and forgets
-// it. Each step is idempotent, so it also serves recover() for a pod a crash cut short,
-// and RemovePod.
-func (m *Manager) rollbackPod(ctx context.Context, p *Pod, mon Monitor) error {
-	var errs []error
-	if mon != nil {
-		if err := mon.Shutdown(ctx); err != nil {
-			m.log.Warn("monitor shutdown failed; cleaning up after it", "pod", p.ID, "error", err)
-		}
-		mon.Close()
-	}
-	// Whatever the monitor left (processes, cgroups) if it could not shut down cleanly.
-	if err := m.deps.Runtime.Cleanup(p.Dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("monitor cleanup: %w", err))
-	}
-	if p.NetNS != "" {
-		if !p.NetworkDown {
-			if err := m.deps.Network.Teardown(ctx, netPod(p)); err != nil {
-				errs = append(errs, fmt.Errorf("network teardown: %w", err))
-			}
-		}
-		if err := m.deps.Network.RemoveNetNS(p.NetNS); err != nil {
-			errs = append(errs, fmt.Errorf("remove netns: %w", err))
-		}
-	}
-	if p.ShmMounted {
-		if err := m.deps.Mounter.Unmount(filepath.Join(p.Dir, "shm")); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		// Keep the record: the next start (or the next RemovePodSandbox) tries again.
-		err := errors.Join(errs...)
-		m.log.Error("pod cleanup incomplete", "pod", p.ID, "error", err)
-		return err
-	}
-	if err := os.RemoveAll(p.Dir); err != nil {
-		return fmt.Errorf("remove pod dir: %w", err)
-	}
-	return m.store.deletePod(p.ID)
 }

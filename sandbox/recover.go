@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -18,7 +19,7 @@ func (m *Manager) recover(ctx context.Context) error {
 		return err
 	}
 	for _, b := range bad {
-		m.log.Error("unreadable record in the sandbox store; skipped", "record", b)
+		m.log.Error("unreadable record in the sandbox store: moved aside to its quarantine bucket", "record", b.key, "error", b.err)
 	}
 	byPod := map[string][]*Container{}
 	for _, c := range ctrs {
@@ -29,13 +30,17 @@ func (m *Manager) recover(ctx context.Context) error {
 		if p.Phase == PhaseCreating {
 			m.log.Warn("rolling back a pod sandbox a crash interrupted", "pod", p.ID)
 			for _, c := range byPod[p.ID] {
-				m.rollbackContainer(ctx, c, nil)
+				m.releaseOrLog(ctx, c, nil)
 			}
-			m.rollbackPod(ctx, p, nil)
+			if err := m.releasePod(ctx, p, nil); err != nil {
+				m.log.Error("rolling back a pod sandbox: its record stays for the next start", "pod", p.ID, "error", err)
+			}
 			delete(byPod, p.ID)
 			continue
 		}
-		m.recoverPod(ctx, p, byPod[p.ID])
+		if err := m.recoverPod(ctx, p, byPod[p.ID]); err != nil {
+			return fmt.Errorf("pod %s: %w", p.ID, err)
+		}
 		delete(byPod, p.ID)
 		if p.Phase == PhaseRemoving {
 			removing = append(removing, p.ID)
@@ -44,7 +49,7 @@ func (m *Manager) recover(ctx context.Context) error {
 	for podID, cs := range byPod { // containers of a pod that no longer exists
 		for _, c := range cs {
 			m.log.Warn("removing a container whose pod is gone", "container", c.ID, "pod", podID)
-			m.rollbackContainer(ctx, c, nil)
+			m.releaseOrLog(ctx, c, nil)
 		}
 	}
 	m.removeOrphanNetNS()
@@ -63,7 +68,17 @@ func (m *Manager) recover(ctx context.Context) error {
 	return nil
 }
 
-func (m *Manager) recoverPod(ctx context.Context, p *Pod, cs []*Container) {
+// releaseOrLog releases a container recover() drops; on failure its record stays and the
+// next start tries again.
+func (m *Manager) releaseOrLog(ctx context.Context, c *Container, mon Monitor) {
+	if err := m.releaseContainer(ctx, c, mon); err != nil {
+		m.log.Error("releasing a container: its record stays for the next start", "container", c.ID, "error", err)
+	}
+}
+
+// recoverPod indexes a stored pod and its containers as their monitor knows them now.
+// It fails only when the store cannot record what it learnt.
+func (m *Manager) recoverPod(ctx context.Context, p *Pod, cs []*Container) error {
 	e := &podEntry{}
 	var states map[string]*ProcState
 	mon, err := m.deps.Runtime.Connect(ctx, p.Dir)
@@ -99,37 +114,39 @@ func (m *Manager) recoverPod(ctx context.Context, p *Pod, cs []*Container) {
 			p.State, p.Message = PodNotReady, "pod infra process exited while crid was down"
 		}
 	}
-	m.store.putPod(p)
+	if err := m.store.putPod(p); err != nil {
+		if mon != nil {
+			mon.Close()
+		}
+		return fmt.Errorf("persist: %w", err)
+	}
 	e.snap.Store(p)
 	if mon != nil {
-		e.mon.Store(&monitorRef{mon})
+		e.mon.Store(&monitorRef{mon}) // from here on Close closes it
 	}
-	m.mu.Lock()
-	m.pods[p.ID] = e
-	m.podByName[p.key()] = p.ID
-	m.mu.Unlock()
+	m.pods.add(p.ID, p.key(), e)
 
 	for _, c := range cs {
 		if c.Phase == PhaseCreating {
 			m.log.Warn("rolling back a container a crash interrupted", "container", c.ID)
-			m.rollbackContainer(ctx, c, mon)
+			m.releaseOrLog(ctx, c, mon)
 			continue
 		}
 		reconcileContainer(c, states, mon != nil)
-		m.store.putContainer(c)
+		if err := m.store.putContainer(c); err != nil {
+			return fmt.Errorf("container %s: persist: %w", c.ID, err)
+		}
 		ce := &ctrEntry{exited: make(chan struct{})}
 		if c.State == ContainerExited {
 			close(ce.exited)
 		}
 		ce.snap.Store(c)
-		m.mu.Lock()
-		m.ctrs[c.ID] = ce
-		m.ctrByName[c.key()] = c.ID
-		m.mu.Unlock()
+		m.ctrs.add(c.ID, c.key(), ce)
 	}
 	if mon != nil {
 		m.watch(e, mon)
 	}
+	return nil
 }
 
 // reconcileContainer brings a stored container up to what its monitor knows.
@@ -175,10 +192,7 @@ func (m *Manager) removeOrphanNetNS() {
 		return
 	}
 	for _, id := range ids {
-		m.mu.RLock()
-		_, known := m.pods[id]
-		m.mu.RUnlock()
-		if !known {
+		if _, known := m.pods.get(id); !known {
 			m.log.Info("removing a network namespace no pod owns", "pod", id)
 			if err := m.deps.Network.RemoveNetNS(m.deps.Network.NetNSPath(id)); err != nil {
 				m.log.Warn("removing orphan netns", "pod", id, "error", err)

@@ -177,9 +177,9 @@ func TestRestartRollsBackHalfMadeContainer(t *testing.T) {
 	h := newHarness(t)
 	pod := h.runPod("web")
 	h.env.Fail.Set("container-spec", errCrash)
-	sandbox.SetCrashPoint(true)
+	h.m.SetCrashPoint(true)
 	_, err := h.m.CreateContainer(context.Background(), pod, ctrConfig("app"))
-	sandbox.SetCrashPoint(false)
+	h.m.SetCrashPoint(false)
 	h.env.Fail.Set("container-spec", nil)
 	if err == nil || len(h.env.Images.Live()) != 1 {
 		t.Fatalf("the simulated crash left no rootfs: %v %v", err, h.env.Images.Live())

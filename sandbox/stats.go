@@ -117,10 +117,7 @@ func (m *Manager) containerStats(c *Container, detail bool) *ContainerStats {
 	}
 	cs.Cgroup = st
 	cs.NanoCores = m.stats.nanoCores(c.ID, cs.Timestamp, st.CPUUsageNanos)
-	m.mu.RLock()
-	_, present := m.ctrs[c.ID]
-	m.mu.RUnlock()
-	if !present {
+	if _, present := m.ctrs.get(c.ID); !present {
 		m.stats.forget(c.ID) // removed while we measured: its forget may have come first
 	}
 	if detail {
@@ -175,7 +172,7 @@ func (m *Manager) podStats(p *Pod, detail bool) *PodStats {
 		}
 	}
 	ps.NanoCores = m.stats.nanoCores(p.ID, ps.Timestamp, ps.CPUNanos)
-	if _, gone := m.podEntry(p.ID); gone {
+	if _, present := m.pods.get(p.ID); !present {
 		m.stats.forget(p.ID)
 	}
 	if parent := p.Config.GetLinux().GetCgroupParent(); parent != "" && p.State == PodReady {

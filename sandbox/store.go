@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 var (
 	bucketPods       = []byte("pods")
 	bucketContainers = []byte("containers")
+	// bucketQuarantine holds records load could not decode, under "<bucket>/<id>".
+	bucketQuarantine = []byte("quarantine")
 )
 
 type store struct{ db *bolt.DB }
@@ -97,41 +100,108 @@ func (s *store) del(bucket []byte, id string) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Delete([]byte(id)) })
 }
 
-// load returns every record; a record that does not decode is reported in bad (its id) and
-// skipped so one torn record cannot keep the daemon from starting.
-func (s *store) load() (pods []*Pod, ctrs []*Container, bad []string, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		tx.Bucket(bucketPods).ForEach(func(k, v []byte) error {
-			var rec podRecord
-			cfg := &runtimeapi.PodSandboxConfig{}
-			if json.Unmarshal(v, &rec) != nil || proto.Unmarshal(rec.Config, cfg) != nil {
-				bad = append(bad, "pod "+string(k))
-				return nil
+// badRecord is a record load could not decode.
+type badRecord struct {
+	key string // "<bucket>/<id>", its key in the quarantine bucket too
+	err error
+}
+
+// load returns every record. A record that does not decode is moved, as it is, to the
+// quarantine bucket (for a person to look at) and reported in bad: one torn record must
+// not keep the daemon from starting, nor be lost without a word.
+func (s *store) load() (pods []*Pod, ctrs []*Container, bad []badRecord, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		pods, ctrs, bad = nil, nil, nil // Update may run fn again
+		podBad, err := eachRecord(tx, bucketPods, func(v []byte) error {
+			p, err := decodePod(v)
+			if err == nil {
+				pods = append(pods, p)
 			}
-			p := rec.Pod
-			p.Config = cfg
-			if rec.Resources != nil {
-				p.Resources = &runtimeapi.LinuxContainerResources{}
-				_ = proto.Unmarshal(rec.Resources, p.Resources)
-			}
-			pods = append(pods, &p)
-			return nil
+			return err
 		})
-		return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
-			var rec containerRecord
-			cfg := &runtimeapi.ContainerConfig{}
-			if json.Unmarshal(v, &rec) != nil || proto.Unmarshal(rec.Config, cfg) != nil {
-				bad = append(bad, "container "+string(k))
-				return nil
+		if err != nil {
+			return err
+		}
+		ctrBad, err := eachRecord(tx, bucketContainers, func(v []byte) error {
+			c, err := decodeContainer(v)
+			if err == nil {
+				ctrs = append(ctrs, c)
 			}
-			c := rec.Container
-			c.Config = cfg
-			if c.Spec == nil {
-				c.Spec = &specs.Spec{}
-			}
-			ctrs = append(ctrs, &c)
-			return nil
+			return err
 		})
+		bad = append(podBad, ctrBad...)
+		return err
 	})
 	return pods, ctrs, bad, err
+}
+
+// eachRecord calls decode for each record of bucket and quarantines those it refuses.
+func eachRecord(tx *bolt.Tx, bucket []byte, decode func(v []byte) error) ([]badRecord, error) {
+	b := tx.Bucket(bucket)
+	var bad []badRecord
+	var keys [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		if err := decode(v); err != nil {
+			bad = append(bad, badRecord{key: string(bucket) + "/" + string(k), err: err})
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	if err != nil || len(bad) == 0 {
+		return bad, err
+	}
+	q, err := tx.CreateBucketIfNotExists(bucketQuarantine)
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range keys { // not while iterating: ForEach forbids changes
+		if err := q.Put([]byte(bad[i].key), b.Get(k)); err != nil {
+			return nil, err
+		}
+		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return bad, nil
+}
+
+func decodePod(v []byte) (*Pod, error) {
+	var rec podRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return nil, err
+	}
+	p := rec.Pod
+	p.Config = &runtimeapi.PodSandboxConfig{}
+	if err := proto.Unmarshal(rec.Config, p.Config); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if rec.Resources != nil {
+		p.Resources = &runtimeapi.LinuxContainerResources{}
+		if err := proto.Unmarshal(rec.Resources, p.Resources); err != nil {
+			return nil, fmt.Errorf("resources: %w", err)
+		}
+	}
+	if p.ID == "" {
+		return nil, errors.New("no id")
+	}
+	return &p, nil
+}
+
+func decodeContainer(v []byte) (*Container, error) {
+	var rec containerRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return nil, err
+	}
+	c := rec.Container
+	c.Config = &runtimeapi.ContainerConfig{}
+	if err := proto.Unmarshal(rec.Config, c.Config); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if c.ID == "" || c.PodID == "" {
+		return nil, errors.New("no id or pod id")
+	}
+	if c.Spec == nil {
+		c.Spec = &specs.Spec{}
+	}
+	return &c, nil
 }
