@@ -24,7 +24,11 @@
 // "removing") and records each resource before making it (the netns path, the shm mount,
 // image-mount snapshots). recover() at New rolls back what is still "creating", finishes
 // what is "removing", reconnects to every monitor and learns the exits that happened while
-// crid was down. Rollback steps are all idempotent, so a crash in a rollback is fine too.
+// crid was down. The release steps (releasePod, releaseContainer: shared by a failed
+// create, recover() and Remove) are all idempotent, so a crash during one is fine too.
+// A state change is written to the store before it is published in memory: a failed
+// write fails the call and changes nothing; a record that does not decode is moved to a
+// quarantine bucket and reported.
 //
 // # Locking
 //

@@ -42,18 +42,16 @@ func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	pods := map[PodState]int{PodReady: 0, PodNotReady: 0}
 	ctrs := map[ContainerState]int{ContainerCreated: 0, ContainerRunning: 0, ContainerExited: 0, ContainerUnknown: 0}
-	c.m.mu.RLock()
-	for _, e := range c.m.pods {
+	for _, e := range c.m.pods.all() {
 		if p := e.snap.Load(); p != nil { // nil while RunPodSandbox is still making it
 			pods[p.State]++
 		}
 	}
-	for _, e := range c.m.ctrs {
+	for _, e := range c.m.ctrs.all() {
 		if ct := e.snap.Load(); ct != nil {
 			ctrs[ct.State]++
 		}
 	}
-	c.m.mu.RUnlock()
 	for s, n := range pods {
 		ch <- prometheus.MustNewConstMetric(podsDesc, prometheus.GaugeValue, float64(n), s.String())
 	}
