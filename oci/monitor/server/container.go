@@ -272,11 +272,18 @@ func (s *Server) start(id string) error {
 	if !ok {
 		return api.Errorf(api.CodeFailedPrecondition, "container %q is not in the created state", id)
 	}
+	// Recorded before the process may run: a process that exits at once is reaped,
+	// and its exit reported, before start returns; that report must carry the start.
+	s.mu.Lock()
+	c.rec.StartedAt = time.Now()
+	s.mu.Unlock()
 	if err := c.start(); err != nil {
+		s.mu.Lock()
+		c.rec.StartedAt = time.Time{}
+		s.mu.Unlock()
 		return err
 	}
 	s.mu.Lock()
-	c.rec.StartedAt = time.Now()
 	c.start = nil
 	s.mu.Unlock()
 	return s.persistRecord(c, api.StatusRunning)
