@@ -38,6 +38,15 @@ func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (_ strin
 		return "", err
 	}
 	mdigest := sha256Digest(rawManifest)
+	// The config is read whole into memory: refuse, before fetching it, one the manifest
+	// says is bigger than any real config.
+	m, err := img.Manifest()
+	if err != nil {
+		return "", fmt.Errorf("image manifest %s: %v: %w", mdigest, err, errdefs.ErrInvalidArgument)
+	}
+	if m.Config.Size > maxConfigSize {
+		return "", fmt.Errorf("image manifest %s: config of %d bytes, more than the %d crid reads: %w", mdigest, m.Config.Size, maxConfigSize, errdefs.ErrResourceExhausted)
+	}
 	rawConfig, err := img.RawConfigFile()
 	if err != nil {
 		return "", err
@@ -182,6 +191,10 @@ func (s *Service) addImage(rec *record) error {
 	}
 	return err
 }
+
+// maxConfigSize bounds an image config (JSON, read into memory to be parsed). Real ones
+// are KiBs; a long history stays far below.
+const maxConfigSize = 8 << 20
 
 // ensureLayer makes sure layer l has its blob in the content store and its snapshot
 // unpacked. Concurrent callers for the same layer share the work.

@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/crid-dev/crid/errdefs"
 	"github.com/crid-dev/crid/hack/testimages"
@@ -95,4 +98,41 @@ func TestCappedReader(t *testing.T) {
 			t.Errorf("%d bytes: read %d, err %v; want error %v", n, total, err, wantErr)
 		}
 	}
+}
+
+// configCore is an image whose manifest declares a config of any size; reading the config
+// itself fails the test.
+type configCore struct {
+	t        *testing.T
+	manifest []byte
+}
+
+func (c *configCore) RawManifest() ([]byte, error)        { return c.manifest, nil }
+func (c *configCore) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+func (c *configCore) LayerByDigest(v1.Hash) (partial.CompressedLayer, error) {
+	return nil, errors.New("no layers")
+}
+func (c *configCore) RawConfigFile() ([]byte, error) {
+	c.t.Error("the config of an oversized manifest entry was read")
+	return nil, errors.New("read")
+}
+
+// A manifest naming a config bigger than any real one is refused before the config is
+// fetched: crid reads configs whole, so the daemon's memory would follow the claim.
+func TestHugeConfigRefusedUnread(t *testing.T) {
+	e := newEnv(t, nil)
+	m, err := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1,
+		Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: 4 << 30, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := partial.CompressedToImage(&configCore{t: t, manifest: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.ingest(context.Background(), img, source{})
+	if !errors.Is(err, errdefs.ErrResourceExhausted) {
+		t.Fatalf("ingest: %v, want ResourceExhausted", err)
+	}
+	assertClean(t, e)
 }
