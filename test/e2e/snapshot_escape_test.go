@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -67,4 +68,32 @@ func TestSnapshotPathEscape(t *testing.T) {
 	if slices.ContainsFunc(snaps, func(p string) bool { fi, err := os.Lstat(p); return err == nil && fi.Mode()&os.ModeSymlink != 0 }) {
 		t.Errorf("a snapshot is a symlink: %v", snaps)
 	}
+}
+
+// TestLayerSizeLimit (issue 10, finding 9): with max_layer_size set in a config drop-in, a
+// layer whose sparse file or gzip bomb unpacks past it fails the pull with
+// ResourceExhausted, leaves no temp file, blob or snapshot, and an ordinary image still
+// pulls.
+func TestLayerSizeLimit(t *testing.T) {
+	confDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(confDir, "50-limit.toml"), []byte("max_layer_size = \"8MiB\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, daemonOptions{extraFlags: []string{"--config-dir", confDir}})
+	for name, img := range map[string]func() (v1.Image, error){
+		"sparse": func() (v1.Image, error) { return testimages.Sparse(1 << 30) },
+		"bomb":   func() (v1.Image, error) { return testimages.Zeros(64 << 20) },
+	} {
+		p := push(t, reg.open, "e2e/limit-"+name, build(t, img))
+		_, err := d.IS.PullImage(ctxT(t, 2*time.Minute), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: p.Tag}})
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "max_layer_size") {
+			t.Errorf("pull %s: %v, want ResourceExhausted naming max_layer_size", name, err)
+		}
+	}
+	for _, sub := range []string{"blobs/ingest", "blobs/sha256", "snapshots", "tmp"} {
+		if ents, _ := os.ReadDir(filepath.Join(d.Root, "images", sub)); len(ents) != 0 {
+			t.Errorf("images/%s holds %d entries after the refused pulls", sub, len(ents))
+		}
+	}
+	d.pull(t, reg.image(t, "limit-ok").Tag, nil)
 }
