@@ -6,7 +6,6 @@ import (
 	"os"
 	"reflect"
 	"sync"
-	"syscall"
 
 	"github.com/crid-dev/crid/config"
 )
@@ -86,15 +85,13 @@ func (r *reloader) reload() (changed, needRestart []string) {
 
 // waitForStop serves until SIGTERM/SIGINT (nil) or the CRI server fails (its error);
 // each SIGHUP reloads the configuration.
-func waitForStop(sigs <-chan os.Signal, served <-chan error, r *reloader, log *slog.Logger) error {
+func waitForStop(sigs, hups <-chan os.Signal, served <-chan error, r *reloader, log *slog.Logger) error {
 	for {
 		select {
+		case <-hups:
+			log.Info("SIGHUP: reloading the configuration")
+			r.reload()
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				log.Info("SIGHUP: reloading the configuration")
-				r.reload()
-				continue
-			}
 			log.Info("shutting down", "signal", sig.String())
 			return nil
 		case err := <-served:

@@ -29,10 +29,14 @@ func serve(cfg config.Config, reload func() (config.Config, error)) error {
 	slog.SetDefault(log)
 	// From the start: a SIGTERM during recovery (which can take a while with many pods)
 	// then waits for it and shuts down cleanly, instead of killing the daemon half-way.
-	// SIGHUP too: its default action would kill the daemon.
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	// SIGHUP too (its default action would kill the daemon), on its own channel: HUPs
+	// coalesce into one reload and can never crowd out a SIGTERM.
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 
 	lock, err := lockRoot(cfg.Root)
 	if err != nil {
@@ -81,7 +85,7 @@ func serve(cfg config.Config, reload func() (config.Config, error)) error {
 	log.Info("crid serving CRI", "listen", cfg.Listen, "root", cfg.Root, "state", cfg.State, "version", config.Version)
 	notifyReady(log)
 
-	if err := waitForStop(sigs, served, reloads, log); err != nil {
+	if err := waitForStop(sigs, hups, served, reloads, log); err != nil {
 		return err
 	}
 	notifyStopping(log)
