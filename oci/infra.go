@@ -2,10 +2,13 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -18,7 +21,11 @@ import (
 // joins those given by path (net, usually). It needs no rootfs and no image;
 // when spec.Linux.CgroupsPath is set it runs in that cgroup (the caller
 // removes it with cgroups.Tree.Destroy). The pause itself is C code run by the
-// nsenter constructor (package oci/nsenter), so it costs a few pages of memory. Its pid is
+// nsenter constructor (package oci/nsenter), so it costs a few pages of memory.
+// Whatever spec.Process says, it confines itself before CreatePodInfra
+// returns: a mount namespace of its own with an empty read-only root (pid 1 of
+// a shared PID namespace is reachable through /proc/1/root), no capability,
+// no_new_privs and a seccomp filter allowing only its wait loop. Its pid is
 // the caller's to reap; SIGTERM or SIGINT stop it with status 0. The caller
 // pins the namespaces from /proc/<pid>/ns/* if it needs them to outlive it.
 func CreatePodInfra(ctx context.Context, spec *specs.Spec, tree cgroups.Tree) (pid int, retErr error) {
@@ -36,7 +43,9 @@ func CreatePodInfra(ctx context.Context, spec *specs.Spec, tree cgroups.Tree) (p
 	if err != nil {
 		return 0, err
 	}
-	sys := &syscall.SysProcAttr{Cloneflags: uintptr(plan.newMask &^ unix.CLONE_NEWNS), Setsid: true}
+	// A mount namespace of its own, always: the pause replaces its root with
+	// an empty read-only one (see run_pause in package oci/nsenter).
+	sys := &syscall.SysProcAttr{Cloneflags: uintptr(plan.newMask | unix.CLONE_NEWNS), Setsid: true}
 	if plan.has(unix.CLONE_NEWUSER) {
 		sys.UidMappings = idMaps(spec.Linux.UIDMappings)
 		sys.GidMappings = idMaps(spec.Linux.GIDMappings)
@@ -71,14 +80,21 @@ func CreatePodInfra(ctx context.Context, spec *specs.Spec, tree cgroups.Tree) (p
 		return 0, err
 	}
 	defer null.Close()
-	env := []string{"_CRID_PAUSE=1"}
+	// The pause says on fd 3 when it is confined, or why it could not be.
+	report, reportW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer report.Close()
+	env := []string{"_CRID_PAUSE=1", "_CRID_PAUSE_CONFINE=1"}
 	if plan.has(unix.CLONE_NEWUTS) && spec.Hostname != "" {
 		env = append(env, "_CRID_HOSTNAME="+spec.Hostname)
 	}
-	attr := &os.ProcAttr{Dir: "/", Files: []*os.File{null, null, null}, Env: env, Sys: sys}
+	attr := &os.ProcAttr{Dir: "/", Files: []*os.File{null, null, null, reportW}, Env: env, Sys: sys}
 	proc, err := onJoinedThread(plan.join, func() (*os.Process, error) {
 		return os.StartProcess(exe, []string{"crid-pause", PauseArg}, attr)
 	})
+	reportW.Close()
 	if err != nil {
 		return 0, fmt.Errorf("pod infra: start: %w", err)
 	}
@@ -89,6 +105,19 @@ func CreatePodInfra(ctx context.Context, spec *specs.Spec, tree cgroups.Tree) (p
 			_ = unix.Kill(pid, unix.SIGKILL)
 			return 0, fmt.Errorf("pod infra: join cgroup: %w", err)
 		}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = report.SetDeadline(time.Now()) })
+	defer stop()
+	msg, err := io.ReadAll(report)
+	if err == nil && string(msg) != "ok" {
+		err = errors.New(string(msg))
+		if len(msg) == 0 {
+			err = errors.New("the pause exited before it was set up")
+		}
+	}
+	if err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL) // the caller's reaper collects it
+		return 0, fmt.Errorf("pod infra: %w", ctxErr(ctx, err))
 	}
 	return pid, nil
 }

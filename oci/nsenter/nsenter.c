@@ -16,11 +16,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
@@ -107,14 +113,110 @@ static int join_paths(char *spec)
 
 static void on_signal(int sig) { (void)sig; }
 
+#if defined(__x86_64__)
+#define PAUSE_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define PAUSE_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#elif defined(__riscv) && __riscv_xlen == 64
+#define PAUSE_AUDIT_ARCH AUDIT_ARCH_RISCV64
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define PAUSE_AUDIT_ARCH AUDIT_ARCH_PPC64LE
+#elif defined(__s390x__)
+#define PAUSE_AUDIT_ARCH AUDIT_ARCH_S390X
+#else
+#error "crid: the pause's seccomp filter needs this CPU's AUDIT_ARCH"
+#endif
+
+#define PAUSE_ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+// pause_report tells CreatePodInfra (fd 3, a pipe) that the pause is set up
+// ("ok") or why not, then closes it; on error the pause exits.
+static void pause_report(const char *what)
+{
+	char buf[256];
+	int n;
+	if (!what)
+		n = snprintf(buf, sizeof(buf), "ok");
+	else
+		n = snprintf(buf, sizeof(buf), "pause: %s: %s", what, strerror(errno));
+	if (write(3, buf, n) < 0) {}
+	close(3);
+	if (what) _exit(2);
+}
+
+// pause_root gives the pause an empty read-only tmpfs as its root, in the
+// mount namespace of its own it was cloned with: a container of the pod
+// that can follow /proc/1/root (CAP_SYS_PTRACE, shared PID namespace) finds
+// nothing there, instead of the host's filesystem.
+static void pause_root(void)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) pause_report("make / private");
+	int fs = syscall(SYS_fsopen, "tmpfs", 1 /* FSOPEN_CLOEXEC */);
+	if (fs < 0) pause_report("fsopen tmpfs");
+	if (syscall(SYS_fsconfig, fs, 1 /* FSCONFIG_SET_STRING */, "size", "4k", 0) < 0 ||
+	    syscall(SYS_fsconfig, fs, 1, "nr_inodes", "1", 0) < 0 ||
+	    syscall(SYS_fsconfig, fs, 1, "mode", "0555", 0) < 0 ||
+	    syscall(SYS_fsconfig, fs, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0) < 0)
+		pause_report("configure tmpfs");
+	int mnt = syscall(SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */,
+			  0x1 | 0x2 | 0x4 | 0x8 /* MOUNT_ATTR_RDONLY|NOSUID|NODEV|NOEXEC */);
+	if (mnt < 0) pause_report("fsmount");
+	close(fs);
+	// On top of "/", then pivot into it: "." is the tmpfs, the old root
+	// lands on it and is detached.
+	if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, "/", 0x4 /* MOVE_MOUNT_F_EMPTY_PATH */) < 0)
+		pause_report("attach root");
+	if (fchdir(mnt) < 0) pause_report("chdir root");
+	close(mnt);
+	if (syscall(SYS_pivot_root, ".", ".") < 0) pause_report("pivot_root");
+	if (umount2(".", MNT_DETACH) < 0) pause_report("detach the old root");
+	if (chdir("/") < 0) pause_report("chdir /");
+}
+
+// pause_confine drops every capability (bounding, ambient, then the sets),
+// sets no_new_privs and a seccomp filter allowing only what the wait loop
+// calls: an injected process image (ptrace) can do nothing else either.
+static void pause_confine(void)
+{
+	for (int c = 0; c <= 63; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) pause_report("drop bounding capability");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		pause_report("clear ambient capabilities");
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) < 0) pause_report("capset");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) pause_report("no_new_privs");
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PAUSE_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		PAUSE_ALLOW(SYS_rt_sigtimedwait),
+		PAUSE_ALLOW(SYS_wait4),
+		PAUSE_ALLOW(SYS_waitid),
+		PAUSE_ALLOW(SYS_rt_sigreturn),
+		PAUSE_ALLOW(SYS_restart_syscall),
+		PAUSE_ALLOW(SYS_exit_group),
+		PAUSE_ALLOW(SYS_exit),
+		PAUSE_ALLOW(SYS_write), // the report on fd 3, the only fd it has
+		PAUSE_ALLOW(SYS_close),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	};
+	struct sock_fprog prog = {sizeof(filter) / sizeof(filter[0]), filter};
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) pause_report("seccomp");
+}
+
 // run_pause is the pod's infra process: it holds the pod's namespaces, reaps
 // zombies when it is PID 1 of a shared PID namespace and exits on SIGTERM or
 // SIGINT. It is plain C, run before the Go runtime starts, so that a pod's
-// infra process costs a few pages instead of a Go heap and threads.
+// infra process costs a few pages instead of a Go heap and threads. Started
+// by CreatePodInfra, it confines itself (pause_root, pause_confine) and
+// reports on fd 3 before it waits.
 static void run_pause(void)
 {
 	const char *h = getenv("_CRID_HOSTNAME");
-	if (h && *h && sethostname(h, strlen(h)) < 0) _exit(2);
+	if (h && *h && sethostname(h, strlen(h)) < 0) pause_report("sethostname");
 	// Handlers, not SIG_DFL: PID 1 of a namespace ignores default-action
 	// signals even from the host. Blocked, they are taken by sigwaitinfo.
 	struct sigaction sa;
@@ -129,7 +231,15 @@ static void run_pause(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	if (chdir("/") < 0) _exit(2);
+	// Only CreatePodInfra asks, and it always gives the pause a mount
+	// namespace of its own (pivot_root in the host's would move the host's
+	// root); the user namespace holder of idmapped mounts does not.
+	const char *confine = getenv("_CRID_PAUSE_CONFINE");
+	if (confine && *confine) {
+		pause_root();
+		pause_confine();
+		pause_report(NULL);
+	} else if (chdir("/") < 0) _exit(2);
 	for (;;) {
 		int sig = sigwaitinfo(&set, NULL);
 		if (sig == SIGTERM || sig == SIGINT) _exit(0);

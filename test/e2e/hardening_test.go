@@ -97,3 +97,29 @@ func TestPodFilesReadOnly(t *testing.T) {
 		t.Errorf("the pod's own /etc/hosts mount is not writable: %q", b)
 	}
 }
+
+// TestPauseRootIsEmpty: in a pod sharing its PID namespace, pid 1 is the pause;
+// a container with CAP_SYS_PTRACE follows /proc/1/root and finds an empty
+// read-only root, not the host's filesystem (a host file stays unreadable and
+// unwritable through it).
+func TestPauseRootIsEmpty(t *testing.T) {
+	d := sharedDaemon(t)
+	secret := filepath.Join(d.Dir, "pause-secret")
+	if err := os.WriteFile(secret, []byte("host data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pod := d.podConfig(t, "pause-root")
+	pod.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+	podID := d.runPod(t, pod)
+	cfg := containerConfig("tracer", testImage(t, d), "sleep", "3600")
+	cfg.Linux.SecurityContext.Capabilities = &runtimeapi.Capability{AddCapabilities: []string{"SYS_PTRACE"}}
+	id := d.runContainer(t, podID, pod, cfg)
+	if cmd := d.mustExec(t, id, "cat", "/proc/1/cmdline"); !strings.HasPrefix(cmd, "crid-pause\x00") {
+		t.Fatalf("pid 1 of the pod is %q, not the pause", cmd)
+	}
+	out, errOut, _ := d.execSync(t, id, 0, "sh", "-c",
+		"ls -A /proc/1/root/ | wc -l; cat /proc/1/root"+secret+"; touch /proc/1/root"+secret+".new && echo wrote; true")
+	if strings.Contains(out, "host data") || strings.Contains(out, "wrote") || !strings.HasPrefix(out, "0\n") {
+		t.Fatalf("through the pause's root the container saw %q (stderr %q)", out, errOut)
+	}
+}
