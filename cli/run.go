@@ -86,9 +86,6 @@ func (c *client) run(ctx context.Context, s *runSpec) (err error) {
 	if err := claimPorts(s.ports, taken); err != nil {
 		return err
 	}
-	if s.o.network == "none" {
-		return errors.New("network none: CRI has no pod without a network, and crid's CLI does not reach past CRI to make one")
-	}
 
 	rec := &runRecord{Image: s.image, Ports: s.ports, Network: s.o.network, LogDir: filepath.Join(logRoot, name)}
 	rec.Command = displayCommand(s, imgCfg)
@@ -119,12 +116,21 @@ func (c *client) run(ctx context.Context, s *runSpec) (err error) {
 	if err != nil {
 		return err
 	}
-	podCfg := s.podConfig(name, rec.LogDir, map[string]string{annotationRun: ann})
+	podAnnotations := map[string]string{annotationRun: ann}
+	if s.o.network == "none" {
+		podAnnotations[annotationNetwork] = "none"
+	}
+	podCfg := s.podConfig(name, rec.LogDir, podAnnotations)
 	pod, err := c.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
 	if err != nil {
 		return runError(err)
 	}
 	made.podID = pod.GetPodSandboxId()
+	if s.o.network == "none" {
+		if err := c.checkNoNetwork(ctx, made.podID); err != nil {
+			return err
+		}
+	}
 	ctr, err := c.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
 		PodSandboxId: made.podID, Config: ctrCfg, SandboxConfig: podCfg,
 	})
@@ -158,6 +164,23 @@ func (c *client) run(ctx context.Context, s *runSpec) (err error) {
 }
 
 func runError(err error) error { return rpcError("run", err) }
+
+// annotationNetwork "none" asks crid for a pod with loopback only (sandbox.AnnotationNetwork;
+// CRI has no such mode, and this package speaks only CRI).
+const annotationNetwork = "crid.dev/network"
+
+// checkNoNetwork refuses a pod the runtime gave an address anyway: it does not know the
+// annotation, and a container meant to be offline must not run on a network.
+func (c *client) checkNoNetwork(ctx context.Context, podID string) error {
+	st, err := c.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID})
+	if err != nil {
+		return rpcError("pod status", err)
+	}
+	if ip := st.GetStatus().GetNetwork().GetIp(); ip != "" {
+		return fmt.Errorf("network none: the runtime gave the pod the address %s: it does not support crid's %s=none annotation", ip, annotationNetwork)
+	}
+	return nil
+}
 
 // chooseName checks a given name is free, or generates one.
 func chooseName(list []*entry, name string) (string, error) {

@@ -91,6 +91,16 @@ func podHostname(cfg *runtimeapi.PodSandboxConfig) string {
 	return cfg.GetMetadata().GetName()
 }
 
+// AnnotationNetwork set to "none" on a pod asks for a network namespace with loopback
+// only and no CNI ADD: docker's --network none, which `crid run` asks for this way since
+// CRI has no such mode. A runtime that ignores it gives the pod its CNI network, which
+// the client sees (the pod has an IP) and refuses.
+const AnnotationNetwork = "crid.dev/network"
+
+func noNetwork(cfg *runtimeapi.PodSandboxConfig) bool {
+	return cfg.GetAnnotations()[AnnotationNetwork] == "none" && !hostNetwork(cfg)
+}
+
 func hostNetwork(cfg *runtimeapi.PodSandboxConfig) bool {
 	return cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
 }

@@ -52,7 +52,7 @@ func (m *Manager) validatePod(cfg *runtimeapi.PodSandboxConfig, handler string) 
 	if handler != "" && !slices.Contains(m.cfg.Handlers, handler) {
 		return fmt.Errorf("runtime_handler %q: no such handler (known: %q): %w", handler, append([]string{""}, m.cfg.Handlers...), errdefs.ErrNotFound)
 	}
-	if !hostNetwork(cfg) {
+	if !hostNetwork(cfg) && !noNetwork(cfg) {
 		if err := m.deps.Network.Ready(); err != nil {
 			return fmt.Errorf("pod network is not ready: %v: %w", err, errdefs.ErrFailedPrecondition)
 		}
@@ -114,14 +114,17 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 		// Stored before the netns and the ADD: a crash during either leaves a record
 		// recover() DELs and removes (both idempotent).
 		p.NetNS = m.deps.Network.NetNSPath(id)
+		p.NetworkDown = noNetwork(cfg) // no ADD, so never a DEL
 		if err := m.store.putPod(p); err != nil {
 			return "", err
 		}
 		if p.NetNS, err = m.deps.Network.NewNetNS(id); err != nil {
 			return "", fmt.Errorf("network namespace: %w", err)
 		}
-		if p.IPs, err = m.deps.Network.Setup(ctx, netPod(p)); err != nil {
-			return "", fmt.Errorf("network setup: %w", err)
+		if !p.NetworkDown {
+			if p.IPs, err = m.deps.Network.Setup(ctx, netPod(p)); err != nil {
+				return "", fmt.Errorf("network setup: %w", err)
+			}
 		}
 		if err := writePodFiles(p.Dir, cfg, p.IPs); err != nil {
 			return "", err

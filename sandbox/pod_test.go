@@ -319,3 +319,26 @@ func TestRunPodDistinctTuplesNeverCollide(t *testing.T) {
 		}
 	}
 }
+
+// TestRunPodNetworkNone: a pod annotated for network none gets its own namespace (pinned,
+// then removed) and no CNI ADD or DEL, and needs no CNI config.
+func TestRunPodNetworkNone(t *testing.T) {
+	h := newHarness(t)
+	h.env.Network.NotReady = errors.New("no CNI config")
+	cfg := podConfig("none")
+	cfg.LogDirectory = filepath.Join(h.logs, "none")
+	cfg.Annotations = map[string]string{sandbox.AnnotationNetwork: "none"}
+	id, err := h.m.RunPod(context.Background(), cfg, "")
+	if err != nil {
+		t.Fatalf("RunPod with network none and no CNI config: %v", err)
+	}
+	p, _ := h.m.Pod(id)
+	netns, attached := h.env.Network.Live()
+	if len(p.IPs) != 0 || len(netns) != 1 || len(attached) != 0 {
+		t.Errorf("network none: IPs %v, netns %v, CNI attached %v; want its own netns and no ADD", p.IPs, netns, attached)
+	}
+	if err := h.m.RemovePod(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	h.assertClean()
+}

@@ -62,7 +62,8 @@ type Pod struct {
 	IPs            []string // primary first
 	InfraPid       int
 	ShmMounted     bool // Dir/shm is a tmpfs crid mounted
-	// NetworkDown: CNI DEL succeeded (at stop); removal need not run the plugins again.
+	// NetworkDown: no CNI attachment to undo: DEL succeeded (at stop), or the pod never
+	// had one (AnnotationNetwork "none"); removal need not run the plugins again.
 	NetworkDown bool
 	// Resources is the last UpdatePodSandboxResources (kubelet owns the pod cgroup; kept
 	// for status).

@@ -181,6 +181,13 @@ func TestCLITutorial(t *testing.T) {
 		}
 	})
 
+	t.Run("none network", func(t *testing.T) {
+		out := c.ok(t, "run", "--rm", "--network", "none", c.image, "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags")
+		if ifaces := strings.Fields(out); len(ifaces) < 1 || ifaces[0] != "lo" || len(ifaces) != 3 || ifaces[2] != "0x9" {
+			t.Errorf("--network none: %q, want only lo, up (flags 0x9)", out)
+		}
+	})
+
 	t.Run("exit code and streams", func(t *testing.T) {
 		out, errs, code := c.run(t, "run", "--rm", c.image, "sh", "-c", "echo out; echo err >&2; exit 7")
 		if code != 7 || out != "out\n" || errs != "err\n" {
