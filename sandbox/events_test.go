@@ -73,11 +73,9 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 			}
 		}
 	}()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the runtime blocked on a slow subscriber")
-	}
+	// Blocking on the slow subscriber would hang here (until go test's -timeout, with
+	// every goroutine's stack); how long the 400 operations take is the machine's.
+	<-done
 	n := 0
 	for range slow {
 		n++
