@@ -18,13 +18,19 @@ type Cgroup struct {
 	path string
 	v1   cgroup1.Cgroup
 	v2   *cgroup2.Manager
+	// pending: a systemd unit not started yet (it needs its first pid);
+	// resources are its limits until then.
+	pending   bool
+	resources *specs.LinuxResources
 }
 
 // Path is the cgroup's path relative to each hierarchy root.
 func (c *Cgroup) Path() string { return c.path }
 
 // New creates the cgroup at path (from ParsePath) with resources r (nil: no
-// limits), or takes it over with those limits if it exists.
+// limits), or takes it over with those limits if it exists. A systemd unit
+// (see Tree.Systemd) is only created by the first Add, which gives systemd
+// the pid a scope needs.
 func (t Tree) New(path string, r *specs.LinuxResources) (*Cgroup, error) {
 	if r == nil {
 		r = &specs.LinuxResources{}
@@ -33,6 +39,10 @@ func (t Tree) New(path string, r *specs.LinuxResources) (*Cgroup, error) {
 		return nil, err
 	}
 	c := &Cgroup{tree: t, path: path}
+	if _, _, ok := t.unitOf(path); ok {
+		c.pending, c.resources = true, r
+		return c, nil
+	}
 	var err error
 	if t.Unified {
 		c.v2, err = cgroup2.NewManager(t.Root, path, cgroup2.ToResources(r))
@@ -76,8 +86,12 @@ func v1Resources(r *specs.LinuxResources) *specs.LinuxResources {
 	return &c
 }
 
-// Add places pid in every hierarchy of the cgroup.
+// Add places pid in every hierarchy of the cgroup; for a pending systemd
+// unit, it starts the unit with pid in it.
 func (c *Cgroup) Add(pid int) error {
+	if c.pending {
+		return c.startUnit(pid)
+	}
 	if c.v2 != nil {
 		return c.v2.AddProc(uint64(pid))
 	}
@@ -85,7 +99,8 @@ func (c *Cgroup) Add(pid int) error {
 }
 
 // OpenDir opens the v2 cgroup directory for clone3 CLONE_INTO_CGROUP; nil on
-// v1, where there is no single directory to clone into.
+// v1, where there is no single directory to clone into, and for a systemd
+// unit not started yet (Add places the process).
 func (c *Cgroup) OpenDir() (*os.File, error) {
 	if c.v2 == nil {
 		return nil, nil
@@ -99,6 +114,15 @@ func (c *Cgroup) Update(r *specs.LinuxResources) error {
 		return nil
 	}
 	var err error
+	if scope, _, ok := c.tree.unitOf(c.path); ok {
+		// Tell systemd first: it rewrites a unit's cgroup from its own
+		// properties (daemon-reload), and must not undo the update.
+		if props := unitResources(r, c.tree.Unified); len(props) > 0 {
+			if err := setUnitProperties(scope, props); err != nil {
+				return fmt.Errorf("update cgroup %s: %w", c.path, err)
+			}
+		}
+	}
 	if c.v2 != nil {
 		err = c.v2.Update(cgroup2.ToResources(r))
 		if err == nil {

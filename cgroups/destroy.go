@@ -33,6 +33,11 @@ func (t Tree) Destroy(path string) error {
 		}
 		time.Sleep(time.Duration(min(try+1, 20)) * time.Millisecond)
 	}
+	if _, _, ok := t.unitOf(path); ok {
+		// systemd removes the unit's cgroup (and what crid made below it
+		// in the delegated subtree) when it stops the unit.
+		return t.stopUnits(path)
+	}
 	var errs []error
 	for _, d := range dirs {
 		if err := removeDir(d); err != nil {

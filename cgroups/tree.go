@@ -20,6 +20,10 @@ type Tree struct {
 	// controllers plus an empty "unified" mount) is driven through v1: that
 	// is where the controllers are.
 	Unified bool
+	// Systemd: systemd is the init system, so a cgroup path naming a scope
+	// in a slice (the systemd cgroup driver's) is a transient unit made and
+	// removed over D-Bus. Without systemd such paths are plain directories.
+	Systemd bool
 }
 
 var errNoRoot = errors.New("cgroup tree: no root directory given (use cgroups.HostTree)")
@@ -37,5 +41,5 @@ func (t Tree) valid() error {
 func HostTree() Tree {
 	var st unix.Statfs_t
 	unified := unix.Statfs(DefaultRoot, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
-	return Tree{Root: DefaultRoot, Unified: unified}
+	return Tree{Root: DefaultRoot, Unified: unified, Systemd: SystemdRunning()}
 }

@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -32,7 +34,7 @@ func dispatchExecutorModes() {
 
 // newExecutor: kern is the daemon's kernel probe (nil: oci probes once itself).
 func newExecutor(kern *kernel.Features) server.Executor {
-	return &ociExecutor{tree: cgroups.HostTree(), kernel: kern}
+	return &ociExecutor{tree: cgroups.HostTree(), kernel: kern, oom: map[*specs.Spec]*cgroups.OOMWatch{}}
 }
 
 // ociExecutor adapts package oci (and package cgroups for what happens to a
@@ -40,6 +42,8 @@ func newExecutor(kern *kernel.Features) server.Executor {
 type ociExecutor struct {
 	tree   cgroups.Tree
 	kernel *kernel.Features
+	mu     sync.Mutex
+	oom    map[*specs.Spec]*cgroups.OOMWatch // per created container: its OOM kills outlive a systemd scope
 }
 
 func (e *ociExecutor) Create(ctx context.Context, o server.CreateOptions) (*server.Created, error) {
@@ -54,6 +58,14 @@ func (e *ociExecutor) Create(ctx context.Context, o server.CreateOptions) (*serv
 	if err != nil {
 		return nil, err
 	}
+	w, err := e.tree.WatchOOM(c.Cgroup)
+	if err != nil {
+		_ = e.tree.Destroy(c.Cgroup)
+		return nil, fmt.Errorf("container %s: watch OOM kills: %w", o.ID, err)
+	}
+	e.mu.Lock()
+	e.oom[o.Spec] = w
+	e.mu.Unlock()
 	return &server.Created{Pid: c.Pid, Console: c.Console, Start: c.Start}, nil
 }
 
@@ -96,6 +108,14 @@ func (e *ociExecutor) Update(spec *specs.Spec, r *specs.LinuxResources) error {
 // OOMKilled reports whether the kernel OOM-killed a process in the container's
 // cgroup (any process, as containerd and CRI-O report it).
 func (e *ociExecutor) OOMKilled(spec *specs.Spec) (bool, error) {
+	e.mu.Lock()
+	w := e.oom[spec]
+	e.mu.Unlock()
+	if w != nil {
+		n, err := w.Count()
+		return n > 0, err
+	}
+	// A container created by an earlier monitor: its cgroup is read directly.
 	p, err := cgroups.ParsePath(spec.Linux.CgroupsPath)
 	if err != nil {
 		return false, err
@@ -105,6 +125,12 @@ func (e *ociExecutor) OOMKilled(spec *specs.Spec) (bool, error) {
 }
 
 func (e *ociExecutor) Destroy(spec *specs.Spec) error {
+	e.mu.Lock()
+	if w := e.oom[spec]; w != nil {
+		w.Close()
+		delete(e.oom, spec)
+	}
+	e.mu.Unlock()
 	p, err := cgroupPath(spec)
 	if err != nil || p == "" {
 		return err

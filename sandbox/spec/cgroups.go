@@ -44,10 +44,19 @@ func CgroupsPath(driver CgroupDriver, parent, id string) (string, error) {
 	}
 }
 
-// cgroupParent picks the pod's parent, falling back to the host default.
-func cgroupParent(h Host, podParent string) string {
-	if podParent != "" {
+// cgroupParent picks the pod's parent, falling back to the host default. With
+// the systemd driver and no default, a pod gets a slice of its own under
+// crid.slice (crid-pod<id>.slice, which the cgroups package stops with the
+// pod's last unit: keep the prefix in step with cgroups.PodSlicePrefix), so
+// systemd shows each pod as a slice and its containers as scopes in it.
+func cgroupParent(h Host, podParent, podID string) string {
+	switch {
+	case podParent != "":
 		return podParent
+	case h.DefaultCgroupParent != "":
+		return h.DefaultCgroupParent
+	case h.CgroupDriver == SystemdDriver:
+		return "crid-pod" + podID + ".slice"
 	}
-	return h.DefaultCgroupParent
+	return ""
 }

@@ -50,4 +50,13 @@ func TestCgroupsPathInSpecs(t *testing.T) {
 	if err != nil || s.Linux.CgroupsPath != "/crid-pods/pod1" {
 		t.Fatalf("pod: %v, %v", s, err)
 	}
+	// systemd without a parent: the pod's own slice, for the infra and each container.
+	p.Host.CgroupDriver, p.Host.DefaultCgroupParent = SystemdDriver, ""
+	if s, err := PodSpec(p); err != nil || s.Linux.CgroupsPath != "crid-podpod1.slice:crid:pod1" {
+		t.Fatalf("systemd pod: %v, %v", s.Linux.CgroupsPath, err)
+	}
+	in.Sandbox.Linux.CgroupParent, in.SandboxID = "", "pod1"
+	if got := mustContainer(t, in).Linux.CgroupsPath; got != "crid-podpod1.slice:crid:ctr1" {
+		t.Fatalf("systemd container: %q", got)
+	}
 }

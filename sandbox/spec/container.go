@@ -147,7 +147,7 @@ func containerLinux(in ContainerInput, sc *runtime.LinuxContainerSecurityContext
 	if err != nil {
 		return nil, err
 	}
-	cgroupsPath, err := CgroupsPath(in.Host.CgroupDriver, cgroupParent(in.Host, in.Sandbox.GetLinux().GetCgroupParent()), in.ID)
+	cgroupsPath, err := CgroupsPath(in.Host.CgroupDriver, cgroupParent(in.Host, in.Sandbox.GetLinux().GetCgroupParent(), in.SandboxID), in.ID)
 	if err != nil {
 		return nil, err
 	}

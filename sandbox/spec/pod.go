@@ -76,7 +76,7 @@ func podLinux(in PodInput, sc *runtime.LinuxSandboxSecurityContext) (*specs.Linu
 	if err != nil {
 		return nil, err
 	}
-	cgroupsPath, err := CgroupsPath(in.Host.CgroupDriver, cgroupParent(in.Host, in.Config.GetLinux().GetCgroupParent()), in.ID)
+	cgroupsPath, err := CgroupsPath(in.Host.CgroupDriver, cgroupParent(in.Host, in.Config.GetLinux().GetCgroupParent(), in.ID), in.ID)
 	if err != nil {
 		return nil, err
 	}

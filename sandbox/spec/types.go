@@ -30,7 +30,7 @@ type Host struct {
 	CgroupV2 bool
 	// DefaultCgroupParent is used when the pod config names no cgroup_parent:
 	// an absolute path for cgroupfs, a slice name for systemd.
-	// "" means "/crid" (cgroupfs) or "system.slice" (systemd).
+	// "" means "/crid" (cgroupfs) or a slice per pod, crid-pod<id>.slice (systemd).
 	DefaultCgroupParent string
 	// SeccompDisabled: the kernel has no seccomp; RuntimeDefault and
 	// Unconfined then yield no filter and Localhost is refused (silently

@@ -1,7 +1,11 @@
 package wire
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/crid-dev/crid/cgroups"
+	"github.com/crid-dev/crid/oci/monitor/api"
 	"github.com/crid-dev/crid/sandbox"
 )
 
@@ -58,4 +62,27 @@ func (a Cgroups) Procs(cgroupsPath string) []int {
 		return nil
 	}
 	return a.Tree.Procs(p)
+}
+
+// MonitorSlice holds each pod's monitor scope on a systemd host: the slice
+// crid.service itself runs in by default.
+const MonitorSlice = "system.slice"
+
+// MonitorScope is the systemd unit of a pod's monitor.
+func MonitorScope(podID string) string { return "crid-monitor-" + podID + ".scope" }
+
+// monitorScope moves a freshly started monitor out of crid's unit into a
+// scope of its own, before it starts any container: `systemctl stop crid`
+// (KillMode=process) and `systemctl restart crid` then leave the pod alone,
+// and systemd accounts the monitor apart from the daemon. With both cgroup
+// drivers: it is about crid's own unit, not the containers'.
+func monitorScope(ctx context.Context, podID, stateDir string) error {
+	pid, _, err := api.ReadPidFile(stateDir)
+	if err != nil {
+		return fmt.Errorf("monitor of pod %s: %w", podID, err)
+	}
+	if err := cgroups.StartScope(ctx, MonitorScope(podID), MonitorSlice, pid, false); err != nil {
+		return fmt.Errorf("monitor of pod %s: own scope: %w", podID, err)
+	}
+	return nil
 }

@@ -129,6 +129,13 @@ func (r Runtime) Start(ctx context.Context, podID, stateDir string) (sandbox.Mon
 	if err != nil {
 		return nil, err
 	}
+	if r.Opts.Cgroups.Systemd {
+		if err := monitorScope(ctx, podID, stateDir); err != nil {
+			_ = c.Shutdown(ctx)
+			_ = c.Close()
+			return nil, err
+		}
+	}
 	return newMonitor(c), nil
 }
 

@@ -114,12 +114,14 @@ type Daemon struct {
 	podIDs  map[string]bool // every pod this daemon ever reported: cleanup looks for their leftovers
 	ctrIDs  map[string]bool
 	extra   []string // extra crid flags
+	config  string   // crid.toml
 	cleaned bool
 }
 
 // daemonOptions change how a Daemon starts.
 type daemonOptions struct {
 	extraFlags []string
+	config     string // crid.toml's body; "" = the built-in defaults
 }
 
 // newDaemon prepares the dirs and config and starts crid. The caller owns cleanup
@@ -140,6 +142,7 @@ func newDaemon(opts daemonOptions) (*Daemon, error) {
 		podIDs:   map[string]bool{},
 		ctrIDs:   map[string]bool{},
 		extra:    opts.extraFlags,
+		config:   opts.config,
 	}
 	if err := d.writeConfig(); err != nil {
 		os.RemoveAll(dir)
@@ -313,8 +316,8 @@ func (d *Daemon) Start() error {
 	if d.cmd != nil {
 		return errors.New("crid already running")
 	}
-	// An empty config file: the built-in defaults, whatever /etc/crid/crid.toml says.
-	if err := os.WriteFile(filepath.Join(d.Dir, "crid.toml"), nil, 0o644); err != nil {
+	// The test's config (empty: the built-in defaults), whatever /etc/crid/crid.toml says.
+	if err := os.WriteFile(filepath.Join(d.Dir, "crid.toml"), []byte(d.config), 0o644); err != nil {
 		return err
 	}
 	logf, err := os.OpenFile(d.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
