@@ -140,11 +140,26 @@ func Decide(r Results) Features {
 	return f
 }
 
-// Usable reports whether crid can run containers at all: an overlay rootfs
-// mounts one way or the other.
+// Required are the interfaces the executor has no fallback for: it builds
+// every mount detached and sets its flags with mount_setattr (5.12), so a
+// rename cannot redirect them, and marks fds close-on-exec with close_range
+// (5.11) before a container's program starts.
+var Required = []Probe{ProbeOpenat2, ProbeOpenTree, ProbeMountSetattr, ProbePidfd, ProbeCloseRangeCloexec}
+
+// Usable reports whether crid can run containers at all: the required
+// interfaces work and an overlay rootfs mounts one way or the other.
 func (f Features) Usable() error {
+	var missing []string
+	for _, p := range Required {
+		if why, ok := f.Missing[p]; ok {
+			missing = append(missing, fmt.Sprintf("%s: %s", p, why))
+		}
+	}
 	if f.Overlay == "" {
-		return fmt.Errorf("kernel %s: overlayfs cannot be mounted (%s)", f.Release, f.Missing[ProbeOverlayString])
+		missing = append(missing, fmt.Sprintf("overlayfs: %s", f.Missing[ProbeOverlayString]))
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("kernel %s cannot run crid's containers (Linux 5.12 or later needed): %s", f.Release, strings.Join(missing, "; "))
 	}
 	return nil
 }

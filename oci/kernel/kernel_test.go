@@ -44,8 +44,8 @@ func TestDecide(t *testing.T) {
 			if f.Overlay != c.overlay || f.IDMappedOverlay != c.idmap || f.UserNamespaces != c.userns {
 				t.Errorf("got overlay %q idmapped %q userns %v, want %q %q %v", f.Overlay, f.IDMappedOverlay, f.UserNamespaces, c.overlay, c.idmap, c.userns)
 			}
-			if (f.Overlay == "") != (f.Usable() != nil) {
-				t.Errorf("Usable() = %v with overlay %q", f.Usable(), f.Overlay)
+			if (f.Overlay == "" || !f.MountSetattr) != (f.Usable() != nil) {
+				t.Errorf("Usable() = %v with overlay %q, mount_setattr %v", f.Usable(), f.Overlay, f.MountSetattr)
 			}
 			for p, err := range c.r.Errs {
 				why, missing := f.Missing[p]
