@@ -3,11 +3,13 @@ package oci
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync/atomic"
-
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"testing"
+
+	"github.com/containerd/cgroups/v3/cgroup2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestExitCode(t *testing.T) {
@@ -35,12 +37,21 @@ echo "== keys =="; wc -c < /proc/keys
 echo "== sysctl =="; cat /proc/sys/net/ipv4/ip_forward; echo 1 2>/dev/null > /proc/sys/kernel/ns_last_pid && echo writable || echo refused
 echo "== nofile =="; ulimit -n
 echo "== memlock =="; ulimit -l
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+echo "== memlimit =="; cat /sys/fs/cgroup/memory.max
+echo "== pidsmax =="; cat /sys/fs/cgroup/pids.max
+echo "== quota =="; cat /sys/fs/cgroup/cpu.max
+echo "== shares =="; cat /sys/fs/cgroup/cpu.weight
+echo "== cpuset =="; cat /sys/fs/cgroup/cpuset.cpus
+echo "== memsw =="; cat /sys/fs/cgroup/memory.swap.max 2>/dev/null || echo no-swap-accounting
+else
 echo "== memlimit =="; cat /sys/fs/cgroup/memory/memory.limit_in_bytes
 echo "== pidsmax =="; cat /sys/fs/cgroup/pids/pids.max
 echo "== quota =="; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us
 echo "== shares =="; cat /sys/fs/cgroup/cpu/cpu.shares
 echo "== cpuset =="; cat /sys/fs/cgroup/cpuset/cpuset.cpus
 echo "== memsw =="; cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo no-swap-accounting
+fi
 echo "== rootro =="; touch /newfile 2>/dev/null && echo writable || echo refused
 echo "== cwd =="; pwd
 echo "== pid =="; echo $$
@@ -97,11 +108,17 @@ echo "== oom =="; cat /proc/self/oom_score_adj
 	check("memlock", "64")
 	check("memlimit", "67108864")
 	check("pidsmax", "42")
-	check("quota", "50000")
-	check("shares", "256")
 	check("cpuset", "0")
-	if got := strings.TrimSpace(section(out, "memsw")); got != "100663296" && got != "no-swap-accounting" {
-		t.Errorf("memsw: got %q", got)
+	// The same limits in each version's files: v2 has cpu.max, a weight for
+	// shares and the swap alone (memory+swap minus memory) in memory.swap.max.
+	quotaWant, sharesWant, memswWant := "50000", "256", "100663296"
+	if hostTree.Unified {
+		quotaWant, sharesWant, memswWant = "50000 100000", strconv.FormatUint(*cgroup2.ToResources(spec.Linux.Resources).CPU.Weight, 10), "33554432"
+	}
+	check("quota", quotaWant)
+	check("shares", sharesWant)
+	if got := strings.TrimSpace(section(out, "memsw")); got != memswWant && got != "no-swap-accounting" {
+		t.Errorf("memsw: got %q, want %q", got, memswWant)
 	}
 	check("rootro", "refused")
 	check("cwd", "/work/dir")

@@ -107,7 +107,11 @@ func TestExecAndUpdate(t *testing.T) {
 	if err := updateResources(spec, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}, Pids: &specs.LinuxPids{Limit: &pids}}); err != nil {
 		t.Fatal(err)
 	}
-	out, _ = execOut(&specs.Process{Args: []string{"sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"}, Env: []string{"PATH=/bin"}})
+	files := "/sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
+	if hostTree.Unified {
+		files = "/sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"
+	}
+	out, _ = execOut(&specs.Process{Args: []string{"sh", "-c", "cat " + files}, Env: []string{"PATH=/bin"}})
 	if out != fmt.Sprintf("%d\n77\n", mem) {
 		t.Fatalf("after update the container sees %q", out)
 	}

@@ -35,7 +35,11 @@ func TestHarnessCleanupFindsLeftovers(t *testing.T) {
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, ""); err != nil {
 		t.Fatal(err)
 	}
-	cg := filepath.Join("/sys/fs/cgroup/pids", "e2e-selftest-"+podID)
+	cgRoot := "/sys/fs/cgroup/pids"
+	if unifiedHost() {
+		cgRoot = "/sys/fs/cgroup"
+	}
+	cg := filepath.Join(cgRoot, "e2e-selftest-"+podID)
 	if err := os.Mkdir(cg, 0o755); err != nil {
 		t.Fatal(err)
 	}

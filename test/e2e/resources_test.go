@@ -5,20 +5,47 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/containerd/cgroups/v3/cgroup2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// cgroupValue reads a cgroup v1 file ("memory/memory.limit_in_bytes") of the container's
-// process (host pid) on the host, through the cgroup /proc/PID/cgroup names.
+// unifiedHost: /sys/fs/cgroup is the cgroup v2 hierarchy (the VM tier), not v1 or hybrid.
+func unifiedHost() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// weightOf is cpu.weight for CPU shares on v2.
+func weightOf(shares uint64) string {
+	return strconv.FormatUint(*cgroup2.ToResources(&specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: &shares}}).CPU.Weight, 10)
+}
+
+// cgroupValue reads a cgroup file of the container's process (host pid) on the host,
+// through the cgroup /proc/PID/cgroup names: "memory/memory.limit_in_bytes" on v1, a
+// file of the unified hierarchy ("memory.max") on v2.
 func cgroupValue(t *testing.T, pid int, file string) string {
 	t.Helper()
 	controller, name, _ := strings.Cut(file, "/")
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if unifiedHost() {
+		p, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "0::")
+		if !ok {
+			t.Fatalf("process %d: %q is no v2 cgroup", pid, b)
+		}
+		v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", p, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(v))
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.SplitN(l, ":", 3)
@@ -46,11 +73,21 @@ func TestResources(t *testing.T) {
 	}
 	id := d.runContainer(t, podID, pod, cfg)
 	pid := d.hostPidOf(t, "sleep 3601")
-	for file, want := range map[string]string{
+	want, after := map[string]string{
 		"memory/memory.limit_in_bytes": "67108864",
 		"cpu/cpu.shares":               "512",
 		"cpu/cpu.cfs_quota_us":         "50000",
-	} {
+	}, map[string]string{
+		"memory/memory.limit_in_bytes": "134217728",
+		"cpu/cpu.shares":               "256",
+		"cpu/cpu.cfs_quota_us":         "20000",
+	}
+	if unifiedHost() {
+		// v2: cpu.max, and shares as a weight (the conversion runc and containerd use).
+		want = map[string]string{"memory.max": "67108864", "cpu.weight": weightOf(512), "cpu.max": "50000 100000"}
+		after = map[string]string{"memory.max": "134217728", "cpu.weight": weightOf(256), "cpu.max": "20000 100000"}
+	}
+	for file, want := range want {
 		if got := cgroupValue(t, pid, file); got != want {
 			t.Errorf("%s = %s, want %s", file, got, want)
 		}
@@ -61,11 +98,7 @@ func TestResources(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("UpdateContainerResources: %v", err)
 	}
-	for file, want := range map[string]string{
-		"memory/memory.limit_in_bytes": "134217728",
-		"cpu/cpu.shares":               "256",
-		"cpu/cpu.cfs_quota_us":         "20000",
-	} {
+	for file, want := range after {
 		if got := cgroupValue(t, pid, file); got != want {
 			t.Errorf("after update: %s = %s, want %s", file, got, want)
 		}
