@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -62,28 +63,42 @@ func mountCgroupfs(rootfd int, tree cgroups.Tree, m specs.Mount, o mountOpts, bi
 		return fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
 	defer unix.Close(target)
-	mnt := func(t int, typ string, data []string, attrs mountOpts) error {
+	// mnt mounts typ on t and returns the new mount's fd (the caller closes it).
+	mnt := func(t int, typ string, data []string, attrs mountOpts) (int, error) {
 		attrs.data = data
 		fd, err := detachedMount(specs.Mount{Type: typ, Source: typ}, attrs)
 		if err != nil {
-			return err
+			return -1, err
 		}
-		defer unix.Close(fd)
-		return attachMount(fd, t, mountOpts{})
+		if err := attachMount(fd, t, mountOpts{}); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+		return fd, nil
 	}
 	if tree.Unified && binds == nil {
-		if err := mnt(target, "cgroup2", nil, o); err != nil {
+		fd, err := mnt(target, "cgroup2", nil, o)
+		if err != nil {
 			return fmt.Errorf("mount %s: %w", m.Destination, err)
 		}
+		unix.Close(fd)
 		return nil
 	}
 	// The tmpfs stays writable while we fill it, then gets the spec's flags.
-	if err := mnt(target, "tmpfs", []string{"mode=755"}, mountOpts{attrSet: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}); err != nil {
+	// Everything below it is reached from its own fd, never by path again: a
+	// rename on a volume holding the destination could redirect a path.
+	tmpfs, err := mnt(target, "tmpfs", []string{"mode=755"}, mountOpts{attrSet: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC})
+	if err != nil {
 		return fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
+	defer unix.Close(tmpfs)
 	sub := func(dir string, attach func(t int) error) error {
 		dest := strings.TrimSuffix(m.Destination, "/") + "/" + dir
-		t, err := mkdirAllInRoot(rootfd, dest, 0o755)
+		if err := unix.Mkdirat(tmpfs, dir, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("mount %s: %w", dest, err)
+		}
+		t, err := unix.Openat2(tmpfs, dir, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV})
 		if err != nil {
 			return fmt.Errorf("mount %s: %w", dest, err)
 		}
@@ -106,18 +121,19 @@ func mountCgroupfs(rootfd int, tree cgroups.Tree, m specs.Mount, o mountOpts, bi
 			return err
 		}
 		for _, h := range hier {
-			if err := sub(h.Dir, func(t int) error { return mnt(t, h.FSType, h.Opts, o) }); err != nil {
+			err := sub(h.Dir, func(t int) error {
+				fd, err := mnt(t, h.FSType, h.Opts, o)
+				if err == nil {
+					unix.Close(fd)
+				}
+				return err
+			})
+			if err != nil {
 				return err
 			}
 		}
 	}
-	// Re-resolve: the target fd still names the directory under the tmpfs.
-	fd, err := openInRoot(rootfd, m.Destination, unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return setMountAttrs(fd, o)
+	return setMountAttrs(tmpfs, o)
 }
 
 // cgroupMountBinds prepares, in the executor, the binds of each cgroup mount

@@ -11,7 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A bind's read-only flag and propagation go to the bind itself, whatever a
+// A bind's read-only flag and propagation go to the bind itself, and a cgroup
+// view's tree stays inside it, whatever a
 // neighbour renames meanwhile: while the container is set up, the host (as a
 // container sharing the volume would) keeps exchanging the volume's "a" and
 // "b", so any second lookup of /data/a by path lands on b about half the time
@@ -30,7 +31,7 @@ func TestBindFlagsSurviveRenameRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	vol, src, other := filepath.Join(host, "vol"), filepath.Join(host, "src"), filepath.Join(host, "other")
-	for _, d := range []string{filepath.Join(vol, "a"), filepath.Join(vol, "b"), src, other} {
+	for _, d := range []string{filepath.Join(vol, "a"), filepath.Join(vol, "b"), filepath.Join(vol, "c"), filepath.Join(vol, "d"), src, other} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -41,12 +42,14 @@ func TestBindFlagsSurviveRenameRace(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		a, b := filepath.Join(vol, "a"), filepath.Join(vol, "b")
+		c, d := filepath.Join(vol, "c"), filepath.Join(vol, "d")
 		for {
 			select {
 			case <-stop:
 				return
 			default:
 				_ = unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
+				_ = unix.Renameat2(unix.AT_FDCWD, c, unix.AT_FDCWD, d, unix.RENAME_EXCHANGE)
 			}
 		}
 	}()
@@ -59,7 +62,9 @@ func TestBindFlagsSurviveRenameRace(t *testing.T) {
 		spec.Mounts = append(spec.Mounts,
 			specs.Mount{Destination: "/data", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}},
 			specs.Mount{Destination: "/data/b", Type: "bind", Source: other, Options: []string{"rbind", "rw"}},
-			specs.Mount{Destination: "/data/a", Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "ro"}})
+			specs.Mount{Destination: "/data/a", Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "ro"}},
+			// A cgroup view is a tmpfs filled with mounts and then made read-only.
+			specs.Mount{Destination: "/data/c", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "ro"}})
 		ws, mi := run(t, spec, rootfs)
 		if ws.ExitStatus() != 0 {
 			t.Fatalf("status %v: %s", ws, mi)
@@ -68,6 +73,14 @@ func TestBindFlagsSurviveRenameRace(t *testing.T) {
 			opts, prop := mountByRoot(t, mi, rw)
 			if !strings.HasPrefix(opts, "rw") || !strings.HasPrefix(prop, "master:") {
 				t.Fatalf("run %d: the bind of %s is %s %q, want rw and a slave", i, rw, opts, prop)
+			}
+		}
+		if opts := cgroupViewOpts(t, mi); !strings.HasPrefix(opts, "ro") {
+			t.Fatalf("run %d: the cgroup view under the volume is %s, want ro", i, opts)
+		}
+		for _, dir := range []string{"c", "d"} {
+			if ents, err := os.ReadDir(filepath.Join(vol, dir)); err != nil || len(ents) != 0 {
+				t.Fatalf("run %d: the volume's %s got %v (%v)", i, dir, ents, err)
 			}
 		}
 		srcOpts, srcProp := mountByRoot(t, mi, "/src")
@@ -94,4 +107,19 @@ func mountByRoot(t *testing.T, mountinfo, root string) (opts, optional string) {
 		t.Fatalf("%d mounts of %s:\n%s", n, root, mountinfo)
 	}
 	return opts, optional
+}
+
+// cgroupViewOpts returns the options of the tmpfs mounted at /data/c or
+// /data/d (whichever name the directory has by now).
+func cgroupViewOpts(t *testing.T, mountinfo string) string {
+	t.Helper()
+	for _, l := range strings.Split(mountinfo, "\n") {
+		pre, post, ok := strings.Cut(l, " - ")
+		f := strings.Fields(pre)
+		if ok && len(f) >= 6 && (f[4] == "/data/c" || f[4] == "/data/d") && strings.HasPrefix(post, "tmpfs ") {
+			return f[5]
+		}
+	}
+	t.Fatalf("no cgroup view under /data:\n%s", mountinfo)
+	return ""
 }
