@@ -21,7 +21,8 @@
 //     the reaper sees an exit of a pid it does not know (ignore it) and, being
 //     the subreaper, becomes the parent of the final process, whose pid is the
 //     one returned.
-//   - CreatePodInfra starts the built-in pause as a direct child; SIGTERM or
+//   - CreatePodInfra starts the built-in pause as a direct child and returns
+//     once the pause reports (on fd 3, a pipe) that it is confined; SIGTERM or
 //     SIGINT make it exit 0.
 //   - A user-namespaced container with a bind mount that has idmap mappings
 //     of its own makes a throwaway process to hold a user namespace with those
@@ -40,7 +41,8 @@
 // The executor re-executes the running binary (a read-only view of
 // /proc/self/exe, see Safety) with argv = {"crid-init", "init"},
 // {"crid-exec", "init"} or {"crid-pause", "pause"}, an environment holding
-// only _CRID_* variables, and fd 3 (and for exec fd 4) as its channel. The
+// only _CRID_* variables (and, for the init, GODEBUG: see initGodebug), and
+// fd 3 (and for exec fd 4) as its channel. The
 // binary's main must dispatch on os.Args[1] before anything else — no flag
 // parsing, no goroutines, no logging setup, no fd 3 handling:
 //
@@ -75,9 +77,20 @@
 //     (close_range), and the working directory is resolved inside the root
 //     without magic links, then checked with getcwd.
 //   - CVE-2021-30465: mount targets are resolved with openat2 RESOLVE_IN_ROOT|
-//     RESOLVE_NO_MAGICLINKS and mounted by fd (move_mount, or mount(2) onto
-//     /proc/self/fd/N for binds), so a symlink in the image or a swap during
-//     setup cannot redirect a mount outside the rootfs.
+//     RESOLVE_NO_MAGICLINKS and mounted by fd (move_mount), so a symlink in the
+//     image or a swap during setup cannot redirect a mount outside the rootfs.
+//     A mount's flags and propagation are set through its own fd too (binds
+//     are given theirs while detached), never by looking its path up again.
+//   - Masked files get the host's /dev/null (checked as char 1:3 on the opened
+//     file, cloned before pivot_root), never the container's /dev/null.
+//   - runc CVE-2016-9962: the init, exec and pause processes are not dumpable
+//     (set by the nsenter constructor) until they execve the container's
+//     program, and the init closes every fd above 2 but its channel before it
+//     waits for Start.
+//   - The pause runs in a mount namespace of its own with an empty read-only
+//     root, no capability, no_new_privs and a seccomp filter: it is pid 1 of
+//     a shared PID namespace, reachable through /proc/1/root.
+//   - A sysctl is written in one write the kernel must take whole.
 //   - /proc is checked with fstatfs (PROC_SUPER_MAGIC) before sysctls and
 //     oom_score_adj are written, and those writes refuse symlinks.
 //
