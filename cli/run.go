@@ -242,6 +242,7 @@ func (m rollback) undo(c *client) error {
 		if err := os.RemoveAll(m.logDir); err != nil {
 			errs = append(errs, err)
 		}
+		_ = os.Remove(filepath.Dir(m.logDir)) // logRoot, once its last pod is gone
 	}
 	return errors.Join(errs...)
 }

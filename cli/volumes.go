@@ -110,7 +110,8 @@ func removeHostDirs(dirs []string) error {
 		}
 	}
 	if len(dirs) > 0 {
-		os.Remove(filepath.Dir(dirs[0])) // the pod's dir, when empty
+		_ = os.Remove(filepath.Dir(dirs[0])) // the pod's dir, when empty
+		_ = os.Remove(tmpfsRoot)             // and the root, once no pod has one
 	}
 	return errors.Join(errs...)
 }

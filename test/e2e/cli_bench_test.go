@@ -72,6 +72,9 @@ func BenchmarkCLIRunDetached(b *testing.B) {
 	b.ReportMetric(ms(median), "ms-median")
 	b.ReportMetric(ms(p95), "ms-p95")
 	b.ReportMetric(ms(baseline[len(baseline)/2]), "ms-cri-median")
+	if b.N < 2 {
+		return // the testing package's probe run: figures come from the real one
+	}
 	fmt.Printf("crid run -d (%s, %d runs): median %.1f ms, p95 %.1f ms, min %.1f ms, max %.1f ms\n",
 		endpoint, len(samples), ms(median), ms(p95), ms(samples[0]), ms(samples[len(samples)-1]))
 	fmt.Printf("direct CRI RunPodSandbox+CreateContainer+StartContainer, interleaved: median %.1f ms, p95 %.1f ms\n",

@@ -140,6 +140,9 @@ func TestCLITutorial(t *testing.T) {
 		if _, err := httpGet(url); err == nil {
 			t.Errorf("%s still answers after rm -f", url)
 		}
+		if _, err := os.Stat(filepath.Join("/var/log/crid-cli", web)); err == nil {
+			t.Errorf("the container's log dir is left after rm -f")
+		}
 	})
 
 	t.Run("bind mount and tmpfs", func(t *testing.T) {
