@@ -60,8 +60,8 @@
 //
 // The binary must also import package oci/nsenter, which links a cgo
 // constructor (nsenter.c); it runs before the Go runtime in every process of
-// the binary and does nothing unless _CRID_NSENTER or _CRID_PAUSE is set,
-// which only this package sets, on the processes it starts. With _CRID_PAUSE
+// the binary and does nothing unless _CRID_MODE, _CRID_NSENTER or _CRID_PAUSE
+// is set, which only this package sets, on the processes it starts. With _CRID_PAUSE
 // the constructor is the pause itself and Go never starts (a few pages per pod
 // instead of a Go runtime). cmd/crid-monitor's TestLeanDependencies checks that
 // it links it. Importing this package also

@@ -1,7 +1,8 @@
 // The nsenter constructor: runs before the Go runtime starts any thread, in
 // every process of a binary importing package oci/nsenter, and does nothing unless
-// _CRID_NSENTER or _CRID_PAUSE is set (_CRID_PAUSE: run the pod's pause,
-// run_pause below, and never return to Go). A multithreaded process cannot setns() into a mount or
+// package oci started the process (_CRID_MODE, _CRID_NSENTER or _CRID_PAUSE set):
+// then it makes it not dumpable first, and with _CRID_PAUSE runs the pod's pause
+// (run_pause below) and never returns to Go. A multithreaded process cannot setns() into a mount or
 // user namespace, so processes that must join those (exec into a container, a
 // container joining its pod's user namespace) do it here, while single
 // threaded, then fork once so that the Go code runs inside a joined or new PID

@@ -1,7 +1,7 @@
 // Package nsenter links the executor's C constructor (nsenter.c) into a
 // binary: it runs before the Go runtime starts any thread, in every process
 // of the binary, and does nothing unless package oci started that process
-// with _CRID_NSENTER or _CRID_PAUSE set. Only the binary that package oci
+// (_CRID_MODE, _CRID_NSENTER or _CRID_PAUSE set). Only the binary that package oci
 // re-executes for the container init, exec and pause (cmd/crid-monitor, and
 // the oci test binary) imports it, for its side effect, as runc's init
 // imports libcontainer/nsenter:
