@@ -77,7 +77,7 @@ func EnsureLoaded(ctx context.Context, p Profile) error {
 	if CheckLoaded(p.Name) == nil {
 		return nil
 	}
-	parser, err := parserPath()
+	parser, err := ParserPath()
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,8 @@ func EnsureLoaded(ctx context.Context, p Profile) error {
 	return CheckLoaded(p.Name)
 }
 
-func parserPath() (string, error) {
+// ParserPath finds apparmor_parser, which loads crid's RuntimeDefault profile.
+func ParserPath() (string, error) {
 	if p, err := exec.LookPath("apparmor_parser"); err == nil {
 		return p, nil
 	}

@@ -31,7 +31,7 @@ func TestDefaultProfileName(t *testing.T) {
 // TestDefaultProfileCompiles runs apparmor_parser on the profile without
 // loading it (hack/setup.sh installs the parser; the kernel needs no AppArmor).
 func TestDefaultProfileCompiles(t *testing.T) {
-	parser, err := parserPath()
+	parser, err := ParserPath()
 	if err != nil {
 		t.Skip(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/crid-dev/crid/apparmor"
 	"github.com/crid-dev/crid/cni"
 	"github.com/crid-dev/crid/config"
 	"github.com/crid-dev/crid/oci/kernel"
@@ -46,10 +47,13 @@ type hostEnv struct {
 	RunSystemd     string // /run/systemd/system: exists when systemd is PID 1
 	// Kernel runs the executor's kernel probe; an error says why it could not run.
 	Kernel func() (kernel.Features, error)
+	// AppArmorParser finds apparmor_parser.
+	AppArmorParser func() (string, error)
 }
 
 func realHostEnv(monitor string) hostEnv {
 	return hostEnv{Proc: "/proc", Sys: "/sys", Etc: "/etc", RunSystemd: "/run/systemd/system",
+		AppArmorParser: apparmor.ParserPath,
 		Kernel: func() (kernel.Features, error) {
 			if monitor == "" {
 				return kernel.Features{}, errors.New("crid-monitor not found")
@@ -146,9 +150,13 @@ func checkHost(env hostEnv, cfg config.Config) []finding {
 
 	// LSMs: crid runs without them; say what a pod asking for one gets.
 	if strings.HasPrefix(read(filepath.Join(env.Sys, "module/apparmor/parameters/enabled")), "Y") && fileExists(filepath.Join(env.Sys, "kernel/security/apparmor")) {
-		add("AppArmor", checkOK, "enabled", "")
+		if p, err := env.AppArmorParser(); err != nil {
+			add("AppArmor", checkFail, "enabled, but crid cannot load its RuntimeDefault profile: "+err.Error(), "apt-get install apparmor")
+		} else {
+			add("AppArmor", checkOK, "enabled; profiles loaded with "+p, "")
+		}
 	} else {
-		add("AppArmor", checkOK, "not enabled: AppArmor profiles in pod specs are ignored, RuntimeDefault means seccomp only", "")
+		add("AppArmor", checkOK, "not enabled: RuntimeDefault means seccomp only, Localhost AppArmor profiles are refused", "")
 	}
 	switch read(filepath.Join(env.Sys, "fs/selinux/enforce")) {
 	case "1":

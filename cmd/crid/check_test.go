@@ -25,7 +25,8 @@ func fakeHost(t *testing.T, files map[string]string, k func() (kernel.Features, 
 		}
 	}
 	return hostEnv{Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys"), Etc: filepath.Join(root, "etc"),
-		RunSystemd: filepath.Join(root, "run/systemd/system"), Kernel: k}
+		RunSystemd: filepath.Join(root, "run/systemd/system"), Kernel: k,
+		AppArmorParser: func() (string, error) { return "/sbin/apparmor_parser", nil }}
 }
 
 func mustWrite(t *testing.T, path, body string, mode os.FileMode) {
@@ -108,7 +109,7 @@ func TestCheckGoodV2Host(t *testing.T) {
 		"executor kernel probe": checkOK, "idmapped mounts": checkOK, "seccomp": checkOK, "AppArmor": checkOK,
 		"user namespaces": checkOK, "pids": checkOK, "CNI": checkOK, "CNI plugins": checkOK, "crid-monitor": checkOK, "crid": checkOK,
 	})
-	if !strings.Contains(got["cgroups"].Detail, "v2") || got["AppArmor"].Detail != "enabled" ||
+	if !strings.Contains(got["cgroups"].Detail, "v2") || !strings.HasPrefix(got["AppArmor"].Detail, "enabled") ||
 		!strings.Contains(got["CNI"].Detail, "10-flannel.conflist") || !strings.Contains(got["user namespaces"].Detail, "1 subuid") {
 		t.Errorf("details: %+v", fs)
 	}
@@ -175,5 +176,17 @@ func TestCheckThisHost(t *testing.T) {
 	}
 	if got["kernel"].Status != checkOK || got["overlayfs"].Status != checkOK {
 		t.Errorf("kernel/overlayfs: %+v", fs)
+	}
+}
+
+// AppArmor on without apparmor_parser: crid cannot load its RuntimeDefault profile.
+func TestCheckAppArmorWithoutParser(t *testing.T) {
+	env := fakeHost(t, map[string]string{
+		"sys/module/apparmor/parameters/enabled": "Y\n",
+		"sys/kernel/security/apparmor/profiles":  "",
+	}, allProbesWork)
+	env.AppArmorParser = func() (string, error) { return "", errors.New("apparmor_parser not found") }
+	if f := byCheck(checkHost(env, checkConfig(t)))["AppArmor"]; f.Status != checkFail || f.Fix == "" {
+		t.Errorf("AppArmor without its parser: %+v", f)
 	}
 }
