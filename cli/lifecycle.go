@@ -218,7 +218,7 @@ func (c *client) foreground(ctx context.Context, e *entry, o *runOptions) (int, 
 				_, _ = c.rt.StopContainer(context.WithoutCancel(ctx), &runtimeapi.StopContainerRequest{ContainerId: e.containerID(), Timeout: stopTimeout})
 			}
 		}()
-		err := c.logs(ctx, e.containerID(), logOptions{follow: true, tail: -1}, os.Stdout, os.Stderr)
+		err := c.logs(ctx, e.containerID(), nil, logOptions{follow: true, tail: -1}, os.Stdout, os.Stderr)
 		if err != nil {
 			return 0, err
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,7 @@ func newLogsCommand(g *globals) *cobra.Command {
 			if e.ctr == nil {
 				return fmt.Errorf("container %s has no logs yet", args[0])
 			}
-			return c.logs(cmd.Context(), e.containerID(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return c.logs(cmd.Context(), e.containerID(), earlierLogs(e), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().BoolVarP(&o.follow, "follow", "f", false, "follow log output until the container stops")
@@ -89,9 +90,26 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("invalid --since %q: a duration (10m) or a timestamp (RFC 3339)", s)
 }
 
+// earlierLogs are the log files of a managed container's previous attempts (`crid
+// start` of an exited container runs the next one), oldest first, as docker shows a
+// restarted container's whole history.
+func earlierLogs(e *entry) []string {
+	if !e.managed() || e.ctr == nil {
+		return nil
+	}
+	var out []string
+	for k := range e.ctr.GetMetadata().GetAttempt() {
+		p := filepath.Join(e.rec.LogDir, fmt.Sprintf("%s/%d.log", e.Name(), k))
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // logs prints a container's CRI log file, the path the runtime reports in ContainerStatus
-// (as crictl reads it): the runtime writes it on this host.
-func (c *client) logs(ctx context.Context, ctrID string, o logOptions, stdout, stderr io.Writer) error {
+// (as crictl reads it): the runtime writes it on this host. earlier files come first.
+func (c *client) logs(ctx context.Context, ctrID string, earlier []string, o logOptions, stdout, stderr io.Writer) error {
 	st, err := c.containerStatus(ctx, ctrID)
 	if err != nil {
 		return err
@@ -106,13 +124,27 @@ func (c *client) logs(ctx context.Context, ctrID string, o logOptions, stdout, s
 	}
 	defer f.Close()
 	p := &logPrinter{o: o, stdout: stdout, stderr: stderr}
+	var tail [][]byte
+	for _, path := range earlier {
+		if err := eachEarlier(path, func(r *bufio.Reader) error {
+			if o.tail < 0 {
+				return p.copy(r)
+			}
+			lines, err := lastLines(r, o.tail)
+			tail = append(tail, lines...)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
 	r := bufio.NewReaderSize(f, 64<<10)
 	if o.tail >= 0 {
 		lines, err := lastLines(r, o.tail)
 		if err != nil {
 			return err
 		}
-		for _, l := range lines {
+		tail = append(tail, lines...)
+		for _, l := range tail[max(0, len(tail)-o.tail):] {
 			p.line(l)
 		}
 	}
@@ -123,6 +155,15 @@ func (c *client) logs(ctx context.Context, ctrID string, o logOptions, stdout, s
 		return nil
 	}
 	return c.followUntilExit(ctx, ctrID, func() error { return p.copy(r) })
+}
+
+func eachEarlier(path string, fn func(*bufio.Reader) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return fn(bufio.NewReader(f))
 }
 
 // openLog opens path; following, it waits for the runtime to make it.

@@ -130,8 +130,16 @@ func TestCLITutorial(t *testing.T) {
 		}
 		c.ok(t, "start", web)
 		eventually(t, 30*time.Second, func() error { _, err := httpGet(url); return err })
+		id := c.ok(t, "ps", "-q", "--filter", "name="+web)
 		c.ok(t, "restart", web)
 		eventually(t, 30*time.Second, func() error { _, err := httpGet(url); return err })
+		if again := c.ok(t, "ps", "-q", "--filter", "name="+web); again != id || id == "" {
+			t.Errorf("the ID changed over restart: %q, then %q", id, again)
+		}
+		// Three runs (run, start, restart): the logs hold each, as docker's do.
+		if n := strings.Count(c.ok(t, "logs", web), "started"); n != 3 {
+			t.Errorf("crid logs after start and restart holds %d runs' output, want 3", n)
+		}
 		c.fails(t, "container is running", "rm", web)
 		c.ok(t, "rm", "-f", web)
 		if out := c.ok(t, "ps", "-a", "-q", "--filter", "name="+web); out != "" {
