@@ -37,6 +37,9 @@ func (r imageRef) String() string {
 // stricter than go-containerregistry's check (which lets "-x" through).
 var pathComponentRe = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
 
+// maxNameLength is the distribution spec's limit on "<registry>/<repository>".
+const maxNameLength = 255
+
 var digestRe = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
 // parseRef normalises ref the way kubelet expects: "busybox" is
@@ -77,6 +80,11 @@ func parseRef(ref string) (imageRef, error) {
 	}
 	if r.Registry == name.DefaultRegistry {
 		r.Registry = dockerHub
+	}
+	// The distribution spec's limit is on the whole name; go-containerregistry checks the
+	// path before it adds "library/", so a name it took could normalise to one it refuses.
+	if len(r.Repository()) > maxNameLength {
+		return imageRef{}, fmt.Errorf("image reference %q: name %q is longer than %d characters: %w", ref, r.Repository(), maxNameLength, errdefs.ErrInvalidArgument)
 	}
 	switch p := parsed.(type) {
 	case name.Tag:

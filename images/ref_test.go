@@ -2,6 +2,7 @@ package images
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/crid-dev/crid/errdefs"
@@ -28,7 +29,9 @@ func TestNormalizeRef(t *testing.T) {
 			t.Errorf("NormalizeRef(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", " busybox", "BusyBox", "busybox@sha256:abc", "a:b:c", "busybox:", "-x"} {
+	for _, bad := range []string{"", " busybox", "BusyBox", "busybox@sha256:abc", "a:b:c", "busybox:", "-x",
+		// 250 characters are a valid name alone, not once "docker.io/library/" makes it 268.
+		strings.Repeat("a", 250)} {
 		if _, err := NormalizeRef(bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("NormalizeRef(%q): want ErrInvalidArgument, got %v", bad, err)
 		}
