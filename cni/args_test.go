@@ -38,20 +38,22 @@ func TestParseQuantity(t *testing.T) {
 		{in: "1e3x", bad: true},
 	}
 	for _, c := range cases {
-		q, err := parseQuantity(c.in)
-		if c.bad {
-			if err == nil {
-				t.Errorf("parseQuantity(%q) = %v, want error", c.in, q)
+		t.Run(c.in, func(t *testing.T) {
+			q, err := parseQuantity(c.in)
+			if c.bad {
+				if err == nil {
+					t.Errorf("parseQuantity(%q) = %v, want error", c.in, q)
+				}
+				return
 			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("parseQuantity(%q): %v", c.in, err)
-			continue
-		}
-		if got := ceilUint64(q); got != c.want {
-			t.Errorf("parseQuantity(%q) = %d, want %d", c.in, got, c.want)
-		}
+			if err != nil {
+				t.Errorf("parseQuantity(%q): %v", c.in, err)
+				return
+			}
+			if got := ceilUint64(q); got != c.want {
+				t.Errorf("parseQuantity(%q) = %d, want %d", c.in, got, c.want)
+			}
+		})
 	}
 }
 

@@ -211,6 +211,18 @@ func (tn *testNet) down(pods ...Pod) {
 	tn.assertBridgeEmpty()
 }
 
+// assertRolledBack checks, after a failed Setup, that nothing of the pod is left but
+// its netns (which the sandbox removes itself: removed here first). No Teardown runs
+// before the checks: it would hide a missing rollback.
+func (tn *testNet) assertRolledBack(pod Pod) {
+	tn.t.Helper()
+	if err := tn.m.RemoveNetNS(pod.NetNS); err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.assertGone(pod)
+	tn.assertBridgeEmpty()
+}
+
 // assertGone checks that nothing of pod is left on the host: its netns
 // file, iptables rules naming it, its host-local reservation and its libcni
 // cache entry. Veths are checked per bridge, by assertBridgeEmpty.

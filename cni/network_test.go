@@ -217,11 +217,7 @@ func TestSetupRollback(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "injected failure") {
 		t.Fatalf("Setup = %v, want the plugin's error", err)
 	}
-	if err := tn.m.RemoveNetNS(pod.NetNS); err != nil {
-		t.Fatal(err)
-	}
-	tn.assertGone(pod)
-	tn.assertBridgeEmpty()
+	tn.assertRolledBack(pod)
 }
 
 // A plugin hanging past the caller's deadline: Setup reports the deadline
@@ -236,7 +232,7 @@ func TestSetupDeadline(t *testing.T) {
 	if _, err := tn.m.Setup(ctx, pod); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Setup = %v, want deadline exceeded", err)
 	}
-	tn.down(pod)
+	tn.assertRolledBack(pod)
 }
 
 // failPlugin fails ADD and succeeds at everything else.

@@ -97,9 +97,11 @@ func TestRefused(t *testing.T) {
 		"max_layer_size = \"-1GiB\"\n":         "max_layer_size",
 	}
 	for body, key := range cases {
-		_, err := Load(write(t, body), false)
-		if err == nil || !strings.Contains(err.Error(), key) {
-			t.Errorf("%q: want an error naming %s, got %v", body, key, err)
-		}
+		t.Run(strings.TrimSpace(body), func(t *testing.T) {
+			_, err := Load(write(t, body), false)
+			if err == nil || !strings.Contains(err.Error(), key) {
+				t.Errorf("%q: want an error naming %s, got %v", body, key, err)
+			}
+		})
 	}
 }

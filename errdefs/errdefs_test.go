@@ -23,9 +23,11 @@ func TestCode(t *testing.T) {
 		{fmt.Errorf("plain"), codes.Unknown},
 	}
 	for _, c := range cases {
-		if got := Code(c.err); got != c.want {
-			t.Errorf("Code(%v) = %v, want %v", c.err, got, c.want)
-		}
+		t.Run(fmt.Sprint(c.want), func(t *testing.T) {
+			if got := Code(c.err); got != c.want {
+				t.Errorf("Code(%v) = %v, want %v", c.err, got, c.want)
+			}
+		})
 	}
 	if s, _ := status.FromError(ToGRPC(fmt.Errorf("pod %q: %w", "p", ErrNotFound))); s.Message() != `pod "p": not found` {
 		t.Errorf("message lost: %q", s.Message())

@@ -75,17 +75,19 @@ func TestPullByDigestFormatsAndIndex(t *testing.T) {
 		"docker": testimages.BusyboxDocker, "zstd": testimages.BusyboxZstd, "plain": testimages.BusyboxUncompressed,
 	}
 	for name, build := range cases {
-		e := newEnv(t, nil)
-		img := must[v1.Image](t)(build())
-		d := push(t, reg, "fmt/"+name+":v1", img)
-		ref := reg.Host + "/fmt/" + name + "@" + d
-		got := e.pull(t, ref)
-		if got.ID != configDigest(t, img) || len(got.RepoTags) != 0 || !slices.Equal(got.RepoDigests, []string{ref}) {
-			t.Errorf("%s: %+v", name, got)
-		}
-		if _, err := os.Stat(filepath.Join(e.svc.snapshotFS(got.ChainID), "bin/busybox")); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			img := must[v1.Image](t)(build())
+			d := push(t, reg, "fmt/"+name+":v1", img)
+			ref := reg.Host + "/fmt/" + name + "@" + d
+			got := e.pull(t, ref)
+			if got.ID != configDigest(t, img) || len(got.RepoTags) != 0 || !slices.Equal(got.RepoDigests, []string{ref}) {
+				t.Errorf("%s: %+v", name, got)
+			}
+			if _, err := os.Stat(filepath.Join(e.svc.snapshotFS(got.ChainID), "bin/busybox")); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
 	}
 	idx := must[v1.ImageIndex](t)(testimages.MultiArch())
 	e := newEnv(t, nil)

@@ -3,7 +3,9 @@ package images
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,17 +39,33 @@ func TestCorruptBlobFailsCleanly(t *testing.T) {
 	layer := must[[]v1.Layer](t)(img.Layers())[0]
 	ld := must[v1.Hash](t)(layer.Digest()).String()
 	good := must[[]byte](t)(readAll(layer))
+	// Same size, other bytes, and still a valid gzip stream of the same tar (the gzip
+	// header's OS byte changed): only the digest can tell, and the refusal names the
+	// digest of what was served.
 	flipped := bytes.Clone(good)
-	flipped[len(flipped)/2] ^= 0xff // same size, wrong bytes
-	// A valid gzip tar that is simply another layer: only the digests can tell.
+	flipped[9] ^= 0xff
+	// A valid gzip tar that is simply another, smaller layer: refused for its size
+	// before the digest is even computed.
 	other := must[[]v1.Layer](t)(must[v1.Image](t)(testimages.Variant("other")).Layers())
 	otherBody := must[[]byte](t)(readAll(other[len(other)-1]))
-	for name, body := range map[string][]byte{"flipped": flipped, "other-layer": otherBody} {
-		t.Run(name, func(t *testing.T) {
+	cases := []struct {
+		name string
+		body []byte
+		want string // in the error
+	}{
+		{"same size, other digest", flipped, fmt.Sprintf("sha256:%x", sha256.Sum256(flipped))},
+		{"another layer", otherBody, fmt.Sprintf("size; got %d, want %d", len(otherBody), len(good))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
 			corrupt := func(next http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+ld) {
-						_, _ = w.Write(body)
+						// Headers out first: no Content-Length, so that no header
+						// check can stop the pull before the content is checked.
+						w.WriteHeader(http.StatusOK)
+						w.(http.Flusher).Flush()
+						_, _ = w.Write(tc.body)
 						return
 					}
 					next.ServeHTTP(w, r)
@@ -57,10 +75,9 @@ func TestCorruptBlobFailsCleanly(t *testing.T) {
 			push(t, reg, "bad/img:1", img)
 			e := newEnv(t, nil)
 			_, err := e.svc.Pull(context.Background(), reg.Ref("bad/img:1"), nil)
-			if err == nil {
-				t.Fatal("corrupt layer accepted")
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errdefs.ErrFailedPrecondition) {
+				t.Fatalf("pull: %v, want FailedPrecondition naming %q", err, tc.want)
 			}
-			t.Logf("error: %v", err)
 			assertClean(t, e)
 		})
 	}

@@ -19,6 +19,7 @@ import (
 )
 
 func TestContainerLifecycleAndEvents(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	pod := h.runPod("web")
@@ -90,6 +91,7 @@ func TestContainerLifecycleAndEvents(t *testing.T) {
 
 // A process that ignores its stop signal is killed when the timeout passes.
 func TestStopContainerEscalatesToKill(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	id := h.createStarted(pod, "stubborn")
@@ -108,6 +110,7 @@ func TestStopContainerEscalatesToKill(t *testing.T) {
 }
 
 func TestExitReasons(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	p, _ := h.m.Pod(pod)
@@ -118,26 +121,29 @@ func TestExitReasons(t *testing.T) {
 		reason string
 	}{{0, false, "Completed"}, {3, false, "Error"}, {137, true, "OOMKilled"}}
 	for i, c := range cases {
-		id := h.createStarted(pod, fmt.Sprint("c", i))
-		mon.Exit(id, c.code, c.oom)
-		deadline := time.Now().Add(time.Second)
-		for {
-			got, _ := h.m.Container(id)
-			if got.State == sandbox.ContainerExited {
-				if got.ExitCode != c.code || got.Reason != c.reason {
-					t.Errorf("exit %d oom %v: got %d %q", c.code, c.oom, got.ExitCode, got.Reason)
+		t.Run(c.reason, func(t *testing.T) {
+			id := h.createStarted(pod, fmt.Sprint("c", i))
+			mon.Exit(id, c.code, c.oom)
+			deadline := time.Now().Add(time.Second)
+			for {
+				got, _ := h.m.Container(id)
+				if got.State == sandbox.ContainerExited {
+					if got.ExitCode != c.code || got.Reason != c.reason {
+						t.Errorf("exit %d oom %v: got %d %q", c.code, c.oom, got.ExitCode, got.Reason)
+					}
+					break
 				}
-				break
+				if time.Now().After(deadline) {
+					t.Fatalf("exit of %s not seen", id)
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("exit of %s not seen", id)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		})
 	}
 }
 
 func TestCreateContainerValidation(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	pod := h.runPod("web")
@@ -171,10 +177,12 @@ func TestCreateContainerValidation(t *testing.T) {
 		{"absolute log path", pod, absLog, errdefs.ErrInvalidArgument, "config.log_path"},
 	}
 	for _, c := range cases {
-		_, err := h.m.CreateContainer(ctx, c.pod, c.cfg)
-		if !errors.Is(err, c.kind) || !strings.HasPrefix(err.Error(), c.field) {
-			t.Errorf("%s: %v, want %v naming %s", c.name, err, c.kind, c.field)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			_, err := h.m.CreateContainer(ctx, c.pod, c.cfg)
+			if !errors.Is(err, c.kind) || !strings.HasPrefix(err.Error(), c.field) {
+				t.Errorf("%s: %v, want %v naming %s", c.name, err, c.kind, c.field)
+			}
+		})
 	}
 	if n := len(h.m.Containers(sandbox.ContainerFilter{})); n != 0 {
 		t.Errorf("bad input made %d containers", n)
@@ -188,6 +196,7 @@ func TestCreateContainerValidation(t *testing.T) {
 }
 
 func TestContainerNameClash(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	id := h.createStarted(pod, "app")
@@ -205,6 +214,7 @@ func TestContainerNameClash(t *testing.T) {
 }
 
 func TestCreateContainerRollback(t *testing.T) {
+	t.Parallel()
 	for _, step := range []string{"prepare-rootfs", "container-spec", "create"} {
 		t.Run(step, func(t *testing.T) {
 			h := newHarness(t)
@@ -235,6 +245,7 @@ func TestCreateContainerRollback(t *testing.T) {
 }
 
 func TestStartFailureIsReported(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	id, _ := h.m.CreateContainer(context.Background(), pod, ctrConfig("app"))
@@ -249,6 +260,7 @@ func TestStartFailureIsReported(t *testing.T) {
 }
 
 func TestListContainerFilters(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	p1, p2 := h.runPod("a"), h.runPod("b")
 	a := h.createStarted(p1, "x")
@@ -256,29 +268,29 @@ func TestListContainerFilters(t *testing.T) {
 	c := h.createStarted(p2, "x")
 	running, created := sandbox.ContainerRunning, sandbox.ContainerCreated
 	cases := []struct {
+		name string
 		f    sandbox.ContainerFilter
 		want []string
 	}{
-		{sandbox.ContainerFilter{}, []string{a, b, c}},
-		{sandbox.ContainerFilter{PodID: p1}, []string{a, b}},
-		{sandbox.ContainerFilter{PodID: p2[:6]}, []string{c}},
-		{sandbox.ContainerFilter{ID: b[:7]}, []string{b}},
-		{sandbox.ContainerFilter{State: &running}, []string{a, c}},
-		{sandbox.ContainerFilter{State: &created, PodID: p1}, []string{b}},
-		{sandbox.ContainerFilter{Labels: map[string]string{"c": "x"}}, []string{a, c}},
-		{sandbox.ContainerFilter{Labels: map[string]string{"c": "x"}, PodID: p2}, []string{c}},
-		{sandbox.ContainerFilter{ID: a, PodID: p2}, nil},
+		{"all", sandbox.ContainerFilter{}, []string{a, b, c}},
+		{"PodID: p1", sandbox.ContainerFilter{PodID: p1}, []string{a, b}},
+		{"PodID: p2[:6]", sandbox.ContainerFilter{PodID: p2[:6]}, []string{c}},
+		{"ID: b[:7]", sandbox.ContainerFilter{ID: b[:7]}, []string{b}},
+		{"State: &running", sandbox.ContainerFilter{State: &running}, []string{a, c}},
+		{"State: &created, PodID: p1", sandbox.ContainerFilter{State: &created, PodID: p1}, []string{b}},
+		{"Labels: c=x", sandbox.ContainerFilter{Labels: map[string]string{"c": "x"}}, []string{a, c}},
+		{"Labels: c=x, PodID: p2", sandbox.ContainerFilter{Labels: map[string]string{"c": "x"}, PodID: p2}, []string{c}},
+		{"ID: a, PodID: p2", sandbox.ContainerFilter{ID: a, PodID: p2}, nil},
 	}
-	for i, cs := range cases {
-		var got []string
-		for _, c := range h.m.Containers(cs.f) {
-			got = append(got, c.ID)
-		}
-		sameIDs(t, i, got, cs.want)
+	for _, cs := range cases {
+		t.Run(cs.name, func(t *testing.T) {
+			sameIDs(t, ids(h.m.Containers(cs.f), func(c *sandbox.Container) string { return c.ID }), cs.want)
+		})
 	}
 }
 
 func TestUpdateResourcesAndReopenLog(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	pod := h.runPod("web")
@@ -309,6 +321,7 @@ func TestUpdateResourcesAndReopenLog(t *testing.T) {
 }
 
 func TestImageVolumesAndImageMounts(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	h.env.Images.Add(&sandbox.Image{ID: "sha256:" + strings.Repeat("3", 64),

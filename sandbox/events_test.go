@@ -10,6 +10,7 @@ import (
 
 // Pod sandbox events carry the pod id and status, in order.
 func TestPodEvents(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	events, cancel := h.m.Subscribe()
 	defer cancel()
@@ -44,6 +45,7 @@ func TestPodEvents(t *testing.T) {
 // A subscriber that does not read is dropped (its channel closed) instead of blocking
 // the runtime; other subscribers go on.
 func TestSlowSubscriberIsDropped(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	slow, cancelSlow := h.m.Subscribe()
 	defer cancelSlow()

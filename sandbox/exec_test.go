@@ -15,6 +15,7 @@ import (
 )
 
 func TestExecSync(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	pod := h.runPod("web")
@@ -89,6 +90,7 @@ func (p *pipeRWC) Close() error {
 
 // PortForward of a host-network pod dials the node's localhost; the copy works both ways.
 func TestPortForwardHostNetwork(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Skip("no loopback:", err)

@@ -138,12 +138,21 @@ func hostNetworkLinux() *runtimeapi.LinuxPodSandboxConfig {
 	}}
 }
 
+// ids maps a listing to its ids.
+func ids[T any](list []T, id func(T) string) []string {
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		out = append(out, id(x))
+	}
+	return out
+}
+
 // sameIDs reports a filter case whose result is not exactly want, in any order.
-func sameIDs(t *testing.T, i int, got, want []string) {
+func sameIDs(t *testing.T, got, want []string) {
 	t.Helper()
 	slices.Sort(got)
 	want = slices.Sorted(slices.Values(want))
 	if !slices.Equal(got, want) {
-		t.Errorf("case %d: got %v, want %v", i, got, want)
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

@@ -61,6 +61,7 @@ func waitExited(t *testing.T, m *sandbox.Manager, id string) {
 // TestOperatorMetrics: pods and containers by state, OOM kills (only OOM exits count),
 // monitors lost while running and monitors reconnected at a restart.
 func TestOperatorMetrics(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(h.m.StateCollector())

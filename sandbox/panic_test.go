@@ -26,6 +26,7 @@ func mustPanic(t *testing.T, f func()) {
 // (every kubelet retry would wait until its deadline) nor leave the netns, CNI
 // attachment, /dev/shm mount and monitor until the next daemon start.
 func TestRunPodPanicRollsBackAndFreesTheName(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env.Fail.Set("infra", sandboxtest.ErrPanic)
 	mustPanic(t, func() { _, _ = h.m.RunPod(context.Background(), podConfig("web"), "") })
@@ -48,6 +49,7 @@ func TestRunPodPanicRollsBackAndFreesTheName(t *testing.T) {
 }
 
 func TestCreateContainerPanicRollsBackAndFreesTheName(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	h.env.Fail.Set("create", sandboxtest.ErrPanic)

@@ -17,6 +17,7 @@ import (
 )
 
 func TestPodLifecycle(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	id := h.runPod("web")
 	p, err := h.m.Pod(id)
@@ -78,6 +79,7 @@ func TestPodLifecycle(t *testing.T) {
 }
 
 func TestRemoveReadyPodForcesStop(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	id := h.runPod("web")
 	h.createStarted(id, "a")
@@ -89,6 +91,7 @@ func TestRemoveReadyPodForcesStop(t *testing.T) {
 }
 
 func TestRunPodValidation(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	cases := []struct {
@@ -104,10 +107,12 @@ func TestRunPodValidation(t *testing.T) {
 		{"unknown handler", podConfig("x"), "kata", errdefs.ErrNotFound, "runtime_handler"},
 	}
 	for _, c := range cases {
-		_, err := h.m.RunPod(ctx, c.cfg, c.handler)
-		if !errors.Is(err, c.kind) || !strings.HasPrefix(err.Error(), c.field) {
-			t.Errorf("%s: %v, want %v naming %s", c.name, err, c.kind, c.field)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			_, err := h.m.RunPod(ctx, c.cfg, c.handler)
+			if !errors.Is(err, c.kind) || !strings.HasPrefix(err.Error(), c.field) {
+				t.Errorf("%s: %v, want %v naming %s", c.name, err, c.kind, c.field)
+			}
+		})
 	}
 	h.env.Network.NotReady = errors.New("no CNI config in /etc/cni/net.d")
 	_, err := h.m.RunPod(ctx, podConfig("x"), "")
@@ -135,6 +140,7 @@ func TestRunPodValidation(t *testing.T) {
 
 // A failure at any step of RunPodSandbox leaves nothing behind.
 func TestRunPodRollback(t *testing.T) {
+	t.Parallel()
 	for _, step := range []string{"shm", "netns", "setup", "monitor-start", "infra"} {
 		t.Run(step, func(t *testing.T) {
 			h := newHarness(t)
@@ -153,6 +159,7 @@ func TestRunPodRollback(t *testing.T) {
 
 // A config the spec refuses (a non-namespaced sysctl, say) makes nothing at all.
 func TestRunPodBadSpecMakesNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env.Fail.Set("pod-spec", fmt.Errorf("linux.sysctls[kernel.panic]: not namespaced: %w", errdefs.ErrInvalidArgument))
 	_, err := h.m.RunPod(context.Background(), podConfig("web"), "")
@@ -166,6 +173,7 @@ func TestRunPodBadSpecMakesNothing(t *testing.T) {
 // kubelet retries a timed-out RunPodSandbox with the same name: the retry waits for the
 // first call and gets its pod, not "name is reserved".
 func TestRunPodRetryGetsInFlightResult(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	gate := make(chan struct{})
 	h.env.Network.SetupGate = gate
@@ -217,9 +225,10 @@ func TestRunPodRetryGetsInFlightResult(t *testing.T) {
 // A RunPodSandbox whose caller gave up finishes anyway; the retry that comes after it is
 // done gets its id once.
 func TestRunPodRetryAfterAbandonedCall(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
-	gate := make(chan struct{})
-	h.env.Network.SetupGate = gate
+	gate, entered := make(chan struct{}), make(chan struct{})
+	h.env.Network.SetupGate, h.env.Network.SetupEntered = gate, entered
 	cfg := podConfig("slow")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan string, 1)
@@ -227,10 +236,13 @@ func TestRunPodRetryAfterAbandonedCall(t *testing.T) {
 		id, _ := h.m.RunPod(ctx, cfg, "")
 		done <- id
 	}()
-	time.Sleep(20 * time.Millisecond)
-	cancel()
+	<-entered // the call is in flight, in the network setup
+	cancel()  // and its caller gives up
 	close(gate)
 	first := <-done
+	if first == "" {
+		t.Fatal("the abandoned call did not finish its pod")
+	}
 	id, err := h.m.RunPod(context.Background(), cfg, "")
 	if err != nil || id != first {
 		t.Fatalf("retry: %q %v, want %q", id, err, first)
@@ -238,6 +250,7 @@ func TestRunPodRetryAfterAbandonedCall(t *testing.T) {
 }
 
 func TestListPodFilters(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	a := h.runPod("a")
 	b := h.runPod("b")
@@ -246,29 +259,29 @@ func TestListPodFilters(t *testing.T) {
 	}
 	ready, notReady := sandbox.PodReady, sandbox.PodNotReady
 	cases := []struct {
+		name string
 		f    sandbox.PodFilter
 		want []string
 	}{
-		{sandbox.PodFilter{}, []string{a, b}},
-		{sandbox.PodFilter{ID: a[:5]}, []string{a}},
-		{sandbox.PodFilter{ID: a}, []string{a}},
-		{sandbox.PodFilter{State: &ready}, []string{a}},
-		{sandbox.PodFilter{State: &notReady}, []string{b}},
-		{sandbox.PodFilter{Labels: map[string]string{"app": "b"}}, []string{b}},
-		{sandbox.PodFilter{Labels: map[string]string{"tier": "web"}}, []string{a, b}},
-		{sandbox.PodFilter{Labels: map[string]string{"app": "b", "tier": "db"}}, nil},
-		{sandbox.PodFilter{ID: a, State: &notReady}, nil},
+		{"all", sandbox.PodFilter{}, []string{a, b}},
+		{"ID: a[:5]", sandbox.PodFilter{ID: a[:5]}, []string{a}},
+		{"ID: a", sandbox.PodFilter{ID: a}, []string{a}},
+		{"State: &ready", sandbox.PodFilter{State: &ready}, []string{a}},
+		{"State: &notReady", sandbox.PodFilter{State: &notReady}, []string{b}},
+		{"Labels: app=b", sandbox.PodFilter{Labels: map[string]string{"app": "b"}}, []string{b}},
+		{"Labels: tier=web", sandbox.PodFilter{Labels: map[string]string{"tier": "web"}}, []string{a, b}},
+		{"Labels: app=b,tier=db", sandbox.PodFilter{Labels: map[string]string{"app": "b", "tier": "db"}}, nil},
+		{"ID: a, State: &notReady", sandbox.PodFilter{ID: a, State: &notReady}, nil},
 	}
-	for i, c := range cases {
-		var got []string
-		for _, p := range h.m.Pods(c.f) {
-			got = append(got, p.ID)
-		}
-		sameIDs(t, i, got, c.want)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sameIDs(t, ids(h.m.Pods(c.f), func(p *sandbox.Pod) string { return p.ID }), c.want)
+		})
 	}
 }
 
 func TestUpdatePodResourcesAndCIDR(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	id := h.runPod("a")
 	if err := h.m.UpdatePodResources(context.Background(), id, &runtimeapi.LinuxContainerResources{CpuShares: 512}); err != nil {
@@ -287,6 +300,7 @@ func TestUpdatePodResourcesAndCIDR(t *testing.T) {
 // Pod metadata tuples that read alike once joined with "_" are different pods: each gets
 // its own sandbox, and a retry of one never returns the other's id.
 func TestRunPodDistinctTuplesNeverCollide(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pairs := [][2]*runtimeapi.PodSandboxMetadata{
 		{{Name: "a_b", Namespace: "c", Uid: "u"}, {Name: "a", Namespace: "b_c", Uid: "u"}},
@@ -323,6 +337,7 @@ func TestRunPodDistinctTuplesNeverCollide(t *testing.T) {
 // TestRunPodNetworkNone: a pod annotated for network none gets its own namespace (pinned,
 // then removed) and no CNI ADD or DEL, and needs no CNI config.
 func TestRunPodNetworkNone(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env.Network.NotReady = errors.New("no CNI config")
 	cfg := podConfig("none")

@@ -15,6 +15,7 @@ import (
 // After a daemon restart the pods and containers are back, exits that happened while
 // crid was down show their real exit codes, and events keep flowing.
 func TestRestartLearnsExitsAndKeepsWatching(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	done := h.createStarted(pod, "done")
@@ -63,6 +64,7 @@ func TestRestartLearnsExitsAndKeepsWatching(t *testing.T) {
 // A pod whose monitor died while crid was down: NOTREADY, containers EXITED with a
 // message, the monitor's leftovers cleaned up; removal still works.
 func TestRestartWithDeadMonitor(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	id := h.createStarted(pod, "app")
@@ -90,6 +92,7 @@ func TestRestartWithDeadMonitor(t *testing.T) {
 
 // A monitor that dies while crid runs: same outcome, without a restart.
 func TestMonitorDiesWhileRunning(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	id := h.createStarted(pod, "app")
@@ -116,6 +119,7 @@ func TestMonitorDiesWhileRunning(t *testing.T) {
 // A crash in the middle of RunPodSandbox (the intent record says "creating") is rolled
 // back at the next start: CNI DEL, netns and shm removed, monitor cleaned, record gone.
 func TestRestartRollsBackHalfMadePod(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env.Fail.Set("infra", errCrash)
 	crashAfterIntent(t, h)
@@ -126,6 +130,7 @@ func TestRestartRollsBackHalfMadePod(t *testing.T) {
 
 // A crash in the middle of RemovePodSandbox is finished at the next start.
 func TestRestartFinishesInterruptedRemoval(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	h.createStarted(pod, "app")
@@ -140,6 +145,7 @@ func TestRestartFinishesInterruptedRemoval(t *testing.T) {
 
 // The infra died while crid was down: the pod is NOTREADY after the restart.
 func TestRestartSeesInfraExit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	p, _ := h.m.Pod(pod)
@@ -154,6 +160,7 @@ func TestRestartSeesInfraExit(t *testing.T) {
 
 // A container removal cut short (its record says "removing") is finished at restart.
 func TestRestartFinishesInterruptedContainerRemoval(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	id := h.createStarted(pod, "app")
@@ -174,6 +181,7 @@ func TestRestartFinishesInterruptedContainerRemoval(t *testing.T) {
 // A crash in the middle of CreateContainer (its record says "creating") is rolled back at
 // the next start: the process record in the monitor, the rootfs and the dir go away.
 func TestRestartRollsBackHalfMadeContainer(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	h.env.Fail.Set("container-spec", errCrash)

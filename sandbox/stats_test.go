@@ -11,6 +11,7 @@ import (
 // behind: kubelet asks for stats every few seconds, so on a node with churn such
 // samples would pile up for ever.
 func TestStatsOfARemovedContainerLeaveNoSample(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pod := h.runPod("web")
 	id := h.createStarted(pod, "app")

@@ -20,6 +20,9 @@ type Network struct {
 	// SetupGate, when not nil, is received from before Setup returns (to hold a
 	// RunPodSandbox in flight).
 	SetupGate chan struct{}
+	// SetupEntered, when not nil, is sent to when Setup starts: the test then knows a
+	// RunPodSandbox is in flight.
+	SetupEntered chan struct{}
 }
 
 func (n *Network) Ready() error                  { return n.NotReady }
@@ -42,8 +45,15 @@ func (n *Network) RemoveNetNS(path string) error {
 }
 
 func (n *Network) Setup(ctx context.Context, pod sandbox.NetPod) ([]string, error) {
+	if e := n.SetupEntered; e != nil {
+		e <- struct{}{}
+	}
 	if g := n.SetupGate; g != nil {
 		<-g
+	}
+	// As libcni does: a caller that gave up gets no network (it kills the plugins).
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	if err := n.fail.check("setup"); err != nil {
 		return nil, err

@@ -25,14 +25,16 @@ func TestCgroupsPath(t *testing.T) {
 		{"weird", "/k", "abc", "", "cgroup driver"},
 	}
 	for _, tt := range tests {
-		got, err := CgroupsPath(tt.driver, tt.parent, tt.id)
-		if tt.wantErrField != "" {
-			wantInvalid(t, err, tt.wantErrField)
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("CgroupsPath(%q, %q, %q) = %q, %v; want %q", tt.driver, tt.parent, tt.id, got, err, tt.want)
-		}
+		t.Run(string(tt.driver)+" "+tt.parent+" "+tt.id, func(t *testing.T) {
+			got, err := CgroupsPath(tt.driver, tt.parent, tt.id)
+			if tt.wantErrField != "" {
+				wantInvalid(t, err, tt.wantErrField)
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("CgroupsPath(%q, %q, %q) = %q, %v; want %q", tt.driver, tt.parent, tt.id, got, err, tt.want)
+			}
+		})
 	}
 }
 

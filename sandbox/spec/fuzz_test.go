@@ -67,10 +67,12 @@ func TestNilListElements(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		in := containerInput()
-		tt.mod(&in)
-		_, err := ContainerSpec(in)
-		wantInvalid(t, err, tt.field)
+		t.Run(tt.field, func(t *testing.T) {
+			in := containerInput()
+			tt.mod(&in)
+			_, err := ContainerSpec(in)
+			wantInvalid(t, err, tt.field)
+		})
 	}
 }
 

@@ -118,10 +118,12 @@ func TestWorkingDir(t *testing.T) {
 		{"/a/../b/", "", "/b"},
 	}
 	for _, tt := range tests {
-		got, err := workingDir(&runtime.ContainerConfig{WorkingDir: tt.cri}, ocispec.ImageConfig{WorkingDir: tt.img})
-		if err != nil || got != tt.want {
-			t.Errorf("workingDir(%q, %q) = %q, %v; want %q", tt.cri, tt.img, got, err, tt.want)
-		}
+		t.Run(tt.cri+" "+tt.img, func(t *testing.T) {
+			got, err := workingDir(&runtime.ContainerConfig{WorkingDir: tt.cri}, ocispec.ImageConfig{WorkingDir: tt.img})
+			if err != nil || got != tt.want {
+				t.Errorf("workingDir(%q, %q) = %q, %v; want %q", tt.cri, tt.img, got, err, tt.want)
+			}
+		})
 	}
 	_, err := workingDir(&runtime.ContainerConfig{WorkingDir: "rel"}, ocispec.ImageConfig{})
 	wantInvalid(t, err, "working_dir")
@@ -145,10 +147,12 @@ func TestStopSignal(t *testing.T) {
 		{runtime.Signal_SIGNAL_SIGRTMAX, "", 64},
 	}
 	for _, tt := range tests {
-		got, err := StopSignal(&runtime.ContainerConfig{StopSignal: tt.cri}, ocispec.ImageConfig{StopSignal: tt.img})
-		if err != nil || int(got) != tt.want {
-			t.Errorf("StopSignal(%v, %q) = %d, %v; want %d", tt.cri, tt.img, got, err, tt.want)
-		}
+		t.Run(tt.cri.String()+" "+tt.img, func(t *testing.T) {
+			got, err := StopSignal(&runtime.ContainerConfig{StopSignal: tt.cri}, ocispec.ImageConfig{StopSignal: tt.img})
+			if err != nil || int(got) != tt.want {
+				t.Errorf("StopSignal(%v, %q) = %d, %v; want %d", tt.cri, tt.img, got, err, tt.want)
+			}
+		})
 	}
 	for _, bad := range []string{"SIGNOPE", "0", "65", "RTMIN+99"} {
 		_, err := StopSignal(nil, ocispec.ImageConfig{StopSignal: bad})

@@ -75,10 +75,12 @@ func TestLinuxResourcesInvalid(t *testing.T) {
 		{`unified["memory"]`, func(r *runtime.LinuxContainerResources) { r.Unified["memory"] = "1" }},
 	}
 	for _, tt := range tests {
-		r := fullResources()
-		tt.mod(r)
-		_, err := LinuxResources(r)
-		wantInvalid(t, err, "linux.resources."+tt.field)
+		t.Run(tt.field, func(t *testing.T) {
+			r := fullResources()
+			tt.mod(r)
+			_, err := LinuxResources(r)
+			wantInvalid(t, err, "linux.resources."+tt.field)
+		})
 	}
 }
 

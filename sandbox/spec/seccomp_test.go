@@ -186,8 +186,10 @@ func TestParseSeccompProfileInvalid(t *testing.T) {
 		{`{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["a"],"action":"SCMP_ACT_ALLOW"},{"names":["a"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"op":"EQ"}]}]}`, "syscalls[1].args[0].op"},
 	}
 	for _, tt := range tests {
-		_, err := ParseSeccompProfile([]byte(tt.json), nil, "amd64")
-		wantInvalid(t, err, tt.field)
+		t.Run(tt.field, func(t *testing.T) {
+			_, err := ParseSeccompProfile([]byte(tt.json), nil, "amd64")
+			wantInvalid(t, err, tt.field)
+		})
 	}
 }
 
