@@ -20,7 +20,7 @@ DEPS_STAMP := $(TOOLS)/deps.stamp
 OFFLINE := GOPROXY=off GOFLAGS=-mod=readonly
 PKGS     = $$($(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: all deps build demo test unit integration e2e lint fuzz vet bench clean require-root install uninstall
+.PHONY: all deps build demo test unit integration e2e lint fuzz vet bench clean require-root install uninstall test-vm
 
 all: build
 
@@ -75,6 +75,17 @@ require-root:
 
 demo: build
 	hack/demo.sh
+
+# The VM tier (hack/vm, README "Tests"): Debian guests with systemd, cgroup v2 and AppArmor,
+# one per kernel of the supported matrix, booted under qemu. The guests run only what is
+# built here, static so that every guest's glibc runs it.
+VM_SUITES ?= bullseye bookworm trixie
+test-vm: build require-root
+	hack/setup.sh vm
+	$(OFFLINE) $(GO) test -c $(STATIC) -o $(BIN)/vm/e2e.test ./test/e2e
+	$(OFFLINE) $(GO) test -c $(STATIC) -o $(BIN)/vm/vm.test ./test/vm
+	$(OFFLINE) $(GO) build $(STATIC) -o $(BIN)/vm/demo ./hack/demo
+	hack/vm/test.sh $(VM_SUITES)
 
 bench: build
 	$(OFFLINE) $(GO) test -run '^$$' -bench . ./oci/... ./images/... ./cri/... ./cni/...
