@@ -1,12 +1,14 @@
 package oci
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -16,7 +18,7 @@ import (
 // manyLayers points rootfs at 40 extra layers under 120-byte paths, more
 // than mount(2)'s one page of options holds when named by path; layer 7
 // holds /layer-7.
-func manyLayers(t *testing.T, rootfs []specs.Mount) {
+func manyLayers(t testing.TB, rootfs []specs.Mount) {
 	t.Helper()
 	base := tmpDir(t)
 	var lowers []string
@@ -40,7 +42,7 @@ func manyLayers(t *testing.T, rootfs []specs.Mount) {
 
 // overlayWays are the ways of mounting an overlay rootfs this kernel has,
 // each as the features a kernel offering only it would have.
-func overlayWays(t *testing.T) map[string]*kernel.Features {
+func overlayWays(t testing.TB) map[string]*kernel.Features {
 	host := HostKernel(true)
 	ways := map[string]*kernel.Features{
 		"lowerdir= string (< 6.8)": {Overlay: kernel.OverlayLowerdirString},
@@ -118,6 +120,42 @@ func TestUserNamespaceOverlayWays(t *testing.T) {
 			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(spec.Root.Path), ".idmapped-layers-*")); len(left) > 0 {
 				t.Errorf("stage dirs left: %v", left)
 			}
+		})
+	}
+}
+
+// BenchmarkOverlayWays: create, start and wait for a /bin/true container on
+// 41 layers under long paths, each way of mounting the overlay this kernel
+// has (the fallback opens one fd per layer).
+func BenchmarkOverlayWays(b *testing.B) {
+	requireRoot(b)
+	for name, k := range overlayWays(b) {
+		b.Run(name, func(b *testing.B) {
+			var d []time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				spec, rootfs := testSpec(b, "/bin/true")
+				manyLayers(b, rootfs)
+				b.StartTimer()
+				t0 := time.Now()
+				c, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "b" + randID(), Spec: spec, Rootfs: rootfs, Kernel: k})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Start(); err != nil {
+					b.Fatal(err)
+				}
+				if ws := waitExit(b, c.Pid); ws.ExitStatus() != 0 {
+					b.Fatalf("exit %v", ws)
+				}
+				d = append(d, time.Since(t0))
+				b.StopTimer()
+				if err := destroyCgroup(spec); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			reportQuantiles(b, d)
 		})
 	}
 }
