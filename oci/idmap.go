@@ -60,6 +60,12 @@ func idmappedRootfs(mounts []specs.Mount, spec *specs.Spec, userns int, how kern
 		if err != nil {
 			return -1, err
 		}
+		// A clone of a shared mount (a systemd host's /) joins its peer
+		// group; pivot_root refuses a shared new root (EINVAL).
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_PRIVATE}); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("rootfs private: %w", err)
+		}
 		if err := setMountAttrs(fd, o); err != nil {
 			unix.Close(fd)
 			return -1, err

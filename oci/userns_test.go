@@ -215,3 +215,33 @@ func TestUserNamespaceCgroupV1(t *testing.T) {
 		check(t, spec, rootfs, "200000")
 	})
 }
+
+// TestUserNamespaceRootOnSharedMount: a prepared root directory on a shared
+// mount (a systemd host's / is one) becomes a user namespace's root: its
+// idmapped clone must not stay a peer of the host's mount, or pivot_root
+// refuses it (EINVAL; seen in the Debian 12 guest).
+func TestUserNamespaceRootOnSharedMount(t *testing.T) {
+	requireRoot(t)
+	dir := tmpDir(t)
+	root := filepath.Join(dir, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// dir: a shared mount; root: the image bound below it, shared with it.
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(lowerDir, root, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := userNSSpec(t, "sh", "-c", "stat -c %u /bin/busybox")
+	spec.Root.Path = root
+	spec.Root.Readonly = true
+	if ws, out := run(t, spec, nil); ws.ExitStatus() != 0 || out != "0\n" {
+		t.Fatalf("status %v output %q", ws, out)
+	}
+}
