@@ -44,6 +44,17 @@ func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (_ strin
 	if err != nil {
 		return "", fmt.Errorf("image manifest %s: %v: %w", mdigest, err, errdefs.ErrInvalidArgument)
 	}
+	// A negative size is go-containerregistry's "unknown": the blob would then be read
+	// unbounded (chunked, or as long as the registry's Content-Length says), past both
+	// limits below. The OCI spec has no negative sizes.
+	if m.Config.Size < 0 {
+		return "", fmt.Errorf("image manifest %s: config size %d: %w", mdigest, m.Config.Size, errdefs.ErrInvalidArgument)
+	}
+	for i, l := range m.Layers {
+		if l.Size < 0 {
+			return "", fmt.Errorf("image manifest %s: layer %d size %d: %w", mdigest, i, l.Size, errdefs.ErrInvalidArgument)
+		}
+	}
 	if m.Config.Size > maxConfigSize {
 		return "", fmt.Errorf("image manifest %s: config of %d bytes, more than the %d crid reads: %w", mdigest, m.Config.Size, maxConfigSize, errdefs.ErrResourceExhausted)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -135,4 +137,79 @@ func TestHugeConfigRefusedUnread(t *testing.T) {
 		t.Fatalf("ingest: %v, want ResourceExhausted", err)
 	}
 	assertClean(t, e)
+}
+
+// unknownSizeCore is an image whose manifest gives its config or its layer the size -1
+// (go-containerregistry's "unknown", which reads a blob without bound); reading either
+// blob fails the test.
+type unknownSizeCore struct {
+	configCore
+	config []byte
+}
+
+func (c *unknownSizeCore) RawConfigFile() ([]byte, error) {
+	if c.config == nil {
+		return c.configCore.RawConfigFile() // fails the test
+	}
+	return c.config, nil
+}
+func (c *unknownSizeCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	return &unreadLayer{t: c.t, digest: h}, nil
+}
+
+type unreadLayer struct {
+	t      *testing.T
+	digest v1.Hash
+}
+
+func (l *unreadLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *unreadLayer) Size() (int64, error)                { return -1, nil }
+func (l *unreadLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+func (l *unreadLayer) Compressed() (io.ReadCloser, error) {
+	l.t.Error("the blob of a layer of unknown size was read")
+	return nil, errors.New("read")
+}
+
+// A manifest giving its config or a layer the size -1 is refused before either is
+// fetched: the registry client takes -1 for "unknown" and reads such a blob without a
+// bound, into memory for the config (past the 8 MiB cap) and onto disk for a layer.
+func TestUnknownBlobSizeRefusedUnread(t *testing.T) {
+	hash := func(b byte) v1.Hash {
+		return v1.Hash{Algorithm: "sha256", Hex: strings.Repeat(fmt.Sprintf("%02x", b), 32)}
+	}
+	layer := v1.Descriptor{MediaType: types.OCILayer, Size: -1, Digest: hash(0xcd)}
+	config, err := json.Marshal(v1.ConfigFile{Architecture: "amd64", OS: "linux",
+		RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{hash(0xef)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		config v1.Descriptor
+	}{
+		{"config", v1.Descriptor{MediaType: types.OCIConfigJSON, Size: -1, Digest: hash(0xab)}},
+		{"layer", v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(config)), Digest: v1.Hash{Algorithm: "sha256", Hex: sha256Digest(config)[len("sha256:"):]}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			m, err := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1,
+				Config: tt.config, Layers: []v1.Descriptor{layer}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			core := &unknownSizeCore{configCore: configCore{t: t, manifest: m}, config: config}
+			if tt.config.Size < 0 {
+				core.config = nil // the config of unknown size must not be read
+			}
+			img, err := partial.CompressedToImage(core)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.svc.ingest(context.Background(), img, source{})
+			if !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Fatalf("ingest: %v, want InvalidArgument", err)
+			}
+			assertClean(t, e)
+		})
+	}
 }
