@@ -45,7 +45,7 @@ func (t Tree) New(path string, r *specs.LinuxResources) (*Cgroup, error) {
 	}
 	var err error
 	if t.Unified {
-		c.v2, err = cgroup2.NewManager(t.Root, path, cgroup2.ToResources(r))
+		c.v2, err = cgroup2.NewManager(t.Root, path, v2Resources(r))
 		if err == nil {
 			err = t.writeUnified(path, r.Unified)
 		}
@@ -86,6 +86,16 @@ func v1Resources(r *specs.LinuxResources) *specs.LinuxResources {
 	return &c
 }
 
+// v2Resources converts r for the v2 manager, device rules included: the
+// library's conversion leaves them out, and without them a container with
+// CAP_MKNOD could make and open the host's disks (the eBPF device filter is
+// the v2 device cgroup).
+func v2Resources(r *specs.LinuxResources) *cgroup2.Resources {
+	res := cgroup2.ToResources(r)
+	res.Devices = r.Devices
+	return res
+}
+
 // Add places pid in every hierarchy of the cgroup; for a pending systemd
 // unit, it starts the unit with pid in it.
 func (c *Cgroup) Add(pid int) error {
@@ -124,7 +134,7 @@ func (c *Cgroup) Update(r *specs.LinuxResources) error {
 		}
 	}
 	if c.v2 != nil {
-		err = c.v2.Update(cgroup2.ToResources(r))
+		err = c.v2.Update(v2Resources(r))
 		if err == nil {
 			err = c.tree.writeUnified(c.path, r.Unified)
 		}

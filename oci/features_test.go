@@ -73,8 +73,13 @@ func TestExecAndUpdate(t *testing.T) {
 		b, _ := os.ReadFile(f.Name())
 		return string(b), ws
 	}
+	// The exec joins the container's cgroup namespace: its cgroup is "/" there.
+	ownCgroupLine := "^[0-9]+:memory:"
+	if hostTree.Unified {
+		ownCgroupLine = "^0::"
+	}
 	out, ws := execOut(&specs.Process{
-		Args: []string{"sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; id -u; pwd; cat /proc/self/cgroup | grep memory; ls /proc/self/fd"},
+		Args: []string{"sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; id -u; pwd; grep -E '" + ownCgroupLine + "' /proc/self/cgroup | cut -d: -f3; ls /proc/self/fd"},
 		Env:  []string{"PATH=/bin"}, Cwd: "/tmp", NoNewPrivileges: true,
 		User:         specs.User{UID: 0, GID: 0},
 		Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}, Effective: []string{"CAP_KILL"}, Permitted: []string{"CAP_KILL"}},
@@ -82,7 +87,7 @@ func TestExecAndUpdate(t *testing.T) {
 	if ws.ExitStatus() != 0 {
 		t.Fatalf("exec status %v: %s", ws, out)
 	}
-	want := spec.Hostname + "\nsleep 1000 \nCapEff:\t0000000000000020\nNoNewPrivs:\t1\nSeccomp:\t2\n0\n/tmp\n4:memory:/\n0\n1\n2\n3\n"
+	want := spec.Hostname + "\nsleep 1000 \nCapEff:\t0000000000000020\nNoNewPrivs:\t1\nSeccomp:\t2\n0\n/tmp\n/\n0\n1\n2\n3\n"
 	if out != want {
 		t.Fatalf("exec saw:\n%q\nwant:\n%q", out, want)
 	}

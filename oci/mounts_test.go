@@ -77,6 +77,9 @@ func TestMountPropagationAndReadOnly(t *testing.T) {
 		{"/m-rro", "ro", ""},
 		{"/m-rro/memory", "ro", ""},
 	} {
+		if hostTree.Unified && strings.HasSuffix(c.mp, "/memory") {
+			continue // /sys/fs/cgroup has no submounts on a unified host
+		}
 		opts, optional, ok := mountLine(mi, c.mp)
 		if !ok {
 			t.Errorf("%s not mounted:\n%s", c.mp, mi)
