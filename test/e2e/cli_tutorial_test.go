@@ -248,7 +248,7 @@ func TestCLIErrors(t *testing.T) {
 	c.removeOnCleanup(t, name)
 	before := c.managedPods(t)
 
-	c.fails(t, "unable to find image", "run", "--rm", strings.Replace(c.image, "cli-errors", "no-such-image", 1))
+	c.fails(t, "unable to find image", "run", "--rm", repoOf(c.image)+"-no-such-image:1")
 	c.fails(t, "bind source path does not exist", "run", "--rm", "-v", "/nonexistent/crid-e2e:/data", c.image, "true")
 	c.fails(t, "named volumes are not supported", "run", "--rm", "-v", "data:/data", c.image, "true")
 	c.fails(t, "invalid containerPort", "run", "-d", "-p", "8080:http", c.image, "true")
