@@ -23,18 +23,19 @@ type ptySession struct {
 	ptmx *os.File
 	out  syncBuffer
 	done chan struct{}
+	read chan struct{} // closed when the pty has nothing more to read (crid and its children gone)
 	err  error
 }
 
 func (c *cliTarget) startPTY(t *testing.T, rows, cols uint16, args ...string) *ptySession {
 	t.Helper()
-	s := &ptySession{t: t, cmd: c.command(args...), done: make(chan struct{})}
+	s := &ptySession{t: t, cmd: c.command(args...), done: make(chan struct{}), read: make(chan struct{})}
 	ptmx, err := pty.StartWithSize(s.cmd, &pty.Winsize{Rows: rows, Cols: cols})
 	if err != nil {
 		t.Fatalf("start crid %s in a pty: %v", strings.Join(args, " "), err)
 	}
 	s.ptmx = ptmx
-	go func() { _, _ = io.Copy(&s.out, ptmx) }()
+	go func() { _, _ = io.Copy(&s.out, ptmx); close(s.read) }()
 	go func() { s.err = s.cmd.Wait(); close(s.done) }()
 	t.Cleanup(func() {
 		select {
@@ -95,6 +96,13 @@ func (s *ptySession) exitCode(timeout time.Duration) int {
 	case <-s.done:
 	case <-time.After(timeout):
 		s.t.Fatalf("crid still running %v later; terminal:\n%q", timeout, s.out.String())
+	}
+	// What crid wrote just before exiting may still sit in the pty: read it all (the read
+	// ends with EIO once no process holds the terminal).
+	select {
+	case <-s.read:
+	case <-time.After(10 * time.Second):
+		s.t.Errorf("the pty still has a reader or writer 10s after crid exited")
 	}
 	var ee *exec.ExitError
 	if errors.As(s.err, &ee) {
