@@ -91,8 +91,10 @@
 //     root, no capability, no_new_privs and a seccomp filter: it is pid 1 of
 //     a shared PID namespace, reachable through /proc/1/root.
 //   - A sysctl is written in one write the kernel must take whole.
-//   - /proc is checked with fstatfs (PROC_SUPER_MAGIC) before sysctls and
-//     oom_score_adj are written, and those writes refuse symlinks.
+//   - /proc is checked with fstatfs (PROC_SUPER_MAGIC) before sysctls,
+//     oom_score_adj and the AppArmor exec request are written, and those
+//     writes refuse symlinks and crossing a mount (a volume mounted over the
+//     process's attr dir through an image symlink, CVE-2019-16884).
 //
 // Files: create.go (Create, Start), exec.go, infra.go, init.go (the init side),
 // namespaces.go, rootfs.go, mounts.go, cgroupfs.go (the container's cgroup

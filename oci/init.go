@@ -429,12 +429,25 @@ func applyAppArmor(profile string, enabled bool) error {
 		slog.Debug("AppArmor not enabled in this kernel: profile skipped", "profile", profile)
 		return nil
 	}
-	for _, f := range []string{"/proc/thread-self/attr/apparmor/exec", "/proc/thread-self/attr/exec"} {
-		if err := os.WriteFile(f, []byte("exec "+profile), 0); err == nil {
+	// Through the checked procfs, by pid and tid (thread-self is a symlink), with
+	// no mount crossed: a volume mounted over this thread's attr dir through a
+	// symlink in the image (CVE-2019-16884) would otherwise take the request and
+	// leave the process unconfined.
+	proc, err := openProcfs("/proc")
+	if err != nil {
+		return fmt.Errorf("apparmor profile %s: %w", profile, err)
+	}
+	defer proc.Close()
+	task := fmt.Sprintf("%d/task/%d/attr/", unix.Getpid(), unix.Gettid())
+	var errs []error
+	for _, f := range []string{"apparmor/exec", "exec"} {
+		err := writeProcFile(proc, task+f, "exec "+profile)
+		if err == nil {
 			return nil
 		}
+		errs = append(errs, fmt.Errorf("%s: %w", f, err))
 	}
-	return fmt.Errorf("apparmor profile %s could not be set", profile)
+	return fmt.Errorf("apparmor profile %s could not be set: %w", profile, errors.Join(errs...))
 }
 
 // enterCwd changes into cwd resolved inside "/" (the container's root after
