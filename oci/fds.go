@@ -41,14 +41,20 @@ func closeExtraFds(keep int) {
 }
 
 // openFdNames lists this process's open fds from its procfs (checked to be
-// one); the fds used to list them are closed again.
+// one, and its fd dir not overmounted); the fds used to list them are closed
+// again. On error the caller tries every fd number instead.
 func openFdNames() ([]int, error) {
 	proc, err := openProcfs("/proc")
 	if err != nil {
 		return nil, err
 	}
 	defer proc.Close()
-	dfd, err := unix.Openat(int(proc.Fd()), "self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// By pid (self is a symlink) and crossing no mount: a volume mounted over
+	// this fd dir through a symlink in the image would list no fd at all.
+	dfd, err := unix.Openat2(int(proc.Fd()), strconv.Itoa(unix.Getpid())+"/fd", &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV,
+	})
 	if err != nil {
 		return nil, err
 	}
