@@ -2,8 +2,6 @@ package oci
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -43,14 +41,18 @@ func capMask(names []string, last int) (uint64, error) {
 	return m, nil
 }
 
+// lastCap is the kernel's last capability, asked of the kernel itself:
+// PR_CAPBSET_READ fails with EINVAL past it. /proc/sys/kernel/cap_last_cap is
+// read in the container's /proc by then, where a volume mounted through a
+// symlink in the image could claim 0 and keep every capability in the
+// bounding set.
 func lastCap() int {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return len(capNames) - 1
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return len(capNames) - 1
+	n := 0
+	for n < 63 {
+		if _, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(n+1), 0, 0, 0); err != nil {
+			break
+		}
+		n++
 	}
 	return n
 }
