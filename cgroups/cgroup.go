@@ -92,9 +92,35 @@ func v1Resources(r *specs.LinuxResources) *specs.LinuxResources {
 // the v2 device cgroup).
 func v2Resources(r *specs.LinuxResources) *cgroup2.Resources {
 	res := cgroup2.ToResources(r)
-	res.Devices = r.Devices
+	res.Devices = v2DeviceRules(r.Devices)
 	return res
 }
+
+// v2DeviceRules spells out what the OCI spec leaves implicit, as the eBPF
+// filter compiler needs it: no type is "a" (all), no major or minor is -1
+// (any). It refuses a rule without a type and dereferences the numbers, so
+// the usual deny-all rule ({Allow: false, Access: "rwm"}) failed every pod.
+func v2DeviceRules(rules []specs.LinuxDeviceCgroup) []specs.LinuxDeviceCgroup {
+	if rules == nil {
+		return nil
+	}
+	out := make([]specs.LinuxDeviceCgroup, len(rules))
+	for i, d := range rules {
+		if d.Type == "" {
+			d.Type = "a"
+		}
+		if d.Major == nil {
+			d.Major = ptr(int64(-1))
+		}
+		if d.Minor == nil {
+			d.Minor = ptr(int64(-1))
+		}
+		out[i] = d
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // Add places pid in every hierarchy of the cgroup; for a pending systemd
 // unit, it starts the unit with pid in it.

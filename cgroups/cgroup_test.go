@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -130,5 +131,22 @@ func TestUnifiedKeysRefused(t *testing.T) {
 				t.Fatalf("key %q accepted", k)
 			}
 		})
+	}
+}
+
+// The device rules crid's specs carry (a deny-all without type or numbers, a
+// char rule with a wildcard minor) compile into the v2 eBPF device filter.
+func TestV2DeviceRulesCompile(t *testing.T) {
+	t.Parallel()
+	one := int64(1)
+	r := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: &one, Access: "rwm"},
+	}}
+	if _, _, err := cgroup2.DeviceFilter(v2Resources(r).Devices); err != nil {
+		t.Fatalf("device filter: %v", err)
+	}
+	if r.Devices[0].Type != "" || r.Devices[1].Minor != nil {
+		t.Error("the caller's rules were changed")
 	}
 }
