@@ -69,27 +69,28 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 
 // Config is every setting crid has. The `comment` tags are printed by `crid config default`.
 type Config struct {
-	Root                   string   `toml:"root" comment:"Persistent data: images, snapshots, container writable layers, metadata."`
-	State                  string   `toml:"state" comment:"Runtime state (tmpfs): per-pod dirs, monitor sockets, pinned namespaces."`
-	Listen                 string   `toml:"listen" comment:"CRI gRPC unix socket (path or unix://path)."`
-	SocketGroup            string   `toml:"socket_group" comment:"Group (name or gid) allowed to use the socket (0660); empty keeps the socket root-only (0600)."`
-	LogLevel               string   `toml:"log_level" comment:"debug, info, warn or error. Changed by SIGHUP without a restart."`
-	MetricsListen          string   `toml:"metrics_listen" comment:"Prometheus /metrics TCP address; empty disables it. Changed by SIGHUP without a restart."`
-	CgroupDriver           string   `toml:"cgroup_driver" comment:"cgroupfs or systemd; must match kubelet's --cgroup-driver.\ncgroupfs: crid makes and removes the cgroup directories itself (cgroup_parent is a path; default /crid).\nsystemd: pods and containers are transient systemd units made over D-Bus: a scope per container\n(Delegate=yes) in the pod's slice (cgroup_parent is a slice; without one, crid-pod<id>.slice under crid.slice).\nNeeds systemd as PID 1; without it the same paths are plain directories. On a systemd host each\npod's crid-monitor runs in its own scope (crid-monitor-<pod>.scope) with either driver,\nso restarting or stopping crid.service leaves pods running."`
-	RegistryConfigDir      string   `toml:"registry_config_dir" comment:"containerd-style certs.d dir: <dir>/<registry>/hosts.toml and <dir>/_default/hosts.toml.\nChanged by SIGHUP without a restart."`
-	PauseImage             string   `toml:"pause_image" comment:"Reported pinned and never garbage-collected; crid needs no pause container to run pods."`
-	PinnedImages           []string `toml:"pinned_images" comment:"Images reported Pinned and never removed (RemoveImage is refused): exact references (\"busybox\" means\ndocker.io/library/busybox:latest) or globs over the full reference, like \"registry.k8s.io/pause:*\".\nChanged by SIGHUP without a restart."`
-	PullProgressTimeout    Duration `toml:"pull_progress_timeout" comment:"A pull that receives no bytes for this long fails."`
-	MaxConcurrentDownloads int      `toml:"max_concurrent_downloads" comment:"Layers fetched in parallel per pull."`
-	MaxLayerSize           ByteSize `toml:"max_layer_size" comment:"The most one image layer may hold: its compressed blob, its uncompressed tar stream and the sizes of\nits files (a sparse file counts at its full size). A pull of a bigger layer fails (ResourceExhausted)\nand leaves nothing behind. Bytes, or a binary unit (\"512MiB\", \"32GiB\"); 0 means no limit."`
-	CNIConfDir             string   `toml:"cni_conf_dir" comment:"CNI network configs; the first .conflist/.conf by name is used and reloaded on change."`
-	CNIBinDirs             []string `toml:"cni_bin_dirs" comment:"Where CNI plugins are looked up, in order."`
-	CNIWriteDefaultConfig  bool     `toml:"cni_write_default_config" comment:"Write crid's default network (bridge crid0, 10.89.0.0/16, file zz-crid-default.conflist) when cni_conf_dir has no\nother config and kubelet does not run in cluster mode. It sorts after any cluster CNI's file, and is\nignored (and removed) as soon as another config appears."`
-	CNIDefaultInCluster    bool     `toml:"cni_default_network_in_cluster" comment:"Also write the default network when kubelet runs in cluster mode (--kubeconfig, or /etc/kubernetes/kubelet.conf)."`
-	StreamAddress          string   `toml:"stream_address" comment:"Address of the exec/attach/port-forward streaming server."`
-	StreamPort             int      `toml:"stream_port" comment:"Port of the streaming server; 0 picks a free one."`
-	MonitorPath            string   `toml:"monitor_path" comment:"The crid-monitor binary; empty means next to the crid binary, then $PATH."`
-	ShutdownTimeout        Duration `toml:"shutdown_timeout" comment:"On SIGTERM, how long in-flight RPCs may take before crid exits anyway."`
+	Root                   string                    `toml:"root" comment:"Persistent data: images, snapshots, container writable layers, metadata."`
+	State                  string                    `toml:"state" comment:"Runtime state (tmpfs): per-pod dirs, monitor sockets, pinned namespaces."`
+	Listen                 string                    `toml:"listen" comment:"CRI gRPC unix socket (path or unix://path)."`
+	SocketGroup            string                    `toml:"socket_group" comment:"Group (name or gid) allowed to use the socket (0660); empty keeps the socket root-only (0600)."`
+	LogLevel               string                    `toml:"log_level" comment:"debug, info, warn or error. Changed by SIGHUP without a restart."`
+	MetricsListen          string                    `toml:"metrics_listen" comment:"Prometheus /metrics TCP address; empty disables it. Changed by SIGHUP without a restart."`
+	CgroupDriver           string                    `toml:"cgroup_driver" comment:"cgroupfs or systemd; must match kubelet's --cgroup-driver.\ncgroupfs: crid makes and removes the cgroup directories itself (cgroup_parent is a path; default /crid).\nsystemd: pods and containers are transient systemd units made over D-Bus: a scope per container\n(Delegate=yes) in the pod's slice (cgroup_parent is a slice; without one, crid-pod<id>.slice under crid.slice).\nNeeds systemd as PID 1; without it the same paths are plain directories. On a systemd host each\npod's crid-monitor runs in its own scope (crid-monitor-<pod>.scope) with either driver,\nso restarting or stopping crid.service leaves pods running."`
+	RegistryConfigDir      string                    `toml:"registry_config_dir" comment:"containerd-style certs.d dir: <dir>/<registry>/hosts.toml and <dir>/_default/hosts.toml.\nChanged by SIGHUP without a restart."`
+	PauseImage             string                    `toml:"pause_image" comment:"Reported pinned and never garbage-collected; crid needs no pause container to run pods."`
+	PinnedImages           []string                  `toml:"pinned_images" comment:"Images reported Pinned and never removed (RemoveImage is refused): exact references (\"busybox\" means\ndocker.io/library/busybox:latest) or globs over the full reference, like \"registry.k8s.io/pause:*\".\nChanged by SIGHUP without a restart."`
+	PullProgressTimeout    Duration                  `toml:"pull_progress_timeout" comment:"A pull that receives no bytes for this long fails."`
+	MaxConcurrentDownloads int                       `toml:"max_concurrent_downloads" comment:"Layers fetched in parallel per pull."`
+	MaxLayerSize           ByteSize                  `toml:"max_layer_size" comment:"The most one image layer may hold: its compressed blob, its uncompressed tar stream and the sizes of\nits files (a sparse file counts at its full size). A pull of a bigger layer fails (ResourceExhausted)\nand leaves nothing behind. Bytes, or a binary unit (\"512MiB\", \"32GiB\"); 0 means no limit."`
+	CNIConfDir             string                    `toml:"cni_conf_dir" comment:"CNI network configs; the first .conflist/.conf by name is used and reloaded on change."`
+	CNIBinDirs             []string                  `toml:"cni_bin_dirs" comment:"Where CNI plugins are looked up, in order."`
+	CNIWriteDefaultConfig  bool                      `toml:"cni_write_default_config" comment:"Write crid's default network (bridge crid0, 10.89.0.0/16, file zz-crid-default.conflist) when cni_conf_dir has no\nother config and kubelet does not run in cluster mode. It sorts after any cluster CNI's file, and is\nignored (and removed) as soon as another config appears."`
+	CNIDefaultInCluster    bool                      `toml:"cni_default_network_in_cluster" comment:"Also write the default network when kubelet runs in cluster mode (--kubeconfig, or /etc/kubernetes/kubelet.conf)."`
+	StreamAddress          string                    `toml:"stream_address" comment:"Address of the exec/attach/port-forward streaming server."`
+	StreamPort             int                       `toml:"stream_port" comment:"Port of the streaming server; 0 picks a free one."`
+	MonitorPath            string                    `toml:"monitor_path" comment:"The crid-monitor binary; empty means next to the crid binary, then $PATH."`
+	ShutdownTimeout        Duration                  `toml:"shutdown_timeout" comment:"On SIGTERM, how long in-flight RPCs may take before crid exits anyway."`
+	RuntimeHandlers        map[string]RuntimeHandler `toml:"runtime_handlers" comment:"RuntimeClass handlers ([runtime_handlers.NAME] tables, NAME a DNS label). The empty handler (kubelet's default)\nis always the built-in executor; \"crid\" names it too. A handler with runtime_path runs its pods' containers\nwith that OCI runtime (runc, crun...), driven by the pod's crid-monitor: logs, exec, attach, stats and\nrestarts work the same. The pod's namespaces and pause process are crid's in either case."`
 }
 
 // Default returns the built-in configuration crid runs with when no file exists.
@@ -112,6 +113,7 @@ func Default() Config {
 		StreamAddress:          "127.0.0.1",
 		StreamPort:             0,
 		ShutdownTimeout:        Duration(10 * time.Second),
+		RuntimeHandlers:        map[string]RuntimeHandler{BuiltinHandler: {DefaultAnnotations: map[string]string{}}},
 	}
 }
 
@@ -204,7 +206,7 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("config: shutdown_timeout must not be negative")
 	}
-	return nil
+	return c.validateHandlers()
 }
 
 // ParseLogLevel maps a log_level value to slog's level.
@@ -226,5 +228,5 @@ func DefaultTOML() string {
 		"# Files in " + filepath.Join(filepath.Dir(DefaultPath), DropInDirName) + "/*.toml are read after this one in lexical order\n" +
 		"# (a later file wins per key, tables merge); flags override them all. `crid config dump`\n" +
 		"# prints the effective configuration and where each value came from. SIGHUP re-reads the\n" +
-		"# files: the settings marked below change live, the others need a restart.\n\n" + string(b)
+		"# files: the settings marked below change live, the others need a restart.\n\n" + string(b) + handlerExamples
 }

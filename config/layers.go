@@ -137,7 +137,10 @@ func Dump(cfg Config, src Sources) (string, error) {
 	var b strings.Builder
 	v := reflect.ValueOf(cfg)
 	for i, key := range Keys() {
-		line, err := toml.Marshal(map[string]any{key: v.Field(i).Interface()})
+		var buf bytes.Buffer
+		// Inline: a table (runtime_handlers) stays on its key's one line.
+		err := toml.NewEncoder(&buf).SetTablesInline(true).Encode(map[string]any{key: v.Field(i).Interface()})
+		line := buf.Bytes()
 		if err != nil {
 			return "", fmt.Errorf("config: dump %s: %w", key, err)
 		}

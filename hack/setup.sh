@@ -13,6 +13,7 @@ packages=(
 	pkg-config
 	curl                          # the demo fetches a page from the pod
 	apparmor                      # apparmor_parser: compiles crid's RuntimeDefault profile in tests (nodes with AppArmor load it)
+	runc crun                     # external OCI runtimes the runtime-handler e2e tests drive (crid itself never needs one)
 )
 # `hack/setup.sh vm` (make test-vm) also installs what the VM tier needs (hack/vm/).
 if [ "${1:-}" = vm ]; then

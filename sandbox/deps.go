@@ -177,7 +177,9 @@ type Monitor interface {
 
 // Runtime starts and finds per-pod monitors.
 type Runtime interface {
-	Start(ctx context.Context, podID, stateDir string) (Monitor, error)
+	// Start starts the monitor of a pod whose runtime handler is handler ("" is the
+	// built-in executor); the monitor keeps driving that handler's executor.
+	Start(ctx context.Context, podID, stateDir, handler string) (Monitor, error)
 	Connect(ctx context.Context, stateDir string) (Monitor, error) // errdefs.ErrUnavailable when gone
 	// Cleanup kills what a dead monitor left (processes, cgroups) in stateDir.
 	Cleanup(stateDir string) error
@@ -208,8 +210,9 @@ type Features struct {
 type Config struct {
 	Root  string // persistent: <Root>/sandbox.db
 	State string // runtime: <State>/pods/<id>
-	// Handlers are the runtime handler names RunPodSandbox accepts besides "".
-	Handlers []string
+	// Handlers are the runtime handlers RunPodSandbox accepts besides "", which is the
+	// built-in executor with Features.
+	Handlers []Handler
 	Features Features
 	// SpecHost are node facts passed to every spec generation.
 	SpecHost spec.Host

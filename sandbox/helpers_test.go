@@ -26,8 +26,15 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, func(*sandbox.Config) {})
+}
+
+// newHarnessWith: configure changes the Manager's config before it opens.
+func newHarnessWith(t *testing.T, configure func(*sandbox.Config)) *harness {
+	t.Helper()
 	h := &harness{t: t, env: sandboxtest.NewEnv(), logs: t.TempDir(), state: t.TempDir()}
 	h.cfg = sandbox.Config{Root: t.TempDir(), State: h.state, StopGrace: 2 * time.Second}
+	configure(&h.cfg)
 	h.open()
 	t.Cleanup(func() { h.m.Close() })
 	return h

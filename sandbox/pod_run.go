@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -49,8 +48,8 @@ func (m *Manager) validatePod(cfg *runtimeapi.PodSandboxConfig, handler string) 
 	if md.Name == "" {
 		return fmt.Errorf("config.metadata.name: empty: %w", errdefs.ErrInvalidArgument)
 	}
-	if handler != "" && !slices.Contains(m.cfg.Handlers, handler) {
-		return fmt.Errorf("runtime_handler %q: no such handler (known: %q): %w", handler, append([]string{""}, m.cfg.Handlers...), errdefs.ErrNotFound)
+	if _, ok := m.handler(handler); !ok {
+		return fmt.Errorf("runtime_handler %q: no such handler (known: %q): %w", handler, m.handlerNames(), errdefs.ErrNotFound)
 	}
 	if !hostNetwork(cfg) && !noNetwork(cfg) {
 		if err := m.deps.Network.Ready(); err != nil {
@@ -130,7 +129,7 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 			return "", err
 		}
 	}
-	if mon, err = m.deps.Runtime.Start(ctx, id, p.Dir); err != nil {
+	if mon, err = m.deps.Runtime.Start(ctx, id, p.Dir, handler); err != nil {
 		return "", fmt.Errorf("start pod monitor: %w", err)
 	}
 	if p.NetNS != podInput.NetNSPath { // NewNetNS pinned it elsewhere than announced

@@ -85,11 +85,14 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 	kern, probed := probeKernel(monitorPath, cfg.Root, log)
 	d.kernel = kern
 	d.appArmor = setupAppArmor(context.Background(), log)
-	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed})
+	features := runtimeFeatures(kern)
+	handlers, runtimes := runtimeHandlers(cfg, features, log)
+	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed, Runtimes: runtimes})
 	d.pods, err = sandbox.New(context.Background(), sandbox.Config{
 		Root:     cfg.Root,
 		State:    cfg.State,
-		Features: runtimeFeatures(kern),
+		Handlers: handlers,
+		Features: features,
 		SpecHost: specHost(cfg.CgroupDriver, d.appArmor),
 	}, deps, log)
 	if err != nil {

@@ -29,6 +29,7 @@ type Monitor struct {
 	ExecFunc func(ctx context.Context, req sandbox.ExecRequest) (int, error)
 	Updated  map[string]*specs.LinuxResources
 	Reopened []string
+	Handler  string // the runtime handler the monitor was started for
 }
 
 func newMonitor(f *Failures) *Monitor {

@@ -18,11 +18,12 @@ type Runtime struct {
 	Cleaned  []string            // state dirs Cleanup ran for
 }
 
-func (r *Runtime) Start(_ context.Context, podID, dir string) (sandbox.Monitor, error) {
+func (r *Runtime) Start(_ context.Context, podID, dir, handler string) (sandbox.Monitor, error) {
 	if err := r.fail.check("monitor-start"); err != nil {
 		return nil, err
 	}
 	m := newMonitor(r.fail)
+	m.Handler = handler
 	r.mu.Lock()
 	r.Monitors[dir] = m
 	r.mu.Unlock()

@@ -30,11 +30,21 @@ func (s *Specs) ContainerSpec(in spec.ContainerInput) (*specs.Spec, error) {
 		return nil, err
 	}
 	args := append(append([]string{}, in.Config.Command...), in.Config.Args...)
-	return &specs.Spec{
-		Process: &specs.Process{Args: args, Cwd: "/", User: specs.User{UID: 0, GID: 0}},
-		Root:    &specs.Root{Path: in.RootfsPath},
-		Linux:   &specs.Linux{Resources: &specs.LinuxResources{}, CgroupsPath: FakeCgroupPrefix + in.ID},
-	}, nil
+	sp := &specs.Spec{
+		Process:     &specs.Process{Args: args, Cwd: "/", User: specs.User{UID: 0, GID: 0}},
+		Root:        &specs.Root{Path: in.RootfsPath},
+		Linux:       &specs.Linux{Resources: &specs.LinuxResources{}, CgroupsPath: FakeCgroupPrefix + in.ID},
+		Annotations: maps.Clone(in.Config.GetAnnotations()),
+	}
+	// As the real one: a privileged container gets the host's devices when the host lists them.
+	if in.Config.GetLinux().GetSecurityContext().GetPrivileged() && in.Host.HostDevices != nil {
+		devs, err := in.Host.HostDevices()
+		if err != nil {
+			return nil, err
+		}
+		sp.Linux.Devices = devs
+	}
+	return sp, nil
 }
 
 func (s *Specs) ImageVolumes(_ *runtimeapi.ContainerConfig, img ocispec.ImageConfig) ([]string, error) {

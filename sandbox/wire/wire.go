@@ -33,6 +33,9 @@ type MonitorOptions struct {
 	LogLevel string
 	Cgroups  cgroups.Tree     // the host's (cgroups.HostTree): where dead monitors' cgroups are removed
 	Kernel   *kernel.Features // the daemon's kernel probe, handed to each monitor; nil = they probe
+	// Runtimes are the external OCI runtimes of runtime handlers, by handler name; a
+	// handler not here runs on the built-in executor.
+	Runtimes map[string]monitor.Runtime
 }
 
 // Deps returns the sandbox's dependencies over the real services.
@@ -120,8 +123,11 @@ func cniPod(p sandbox.NetPod) cni.Pod {
 // Runtime starts and finds pod monitors.
 type Runtime struct{ Opts MonitorOptions }
 
-func (r Runtime) Start(ctx context.Context, podID, stateDir string) (sandbox.Monitor, error) {
+func (r Runtime) Start(ctx context.Context, podID, stateDir, handler string) (sandbox.Monitor, error) {
 	opts := monitor.StartOptions{PodID: podID, StateDir: stateDir, Binary: r.Opts.Binary, LogLevel: r.Opts.LogLevel}
+	if rt, ok := r.Opts.Runtimes[handler]; ok {
+		opts.Runtime = &rt
+	}
 	if k := r.Opts.Kernel; k != nil {
 		opts.Overlay, opts.IDMappedOverlay = k.Overlay, k.IDMappedOverlay
 	}

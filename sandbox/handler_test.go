@@ -1,0 +1,94 @@
+package sandbox_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/errdefs"
+	"github.com/crid-dev/crid/sandbox"
+)
+
+// withHandlers: the built-in executor as "crid", and an external "runc" whose privileged
+// containers get no host devices and whose specs carry a default annotation.
+func withHandlers(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessWith(t, func(cfg *sandbox.Config) {
+		cfg.Features = sandbox.Features{UserNamespaces: true}
+		cfg.Handlers = []sandbox.Handler{
+			{Name: "crid", Features: cfg.Features},
+			{Name: "runc", PrivilegedWithoutHostDevices: true, DefaultAnnotations: map[string]string{"x.io/default": "handler", "x.io/set": "handler"}},
+		}
+		cfg.SpecHost.HostDevices = func() ([]specs.LinuxDevice, error) {
+			return []specs.LinuxDevice{{Path: "/dev/host-disk", Type: "b", Major: 8}}, nil
+		}
+	})
+}
+
+func TestRunPodHandlers(t *testing.T) {
+	t.Parallel()
+	h := withHandlers(t)
+	ctx := context.Background()
+
+	_, err := h.m.RunPod(ctx, podConfig("kata"), "kata")
+	wantKind(t, err, errdefs.ErrNotFound)
+	for _, name := range []string{`"kata"`, `"crid"`, `"runc"`} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("unknown handler error %q does not name %s", err, name)
+		}
+	}
+	if n := len(h.m.Pods(sandbox.PodFilter{})); n != 0 {
+		t.Errorf("an unknown handler made %d pods", n)
+	}
+
+	for _, handler := range []string{"", "crid", "runc"} {
+		cfg := podConfig("p-" + handler)
+		cfg.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}}
+		id, err := h.m.RunPod(ctx, cfg, handler)
+		if err != nil {
+			t.Fatalf("handler %q: %v", handler, err)
+		}
+		p, _ := h.m.Pod(id)
+		if p.RuntimeHandler != handler {
+			t.Errorf("pod of handler %q reports %q", handler, p.RuntimeHandler)
+		}
+		if got := h.env.Runtime.Monitor(p.Dir).Handler; got != handler {
+			t.Errorf("the monitor of a %q pod was started for handler %q", handler, got)
+		}
+		cc := ctrConfig("c")
+		cc.Annotations = map[string]string{"x.io/set": "request"}
+		cc.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{Privileged: true}}
+		cid, err := h.m.CreateContainer(ctx, id, cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := h.m.Container(cid)
+		devs, ann := c.Spec.Linux.Devices, c.Spec.Annotations
+		if handler == "runc" {
+			if len(devs) != 0 {
+				t.Errorf("privileged_without_host_devices: the container got %v", devs)
+			}
+			if ann["x.io/default"] != "handler" || ann["x.io/set"] != "request" {
+				t.Errorf("default annotations: %v (the request's value must win)", ann)
+			}
+		} else {
+			if len(devs) != 1 {
+				t.Errorf("handler %q: a privileged container must get the host's devices, got %v", handler, devs)
+			}
+			if _, ok := ann["x.io/default"]; ok {
+				t.Errorf("handler %q got another handler's default annotations: %v", handler, ann)
+			}
+		}
+	}
+
+	got := map[string]sandbox.Features{}
+	for _, hd := range h.m.Handlers() {
+		got[hd.Name] = hd.Features
+	}
+	if len(got) != 3 || !got[""].UserNamespaces || !got["crid"].UserNamespaces || got["runc"].UserNamespaces {
+		t.Errorf("Handlers() = %+v", h.m.Handlers())
+	}
+}
