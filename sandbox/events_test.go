@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,5 +89,68 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 	cancelFast()
 	if n := <-got; n < 1200 {
 		t.Errorf("reading subscriber got only %d events", n)
+	}
+}
+
+// A process that exits before StartContainer records RUNNING (its exit event won the race)
+// still gets STARTED, then STOPPED, each listing the container in the state it announces:
+// kubelet's evented PLEG needs both, in order.
+func TestQuickExitAnnouncesStartFirst(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	pod := h.runPod("web")
+	id, err := h.m.CreateContainer(context.Background(), pod, ctrConfig("quick"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, cancel := h.m.Subscribe()
+	defer cancel()
+	p, _ := h.m.Pod(pod)
+	mon := h.env.Runtime.Monitor(p.Dir)
+	var got []sandbox.Event
+	// The exit is recorded, and STOPPED published, before Start returns to StartContainer.
+	mon.AfterStart = func(id string) {
+		mon.Exit(id, 0, false)
+		for ev := range events {
+			got = append(got, ev)
+			if ev.ID == id && ev.Type == sandbox.EventStopped {
+				return
+			}
+		}
+	}
+	if err := h.m.StartContainer(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	// StartContainer publishes synchronously: whatever it sent is buffered by now.
+	for drained := false; !drained; {
+		select {
+		case ev := <-events:
+			got = append(got, ev)
+		default:
+			drained = true
+		}
+	}
+	want := []sandbox.EventType{sandbox.EventStarted, sandbox.EventStopped}
+	var types []sandbox.EventType
+	for _, ev := range got {
+		if ev.ID != id {
+			continue
+		}
+		types = append(types, ev.Type)
+		var c *sandbox.Container
+		for _, x := range ev.Containers {
+			if x.ID == id {
+				c = x
+			}
+		}
+		wantState := map[sandbox.EventType]sandbox.ContainerState{
+			sandbox.EventStarted: sandbox.ContainerRunning, sandbox.EventStopped: sandbox.ContainerExited,
+		}[ev.Type]
+		if c == nil || c.State != wantState || c.StartedAt.IsZero() {
+			t.Errorf("%v event lists the container as %+v, want %v with a start time", ev.Type, c, wantState)
+		}
+	}
+	if !slices.Equal(types, want) {
+		t.Fatalf("events %v, want %v", types, want)
 	}
 }

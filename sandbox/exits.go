@@ -47,10 +47,20 @@ func (m *Manager) applyExit(p *podEntry, st *ProcState) {
 }
 
 // markExited moves a container to EXITED once, with the monitor's exit figures.
+//
+// A process that exits at once may have its exit recorded before StartContainer records
+// RUNNING; the monitor's start time then says it did run, and the STARTED event is sent
+// before STOPPED: kubelet's evented PLEG expects both, in that order.
 func (m *Manager) markExited(e *ctrEntry, st *ProcState) error {
-	_, _, err := m.updateContainer(e, ptr(EventStopped), func(c *Container) bool {
+	var started *Container // the RUNNING state no snapshot showed
+	_, _, err := m.updateContainerThen(e, func(c *Container) bool {
 		if c.State == ContainerExited {
 			return false
+		}
+		if c.State == ContainerCreated && !st.StartedAt.IsZero() {
+			r := *c
+			r.State, r.StartedAt = ContainerRunning, st.StartedAt
+			started = &r
 		}
 		c.State = ContainerExited
 		c.ExitCode = st.ExitCode
@@ -70,6 +80,11 @@ func (m *Manager) markExited(e *ctrEntry, st *ProcState) error {
 			oomKills.Inc()
 		}
 		return true
+	}, func(c *Container) {
+		if started != nil {
+			m.publishContainer(EventStarted, started)
+		}
+		m.publishContainer(EventStopped, c)
 	})
 	return err
 }

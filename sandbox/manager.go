@@ -204,6 +204,17 @@ func (m *Manager) updatePod(e *podEntry, ev *EventType, fn func(*Pod) bool) (*Po
 // updateContainer is updatePod for a container; changed reports whether fn changed it
 // (a transition is announced once).
 func (m *Manager) updateContainer(e *ctrEntry, ev *EventType, fn func(*Container) bool) (_ *Container, changed bool, _ error) {
+	return m.updateContainerThen(e, fn, func(c *Container) {
+		if ev != nil {
+			m.publishContainer(*ev, c)
+		}
+	})
+}
+
+// updateContainerThen is updateContainer with publish in place of one event: it runs once
+// the new snapshot is stored, still under the entry's lock, so what it announces stays in
+// order with the container's other changes.
+func (m *Manager) updateContainerThen(e *ctrEntry, fn func(*Container) bool, publish func(*Container)) (_ *Container, changed bool, _ error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := *e.snap.Load()
@@ -221,9 +232,7 @@ func (m *Manager) updateContainer(e *ctrEntry, ev *EventType, fn func(*Container
 			close(e.exited)
 		}
 	}
-	if ev != nil {
-		m.publishContainer(*ev, &c)
-	}
+	publish(&c)
 	return &c, true, nil
 }
 

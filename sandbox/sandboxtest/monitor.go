@@ -27,9 +27,12 @@ type Monitor struct {
 	IgnoreSignals bool
 	// ExecFunc runs an exec; nil writes "ok" and exits 0.
 	ExecFunc func(ctx context.Context, req sandbox.ExecRequest) (int, error)
-	Updated  map[string]*specs.LinuxResources
-	Reopened []string
-	Handler  string // the runtime handler the monitor was started for
+	// AfterStart, when set, runs once Start made process id RUNNING, before Start
+	// returns (it may call Exit: a process that exits at once).
+	AfterStart func(id string)
+	Updated    map[string]*specs.LinuxResources
+	Reopened   []string
+	Handler    string // the runtime handler the monitor was started for
 }
 
 func newMonitor(f *Failures) *Monitor {
@@ -152,15 +155,21 @@ func (c *client) Start(_ context.Context, id string) error {
 		return err
 	}
 	c.m.mu.Lock()
-	defer c.m.mu.Unlock()
 	p := c.m.procs[id]
 	if p == nil {
+		c.m.mu.Unlock()
 		return fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
 	}
 	if p.Status != sandbox.ProcCreated {
+		c.m.mu.Unlock()
 		return fmt.Errorf("container %s is %s: %w", id, p.Status, errdefs.ErrFailedPrecondition)
 	}
 	p.Status, p.StartedAt = sandbox.ProcRunning, time.Now()
+	after := c.m.AfterStart
+	c.m.mu.Unlock()
+	if after != nil {
+		after(id)
+	}
 	return nil
 }
 
