@@ -47,7 +47,11 @@ build: deps
 test: lint unit integration e2e fuzz
 
 # golangci-lint with .golangci.yml (go vet included, plus the package arrows).
+# depguard matches its file globs against absolute paths: a rule's "**/cgroups/**" would
+# cover every file of a checkout under a directory named cgroups. Rules anchor at the root.
 lint: deps
+	@if grep -n '"!\{0,1\}\*\*/' .golangci.yml; then \
+		echo '.golangci.yml: anchor file globs at $${config-path}/, not **/ (see the depguard comment)' >&2; exit 1; fi
 	$(OFFLINE) $(GOLANGCI_LINT) run --allow-serial-runners ./...
 
 vet: deps
