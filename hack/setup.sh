@@ -43,7 +43,8 @@ if [ ! -x "$static" ]; then
 	mkdir -p /var/cache/crid-setup/deb
 	(cd /var/cache/crid-setup/deb && apt-get download -qq busybox-static >/dev/null 2>&1 || { apt-get update -qq && apt-get download -qq busybox-static; })
 	dpkg-deb -x /var/cache/crid-setup/deb/busybox-static_*.deb /var/cache/crid-setup/deb/x
-	install -m 0755 /var/cache/crid-setup/deb/x/bin/busybox "$static"
+	# bin/busybox up to Debian 12, usr/bin/busybox from Debian 13 on (merged /usr).
+	install -m 0755 "$(find /var/cache/crid-setup/deb/x -path '*bin/busybox' -type f | head -n 1)" "$static"
 fi
 
 go mod download

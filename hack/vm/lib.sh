@@ -36,3 +36,31 @@ vm_unmount_under() {
 		umount -l "$m" 2>/dev/null || true
 	done
 }
+
+# vm_claim DIR: marks DIR (a run's or an image build's scratch directory) as in use for as
+# long as this shell lives, by holding an flock on DIR/.owner on fd 8. A runner killed with
+# SIGKILL runs no trap; the next run finds its directory unlocked and vm_reap_stale removes it.
+vm_claim() {
+	exec 8>"$1/.owner"
+	flock -n 8
+}
+
+# vm_reap_stale removes what runs and image builds killed without their traps left behind:
+# scratch directories nobody holds (mounts under them first).
+vm_reap_stale() {
+	local d
+	for d in /var/tmp/crid-vm-run.* "$vm_cache"/*.build.*; do
+		[ -d "$d" ] || continue
+		# A directory without .owner is being set up right now (vm_claim follows mktemp).
+		[ -f "$d/.owner" ] || continue
+		flock -n "$d/.owner" true || continue
+		echo "vm: removing $d, left by a run that was killed" >&2
+		vm_unmount_under "$d"
+		rm -rf "$d"
+	done
+}
+
+# vm_qemu is the qemu command line's start: qemu dies with the shell that started it (a
+# parent-death signal, SIGKILL, set before exec), so even a SIGKILLed runner leaves no guest
+# behind. Start it as a simple command ("${vm_qemu[@]}" ... &) so that shell is its parent.
+vm_qemu=(setpriv --pdeathsig KILL -- qemu-system-x86_64)
