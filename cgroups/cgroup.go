@@ -45,7 +45,10 @@ func (t Tree) New(path string, r *specs.LinuxResources) (*Cgroup, error) {
 	}
 	var err error
 	if t.Unified {
-		c.v2, err = cgroup2.NewManager(t.Root, path, v2Resources(r))
+		err = t.enableControllers(path)
+		if err == nil {
+			c.v2, err = cgroup2.NewManager(t.Root, path, v2Resources(r))
+		}
 		if err == nil {
 			err = t.writeUnified(path, r.Unified)
 		}

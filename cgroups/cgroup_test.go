@@ -21,16 +21,16 @@ func TestWorkingSetAndLimits(t *testing.T) {
 }
 
 // fakeUnified makes a fake unified tree with the directories dirs (relative
-// to the root) and, in leaf, the interface files the kernel would make (the
-// library opens them without O_CREAT).
+// to the root), each with every controller, and, in leaf, the interface files
+// the kernel would make (the library opens them without O_CREAT).
 func fakeUnified(t *testing.T, dirs []string, leaf string, files ...string) Tree {
 	t.Helper()
 	root := t.TempDir()
-	if err := os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpuset cpu io memory hugetlb pids"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	for _, d := range append([]string{""}, dirs...) {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, d, "cgroup.controllers"), []byte("cpuset cpu io memory hugetlb pids"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(root, d, "cgroup.subtree_control"), nil, 0o644); err != nil {
