@@ -90,6 +90,7 @@ type Config struct {
 	StreamPort             int                       `toml:"stream_port" comment:"Port of the streaming server; 0 picks a free one."`
 	MonitorPath            string                    `toml:"monitor_path" comment:"The crid-monitor binary; empty means next to the crid binary, then $PATH."`
 	ShutdownTimeout        Duration                  `toml:"shutdown_timeout" comment:"On SIGTERM, how long in-flight RPCs may take before crid exits anyway."`
+	CDISpecDirs            []string                  `toml:"cdi_spec_dirs" comment:"Container Device Interface spec dirs (*.json, *.yaml), later dirs winning a conflict. A container's\nCDIDevices and cdi.k8s.io/* annotations name devices from them; an unknown device fails CreateContainer.\nRe-read at each CreateContainer that asks for a device."`
 	RuntimeHandlers        map[string]RuntimeHandler `toml:"runtime_handlers" comment:"RuntimeClass handlers ([runtime_handlers.NAME] tables, NAME a DNS label). The empty handler (kubelet's default)\nis always the built-in executor; \"crid\" names it too. A handler with runtime_path runs its pods' containers\nwith that OCI runtime (runc, crun...), driven by the pod's crid-monitor: logs, exec, attach, stats and\nrestarts work the same. The pod's namespaces and pause process are crid's in either case."`
 }
 
@@ -113,6 +114,7 @@ func Default() Config {
 		StreamAddress:          "127.0.0.1",
 		StreamPort:             0,
 		ShutdownTimeout:        Duration(10 * time.Second),
+		CDISpecDirs:            []string{"/etc/cdi", "/var/run/cdi"},
 		RuntimeHandlers:        map[string]RuntimeHandler{BuiltinHandler: {DefaultAnnotations: map[string]string{}}},
 	}
 }
@@ -169,9 +171,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: %s must be an absolute path, got %q", key, p)
 		}
 	}
-	for _, d := range c.CNIBinDirs {
-		if !filepath.IsAbs(d) {
-			return fmt.Errorf("config: cni_bin_dirs: %q is not an absolute path", d)
+	for key, dirs := range map[string][]string{"cni_bin_dirs": c.CNIBinDirs, "cdi_spec_dirs": c.CDISpecDirs} {
+		for _, d := range dirs {
+			if !filepath.IsAbs(d) {
+				return fmt.Errorf("config: %s: %q is not an absolute path", key, d)
+			}
 		}
 	}
 	if len(c.Listen) > 107 {

@@ -104,6 +104,11 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	if err != nil {
 		return "", err
 	}
+	// An unknown device is refused here, before anything is made.
+	devices, err := m.deps.Devices.Resolve(cfg)
+	if err != nil {
+		return "", err
+	}
 	mon, err := m.monitor(pe)
 	if err != nil {
 		return "", err
@@ -177,6 +182,11 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	})
 	if err != nil {
 		return "", err
+	}
+	if len(devices) > 0 {
+		if err := m.deps.Devices.Inject(s, devices); err != nil {
+			return "", fmt.Errorf("CDI devices: %w", err)
+		}
 	}
 	addDefaultAnnotations(s, h)
 	sig, err := m.deps.Specs.StopSignal(cfg, img.Config.Config)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -215,12 +216,15 @@ func TestContainerNameClash(t *testing.T) {
 
 func TestCreateContainerRollback(t *testing.T) {
 	t.Parallel()
-	for _, step := range []string{"prepare-rootfs", "container-spec", "create"} {
+	for _, step := range []string{"prepare-rootfs", "container-spec", "cdi-inject", "create"} {
 		t.Run(step, func(t *testing.T) {
 			h := newHarness(t)
 			pod := h.runPod("web")
+			h.env.Devices.Known["vendor.example/gpu=0"] = []string{"GPU=0"}
+			cfg := ctrConfig("app")
+			cfg.CDIDevices = []*runtimeapi.CDIDevice{{Name: "vendor.example/gpu=0"}}
 			h.env.Fail.Set(step, errors.New("injected "+step+" failure"))
-			_, err := h.m.CreateContainer(context.Background(), pod, ctrConfig("app"))
+			_, err := h.m.CreateContainer(context.Background(), pod, cfg)
 			if err == nil || !strings.Contains(err.Error(), "injected") {
 				t.Fatalf("CreateContainer: %v", err)
 			}
@@ -241,6 +245,39 @@ func TestCreateContainerRollback(t *testing.T) {
 			}
 			h.assertClean()
 		})
+	}
+}
+
+// An unknown CDI device is refused before anything is made; a known one's edits reach the
+// spec the monitor gets.
+func TestCreateContainerCDIDevices(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	pod := h.runPod("web")
+	h.env.Devices.Known["vendor.example/gpu=0"] = []string{"GPU=0"}
+	cfg := ctrConfig("app")
+	cfg.CDIDevices = []*runtimeapi.CDIDevice{{Name: "vendor.example/gpu=1"}}
+	if _, err := h.m.CreateContainer(context.Background(), pod, cfg); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("unknown device: %v", err)
+	}
+	if l := h.env.Images.Live(); len(l) != 0 {
+		t.Errorf("rootfs made for a refused container: %v", l)
+	}
+	if n := len(h.m.Containers(sandbox.ContainerFilter{})); n != 0 {
+		t.Errorf("%d containers after a refused create", n)
+	}
+	p, _ := h.m.Pod(pod)
+	if ents, _ := os.ReadDir(filepath.Join(p.Dir, "containers")); len(ents) != 0 {
+		t.Errorf("container dirs made for a refused container: %d", len(ents))
+	}
+	cfg.CDIDevices[0].Name = "vendor.example/gpu=0"
+	id, err := h.m.CreateContainer(context.Background(), pod, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := h.m.Container(id)
+	if !slices.Contains(c.Spec.Process.Env, "GPU=0") {
+		t.Errorf("device edits not in the spec: %v", c.Spec.Process.Env)
 	}
 }
 

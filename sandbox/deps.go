@@ -198,6 +198,18 @@ type Specs interface {
 	CRIResources(s *specs.Spec) *runtimeapi.LinuxContainerResources
 }
 
+// Devices resolves Container Device Interface (CDI) devices: the CDIDevices of a
+// ContainerConfig and its cdi.k8s.io/* annotations.
+type Devices interface {
+	// Resolve names the devices cfg asks for and checks each is known, before anything is
+	// made: errdefs.ErrNotFound for an unknown device, ErrInvalidArgument for a malformed
+	// name or annotation. No device asked for is (nil, nil).
+	Resolve(cfg *runtimeapi.ContainerConfig) ([]string, error)
+	// Inject applies the devices' edits (device nodes and their cgroup rules, mounts, env,
+	// hooks) to s.
+	Inject(s *specs.Spec, devices []string) error
+}
+
 // Features are what the runtime handler really supports; cmd/crid asks the executor and
 // the kernel, and Status advertises only these.
 type Features struct {
@@ -227,6 +239,7 @@ type Deps struct {
 	Runtime Runtime
 	Specs   Specs
 	Cgroups Cgroups
+	Devices Devices
 	// Mounter makes and removes the pod's /dev/shm tmpfs; nil means the real syscalls.
 	Mounter Mounter
 }

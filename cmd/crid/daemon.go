@@ -88,6 +88,7 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 	features := runtimeFeatures(kern)
 	handlers, runtimes := runtimeHandlers(cfg, features, log)
 	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed, Runtimes: runtimes})
+	deps.Devices = wire.NewCDI(cfg.CDISpecDirs)
 	d.pods, err = sandbox.New(context.Background(), sandbox.Config{
 		Root:     cfg.Root,
 		State:    cfg.State,

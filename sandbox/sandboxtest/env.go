@@ -17,6 +17,7 @@ type Env struct {
 	Specs   *Specs
 	Mounter *Mounter
 	Cgroups *Cgroups
+	Devices *Devices
 }
 
 // NewEnv returns fakes with the image "busybox" present.
@@ -30,6 +31,7 @@ func NewEnv() *Env {
 		Specs:   &Specs{fail: f},
 		Mounter: &Mounter{fail: f, Mounts: map[string]bool{}},
 		Cgroups: &Cgroups{},
+		Devices: &Devices{fail: f, Known: map[string][]string{}},
 	}
 	e.Images.Add(&sandbox.Image{
 		ID: "sha256:" + fmt.Sprintf("%064d", 1), RepoTags: []string{"docker.io/library/busybox:latest"},
@@ -41,5 +43,5 @@ func NewEnv() *Env {
 
 // Deps returns the fakes as sandbox.Deps.
 func (e *Env) Deps() sandbox.Deps {
-	return sandbox.Deps{Images: e.Images, Network: e.Network, Runtime: e.Runtime, Specs: e.Specs, Mounter: e.Mounter, Cgroups: e.Cgroups}
+	return sandbox.Deps{Images: e.Images, Network: e.Network, Runtime: e.Runtime, Specs: e.Specs, Mounter: e.Mounter, Cgroups: e.Cgroups, Devices: e.Devices}
 }

@@ -46,6 +46,7 @@ func Deps(img *images.Service, net *cni.Manager, mon MonitorOptions) sandbox.Dep
 		Runtime: Runtime{mon},
 		Specs:   Specs{},
 		Cgroups: Cgroups{mon.Cgroups},
+		Devices: NewCDI(nil), // no CDI device known until the caller sets its spec dirs
 	}
 }
 
