@@ -17,9 +17,14 @@ import (
 // enough for config validation.
 func fakePlugins(t testing.TB, types ...string) string {
 	t.Helper()
+	return fakePluginsAnswering(t, fakePlugin, types...)
+}
+
+func fakePluginsAnswering(t testing.TB, script string, types ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	for _, typ := range types {
-		if err := os.WriteFile(filepath.Join(dir, typ), []byte(fakePlugin), 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, typ), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -30,6 +35,33 @@ const fakePlugin = `#!/bin/sh
 [ "$CNI_COMMAND" = VERSION ] || exit 1
 echo '{"cniVersion": "1.0.0", "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]}'
 `
+
+// fakeOldPlugin answers VERSION as Debian 11's plugins (0.9.1) do: nothing past 0.4.0.
+const fakeOldPlugin = `#!/bin/sh
+[ "$CNI_COMMAND" = VERSION ] || exit 1
+echo '{"cniVersion": "0.4.0", "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0"]}'
+`
+
+// fakeNewPlugin answers VERSION as today's plugins (1.5+) do.
+const fakeNewPlugin = `#!/bin/sh
+[ "$CNI_COMMAND" = VERSION ] || exit 1
+echo '{"cniVersion": "1.1.0", "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]}'
+`
+
+// The default network must load with every plugin release crid supports, from
+// Debian 11's 0.9 (which refuses cniVersion 1.0.0) to today's 1.x.
+func TestDefaultConfigOldAndNewPlugins(t *testing.T) {
+	for name, script := range map[string]string{"0.9 (Debian 11)": fakeOldPlugin, "1.1 (Debian 12)": fakePlugin, "1.5+": fakeNewPlugin} {
+		t.Run(name, func(t *testing.T) {
+			bins := fakePluginsAnswering(t, script, "bridge", "host-local", "portmap", "loopback")
+			conf := filepath.Join(t.TempDir(), "net.d")
+			m := newTestManager(t, Config{ConfDir: conf, BinDirs: []string{bins}, WriteDefaultConfig: true, ClusterMode: func() bool { return false }})
+			if err := m.Ready(); err != nil {
+				t.Fatalf("default config with plugins %s: Ready() = %v", name, err)
+			}
+		})
+	}
+}
 
 func writeFile(t testing.TB, path, content string) {
 	t.Helper()

@@ -13,6 +13,9 @@ import (
 // ...), so even while both exist a loader that takes the first file by name never picks it.
 const DefaultConfigFile = "zz-crid-default.conflist"
 
+// DefaultCNIVersion is the cniVersion of DefaultConfig (see there why).
+const DefaultCNIVersion = "0.4.0"
+
 // DefaultConfig is the conflist crid writes so that a fresh machine works out of the box:
 // a bridge with host-local addresses, hostPorts through portmap, and lo up through loopback
 // (crid also raises lo itself). It must never take over a cluster's network (see
@@ -36,8 +39,15 @@ const DefaultConfigFile = "zz-crid-default.conflist"
 // No bandwidth plugin: Debian's (1.1.1) panics on CHECK for a pod without bandwidth
 // limits, which would fail every status check; operators who want the
 // kubernetes.io/*-bandwidth annotations honoured add it after portmap.
+//
+// cniVersion 0.4.0 (DefaultCNIVersion): the newest version every supported plugin
+// release speaks. Debian 11's plugins (0.9.x) stop at 0.4.0 and refuse 1.0.0, while
+// plugins 0.8 up to today's 1.x all accept 0.4.0; it already has CHECK, and crid turns
+// any result into the 1.0.0 form itself (podIPs). A fixed version rather than asking
+// the plugins: the file must not change with what happens to be installed when crid
+// first starts (a later plugin upgrade or downgrade would otherwise strand it).
 const DefaultConfig = `{
-  "cniVersion": "1.0.0",
+  "cniVersion": "` + DefaultCNIVersion + `",
   "name": "crid",
   "plugins": [
     {

@@ -349,7 +349,7 @@ func itoa(i int32) string { return strconv.Itoa(int(i)) }
 // A CNI 0.3.1 config has no CHECK: Check is a no-op, the rest works.
 func TestCheckOldVersion(t *testing.T) {
 	tn := newTestNet(t, func(plugins []any) []any { return plugins[:1] })
-	conf := strings.Replace(tn.confJSON, `"cniVersion": "1.0.0"`, `"cniVersion": "0.3.1"`, 1)
+	conf := strings.Replace(tn.confJSON, `"cniVersion": "`+DefaultCNIVersion+`"`, `"cniVersion": "0.3.1"`, 1)
 	writeFile(t, filepath.Join(tn.cfg.ConfDir, "10-test.conflist"), conf)
 	if list, err := tn.m.current(); err != nil || list.CNIVersion != "0.3.1" {
 		t.Fatalf("reload: %+v, %v", list, err)

@@ -185,8 +185,10 @@ func (d *Daemon) writeConfig() error {
 		return err
 	}
 	gw := strings.TrimSuffix(net, "0/24") + "1"
+	// cniVersion 0.4.0, as crid's default network (cni.DefaultCNIVersion): the VM
+	// tier's Debian 11 plugins (0.9) refuse 1.0.0.
 	conf := fmt.Sprintf(`{
-  "cniVersion": "1.0.0",
+  "cniVersion": "0.4.0",
   "name": %q,
   "plugins": [
     {

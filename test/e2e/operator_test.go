@@ -222,7 +222,7 @@ func TestDefaultNetworkYieldsToClusterCNI(t *testing.T) {
 	}
 	// The cluster's CNI installs a config whose plugin is not installed yet (as flannel's
 	// DaemonSet does before its binary lands): crid must not stay on its own network.
-	cluster := `{"cniVersion": "1.0.0", "name": "cbr0", "plugins": [{"type": "flannel-e2e-missing"}]}`
+	cluster := `{"cniVersion": "0.4.0", "name": "cbr0", "plugins": [{"type": "flannel-e2e-missing"}]}`
 	if err := os.WriteFile(filepath.Join(netd, "10-flannel.conflist"), []byte(cluster), 0o644); err != nil {
 		t.Fatal(err)
 	}
