@@ -92,6 +92,9 @@ type Service struct {
 
 	pulls  singleflight.Group // one pull per reference and credentials
 	layers singleflight.Group // one download/unpack per layer, across images
+	// layerWaiting, set by tests only, is called each time a pull waits on a layer's
+	// fetch (its own or another pull's it joined).
+	layerWaiting func(digest string)
 
 	usageMu    sync.Mutex
 	usageCache *FsUsage // ImageFsUsage of Root, dropped on every change

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -214,9 +213,14 @@ func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, c
 		if s.hasSnapshot(chainID) && s.hasBlob(lr.Digest) {
 			return nil
 		}
+		ran := false // read only once the result is in: DoChan's send orders it
 		ch := s.layers.DoChan(chainID+"|"+lr.Digest, func() (any, error) {
+			ran = true
 			return nil, s.fetchLayer(ctx, l, lr, chainID)
 		})
+		if s.layerWaiting != nil {
+			s.layerWaiting(lr.Digest)
+		}
 		var err error
 		select {
 		case <-ctx.Done():
@@ -224,10 +228,11 @@ func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, c
 		case res := <-ch:
 			err = res.Err
 		}
-		// The shared work ran under the context of the pull that started it; if that pull
-		// was cancelled (another of its layers failed, its caller gave up), this pull is
-		// still fine and does the work itself.
-		if err != nil && ctx.Err() == nil && attempt < 2 && (errors.Is(err, context.Canceled) || errors.Is(err, errNoProgress)) {
+		// Another pull's fetch ran through its own repository (and endpoints and
+		// credentials) under its own context: its failure, whatever the error says (a
+		// cancelled pull's cause is the error that cancelled it, e.g. another layer's
+		// BLOB_UNKNOWN), says nothing about this pull, which fetches the layer itself.
+		if err != nil && !ran && ctx.Err() == nil && attempt < 2 {
 			continue
 		}
 		return err

@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -397,8 +400,10 @@ func TestWriteBlobVerifies(t *testing.T) {
 	}
 }
 
-// Pull A fails (a corrupt layer of its own) while pull B waits on a layer A is fetching for
-// both: B must not inherit A's cancellation.
+// Pull A fails (a layer of its own is gone from its repository) while pull B waits on the
+// base layer A is fetching for both: B must not inherit A's failure. A's shared fetch is
+// mid-body when A fails, so it ends with A's cancellation cause (A's BLOB_UNKNOWN), not a
+// context error; B then fetches the layer itself, from its own repository.
 func TestSharedLayerSurvivesOtherPullsFailure(t *testing.T) {
 	requireRoot(t)
 	a := must[v1.Image](t)(testimages.Variant("a"))
@@ -406,33 +411,71 @@ func TestSharedLayerSurvivesOtherPullsFailure(t *testing.T) {
 	la := must[[]v1.Layer](t)(a.Layers())
 	base := must[v1.Hash](t)(la[0].Digest()).String()
 	bad := must[v1.Hash](t)(la[1].Digest()).String()
+	baseBody := must[[]byte](t)(readAll(la[0]))
+	aStalled := make(chan struct{}) // A's fetch of the base layer is under way
+	bJoined := make(chan struct{})  // B waits on that fetch
+	stop := make(chan struct{})     // the test is over: let every handler return
+	var stalled atomic.Bool
 	reg := newRegistry(t, testimages.WithMiddleware(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+base) {
-				time.Sleep(400 * time.Millisecond) // keep the shared fetch in flight
-			}
-			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+bad) {
-				time.Sleep(150 * time.Millisecond) // fail once B has joined
+			switch {
+			case r.Method != http.MethodGet:
+			case strings.HasSuffix(r.URL.Path, "/share/a/blobs/"+base) && stalled.CompareAndSwap(false, true):
+				// Half the body, then nothing until A gives up (or the test ends).
+				w.Header().Set("Content-Length", strconv.Itoa(len(baseBody)))
+				_, _ = w.Write(baseBody[:len(baseBody)/2])
+				w.(http.Flusher).Flush()
+				close(aStalled)
+				select {
+				case <-r.Context().Done():
+				case <-stop:
+				}
+				return
+			case strings.HasSuffix(r.URL.Path, "/share/a/blobs/"+bad):
+				select {
+				case <-bJoined:
+				case <-stop:
+				}
 				http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN","message":"gone"}]}`, http.StatusNotFound)
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}))
+	t.Cleanup(func() { close(stop) }) // runs before the registry's Close, which waits for handlers
 	push(t, reg, "share/a:1", a)
 	push(t, reg, "share/b:1", b)
 	e := newEnv(t, nil)
+	var mu sync.Mutex
+	waits := 0
+	e.svc.layerWaiting = func(digest string) {
+		if digest != base {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		// A waits on its own fetch, which stalls until A fails: the second wait is B's,
+		// on A's fetch.
+		if waits++; waits == 2 {
+			close(bJoined)
+		}
+	}
 	errA := make(chan error, 1)
 	go func() {
 		_, err := e.svc.Pull(context.Background(), reg.Ref("share/a:1"), nil)
 		errA <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
-	if _, err := e.svc.Pull(context.Background(), reg.Ref("share/b:1"), nil); err != nil {
+	<-aStalled // B starts once A's fetch of the base layer is the one in flight
+	errB := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Pull(context.Background(), reg.Ref("share/b:1"), nil)
+		errB <- err
+	}()
+	if err := <-errB; err != nil {
 		t.Fatalf("pull B failed with A: %v", err)
 	}
-	if err := <-errA; err == nil {
-		t.Fatal("pull A should fail")
+	if err := <-errA; err == nil || !strings.Contains(err.Error(), "BLOB_UNKNOWN") {
+		t.Fatalf("pull A: %v, want its layer's BLOB_UNKNOWN", err)
 	}
 }
 
