@@ -84,7 +84,12 @@ func detach() error {
 	_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	args := append(append([]string{}, os.Args...), forkedFlag)
 	// One P: the monitor mostly waits; fewer Ps mean fewer per-P caches and threads.
-	env := []string{"GOMAXPROCS=1"}
+	// No heap profile is ever read from a monitor: sampling from the first
+	// allocation on (runtime.MemProfileRate in main is too late for package
+	// initialisers) would touch the profiler's bucket table. One glibc malloc
+	// arena: cgo's thread start mallocs on every new thread, each of which would
+	// otherwise get an arena of its own.
+	env := []string{"GOMAXPROCS=1", "GODEBUG=memprofilerate=0", "GLIBC_TUNABLES=glibc.malloc.arena_max=1"}
 	p, err := os.StartProcess("/proc/self/exe", args, &os.ProcAttr{ //nolint:gosec // G702: re-executes itself with its own arguments
 		Dir:   "/",
 		Env:   env,
