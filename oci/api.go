@@ -35,8 +35,9 @@ type CreateOptions struct {
 	// mount namespace (never in the host's): typically one overlay mount.
 	Rootfs []specs.Mount
 	Stdio  Stdio
-	// Kernel says how this kernel takes an overlay rootfs; nil = probe once
-	// per process (HostKernel). Tests pass a value to take a fallback path.
+	// Kernel says how this kernel takes an overlay rootfs and whether it has
+	// mount_setattr and close_range's CLOEXEC; nil = probe once per process
+	// (HostKernel). Tests pass a value to take a fallback path.
 	Kernel *kernel.Features
 	// Cgroups is the host's cgroup tree (cgroups.HostTree).
 	Cgroups cgroups.Tree
@@ -68,4 +69,6 @@ type ExecOptions struct {
 	Stdio   Stdio
 	// Cgroups is the host's cgroup tree (cgroups.HostTree).
 	Cgroups cgroups.Tree
+	// Kernel: as in CreateOptions (the exec child only needs CloseRangeCloexec).
+	Kernel *kernel.Features
 }

@@ -20,6 +20,9 @@ import (
 type cgroupBind struct {
 	dir string
 	fd  int
+	// attrs are set once attached when the kernel has no mount_setattr
+	// (legacymount.go); with it the clone has them already.
+	attrs mountOpts
 }
 
 func isCgroupMount(m specs.Mount) bool { return m.Type == "cgroup" || m.Type == "cgroup2" }
@@ -111,7 +114,13 @@ func mountCgroupfs(rootfd int, tree cgroups.Tree, m specs.Mount, o mountOpts, bi
 	}
 	if binds != nil {
 		for _, b := range binds {
-			if err := sub(b.dir, func(t int) error { return attachMount(b.fd, t, mountOpts{}) }); err != nil {
+			err := sub(b.dir, func(t int) error {
+				if err := attachMount(b.fd, t, mountOpts{}); err != nil || legacy == nil {
+					return err
+				}
+				return setMountAttrs(b.fd, b.attrs)
+			})
+			if err != nil {
 				return err
 			}
 		}
@@ -207,7 +216,7 @@ func cgroupV1BindsOf(tree cgroups.Tree, procFile string, m specs.Mount) (binds [
 		if err != nil {
 			return binds, fmt.Errorf("mount %s/%s: %w", strings.TrimSuffix(m.Destination, "/"), dirs[i], err)
 		}
-		binds = append(binds, cgroupBind{dir: dirs[i], fd: fd})
+		binds = append(binds, cgroupBind{dir: dirs[i], fd: fd, attrs: attrs})
 	}
 	return binds, nil
 }

@@ -40,6 +40,12 @@ type initConfig struct {
 	CgroupV2 bool `json:"cgroupV2,omitempty"`
 	// Overlay: how this kernel mounts an overlay rootfs (the executor's probe).
 	Overlay kernel.OverlayMount `json:"overlay,omitempty"`
+	// NoMountSetattr: the kernel has no mount_setattr (before 5.12); the init
+	// sets mount flags with mount(2) through each mount's fd (legacymount.go).
+	NoMountSetattr bool `json:"noMountSetattr,omitempty"`
+	// NoCloseRangeCloexec: close_range has no CLOEXEC flag (before 5.11);
+	// the init marks the fds it lists instead (fds.go).
+	NoCloseRangeCloexec bool `json:"noCloseRangeCloexec,omitempty"`
 	// CgroupRoot is where the executor's cgroup tree is mounted.
 	CgroupRoot string `json:"cgroupRoot,omitempty"`
 	// UserNS: the process runs in a user namespace other than the host's.
@@ -129,8 +135,15 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	if kf == nil {
 		kf = HostKernel(plan.has(unix.CLONE_NEWUSER) || plan.joins(unix.CLONE_NEWUSER))
 	}
+	if (plan.has(unix.CLONE_NEWUSER) || plan.joins(unix.CLONE_NEWUSER)) && kf.IDMappedOverlay == kernel.IDMappedNone {
+		// Its rootfs and volumes would need idmapped mounts (and overlayfs on
+		// them); the daemon does not advertise user namespaces here.
+		child.Close()
+		return nil, fmt.Errorf("container %s: user namespaces are not supported by kernel %s (no idmapped mounts, or overlayfs cannot sit on idmapped layers)", opts.ID, kf.Release)
+	}
 	cfg := &initConfig{Mode: "create", ID: opts.ID, Spec: spec, Rootfs: opts.Rootfs, AppArmor: appArmorEnabled(),
-		CgroupV2: tree.Unified, CgroupRoot: tree.Root, Overlay: kf.Overlay}
+		CgroupV2: tree.Unified, CgroupRoot: tree.Root, Overlay: kf.Overlay,
+		NoMountSetattr: !kf.MountSetattr, NoCloseRangeCloexec: !kf.CloseRangeCloexec}
 	viaConstructor := plan.joins(unix.CLONE_NEWUSER)
 	if viaConstructor {
 		// Joining the pod's user namespace needs a single-threaded process:

@@ -113,7 +113,12 @@ func Exec(ctx context.Context, opts ExecOptions) (pid int, console *os.File, ret
 	if err := ctx.Err(); err != nil {
 		return pid, nil, fmt.Errorf("exec: %w", err)
 	}
-	if err := writeMsg(parent, syncMsg{Config: &initConfig{Mode: "exec", Spec: opts.Spec, Process: opts.Process, AppArmor: appArmorEnabled()}}); err != nil {
+	kf := opts.Kernel
+	if kf == nil {
+		kf = HostKernel(false)
+	}
+	cfg := &initConfig{Mode: "exec", Spec: opts.Spec, Process: opts.Process, AppArmor: appArmorEnabled(), NoCloseRangeCloexec: !kf.CloseRangeCloexec}
+	if err := writeMsg(parent, syncMsg{Config: cfg}); err != nil {
 		return pid, nil, fmt.Errorf("exec: send config: %w", err)
 	}
 	for {
@@ -188,5 +193,5 @@ func initExec(s *os.File, cfg *initConfig) error {
 		p.Cwd = "/"
 	}
 	closeExtraFds(syncFd)
-	return finalize(p, filter, cfg.AppArmor)
+	return finalize(p, filter, cfg)
 }

@@ -1,6 +1,8 @@
 package oci
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"strconv"
 
@@ -16,19 +18,7 @@ import (
 // no cgroup file in the init (initGodebug), and what is opened later is closed
 // by execve (finalize).
 func closeExtraFds(keep int) {
-	names, err := openFdNames()
-	if err != nil {
-		// No procfs to list them (a spec without /proc): try every number.
-		var lim unix.Rlimit
-		n := 4096
-		if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < uint64(n) {
-			n = int(lim.Cur)
-		}
-		for fd := 3; fd < n; fd++ {
-			names = append(names, fd)
-		}
-	}
-	for _, fd := range names {
+	for _, fd := range fdsToWalk(4096) {
 		if fd <= 2 || fd == keep {
 			continue
 		}
@@ -38,6 +28,51 @@ func closeExtraFds(keep int) {
 		}
 		unix.Close(fd)
 	}
+}
+
+// fdsToWalk lists this process's open fds, or when there is no procfs to list
+// them (a spec without /proc) every number from 3 below limit and
+// RLIMIT_NOFILE (limit 0: no cap but the rlimit's).
+func fdsToWalk(limit uint64) []int {
+	names, err := openFdNames()
+	if err == nil {
+		return names
+	}
+	var lim unix.Rlimit
+	n := limit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && (n == 0 || lim.Cur < n) {
+		n = lim.Cur
+	}
+	if n == 0 || n > 1<<20 {
+		n = 1 << 20 // the kernel's default nr_open: no fd can lie above it
+	}
+	for fd := 3; fd < int(n); fd++ {
+		names = append(names, fd)
+	}
+	return names
+}
+
+// cloexecFrom3 marks every fd above 2 close-on-exec, just before execve:
+// close_range's CLOEXEC flag does it in one call (5.11). Without it
+// (noFlag, the executor's probe) each fd listed from procfs is marked
+// (fdsToWalk, with no cap: a missed fd would reach the container). The
+// listing fds are close-on-exec themselves and are closed before returning.
+func cloexecFrom3(noFlag bool) error {
+	if !noFlag {
+		if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+			return fmt.Errorf("close_range: %w", err)
+		}
+		return nil
+	}
+	for _, fd := range fdsToWalk(0) {
+		if fd <= 2 {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && !errors.Is(err, unix.EBADF) {
+			return fmt.Errorf("mark fd %d close-on-exec: %w", fd, err)
+		}
+	}
+	return nil
 }
 
 // openFdNames lists this process's open fds from its procfs (checked to be

@@ -11,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // fdsOf lists the open fds of pid ("3" -> what it names).
@@ -69,19 +71,24 @@ func stdioOnly(t *testing.T, who string, fds map[string]string, waiting bool) {
 // No fd but stdio reaches a container: not while its init waits for Start (a
 // process of the pod sharing its PID namespace could follow /proc/<pid>/fd to
 // the host's rootfs directory), not once pid 1 or an exec'd process runs the
-// container's program. With and without a user namespace.
+// container's program. With and without a user namespace, and as on 5.10
+// (no close_range CLOEXEC: the exec child's sync socket and pidfd are marked
+// one by one).
 func TestOnlyStdioReachesTheContainer(t *testing.T) {
 	requireRoot(t)
+	plain := func(t *testing.T, args ...string) (*specs.Spec, []specs.Mount) { return testSpec(t, args...) }
 	for _, c := range []struct {
-		name string
-		spec func(t *testing.T, args ...string) (*specs.Spec, []specs.Mount)
+		name   string
+		spec   func(t *testing.T, args ...string) (*specs.Spec, []specs.Mount)
+		kernel *kernel.Features
 	}{
-		{"plain", func(t *testing.T, args ...string) (*specs.Spec, []specs.Mount) { return testSpec(t, args...) }},
-		{"user namespace", userNSSpec},
+		{"plain", plain, nil},
+		{"user namespace", userNSSpec, nil},
+		{"plain, Linux 5.10", plain, kernel510()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			spec, rootfs := c.spec(t, "sleep", "1000")
-			ctr := create(t, spec, rootfs)
+			ctr := createOn(t, spec, rootfs, c.kernel)
 			stdioOnly(t, "the waiting init", fdsOf(t, ctr.Pid), true)
 			if err := ctr.Start(); err != nil {
 				t.Fatal(err)
@@ -93,7 +100,7 @@ func TestOnlyStdioReachesTheContainer(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer null.Close()
-			pid, _, err := Exec(context.Background(), ExecOptions{Cgroups: hostTree, ContainerPid: ctr.Pid, Spec: spec,
+			pid, _, err := Exec(context.Background(), ExecOptions{Cgroups: hostTree, ContainerPid: ctr.Pid, Spec: spec, Kernel: c.kernel,
 				Stdio:   Stdio{Stdin: null, Stdout: null, Stderr: null},
 				Process: &specs.Process{Args: []string{"sleep", "999"}, Env: []string{"PATH=/bin"}, Cwd: "/"}})
 			if err != nil {

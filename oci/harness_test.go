@@ -297,6 +297,18 @@ func create(t testing.TB, spec *specs.Spec, rootfs []specs.Mount) *ctr {
 	return createOn(t, spec, rootfs, nil)
 }
 
+// kernel510 are the features of Debian 11's 5.10 as its probe finds them
+// (measured in the VM tier): no lowerdir+, no mount_setattr, no close_range
+// CLOEXEC, no user namespaces. createOn with it takes every fallback here.
+func kernel510() *kernel.Features {
+	return &kernel.Features{Release: "5.10 (simulated)", Overlay: kernel.OverlayLowerdirString, IDMappedOverlay: kernel.IDMappedNone}
+}
+
+// hostAnd510 are the kernels a mount test runs on: this one's probed features
+// (nil) and Debian 11's 5.10, whose fallbacks (no mount_setattr) must keep the
+// same guarantees.
+var hostAnd510 = map[string]*kernel.Features{"this kernel": nil, "5.10": kernel510()}
+
 // createOn creates on the given kernel features (nil: the probed ones), to
 // take the fallback paths of older kernels on this one.
 func createOn(t testing.TB, spec *specs.Spec, rootfs []specs.Mount, k *kernel.Features) *ctr {

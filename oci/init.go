@@ -98,6 +98,13 @@ func initCreate(s *os.File, cfg *initConfig) error {
 			return fmt.Errorf("cgroup namespace: %w", err)
 		}
 	}
+	legacyDone := func() {}
+	if cfg.NoMountSetattr {
+		// Before any mount, while /proc is the host's (legacymount.go).
+		if legacyDone, err = withLegacyMounts(); err != nil {
+			return err
+		}
+	}
 	// Before pivot_root, while "/dev/null" still names the host's.
 	var null *hostDevNull
 	if len(spec.Linux.MaskedPaths) > 0 {
@@ -141,6 +148,7 @@ func initCreate(s *os.File, cfg *initConfig) error {
 	if null != nil {
 		null.Close()
 	}
+	legacyDone()
 	if err != nil {
 		return err
 	}
@@ -172,7 +180,7 @@ func initCreate(s *os.File, cfg *initConfig) error {
 	if !m.Start {
 		return errors.New("expected start")
 	}
-	return finalize(spec.Process, filter, cfg.AppArmor)
+	return finalize(spec.Process, filter, cfg)
 }
 
 // writeProcSettings writes sysctls and oom_score_adj through the container's
@@ -282,8 +290,8 @@ func setRlimits(p *specs.Process) error {
 
 // finalize turns the init into the user's process: AppArmor, user,
 // capabilities, no_new_privs, seccomp, cwd, fds, execve. Shared by create and exec.
-func finalize(p *specs.Process, filter *libseccomp.ScmpFilter, appArmor bool) error {
-	if err := applyAppArmor(p.ApparmorProfile, appArmor); err != nil {
+func finalize(p *specs.Process, filter *libseccomp.ScmpFilter, cfg *initConfig) error {
+	if err := applyAppArmor(p.ApparmorProfile, cfg.AppArmor); err != nil {
 		return err
 	}
 	path, err := lookPath(p)
@@ -330,8 +338,8 @@ func finalize(p *specs.Process, filter *libseccomp.ScmpFilter, appArmor bool) er
 	}
 	// No fd but 0-2 may survive execve (CVE-2024-21626: a leaked host
 	// directory fd lets the process walk out of its root).
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close_range: %w", err)
+	if err := cloexecFrom3(cfg.NoCloseRangeCloexec); err != nil {
+		return err
 	}
 	if p.NoNewPrivileges && filter != nil {
 		if err := filter.Load(); err != nil {

@@ -36,9 +36,11 @@ func openHostDevNull() (*hostDevNull, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clone host /dev/null: %w", err)
 	}
-	if err := setMountAttrs(mfd, mountOpts{attrSet: unix.MOUNT_ATTR_RDONLY}); err != nil {
-		unix.Close(mfd)
-		return nil, fmt.Errorf("clone host /dev/null: %w", err)
+	if legacy == nil { // else read-only once attached (bindOnto)
+		if err := setMountAttrs(mfd, mountOpts{attrSet: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			unix.Close(mfd)
+			return nil, fmt.Errorf("clone host /dev/null: %w", err)
+		}
 	}
 	return &hostDevNull{fd: mfd}, nil
 }
@@ -52,6 +54,10 @@ func (n *hostDevNull) bindOnto(target int) error {
 			return err
 		}
 		n.attached = true
+		if legacy != nil {
+			// Its clones below inherit read-only from it.
+			return setMountAttrs(n.fd, mountOpts{attrSet: unix.MOUNT_ATTR_RDONLY})
+		}
 		return nil
 	}
 	c, err := unix.OpenTree(n.fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)

@@ -9,6 +9,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // Masked files are covered by the host's /dev/null, never by whatever the
@@ -21,6 +23,12 @@ func TestMaskedPathsUseTheHostDevNull(t *testing.T) {
 	if _, err := os.Stat("/proc/timer_list"); err != nil {
 		t.Skip("no /proc/timer_list on this kernel")
 	}
+	for name, k := range hostAnd510 {
+		t.Run(name, func(t *testing.T) { maskedPathsUseTheHostDevNull(t, k) })
+	}
+}
+
+func maskedPathsUseTheHostDevNull(t *testing.T, k *kernel.Features) {
 	dev := tmpDir(t)
 	null, link := filepath.Join(dev, "null"), filepath.Join(dev, "null-link")
 	if err := os.Symlink("/proc/timer_list", link); err != nil {
@@ -54,7 +62,7 @@ func TestMaskedPathsUseTheHostDevNull(t *testing.T) {
 				spec.Mounts[j] = specs.Mount{Destination: "/dev", Type: "bind", Source: dev, Options: []string{"rbind", "rw"}}
 			}
 		}
-		ws, out := run(t, spec, rootfs)
+		ws, out := runOn(t, spec, rootfs, k)
 		if ws.ExitStatus() != 0 {
 			t.Fatalf("status %v: %s", ws, out)
 		}

@@ -9,6 +9,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // A bind's read-only flag and propagation go to the bind itself, and a cgroup
@@ -20,6 +22,12 @@ import (
 // instead, leaving the bind of src writable.
 func TestBindFlagsSurviveRenameRace(t *testing.T) {
 	requireRoot(t)
+	for name, k := range hostAnd510 {
+		t.Run(name, func(t *testing.T) { bindFlagsSurviveRenameRace(t, k) })
+	}
+}
+
+func bindFlagsSurviveRenameRace(t *testing.T, k *kernel.Features) {
 	// A shared tmpfs of our own holds the volume and the bind's source, so a
 	// bind left shared shows in mountinfo (this host's "/" is private).
 	host := tmpDir(t)
@@ -65,7 +73,7 @@ func TestBindFlagsSurviveRenameRace(t *testing.T) {
 			specs.Mount{Destination: "/data/a", Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "ro"}},
 			// A cgroup view is a tmpfs filled with mounts and then made read-only.
 			specs.Mount{Destination: "/data/c", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "ro"}})
-		ws, mi := run(t, spec, rootfs)
+		ws, mi := runOn(t, spec, rootfs, k)
 		if ws.ExitStatus() != 0 {
 			t.Fatalf("status %v: %s", ws, mi)
 		}

@@ -101,9 +101,15 @@ func detachedMount(m specs.Mount, o mountOpts) (int, error) {
 		if o.recursive {
 			flags |= unix.AT_RECURSIVE
 		}
+		if legacy != nil && o.recursive && o.rattrSet != 0 {
+			return -1, fmt.Errorf("recursive mount attributes (rro, rnosuid...) on a recursive bind of %s need mount_setattr (Linux 5.12)", m.Source)
+		}
 		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Source, flags)
 		if err != nil {
 			return -1, fmt.Errorf("open_tree %s: %w", m.Source, err)
+		}
+		if legacy != nil {
+			return fd, nil // flags set once attached (attachBind)
 		}
 		if err := setMountAttrs(fd, o); err != nil {
 			unix.Close(fd)
@@ -133,11 +139,16 @@ func detachedMount(m specs.Mount, o mountOpts) (int, error) {
 	if err := unix.FsconfigCreate(fsfd); err != nil {
 		return -1, fmt.Errorf("create %s filesystem: %w", m.Type, err)
 	}
-	fd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, int(o.attrSet))
+	attrs := o.attrSet
+	if legacy != nil {
+		// A new filesystem's mount has nothing below it: recursive is the same.
+		attrs |= o.rattrSet
+	}
+	fd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, int(attrs))
 	if err != nil {
 		return -1, fmt.Errorf("fsmount %s: %w", m.Type, err)
 	}
-	if o.rattrSet != 0 {
+	if o.rattrSet != 0 && legacy == nil {
 		if err := setMountAttrs(fd, mountOpts{rattrSet: o.rattrSet}); err != nil {
 			unix.Close(fd)
 			return -1, err
@@ -148,7 +159,16 @@ func detachedMount(m specs.Mount, o mountOpts) (int, error) {
 
 // setMountAttrs applies ro/nosuid/... to the top mount and the r* variants to
 // the whole tree — for a bind this is the remount runc needs a second call for.
+// Without mount_setattr (legacy) the mount must be attached already and the
+// r* variants apply to the top mount only: the callers make sure nothing
+// below it needs them (see legacymount.go).
 func setMountAttrs(fd int, o mountOpts) error {
+	if legacy != nil {
+		if o.attrSet|o.rattrSet|o.attrClr == 0 {
+			return nil
+		}
+		return legacy.setAttrs(fd, o.attrSet|o.rattrSet, o.attrClr)
+	}
 	if o.attrSet != 0 || o.attrClr != 0 {
 		attr := &unix.MountAttr{Attr_set: o.attrSet, Attr_clr: o.attrClr}
 		if o.attrSet&unix.MOUNT_ATTR__ATIME != 0 {
@@ -192,7 +212,17 @@ func applyPropagation(mounts []specs.Mount, fds map[int]int) error {
 		if o.recPropagation {
 			flags |= unix.AT_RECURSIVE
 		}
-		if err := unix.MountSetattr(fd, "", flags, &unix.MountAttr{Propagation: o.propagation}); err != nil {
+		var err error
+		if legacy != nil {
+			ms := uintptr(o.propagation)
+			if o.recPropagation {
+				ms |= unix.MS_REC
+			}
+			err = legacy.propagate(fd, ms)
+		} else {
+			err = unix.MountSetattr(fd, "", flags, &unix.MountAttr{Propagation: o.propagation})
+		}
+		if err != nil {
 			return fmt.Errorf("mount %s: propagation: %w", m.Destination, err)
 		}
 	}
@@ -247,6 +277,13 @@ func mountInRootFd(rootfd int, m specs.Mount, userns bool) (int, error) {
 	if err := attachMount(fd, target, o); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	if legacy != nil && (o.bind || m.Type == "bind") {
+		// The bind's flags, now that it is attached (detachedMount left them).
+		if err := setMountAttrs(fd, o); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("mount %s: %w", m.Destination, err)
+		}
 	}
 	return fd, nil
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 // mountLine returns the options and optional fields (propagation) of the
@@ -28,6 +31,15 @@ func mountLine(mi, mp string) (opts, optional string, ok bool) {
 
 func TestMountPropagationAndReadOnly(t *testing.T) {
 	requireRoot(t)
+	for name, k := range hostAnd510 {
+		t.Run(name, func(t *testing.T) { mountPropagationAndReadOnly(t, k) })
+	}
+}
+
+// On 5.10 (no mount_setattr) every flag and propagation comes out the same,
+// but nothing makes a tree read-only recursively: "rro" there is tested in
+// TestRecursiveReadOnlyRefusedOn510.
+func mountPropagationAndReadOnly(t *testing.T, k *kernel.Features) {
 	spec, rootfs := testSpec(t, "cat", "/proc/self/mountinfo")
 	spec.Linux.RootfsPropagation = "rshared"
 	// A shared host mount of our own (this host's "/" is private), removed at the end.
@@ -60,9 +72,13 @@ func TestMountPropagationAndReadOnly(t *testing.T) {
 		specs.Mount{Destination: "/m-private", Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "ro", "nosuid", "noexec", "nodev"}},
 		// /sys/fs/cgroup has submounts on the host: ro covers the top only, rro all.
 		specs.Mount{Destination: "/m-ro", Type: "bind", Source: "/sys/fs/cgroup", Options: []string{"rbind", "ro"}},
-		specs.Mount{Destination: "/m-rro", Type: "bind", Source: "/sys/fs/cgroup", Options: []string{"rbind", "rro"}},
+		// A plain bind (no submounts) takes "rro" everywhere: it is its top mount's.
+		specs.Mount{Destination: "/m-bind-rro", Type: "bind", Source: src, Options: []string{"bind", "rro", "noatime"}},
 	)
-	ws, mi := run(t, spec, rootfs)
+	if k == nil {
+		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/m-rro", Type: "bind", Source: "/sys/fs/cgroup", Options: []string{"rbind", "rro"}})
+	}
+	ws, mi := runOn(t, spec, rootfs, k)
 	if ws.ExitStatus() != 0 {
 		t.Fatalf("status %v: %s", ws, mi)
 	}
@@ -74,11 +90,15 @@ func TestMountPropagationAndReadOnly(t *testing.T) {
 		{"/m-private", "ro,nosuid,nodev,noexec", ""},
 		{"/m-ro", "ro", ""},
 		{"/m-ro/memory", "rw", ""},
+		{"/m-bind-rro", "ro,noatime", ""},
 		{"/m-rro", "ro", ""},
 		{"/m-rro/memory", "ro", ""},
 	} {
 		if hostTree.Unified && strings.HasSuffix(c.mp, "/memory") {
 			continue // /sys/fs/cgroup has no submounts on a unified host
+		}
+		if k != nil && strings.HasPrefix(c.mp, "/m-rro") {
+			continue
 		}
 		opts, optional, ok := mountLine(mi, c.mp)
 		if !ok {
@@ -94,6 +114,27 @@ func TestMountPropagationAndReadOnly(t *testing.T) {
 		if c.prop != "" && !strings.Contains(optional, c.prop) {
 			t.Errorf("%s propagation %q, want %s", c.mp, optional, c.prop)
 		}
+	}
+}
+
+// Without mount_setattr a recursive attribute on a tree holding other mounts
+// is refused (the remount fallback reaches one mount), and nothing is left.
+func TestRecursiveReadOnlyRefusedOn510(t *testing.T) {
+	requireRoot(t)
+	src := tmpDir(t)
+	if err := unix.Mount("tmpfs", src, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(src, unix.MNT_DETACH) })
+	spec, rootfs := testSpec(t, "true")
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/m-rro", Type: "bind", Source: filepath.Dir(src), Options: []string{"rbind", "rro"}})
+	_, err := Create(t.Context(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs, Kernel: kernel510()})
+	if err == nil || !strings.Contains(err.Error(), "need mount_setattr") {
+		t.Fatalf("create with rro on 5.10: %v", err)
+	}
+	p, _ := cgPath(spec)
+	if d := hostTree.Dirs(p); len(d) != 0 {
+		t.Errorf("cgroups left after the refusal: %v", d)
 	}
 }
 

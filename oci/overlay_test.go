@@ -45,10 +45,11 @@ func manyLayers(t testing.TB, rootfs []specs.Mount) {
 func overlayWays(t testing.TB) map[string]*kernel.Features {
 	host := HostKernel(true)
 	ways := map[string]*kernel.Features{
-		"lowerdir= string (< 6.8)": {Overlay: kernel.OverlayLowerdirString},
+		"lowerdir= string (< 6.8)":           {Overlay: kernel.OverlayLowerdirString, MountSetattr: true, CloseRangeCloexec: true},
+		"5.10 (lowerdir=, no mount_setattr)": kernel510(),
 	}
 	if host.Overlay == kernel.OverlayLowerdirPlus {
-		ways["lowerdir+ (6.8+)"] = &kernel.Features{Overlay: kernel.OverlayLowerdirPlus}
+		ways["lowerdir+ (6.8+)"] = &kernel.Features{Overlay: kernel.OverlayLowerdirPlus, MountSetattr: true, CloseRangeCloexec: true}
 	} else {
 		t.Logf("this kernel (%s) has no lowerdir+: only the fallback runs", host.Release)
 	}
@@ -80,7 +81,7 @@ func TestOverlayStringTooManyLayers(t *testing.T) {
 	lowers := strings.Repeat(lowerDir+":", 300) + lowerDir
 	rootfs[0].Options[0] = "lowerdir=" + lowers
 	_, err := Create(t.Context(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs,
-		Kernel: &kernel.Features{Overlay: kernel.OverlayLowerdirString}})
+		Kernel: &kernel.Features{Overlay: kernel.OverlayLowerdirString, MountSetattr: true, CloseRangeCloexec: true}})
 	if err == nil || !strings.Contains(err.Error(), "exceed the kernel's one page") {
 		t.Fatalf("err = %v", err)
 	}

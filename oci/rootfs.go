@@ -220,7 +220,16 @@ func pivotRoot(rootfd int) error {
 	// The old root (now stacked on "/") may still be peers with the host's
 	// mounts: detaching it unmarked would unmount the host's /proc, /dev...
 	// through propagation. As slaves nothing goes back.
-	if err := unix.MountSetattr(oldRoot, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_SLAVE}); err != nil {
+	if legacy != nil {
+		// mount(2) on "." from the old root as working directory: no path
+		// is looked up (before 5.12 there is no mount_setattr).
+		if err := unix.Fchdir(oldRoot); err != nil {
+			return fmt.Errorf("old root: %w", err)
+		}
+		if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("old root slave: %w", err)
+		}
+	} else if err := unix.MountSetattr(oldRoot, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_SLAVE}); err != nil {
 		return fmt.Errorf("old root slave: %w", err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
@@ -249,8 +258,9 @@ func finishRootfs(spec *specs.Spec, null *hostDevNull) error {
 	}
 	if spec.Root.Readonly {
 		// mount_setattr changes only the read-only bit of the root mount; a
-		// remount would have to repeat (and could lose) the locked flags.
-		if err := unix.MountSetattr(rootfd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+		// remount would have to repeat (and could lose) the locked flags (the
+		// fallback repeats the ones it has, see legacymount.go).
+		if err := setMountAttrs(rootfd, mountOpts{attrSet: unix.MOUNT_ATTR_RDONLY}); err != nil {
 			return fmt.Errorf("read-only rootfs: %w", err)
 		}
 	}
@@ -273,10 +283,26 @@ func readonlyPath(rootfd int, p string) error {
 	}
 	defer unix.Close(tree)
 	ro := unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
+	if legacy != nil {
+		return readonlyPathLegacy(rootfd, p, tree, fd, uint64(ro))
+	}
 	if err := setMountAttrs(tree, mountOpts{rattrSet: uint64(ro)}); err != nil {
 		return fmt.Errorf("readonly path %s: %w", p, err)
 	}
 	if err := attachMount(tree, fd, mountOpts{}); err != nil {
+		return fmt.Errorf("readonly path %s: %w", p, err)
+	}
+	return nil
+}
+
+// readonlyPathLegacy (no mount_setattr): the clone is attached, then it and
+// every mount below it (a volume a spec put under /proc/sys, say) made
+// read-only one by one (legacyMounter.setAttrsTree).
+func readonlyPathLegacy(rootfd int, p string, tree, target int, ro uint64) error {
+	if err := attachMount(tree, target, mountOpts{}); err != nil {
+		return fmt.Errorf("readonly path %s: %w", p, err)
+	}
+	if err := legacy.setAttrsTree(rootfd, tree, ro); err != nil {
 		return fmt.Errorf("readonly path %s: %w", p, err)
 	}
 	return nil

@@ -22,6 +22,15 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err := validateContainer(cfg); err != nil {
 		return "", err
 	}
+	for i, mnt := range cfg.Mounts {
+		// Without mount_setattr (before 5.12) nothing makes a whole tree
+		// read-only; Status does not advertise it, and "ro" alone would leave
+		// the submounts writable.
+		if mnt.GetRecursiveReadOnly() && !m.Handlers()[0].Features.RecursiveReadOnlyMounts {
+			return "", fmt.Errorf("config.mounts[%d].recursive_read_only: recursive read-only mounts are not supported on this node (they need mount_setattr, Linux 5.12): %w",
+				i, errdefs.ErrFailedPrecondition)
+		}
+	}
 	pe, err := m.pods.lookup(podID)
 	if err != nil {
 		return "", err

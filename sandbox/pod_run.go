@@ -51,6 +51,15 @@ func (m *Manager) validatePod(cfg *runtimeapi.PodSandboxConfig, handler string) 
 	if _, ok := m.handler(handler); !ok {
 		return fmt.Errorf("runtime_handler %q: no such handler (known: %q): %w", handler, m.handlerNames(), errdefs.ErrNotFound)
 	}
+	// Before anything is made: a kernel whose overlayfs cannot sit on idmapped
+	// layers (or without idmapped mounts, before 5.12) has no way to give the
+	// pod its own user namespace, and Status does not advertise one.
+	// (No userns_options means the node's: POD is the enum's zero.)
+	if userns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions(); userns != nil &&
+		userns.GetMode() == runtimeapi.NamespaceMode_POD && !m.cfg.Features.UserNamespaces {
+		return fmt.Errorf("config.linux.security_context.namespace_options.userns_options: user namespaces are not supported on this node "+
+			"(its kernel lacks idmapped mounts or overlayfs on idmapped layers; see the verbose Status, info.kernel): %w", errdefs.ErrFailedPrecondition)
+	}
 	if !hostNetwork(cfg) && !noNetwork(cfg) {
 		if err := m.deps.Network.Ready(); err != nil {
 			return fmt.Errorf("pod network is not ready: %v: %w", err, errdefs.ErrFailedPrecondition)

@@ -72,7 +72,8 @@ func (e *ociExecutor) Create(ctx context.Context, o server.CreateOptions) (*serv
 func (e *ociExecutor) Exec(ctx context.Context, o server.ExecOptions) (int, *os.File, error) {
 	return oci.Exec(ctx, oci.ExecOptions{
 		ContainerPid: o.ContainerPid, Spec: o.Spec, Process: o.Process, Cgroups: e.tree,
-		Stdio: oci.Stdio{Stdin: o.Stdio.Stdin, Stdout: o.Stdio.Stdout, Stderr: o.Stdio.Stderr},
+		Stdio:  oci.Stdio{Stdin: o.Stdio.Stdin, Stdout: o.Stdio.Stdout, Stderr: o.Stdio.Stderr},
+		Kernel: e.kernel,
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -48,6 +49,8 @@ func main() {
 	maxLogLine := fs.Int("max-log-line", 0, "longest CRI log entry before splitting (0 = 16 KiB)")
 	overlay := fs.String("overlay", "", "how this kernel mounts an overlay rootfs (crid's probe; empty = probe)")
 	idmappedOverlay := fs.String("idmapped-overlay", "", "how this kernel builds an overlay on idmapped layers (crid's probe)")
+	mountSetattr := fs.Bool("mount-setattr", true, "the kernel has mount_setattr (crid's probe, with --overlay)")
+	closeRangeCloexec := fs.Bool("close-range-cloexec", true, "close_range takes CLOSE_RANGE_CLOEXEC (crid's probe, with --overlay)")
 	forked := fs.Bool(forkedFlag[2:], false, "internal: this is the detached monitor")
 	_ = fs.Parse(os.Args[3:])
 	if podID == "" || *stateDir == "" {
@@ -66,7 +69,8 @@ func main() {
 	}
 	var kern *kernel.Features
 	if *overlay != "" {
-		kern = &kernel.Features{Overlay: kernel.OverlayMount(*overlay), IDMappedOverlay: kernel.IDMappedOverlay(*idmappedOverlay)}
+		kern = &kernel.Features{Overlay: kernel.OverlayMount(*overlay), IDMappedOverlay: kernel.IDMappedOverlay(*idmappedOverlay),
+			MountSetattr: *mountSetattr, CloseRangeCloexec: *closeRangeCloexec}
 	}
 	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, kern, ready))
 }
@@ -81,7 +85,16 @@ func detach() error {
 	defer null.Close()
 	// Whatever crid leaked to us without close-on-exec stops here: the monitor
 	// gets stdio and the readiness pipe only.
-	_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) != nil {
+		// Before 5.11: mark each fd the host's procfs lists.
+		if names, err := os.ReadDir("/proc/self/fd"); err == nil {
+			for _, n := range names {
+				if fd, err := strconv.Atoi(n.Name()); err == nil && fd >= 4 {
+					unix.CloseOnExec(fd)
+				}
+			}
+		}
+	}
 	args := append(append([]string{}, os.Args...), forkedFlag)
 	// One P: the monitor mostly waits; fewer Ps mean fewer per-P caches and threads.
 	// No heap profile is ever read from a monitor: sampling from the first

@@ -92,8 +92,12 @@ type Features struct {
 	// IDMappedOverlay is how an overlay on idmapped layers is built.
 	IDMappedOverlay IDMappedOverlay `json:"idmappedOverlay"`
 	// MountSetattr: mount_setattr(2) (5.12): recursive read-only mounts and
-	// idmapped mounts need it.
+	// idmapped mounts need it. Without it the executor attaches each mount
+	// first and sets its flags with mount(2) through the mount's own fd.
 	MountSetattr bool `json:"mountSetattr"`
+	// CloseRangeCloexec: close_range(2) takes CLOSE_RANGE_CLOEXEC (5.11).
+	// Without it the init marks each fd it lists from procfs.
+	CloseRangeCloexec bool `json:"closeRangeCloexec"`
 	// UserNamespaces: a pod can get its own user namespace (idmapped mounts
 	// work and overlayfs can sit on idmapped layers).
 	UserNamespaces bool `json:"userNamespaces"`
@@ -109,7 +113,8 @@ func Decide(r Results) Features {
 		err, probed := r.Errs[p]
 		return probed && err == nil
 	}
-	f := Features{Release: r.Release, MountSetattr: ok(ProbeMountSetattr), Clone3IntoCgroup: ok(ProbeClone3IntoCgroup)}
+	f := Features{Release: r.Release, MountSetattr: ok(ProbeMountSetattr), CloseRangeCloexec: ok(ProbeCloseRangeCloexec),
+		Clone3IntoCgroup: ok(ProbeClone3IntoCgroup)}
 	switch {
 	case ok(ProbeOverlayLowerdirPlus):
 		f.Overlay = OverlayLowerdirPlus
@@ -140,11 +145,13 @@ func Decide(r Results) Features {
 	return f
 }
 
-// Required are the interfaces the executor has no fallback for: it builds
-// every mount detached and sets its flags with mount_setattr (5.12), so a
-// rename cannot redirect them, and marks fds close-on-exec with close_range
-// (5.11) before a container's program starts.
-var Required = []Probe{ProbeOpenat2, ProbeOpenTree, ProbeMountSetattr, ProbePidfd, ProbeCloseRangeCloexec}
+// Required are the interfaces the executor has no fallback for: it resolves
+// every path inside a rootfs with openat2 (5.6), clones and attaches mounts
+// by fd with open_tree/move_mount (5.2), so that a rename cannot redirect
+// them, and watches processes through pidfds (5.3). mount_setattr (5.12) and
+// close_range's CLOEXEC flag (5.11) have fallbacks (MountSetattr,
+// CloseRangeCloexec): Linux 5.10 is enough.
+var Required = []Probe{ProbeOpenat2, ProbeOpenTree, ProbePidfd}
 
 // Usable reports whether crid can run containers at all: the required
 // interfaces work and an overlay rootfs mounts one way or the other.
@@ -159,7 +166,7 @@ func (f Features) Usable() error {
 		missing = append(missing, fmt.Sprintf("overlayfs: %s", f.Missing[ProbeOverlayString]))
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("kernel %s cannot run crid's containers (Linux 5.12 or later needed): %s", f.Release, strings.Join(missing, "; "))
+		return fmt.Errorf("kernel %s cannot run crid's containers (Linux 5.10 or later needed): %s", f.Release, strings.Join(missing, "; "))
 	}
 	return nil
 }
@@ -171,8 +178,8 @@ func (f Features) String() string {
 		missing = append(missing, string(p))
 	}
 	sort.Strings(missing)
-	return fmt.Sprintf("kernel %s: overlay %s, idmapped overlay %s, user namespaces %v, missing [%s]",
-		f.Release, f.Overlay, f.IDMappedOverlay, f.UserNamespaces, strings.Join(missing, ", "))
+	return fmt.Sprintf("kernel %s: overlay %s, idmapped overlay %s, user namespaces %v, mount_setattr %v, close_range CLOEXEC %v, missing [%s]",
+		f.Release, f.Overlay, f.IDMappedOverlay, f.UserNamespaces, f.MountSetattr, f.CloseRangeCloexec, strings.Join(missing, ", "))
 }
 
 // Release is uname -r.

@@ -44,8 +44,13 @@ func TestDecide(t *testing.T) {
 			if f.Overlay != c.overlay || f.IDMappedOverlay != c.idmap || f.UserNamespaces != c.userns {
 				t.Errorf("got overlay %q idmapped %q userns %v, want %q %q %v", f.Overlay, f.IDMappedOverlay, f.UserNamespaces, c.overlay, c.idmap, c.userns)
 			}
-			if (f.Overlay == "" || !f.MountSetattr) != (f.Usable() != nil) {
+			// 5.10 is the floor: without mount_setattr and close_range's
+			// CLOEXEC crid still runs containers (the fallbacks).
+			if (f.Overlay == "") != (f.Usable() != nil) {
 				t.Errorf("Usable() = %v with overlay %q, mount_setattr %v", f.Usable(), f.Overlay, f.MountSetattr)
+			}
+			if wantMS := c.r.Errs[ProbeMountSetattr] == nil; f.MountSetattr != wantMS || f.CloseRangeCloexec != (c.r.Errs[ProbeCloseRangeCloexec] == nil) {
+				t.Errorf("mount_setattr %v close_range CLOEXEC %v", f.MountSetattr, f.CloseRangeCloexec)
 			}
 			for p, err := range c.r.Errs {
 				why, missing := f.Missing[p]
@@ -54,6 +59,27 @@ func TestDecide(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Below the floor: without openat2 (5.6) nothing is safe to mount.
+func TestUsableNeedsOpenat2(t *testing.T) {
+	f := Decide(results("5.4", ProbeOpenat2, ProbeMountSetattr, ProbeCloseRangeCloexec, ProbeOverlayLowerdirPlus))
+	if err := f.Usable(); err == nil || !strings.Contains(err.Error(), "openat2") || !strings.Contains(err.Error(), "5.10") {
+		t.Errorf("Usable() = %v", err)
+	}
+}
+
+// The tests' way to an old kernel's fallbacks: named probes fail.
+func TestDisable(t *testing.T) {
+	r := results("6.18")
+	disable(r, " mount_setattr,close_range ,open_tree")
+	f := Decide(r)
+	if f.MountSetattr || f.CloseRangeCloexec || !errors.Is(r.Errs[ProbeOpenTree], ErrUnsupported) || r.Errs[ProbeOpenat2] != nil {
+		t.Errorf("%+v", f)
+	}
+	if !strings.Contains(f.Missing[ProbeMountSetattr], WithoutEnv) {
+		t.Errorf("missing: %v", f.Missing)
 	}
 }
 

@@ -28,6 +28,10 @@ type StartOptions struct {
 	// oci/kernel), so that monitors do not probe again; "" = probe themselves.
 	Overlay         kernel.OverlayMount
 	IDMappedOverlay kernel.IDMappedOverlay
+	// NoMountSetattr and NoCloseRangeCloexec (with Overlay set): the kernel
+	// lacks mount_setattr (5.12) or close_range's CLOEXEC flag (5.11), so
+	// the executor takes their fallbacks.
+	NoMountSetattr, NoCloseRangeCloexec bool
 	// Runtime is an external OCI runtime the monitor drives for the pod's containers;
 	// nil means the built-in executor.
 	Runtime *Runtime
@@ -68,7 +72,8 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 		args = append(args, "--max-log-line", strconv.Itoa(opts.MaxLogLine))
 	}
 	if opts.Overlay != "" {
-		args = append(args, "--overlay", string(opts.Overlay), "--idmapped-overlay", string(opts.IDMappedOverlay))
+		args = append(args, "--overlay", string(opts.Overlay), "--idmapped-overlay", string(opts.IDMappedOverlay),
+			"--mount-setattr="+strconv.FormatBool(!opts.NoMountSetattr), "--close-range-cloexec="+strconv.FormatBool(!opts.NoCloseRangeCloexec))
 	}
 	if rt := opts.Runtime; rt != nil {
 		// Not supported by this crid-monitor yet: refused rather than run on the

@@ -131,6 +131,7 @@ func (r Runtime) Start(ctx context.Context, podID, stateDir, handler string) (sa
 	}
 	if k := r.Opts.Kernel; k != nil {
 		opts.Overlay, opts.IDMappedOverlay = k.Overlay, k.IDMappedOverlay
+		opts.NoMountSetattr, opts.NoCloseRangeCloexec = !k.MountSetattr, !k.CloseRangeCloexec
 	}
 	c, err := monitor.Start(ctx, opts)
 	if err != nil {
