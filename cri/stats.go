@@ -29,7 +29,7 @@ func toContainerStats(cs *sandbox.ContainerStats) *runtimeapi.ContainerStats {
 	}
 	if fs := cs.Fs; fs != nil {
 		out.WritableLayer = &runtimeapi.FilesystemUsage{
-			Timestamp: ts, FsId: &runtimeapi.FilesystemIdentifier{Mountpoint: fs.Mountpoint},
+			Timestamp: cs.FsTimestamp.UnixNano(), FsId: &runtimeapi.FilesystemIdentifier{Mountpoint: fs.Mountpoint},
 			UsedBytes: u64(fs.UsedBytes), InodesUsed: u64(fs.InodesUsed),
 		}
 	}

@@ -218,6 +218,8 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	e := &ctrEntry{exited: make(chan struct{})}
 	e.snap.Store(c)
 	m.ctrs.add(id, c.key(), e)
+	// Its layer is still empty (one lstat): measured now, its first stats carry it.
+	m.sampleFsUsage(id, m.now())
 	m.publishContainer(EventCreated, c)
 	// An exit the monitor sent before the container was in the index was dropped by
 	// applyExit; ask once so such a container is not shown CREATED for ever.

@@ -33,6 +33,8 @@ func (m *Manager) removeContainer(ctx context.Context, e *ctrEntry) error {
 	m.ctrs.remove(c.ID, c.key())
 	m.ctrNames.forget(c.key())
 	m.stats.forget(c.ID)
+	m.forgetFsUsage(c.ID)
+	m.forgetCgroup(c)
 	m.publishContainer(EventDeleted, c)
 	return nil
 }

@@ -149,8 +149,17 @@ type PressureLine struct {
 // Cgroups reads containers' cgroups from the daemon itself: node-wide stats
 // need no round trip through every pod's monitor.
 type Cgroups interface {
-	// Stats reads the cgroup a spec's linux.cgroupsPath names.
+	// Stats reads every figure of the cgroup a spec's linux.cgroupsPath names.
 	Stats(cgroupsPath string) (*CgroupStats, error)
+	// Usage reads only what the CRI stats messages carry (CPU, memory, swap, pids,
+	// pressure), cheaply: kubelet asks for every container every few seconds.
+	Usage(cgroupsPath string) (*CgroupStats, error)
+	// Forget lets go of what Usage keeps for the cgroup (open files): its container
+	// has exited or is removed.
+	Forget(cgroupsPath string)
+	// Pressure reads the cgroup's pressure stall information; nil where the host
+	// reports none (v1).
+	Pressure(cgroupsPath string) (cpu, memory, io *Pressure, err error)
 	// Procs lists the processes in that cgroup and its children.
 	Procs(cgroupsPath string) []int
 }
@@ -230,6 +239,13 @@ type Config struct {
 	SpecHost spec.Host
 	// StopGrace bounds how long a stop waits for the exit after SIGKILL.
 	StopGrace time.Duration
+	// FsUsageInterval is how often a background collector measures containers'
+	// writable layers (0: DefaultFsUsageInterval; negative: never, for tests that run
+	// passes themselves). Stats requests only read its samples.
+	FsUsageInterval time.Duration
+	// FsUsageMaxAge bounds the age of a writable-layer figure a stats request reports:
+	// an older sample is left out (0: DefaultFsUsageMaxAge).
+	FsUsageMaxAge time.Duration
 }
 
 // Deps are the services the Manager drives. All are required.

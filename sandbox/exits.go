@@ -86,6 +86,7 @@ func (m *Manager) markExited(e *ctrEntry, st *ProcState) error {
 		}
 		m.publishContainer(EventStopped, c)
 	})
+	m.forgetCgroup(e.snap.Load())
 	return err
 }
 

@@ -38,6 +38,7 @@ type Manager struct {
 	ctrs *index[*ctrEntry]
 
 	stats statsCache
+	fs    fsUsageCache
 
 	now func() time.Time // event times; tests may pin it (export_test.go)
 	// crashPoint, set by tests only (export_test.go), makes a failed RunPod or
@@ -82,6 +83,12 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Manager
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = 2 * time.Minute
 	}
+	if cfg.FsUsageInterval == 0 {
+		cfg.FsUsageInterval = DefaultFsUsageInterval
+	}
+	if cfg.FsUsageMaxAge <= 0 {
+		cfg.FsUsageMaxAge = DefaultFsUsageMaxAge
+	}
 	for _, d := range []string{cfg.Root, filepath.Join(cfg.State, "pods")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("sandbox: %w", err)
@@ -98,12 +105,16 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Manager
 		pods:  newIndex[*podEntry]("pod sandbox"),
 		ctrs:  newIndex[*ctrEntry]("container"),
 		stats: statsCache{samples: map[string]cpuSample{}},
+		fs:    newFsUsageCache(),
 		now:   time.Now,
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if err := m.recover(ctx); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("sandbox: recover: %w", err)
+	}
+	if cfg.FsUsageInterval > 0 {
+		m.collectFsUsage()
 	}
 	return m, nil
 }

@@ -20,7 +20,10 @@ type ContainerStats struct {
 	Cgroup *CgroupStats
 	// NanoCores is the CPU use since the previous sample; nil on the first sample.
 	NanoCores *uint64
-	Fs        *FsUsage // nil when the writable layer could not be measured
+	// Fs is the writable layer's usage as the background collector last measured it,
+	// at FsTimestamp; nil when it has no sample at most Config.FsUsageMaxAge old.
+	Fs          *FsUsage
+	FsTimestamp time.Time
 	// Detail is filled only for metrics (ListPodMetrics), and only for running containers.
 	Detail *CgroupDetail
 }
@@ -100,14 +103,16 @@ func (m *Manager) ListContainerStats(_ context.Context, f ContainerFilter) []*Co
 // monitor cannot hold them up.
 func (m *Manager) containerStats(c *Container, detail bool) *ContainerStats {
 	cs := &ContainerStats{Container: c, Timestamp: time.Now()}
-	if u, err := m.deps.Images.RootfsUsage(c.ID); err == nil {
-		cs.Fs = &u
-	}
+	cs.Fs, cs.FsTimestamp = m.fsUsage(c.ID, m.now())
 	if c.State != ContainerRunning || c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" {
 		return cs
 	}
 	cgroupsPath := c.Spec.Linux.CgroupsPath
-	st, err := m.deps.Cgroups.Stats(cgroupsPath)
+	read := m.deps.Cgroups.Usage
+	if detail {
+		read = m.deps.Cgroups.Stats // the metrics want every controller's figures
+	}
+	st, err := read(cgroupsPath)
 	if err != nil {
 		m.log.Debug("container stats", "container", c.ID, "error", err)
 		return cs
@@ -126,6 +131,15 @@ func (m *Manager) containerStats(c *Container, detail bool) *ContainerStats {
 		}
 	}
 	return cs
+}
+
+// forgetCgroup lets the cgroup reader close what it keeps for c's cgroup: c has exited
+// (its cgroup goes with it) or is being removed.
+func (m *Manager) forgetCgroup(c *Container) {
+	if c == nil || c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" || m.deps.Cgroups == nil {
+		return
+	}
+	m.deps.Cgroups.Forget(c.Spec.Linux.CgroupsPath)
 }
 
 // PodStats returns one pod's usage.
@@ -176,8 +190,8 @@ func (m *Manager) podStats(p *Pod, detail bool) *PodStats {
 		m.stats.forget(p.ID)
 	}
 	if parent := p.Config.GetLinux().GetCgroupParent(); parent != "" && p.State == PodReady {
-		if st, err := m.deps.Cgroups.Stats(parent); err == nil {
-			ps.CPUPressure, ps.MemoryPressure, ps.IOPressure = st.CPUPressure, st.MemoryPressure, st.IOPressure
+		if cpu, mem, io, err := m.deps.Cgroups.Pressure(parent); err == nil {
+			ps.CPUPressure, ps.MemoryPressure, ps.IOPressure = cpu, mem, io
 		}
 	}
 	if p.NetNS != "" && p.InfraPid > 0 && p.State == PodReady {

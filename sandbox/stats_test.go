@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/crid-dev/crid/sandbox"
+	"github.com/crid-dev/crid/sandbox/sandboxtest"
 )
 
 // A container removed while its stats were being taken must not leave its CPU sample
@@ -27,5 +28,32 @@ func TestStatsOfARemovedContainerLeaveNoSample(t *testing.T) {
 	}
 	if n := h.m.CPUSamples(); n != 0 {
 		t.Errorf("%d CPU samples left after the container was removed", n)
+	}
+}
+
+// The cgroup reader keeps a running container's cgroup files open between stats calls;
+// the container's exit, and its removal, let them go (an open file keeps a removed
+// cgroup's kernel structures alive).
+func TestExitedContainerCgroupForgotten(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	pod := h.runPod("web")
+	id := h.createStarted(pod, "app")
+	h.m.ListContainerStats(context.Background(), sandbox.ContainerFilter{})
+	if got := h.env.Cgroups.Forgotten(); len(got) != 0 {
+		t.Fatalf("forgotten while running: %v", got)
+	}
+	p, _ := h.m.Pod(pod)
+	h.env.Runtime.Monitor(p.Dir).Exit(id, 0, false)
+	waitExited(t, h.m, id)
+	want := sandboxtest.FakeCgroupPrefix + id
+	if got := h.env.Cgroups.Forgotten(); len(got) != 1 || got[0] != want {
+		t.Fatalf("forgotten after the exit: %v, want [%s]", got, want)
+	}
+	if err := h.m.RemoveContainer(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.env.Cgroups.Forgotten(); len(got) != 2 || got[1] != want {
+		t.Fatalf("forgotten after the removal: %v, want it again", got)
 	}
 }

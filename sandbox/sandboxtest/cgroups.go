@@ -2,6 +2,7 @@ package sandboxtest
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crid-dev/crid/sandbox"
@@ -15,6 +16,9 @@ const FakeCgroupPrefix = "/fake/"
 type Cgroups struct {
 	// StatsFunc answers Stats for a container id; nil returns fixed figures.
 	StatsFunc func(id string) (*sandbox.CgroupStats, error)
+
+	mu        sync.Mutex
+	forgotten []string
 }
 
 func (c *Cgroups) Stats(cgroupsPath string) (*sandbox.CgroupStats, error) {
@@ -22,6 +26,28 @@ func (c *Cgroups) Stats(cgroupsPath string) (*sandbox.CgroupStats, error) {
 		return f(strings.TrimPrefix(cgroupsPath, FakeCgroupPrefix))
 	}
 	return &sandbox.CgroupStats{Timestamp: time.Now(), CPUUsageNanos: 1e9, MemoryUsage: 2 << 20, MemoryWorkingSet: 1 << 20, Pids: 1}, nil
+}
+
+func (c *Cgroups) Usage(cgroupsPath string) (*sandbox.CgroupStats, error) {
+	return c.Stats(cgroupsPath)
+}
+
+func (c *Cgroups) Pressure(string) (cpu, memory, io *sandbox.Pressure, err error) {
+	return nil, nil, nil, nil
+}
+
+// Forget records the cgroupsPath forgotten.
+func (c *Cgroups) Forget(cgroupsPath string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forgotten = append(c.forgotten, cgroupsPath)
+}
+
+// Forgotten returns the cgroupsPaths Forget was called with, in order.
+func (c *Cgroups) Forgotten() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.forgotten...)
 }
 
 func (c *Cgroups) Procs(string) []int { return nil }

@@ -9,9 +9,18 @@ import (
 	"github.com/crid-dev/crid/sandbox"
 )
 
-// Cgroups reads containers' cgroups in the host's tree (package cgroups).
-type Cgroups struct{ Tree cgroups.Tree }
+// Cgroups reads containers' cgroups in the host's tree (package cgroups); Usage keeps
+// each running container's files open (cgroups.UsageReader).
+type Cgroups struct {
+	Tree   cgroups.Tree
+	Reader *cgroups.UsageReader
+}
 
+// NewCgroups returns the reader of tree's cgroups.
+func NewCgroups(tree cgroups.Tree) Cgroups { return Cgroups{Tree: tree, Reader: tree.NewUsageReader()} }
+
+// Stats reads every figure of the cgroup (through the library: all controllers), for the
+// cadvisor-style metrics.
 func (a Cgroups) Stats(cgroupsPath string) (*sandbox.CgroupStats, error) {
 	p, err := cgroups.ParsePath(cgroupsPath)
 	if err != nil {
@@ -25,6 +34,43 @@ func (a Cgroups) Stats(cgroupsPath string) (*sandbox.CgroupStats, error) {
 	if err != nil {
 		return nil, err
 	}
+	return toSandboxStats(s), nil
+}
+
+// Usage reads only what the CRI stats messages carry, from the cgroup files directly.
+func (a Cgroups) Usage(cgroupsPath string) (*sandbox.CgroupStats, error) {
+	p, err := cgroups.ParsePath(cgroupsPath)
+	if err != nil {
+		return nil, err
+	}
+	var s cgroups.Stats
+	if err := a.Reader.Usage(p, &s); err != nil {
+		return nil, err
+	}
+	return toSandboxStats(&s), nil
+}
+
+// Forget closes the files Usage keeps open for the cgroup.
+func (a Cgroups) Forget(cgroupsPath string) {
+	if p, err := cgroups.ParsePath(cgroupsPath); err == nil {
+		a.Reader.Forget(p)
+	}
+}
+
+// Pressure reads the cgroup's pressure stall information (nil on v1).
+func (a Cgroups) Pressure(cgroupsPath string) (cpu, memory, io *sandbox.Pressure, err error) {
+	p, err := cgroups.ParsePath(cgroupsPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, m, i, err := a.Tree.Pressure(p)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pressure(c), pressure(m), pressure(i), nil
+}
+
+func toSandboxStats(s *cgroups.Stats) *sandbox.CgroupStats {
 	out := &sandbox.CgroupStats{
 		Timestamp:     s.Timestamp,
 		CPUUsageNanos: s.CPUUsageNanos, CPUUserNanos: s.CPUUserNanos, CPUSystemNanos: s.CPUSystemNanos,
@@ -40,7 +86,7 @@ func (a Cgroups) Stats(cgroupsPath string) (*sandbox.CgroupStats, error) {
 		out.IO = append(out.IO, sandbox.BlkioDevice{Major: d.Major, Minor: d.Minor,
 			ReadBytes: d.ReadBytes, WriteBytes: d.WriteBytes, Reads: d.Reads, Writes: d.Writes})
 	}
-	return out, nil
+	return out
 }
 
 func pressure(p *cgroups.Pressure) *sandbox.Pressure {

@@ -45,7 +45,7 @@ func Deps(img *images.Service, net *cni.Manager, mon MonitorOptions) sandbox.Dep
 		Network: Network{net},
 		Runtime: Runtime{mon},
 		Specs:   Specs{},
-		Cgroups: Cgroups{mon.Cgroups},
+		Cgroups: NewCgroups(mon.Cgroups),
 		Devices: NewCDI(nil), // no CDI device known until the caller sets its spec dirs
 	}
 }
