@@ -582,7 +582,37 @@ func TestConnectToStoppedMonitor(t *testing.T) {
 	mpid, _, _ := api.ReadPidFile(stateDir)
 	syscall.Kill(mpid, syscall.SIGSTOP)
 	defer syscall.Kill(mpid, syscall.SIGCONT)
+	waitStopped(t, mpid)
 	if _, err := Connect(ctxT(t), stateDir); !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Errorf("connect to a stopped monitor: %v", err)
+	}
+}
+
+// waitStopped waits until every thread of process pid is stopped. kill(SIGSTOP) returns
+// before that: the thread the signal is given to stops the others only once it runs, and
+// on a busy machine the others meanwhile go on, e.g. answering a connect.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	ctx := ctxT(t)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := 0
+		for _, p := range stats {
+			b, err := os.ReadFile(p)
+			// The state follows the command name, which is in parentheses.
+			if i := bytes.LastIndexByte(b, ')'); err == nil && i >= 0 && len(b) > i+2 && b[i+2] == 'T' {
+				stopped++
+			}
+		}
+		if len(stats) > 0 && stopped == len(stats) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("process %d: %d of its %d threads stopped after SIGSTOP", pid, stopped, len(stats))
+		case <-tick.C:
+		}
 	}
 }
