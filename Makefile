@@ -20,7 +20,7 @@ DEPS_STAMP := $(TOOLS)/deps.stamp
 OFFLINE := GOPROXY=off GOFLAGS=-mod=readonly
 PKGS     = $$($(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: all deps build demo test unit integration e2e lint fuzz vet bench clean require-root install uninstall test-vm
+.PHONY: all deps build demo test unit integration e2e lint fuzz vet bench bench-density clean require-root install uninstall test-vm
 
 all: build
 
@@ -95,6 +95,12 @@ test-vm: build require-root
 
 bench: build
 	$(OFFLINE) $(GO) test -run '^$$' -bench . ./oci/... ./images/... ./cri/... ./cni/...
+
+# A node at scale (issue 16.4): 250 pods by 10 workers against BENCH_ENDPOINT; BENCH_FLAGS adds
+# more (another --endpoint to compare, --plot DIR, --json FILE). See README, Benchmarks.
+BENCH_ENDPOINT ?= unix:///run/crid/crid.sock
+bench-density:
+	$(OFFLINE) $(GO) run ./hack/bench --endpoint $(BENCH_ENDPOINT) --density 250 --workers 10 $(BENCH_FLAGS)
 
 # PREFIX (/usr/local), DESTDIR, UNITDIR (/etc/systemd/system), SYSCONFDIR (/etc): see hack/install.sh.
 # The config file is written only if none exists, and uninstall never removes it.

@@ -9,6 +9,18 @@
 // List*/Status latency with N pods running, and memory: the daemon's RSS/PSS fresh, idle
 // and with N pods, and the per-pod helper processes' PSS (from /proc/PID/smaps_rollup).
 // It prints a table per endpoint (median, p95, p99), a comparison of medians, and JSON.
+//
+// --density N (make bench-density: 250 pods, 10 workers) measures a node at scale instead:
+// N pods started by --workers concurrent workers (wall time, per-pod start latency), List*
+// and stats latency with all of them running, the daemon's RSS and the helpers' total PSS
+// (and the memory curve every --density-step pods), then every pod removed the same way
+// and the node checked for leftovers (pods or containers still listed, helper processes,
+// mounts and cgroups naming an id of the run). The figures are printed beside the goals of
+// issue 16.4.
+//
+// --plot DIR draws latency.svg (each operation's distribution, one box per runtime) and
+// memory.svg (memory against pods, one line per runtime); --plot-from FILE redraws them
+// from a --json file.
 package main
 
 import (
@@ -34,6 +46,10 @@ type options struct {
 	execCmd        []string
 	cmd            []string
 	timeout        time.Duration
+	density        int
+	workers        int
+	densityStep    int
+	plotDir        string
 }
 
 type listFlag []string
@@ -65,10 +81,26 @@ func main() {
 	flag.StringVar(&execCmd, "exec-cmd", "true", "command ExecSync runs (space-separated)")
 	flag.StringVar(&cmd, "cmd", "trap 'exit 0' TERM; sleep 3600 & wait", "shell script the containers run (sh -c); it should exit on SIGTERM so stop latency is the runtime's, not a grace period")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "timeout of one CRI call")
+	flag.IntVar(&o.density, "density", 0, "density mode: start this many pods with --workers concurrent workers, time List*/stats (--iterations each) with all running, read memory, remove them all and check nothing is left; skips the other phases")
+	flag.IntVar(&o.workers, "workers", 10, "concurrent workers of --density")
+	flag.StringVar(&o.plotDir, "plot", "", "write SVG charts to DIR: latency.svg (each operation's distribution per runtime) and memory.svg (runtime memory against pods)")
+	plotFrom := flag.String("plot-from", "", "only draw the --plot charts from a JSON file an earlier --json wrote (no runtime is measured)")
+	flag.IntVar(&o.densityStep, "density-step", 25, "--density reads the runtime's memory every this many pods started (the memory curve)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
+	}
+	if *plotFrom != "" {
+		if o.plotDir == "" {
+			fmt.Fprintln(os.Stderr, "bench: --plot-from needs --plot DIR")
+			os.Exit(2)
+		}
+		if err := plotFromJSON(*plotFrom, o.plotDir); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	o.endpoints = endpoints
 	if len(o.endpoints) == 0 {
@@ -100,8 +132,8 @@ func main() {
 	}
 	o.execCmd = strings.Fields(execCmd)
 	o.cmd = []string{"sh", "-c", cmd}
-	if o.iterations < 1 || o.pods < 1 {
-		fmt.Fprintln(os.Stderr, "bench: --iterations and --pods must be at least 1")
+	if o.iterations < 1 || o.pods < 1 || o.workers < 1 || o.density < 0 {
+		fmt.Fprintln(os.Stderr, "bench: --iterations, --pods and --workers must be at least 1, --density at least 0")
 		os.Exit(2)
 	}
 
@@ -129,14 +161,46 @@ func main() {
 	if o.jsonPath != "" {
 		b, _ := json.MarshalIndent(map[string]any{
 			"date": time.Now().UTC().Format(time.RFC3339), "image": o.image, "pull_image": o.pullImage,
-			"iterations": o.iterations, "pods": o.pods, "results": results,
+			"iterations": o.iterations, "pods": o.pods, "density": o.density, "workers": o.workers, "results": results,
 		}, "", "  ")
 		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			failed = true
 		}
 	}
+	if o.plotDir != "" && len(results) > 0 {
+		files, err := writePlots(o.plotDir, results)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: --plot:", err)
+			failed = true
+		}
+		for _, f := range files {
+			fmt.Fprintln(os.Stderr, "bench: wrote", f)
+		}
+	}
 	if failed {
 		exitCode = 1
 	}
+}
+
+// plotFromJSON draws the charts of a run saved with --json.
+func plotFromJSON(path, dir string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var run struct {
+		Results []*Result `json:"results"`
+	}
+	if err := json.Unmarshal(b, &run); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if len(run.Results) == 0 {
+		return fmt.Errorf("%s: no results", path)
+	}
+	files, err := writePlots(dir, run.Results)
+	for _, f := range files {
+		fmt.Fprintln(os.Stderr, "bench: wrote", f)
+	}
+	return err
 }

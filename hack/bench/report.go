@@ -20,12 +20,14 @@ type Result struct {
 	Memory           MemResult         `json:"memory"`
 	StartAllSeconds  float64           `json:"start_all_pods_s"`
 	RemoveAllSeconds float64           `json:"remove_all_pods_s"`
+	Density          *DensityResult    `json:"density,omitempty"`
 	Errors           []string          `json:"errors,omitempty"`
-	order            []string
+	Order            []string          `json:"order"` // the operations in the order measured
 }
 
 // MemResult: daemon memory at three moments, and the per-pod helpers with N pods.
 type MemResult struct {
+	Pods                     int   `json:"pods"`             // the --pods running for WithPods and Shims
 	Fresh                    Mem   `json:"daemon_fresh"`     // before the bench did anything
 	Idle                     Mem   `json:"daemon_idle"`      // after the latency runs, no pods
 	WithPods                 Mem   `json:"daemon_with_pods"` // with --pods pods running
@@ -62,7 +64,7 @@ func (r *Result) add(name string, d time.Duration) {
 	if s == nil {
 		s = &Stats{}
 		r.Latency[name] = s
-		r.order = append(r.order, name)
+		r.Order = append(r.Order, name)
 	}
 	s.Samples = append(s.Samples, float64(d.Microseconds())/1000)
 	s.summarise()
@@ -95,7 +97,7 @@ func printResult(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "\n== %s (%s, daemon pid %d)\n", r.Endpoint, r.Runtime, r.DaemonPid)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "operation\tn\tmedian ms\tp95 ms\tp99 ms\tmin ms\tmax ms\t")
-	for _, name := range r.order {
+	for _, name := range r.Order {
 		s := r.Latency[name]
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", name, s.N, s.Median, s.P95, s.P99, s.Min, s.Max)
 	}
@@ -103,6 +105,10 @@ func printResult(w io.Writer, r *Result) {
 	if r.Pull != nil {
 		fmt.Fprintf(w, "pull %s: %.1f MB in median %.1f ms: %.1f MB/s\n", r.Pull.Image, float64(r.Pull.SizeBytes)/1e6,
 			r.Latency["PullImage"].Median, r.Pull.MBPerSecond)
+	}
+	if r.Density != nil {
+		printDensity(w, r)
+		return
 	}
 	m := r.Memory
 	if r.DaemonPid > 0 {
@@ -123,7 +129,7 @@ func printComparison(w io.Writer, rs []*Result) {
 		head = append(head, r.Runtime)
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
-	for _, name := range rs[0].order {
+	for _, name := range rs[0].Order {
 		row := []string{name}
 		for _, r := range rs {
 			if s := r.Latency[name]; s != nil {

@@ -23,8 +23,8 @@ func TestResultAdd(t *testing.T) {
 		r.add("op", time.Duration(ms)*time.Millisecond)
 	}
 	s := r.Latency["op"]
-	if s.N != 3 || s.Median != 20 || s.Min != 10 || s.Max != 30 || len(r.order) != 1 {
-		t.Errorf("stats %+v order %v", s, r.order)
+	if s.N != 3 || s.Median != 20 || s.Min != 10 || s.Max != 30 || len(r.Order) != 1 {
+		t.Errorf("stats %+v order %v", s, r.Order)
 	}
 	var nilResult *Result
 	nilResult.add("op", time.Millisecond) // untimed runs pass nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -22,8 +23,9 @@ type bench struct {
 	rt     runtimeapi.RuntimeServiceClient
 	is     runtimeapi.ImageServiceClient
 	logDir string
-	pods   map[string]bool
 	runID  string
+	mu     sync.Mutex // guards pods and seq: the density mode starts pods concurrently
+	pods   map[string]bool
 	seq    int
 }
 
@@ -81,6 +83,11 @@ func runEndpoint(o options, endpoint string, daemonPid int) (*Result, error) {
 		return r, fmt.Errorf("warm-up: %w", err)
 	}
 	b.removeAll()
+
+	if o.density > 0 {
+		err := b.runDensity(r, daemonPid)
+		return r, err
+	}
 
 	progress("pod and container lifecycle", o.iterations)
 	for range o.iterations {
@@ -144,9 +151,10 @@ func runEndpoint(o options, endpoint string, daemonPid int) (*Result, error) {
 		podList = append(podList, ids)
 	}
 	r.StartAllSeconds = time.Since(t0).Seconds()
+	r.Memory.Pods = o.pods
 
 	progress(fmt.Sprintf("List*/Status with %d pods", o.pods), o.iterations)
-	if err := b.measureLists(r, podList); err != nil {
+	if err := b.measureLists(r, podList, ""); err != nil {
 		return r, err
 	}
 	time.Sleep(o.settle)
@@ -196,8 +204,10 @@ type podIDs struct {
 // startPod runs a pod with one container; with r set it records each call's latency and
 // their sum as "pod start".
 func (b *bench) startPod(r *Result) (*runtimeapi.PodSandboxConfig, podIDs, error) {
+	b.mu.Lock()
 	b.seq++
 	name := fmt.Sprintf("bench-%s-%d", b.runID, b.seq)
+	b.mu.Unlock()
 	logDir := filepath.Join(b.logDir, name)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, podIDs{}, err
@@ -217,7 +227,9 @@ func (b *bench) startPod(r *Result) (*runtimeapi.PodSandboxConfig, podIDs, error
 	if err != nil {
 		return nil, podIDs{}, fmt.Errorf("RunPodSandbox: %w", err)
 	}
+	b.mu.Lock()
 	b.pods[pr.PodSandboxId] = true
+	b.mu.Unlock()
 	cr, err := b.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
 		PodSandboxId: pr.PodSandboxId, SandboxConfig: cfg,
 		Config: &runtimeapi.ContainerConfig{
@@ -277,13 +289,17 @@ func (b *bench) stopPod(ids podIDs, r *Result) error {
 		}
 		r.add(s.name, time.Since(t0))
 	}
+	b.mu.Lock()
 	delete(b.pods, ids.pod)
+	b.mu.Unlock()
 	return nil
 }
 
 // removeAll stops and removes every pod the bench made (errors only reported: it runs on
 // the way out).
 func (b *bench) removeAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for id := range b.pods {
 		ctx, cancel := b.ctx()
 		if _, err := b.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
@@ -332,8 +348,9 @@ func (b *bench) measurePull(r *Result) error {
 	return nil
 }
 
-// measureLists times the calls kubelet's relist and status loops make, with pods running.
-func (b *bench) measureLists(r *Result, pods []podIDs) error {
+// measureLists times the calls kubelet's relist and status loops make, with pods running;
+// prefix starts each figure's name.
+func (b *bench) measureLists(r *Result, pods []podIDs, prefix string) error {
 	calls := []struct {
 		name string
 		call func(ctx context.Context, i int) error
@@ -393,7 +410,7 @@ func (b *bench) measureLists(r *Result, pods []podIDs) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
-			r.add(fmt.Sprintf("%s (%d pods)", c.name, len(pods)), el)
+			r.add(fmt.Sprintf("%s%s (%d pods)", prefix, c.name, len(pods)), el)
 		}
 	}
 	return nil
