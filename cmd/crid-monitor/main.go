@@ -52,6 +52,7 @@ func main() {
 	mountSetattr := fs.Bool("mount-setattr", true, "the kernel has mount_setattr (crid's probe, with --overlay)")
 	closeRangeCloexec := fs.Bool("close-range-cloexec", true, "close_range takes CLOSE_RANGE_CLOEXEC (crid's probe, with --overlay)")
 	forked := fs.Bool(forkedFlag[2:], false, "internal: this is the detached monitor")
+	rt := addRuntimeFlags(fs)
 	_ = fs.Parse(os.Args[3:])
 	if podID == "" || *stateDir == "" {
 		fmt.Fprintln(os.Stderr, "crid-monitor: pod id and --state-dir are required")
@@ -72,7 +73,7 @@ func main() {
 		kern = &kernel.Features{Overlay: kernel.OverlayMount(*overlay), IDMappedOverlay: kernel.IDMappedOverlay(*idmappedOverlay),
 			MountSetattr: *mountSetattr, CloseRangeCloexec: *closeRangeCloexec}
 	}
-	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, kern, ready))
+	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, kern, rt, ready))
 }
 
 // detach starts the real monitor in its own session and returns: the caller
@@ -115,7 +116,7 @@ func detach() error {
 	return p.Release()
 }
 
-func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, ready *os.File) int {
+func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, rt *runtimeFlags, ready *os.File) int {
 	// A small heap goal: the monitor's live heap is tens of KiB; the default GOGC
 	// would let it grow to the 4 MiB minimum goal before collecting.
 	debug.SetGCPercent(25)
@@ -161,9 +162,11 @@ func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, r
 	// The monitor must outlive a terminal or a ^C aimed at crid.
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 
+	executor, attach := rt.executor(newExecutor(kern))
 	srv := server.New(server.Config{
-		PodID: podID, StateDir: stateDir, Executor: newExecutor(kern), Logger: log, MaxLogLine: maxLogLine,
+		PodID: podID, StateDir: stateDir, Executor: executor, Logger: log, MaxLogLine: maxLogLine,
 	})
+	attach(srv)
 	if _, err := fmt.Fprintln(ready, "ok"); err != nil {
 		// crid gave up waiting (its context ended): nobody will use this monitor.
 		os.RemoveAll(api.SocketPath(stateDir))

@@ -76,9 +76,10 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 			"--mount-setattr="+strconv.FormatBool(!opts.NoMountSetattr), "--close-range-cloexec="+strconv.FormatBool(!opts.NoCloseRangeCloexec))
 	}
 	if rt := opts.Runtime; rt != nil {
-		// Not supported by this crid-monitor yet: refused rather than run on the
-		// built-in executor behind the operator's back.
-		return nil, fmt.Errorf("monitor for pod %s: external OCI runtime %s: %w", opts.PodID, rt.Path, errdefs.ErrUnimplemented)
+		args = append(args, "--runtime", rt.Path, "--runtime-root", rt.Root)
+		for _, a := range rt.Args {
+			args = append(args, "--runtime-arg="+a) // "=": an argument may start with "-"
+		}
 	}
 	cmd := exec.Command(opts.Binary, args...)
 	cmd.ExtraFiles = []*os.File{w} // fd 3: the readiness pipe

@@ -44,10 +44,19 @@ func (d *Daemon) podConfig(t testing.TB, name string) *runtimeapi.PodSandboxConf
 	}
 }
 
+// podConfigOn is podConfig for a pod runPod runs with the runtime handler handler.
+func (d *Daemon) podConfigOn(t testing.TB, name, handler string) *runtimeapi.PodSandboxConfig {
+	cfg := d.podConfig(t, name)
+	d.podHandlers.Store(cfg, handler)
+	return cfg
+}
+
 // runPod runs a pod and removes it (through CRI) when the test ends.
 func (d *Daemon) runPod(t testing.TB, cfg *runtimeapi.PodSandboxConfig) string {
 	t.Helper()
-	resp, err := d.RT.RunPodSandbox(ctxT(t, criTimeout), &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	handler, _ := d.podHandlers.Load(cfg)
+	h, _ := handler.(string)
+	resp, err := d.RT.RunPodSandbox(ctxT(t, criTimeout), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: h})
 	if err != nil {
 		t.Fatalf("RunPodSandbox %s: %v", cfg.Metadata.Name, err)
 	}
@@ -115,7 +124,13 @@ func (d *Daemon) runContainer(t testing.TB, podID string, pod *runtimeapi.PodSan
 // sleeper runs a pod with one long-running container and returns both ids.
 func (d *Daemon) sleeper(t testing.TB, name string) (podID, ctrID string, pod *runtimeapi.PodSandboxConfig) {
 	t.Helper()
-	pod = d.podConfig(t, name)
+	return d.sleeperOn(t, name, "")
+}
+
+// sleeperOn is sleeper with a pod of the runtime handler handler.
+func (d *Daemon) sleeperOn(t testing.TB, name, handler string) (podID, ctrID string, pod *runtimeapi.PodSandboxConfig) {
+	t.Helper()
+	pod = d.podConfigOn(t, name, handler)
 	podID = d.runPod(t, pod)
 	ctrID = d.runContainer(t, podID, pod, containerConfig("sleep", testImage(t, d), "sleep", "3600"))
 	return podID, ctrID, pod

@@ -15,9 +15,11 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-func TestExecSync(t *testing.T) {
-	d := sharedDaemon(t)
-	_, id, _ := d.sleeper(t, "execsync")
+func TestExecSync(t *testing.T) { execSync(t, sharedDaemon(t), "") }
+
+// execSync is TestExecSync in a pod of the runtime handler handler.
+func execSync(t *testing.T, d *Daemon, handler string) {
+	_, id, _ := d.sleeperOn(t, "execsync", handler)
 
 	out, errOut, code := d.execSync(t, id, 0, "sh", "-c", "echo hello; echo oops >&2; exit 5")
 	if out != "hello\n" || errOut != "oops\n" || code != 5 {
@@ -85,9 +87,11 @@ func (e errString) Error() string { return string(e) }
 
 // TestExecStream: Exec through the streaming URL, with stdin, separate stdout/stderr and
 // the exit code on the v4 error stream.
-func TestExecStream(t *testing.T) {
-	d := sharedDaemon(t)
-	_, id, _ := d.sleeper(t, "exec")
+func TestExecStream(t *testing.T) { execStream(t, sharedDaemon(t), "") }
+
+// execStream is TestExecStream in a pod of the runtime handler handler.
+func execStream(t *testing.T, d *Daemon, handler string) {
+	_, id, _ := d.sleeperOn(t, "exec", handler)
 
 	resp, err := d.RT.Exec(ctxT(t, criTimeout), &runtimeapi.ExecRequest{
 		ContainerId: id, Cmd: []string{"sh", "-c", "read x; echo got:$x; echo err >&2; exit 3"},
@@ -129,9 +133,11 @@ func TestExecStream(t *testing.T) {
 
 // TestAttach: attach to a container started with stdin: what we write comes back on its
 // stdout, through the streaming URL.
-func TestAttach(t *testing.T) {
-	d := sharedDaemon(t)
-	pod := d.podConfig(t, "attach")
+func TestAttach(t *testing.T) { attach(t, sharedDaemon(t), "") }
+
+// attach is TestAttach on a pod of the runtime handler handler.
+func attach(t *testing.T, d *Daemon, handler string) {
+	pod := d.podConfigOn(t, "attach", handler)
 	podID := d.runPod(t, pod)
 	cfg := containerConfig("cat", testImage(t, d), "sh", "-c", "while read l; do echo echo:$l; done")
 	cfg.Stdin, cfg.StdinOnce = true, true

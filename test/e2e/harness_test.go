@@ -107,15 +107,17 @@ type Daemon struct {
 	RT runtimeapi.RuntimeServiceClient
 	IS runtimeapi.ImageServiceClient
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	conn    *grpc.ClientConn
-	podIDs  map[string]bool // every pod this daemon ever reported: cleanup looks for their leftovers
-	ctrIDs  map[string]bool
-	extra   []string // extra crid flags
-	config  string   // crid.toml
-	cleaned bool
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	conn   *grpc.ClientConn
+	podIDs map[string]bool // every pod this daemon ever reported: cleanup looks for their leftovers
+	ctrIDs map[string]bool
+	extra  []string // extra crid flags
+	// podHandlers are the runtime handlers of pod configs made by podConfigOn.
+	podHandlers sync.Map // *runtimeapi.PodSandboxConfig -> string
+	config      string   // crid.toml
+	cleaned     bool
 }
 
 // daemonOptions change how a Daemon starts.

@@ -14,9 +14,11 @@ import (
 
 // TestContainerLogs: stdout and stderr land in the CRI log file, one "F" record per line,
 // and a line longer than the monitor's buffer comes back whole after joining "P" records.
-func TestContainerLogs(t *testing.T) {
-	d := sharedDaemon(t)
-	pod := d.podConfig(t, "logs")
+func TestContainerLogs(t *testing.T) { containerLogs(t, sharedDaemon(t), "") }
+
+// containerLogs is TestContainerLogs on a pod of the runtime handler handler.
+func containerLogs(t *testing.T, d *Daemon, handler string) {
+	pod := d.podConfigOn(t, "logs", handler)
 	podID := d.runPod(t, pod)
 	const long = 70000
 	cfg := containerConfig("logger", testImage(t, d), "sh", "-c",

@@ -39,10 +39,10 @@ type restartScene struct {
 	runningPid               int
 }
 
-func newRestartScene(t *testing.T, d *Daemon) *restartScene {
+func newRestartScene(t *testing.T, d *Daemon, handler string) *restartScene {
 	t.Helper()
 	img := testImage(t, d)
-	s := &restartScene{pod: d.podConfig(t, "restart")}
+	s := &restartScene{pod: d.podConfigOn(t, "restart", handler)}
 	s.podID = d.runPod(t, s.pod)
 	// A sleep argument of its own, to find the container's process on the host.
 	s.runningCmd = fmt.Sprint("sleep ", 3000+time.Now().UnixNano()%1000)
@@ -50,7 +50,7 @@ func newRestartScene(t *testing.T, d *Daemon) *restartScene {
 	s.exited = d.runContainer(t, s.podID, s.pod, containerConfig("exited", img, "sh", "-c", "echo bye; exit 4"))
 	d.waitState(t, s.exited, runtimeapi.ContainerState_CONTAINER_EXITED, 30*time.Second)
 	s.created = d.createContainer(t, s.podID, s.pod, containerConfig("created", img, "sleep", "1"))
-	s.stoppedID = d.runPod(t, d.podConfig(t, "restart-stopped"))
+	s.stoppedID = d.runPod(t, d.podConfigOn(t, "restart-stopped", handler))
 	if _, err := d.RT.StopPodSandbox(ctxT(t, criTimeout), &runtimeapi.StopPodSandboxRequest{PodSandboxId: s.stoppedID}); err != nil {
 		t.Fatalf("StopPodSandbox: %v", err)
 	}
@@ -58,12 +58,12 @@ func newRestartScene(t *testing.T, d *Daemon) *restartScene {
 	return s
 }
 
-// restartedScene starts a crid of the test's own, builds the scene, snapshots what CRI
-// reports and restarts crid after sig.
-func restartedScene(t *testing.T, sig syscall.Signal) (*Daemon, *restartScene, criSnapshot) {
+// restartedSceneOn starts a crid of the test's own with opts, builds the scene with pods
+// of the runtime handler handler, snapshots what CRI reports and restarts crid after sig.
+func restartedSceneOn(t *testing.T, sig syscall.Signal, opts daemonOptions, handler string) (*Daemon, *restartScene, criSnapshot) {
 	t.Helper()
-	d := startDaemon(t, daemonOptions{})
-	s := newRestartScene(t, d)
+	d := startDaemon(t, opts)
+	s := newRestartScene(t, d, handler)
 	before := d.snapshot(t)
 	if err := d.Restart(sig); err != nil {
 		t.Fatalf("restart after %v: %v", sig, err)
@@ -74,10 +74,14 @@ func restartedScene(t *testing.T, sig syscall.Signal) (*Daemon, *restartScene, c
 // TestRestartKeepsContainers: crid restarted (SIGTERM, SIGKILL) with running containers
 // leaves them running untouched, reports the same containers and statuses, and can still
 // exec into and stop them with their real exit status.
-func TestRestartKeepsContainers(t *testing.T) {
+func TestRestartKeepsContainers(t *testing.T) { restartKeepsContainers(t, daemonOptions{}, "") }
+
+// restartKeepsContainers is TestRestartKeepsContainers with a crid started with opts and
+// pods of the runtime handler handler.
+func restartKeepsContainers(t *testing.T, opts daemonOptions, handler string) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sigName(sig), func(t *testing.T) {
-			d, s, before := restartedScene(t, sig)
+			d, s, before := restartedSceneOn(t, sig, opts, handler)
 			if !hoststate.Alive(s.runningPid) {
 				t.Fatalf("container process %d died with crid", s.runningPid)
 			}

@@ -11,9 +11,11 @@ import (
 )
 
 // TestContainerStats: a busy container shows CPU time that grows and memory in use.
-func TestContainerStats(t *testing.T) {
-	d := sharedDaemon(t)
-	pod := d.podConfig(t, "stats")
+func TestContainerStats(t *testing.T) { containerStats(t, sharedDaemon(t), "") }
+
+// containerStats is TestContainerStats on a pod of the runtime handler handler.
+func containerStats(t *testing.T, d *Daemon, handler string) {
+	pod := d.podConfigOn(t, "stats", handler)
 	podID := d.runPod(t, pod)
 	id := d.runContainer(t, podID, pod, containerConfig("busy", testImage(t, d), "sh", "-c", "while :; do :; done"))
 
