@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -50,10 +51,12 @@ func mountCgroupView(rootfd int, cfg *initConfig, i int, m specs.Mount) error {
 }
 
 // mountCgroupfs gives the container its cgroup view. On v2 that is one cgroup2
-// mount (showing the container's cgroup namespace root). On v1 it is a tmpfs
-// with one mount per hierarchy, like runc, each showing the namespace root —
-// or, given binds (a user namespace that may not mount cgroup v1, see
-// cgroupV1Binds), the container's own cgroup directory of each hierarchy.
+// mount (showing the container's cgroup namespace root) or, given a bind (a
+// user namespace that may not mount cgroup2, see cgroupV2BindOf), the
+// container's own cgroup directory. On v1 it is a tmpfs with one mount per
+// hierarchy, like runc, each showing the namespace root — or, given binds (a
+// user namespace that may not mount cgroup v1, see cgroupV1BindsOf), the
+// container's own cgroup directory of each hierarchy.
 func mountCgroupfs(rootfd int, tree cgroups.Tree, m specs.Mount, o mountOpts, binds []cgroupBind) error {
 	defer func() {
 		for _, b := range binds {
@@ -85,6 +88,17 @@ func mountCgroupfs(rootfd int, tree cgroups.Tree, m specs.Mount, o mountOpts, bi
 			return fmt.Errorf("mount %s: %w", m.Destination, err)
 		}
 		unix.Close(fd)
+		return nil
+	}
+	if tree.Unified {
+		if len(binds) != 1 {
+			return fmt.Errorf("mount %s: %d cgroup2 binds, want 1", m.Destination, len(binds))
+		}
+		// The clone has its flags: a user namespace needs idmapped mounts,
+		// so this kernel has mount_setattr.
+		if err := attachMount(binds[0].fd, target, mountOpts{}); err != nil {
+			return fmt.Errorf("mount %s: %w", m.Destination, err)
+		}
 		return nil
 	}
 	// The tmpfs stays writable while we fill it, then gets the spec's flags.
@@ -146,21 +160,28 @@ func mountCgroupfs(rootfd int, tree cgroups.Tree, m specs.Mount, o mountOpts, bi
 }
 
 // cgroupMountBinds prepares, in the executor, the binds of each cgroup mount
-// of a container in a user namespace on a v1 host, unless the init makes a
-// cgroup namespace of its own (owned by the container's user namespace, so
-// the init may mount cgroup v1 itself). The binds show the hierarchies'
-// directories of pid, which is in its cgroup already.
+// of a container in a user namespace, unless the init makes a cgroup
+// namespace of its own (owned by the container's user namespace, so the init
+// may mount cgroup v1 or cgroup2 itself). The binds show pid's cgroup
+// directories (it is in its cgroup already): of each hierarchy on v1, its
+// one cgroup2 directory on v2.
 func cgroupMountBinds(pid int, cfg *initConfig) ([]int, error) {
-	if cfg.CgroupV2 || cfg.UnshareCgroupNS {
+	if cfg.UnshareCgroupNS {
 		return nil, nil
 	}
-	tree := cgroups.Tree{Root: cfg.CgroupRoot}
+	tree := cgroups.Tree{Root: cfg.CgroupRoot, Unified: cfg.CgroupV2}
 	var fds []int
 	for i, m := range cfg.Spec.Mounts {
 		if !isCgroupMount(m) {
 			continue
 		}
-		binds, err := cgroupV1BindsOf(tree, fmt.Sprintf("/proc/%d/cgroup", pid), m)
+		var binds []cgroupBind
+		var err error
+		if tree.Unified {
+			binds, err = cgroupV2BindOf(tree, cfg.Spec.Linux.CgroupsPath, m)
+		} else {
+			binds, err = cgroupV1BindsOf(tree, fmt.Sprintf("/proc/%d/cgroup", pid), m)
+		}
 		if err != nil {
 			for _, fd := range fds {
 				unix.Close(fd)
@@ -198,11 +219,7 @@ func cgroupV1BindsOf(tree cgroups.Tree, procFile string, m specs.Mount) (binds [
 	if err != nil {
 		return nil, err
 	}
-	o := parseMountOptions(m.Options)
-	attrs := mountOpts{attrSet: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
-	if o.attrClr&unix.MOUNT_ATTR_RDONLY != 0 {
-		attrs.attrSet &^= unix.MOUNT_ATTR_RDONLY
-	}
+	attrs := cgroupBindAttrs(m)
 	defer func() {
 		if err != nil {
 			for _, b := range binds {
@@ -219,4 +236,33 @@ func cgroupV1BindsOf(tree cgroups.Tree, procFile string, m specs.Mount) (binds [
 		binds = append(binds, cgroupBind{dir: dirs[i], fd: fd, attrs: attrs})
 	}
 	return binds, nil
+}
+
+// cgroupV2BindOf clones the container's own cgroup2 directory (cgroupsPath,
+// the spec's, below the tree's root) as one detached bind with
+// cgroupBindAttrs, for the executor to premake. It is for a container in a
+// user namespace without a cgroup namespace of its own: the kernel lets only
+// the cgroup namespace's owner mount cgroup2 (runc falls back to a bind too),
+// and its /proc/self/cgroup and the bind's mount root name the same path.
+func cgroupV2BindOf(tree cgroups.Tree, cgroupsPath string, m specs.Mount) ([]cgroupBind, error) {
+	p, err := cgroups.ParsePath(cgroupsPath)
+	if err != nil {
+		return nil, err
+	}
+	attrs := cgroupBindAttrs(m)
+	fd, err := detachedMount(specs.Mount{Type: "bind", Source: filepath.Join(tree.Root, p)}, attrs)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	return []cgroupBind{{dir: "", fd: fd, attrs: attrs}}, nil
+}
+
+// cgroupBindAttrs are the flags of a bind of a container's cgroup directory:
+// read-only unless the spec's cgroup mount says rw; nosuid, nodev, noexec.
+func cgroupBindAttrs(m specs.Mount) mountOpts {
+	attrs := mountOpts{attrSet: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if parseMountOptions(m.Options).attrClr&unix.MOUNT_ATTR_RDONLY != 0 {
+		attrs.attrSet &^= unix.MOUNT_ATTR_RDONLY
+	}
+	return attrs
 }

@@ -11,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/cgroups"
 )
 
 func userNSSpec(t *testing.T, args ...string) (*specs.Spec, []specs.Mount) {
@@ -243,5 +245,50 @@ func TestUserNamespaceRootOnSharedMount(t *testing.T) {
 	spec.Root.Readonly = true
 	if ws, out := run(t, spec, nil); ws.ExitStatus() != 0 || out != "0\n" {
 		t.Fatalf("status %v output %q", ws, out)
+	}
+}
+
+// TestUserNamespaceCgroupV2Bind: on cgroup v2 a container in a user namespace
+// without a cgroup namespace of its own may not mount cgroup2 (the kernel
+// lets only the cgroup namespace's owner), so it gets a read-only bind of its
+// own cgroup directory, whose mount root is the path its /proc/self/cgroup
+// names, as programs reading their limits expect. It runs on a v2 host (the
+// VM tier) and on a hybrid host's unified mount.
+func TestUserNamespaceCgroupV2Bind(t *testing.T) {
+	requireRoot(t)
+	tree := hostTree
+	if !tree.Unified {
+		unified := "/sys/fs/cgroup/unified"
+		var st unix.Statfs_t
+		if err := unix.Statfs(unified, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+			t.Skipf("no cgroup2 mount at %s (a pure v1 host)", unified)
+		}
+		tree = cgroups.Tree{Root: unified, Unified: true}
+	}
+	script := `grep '^0::' /proc/self/cgroup; grep ' /sys/fs/cgroup ' /proc/self/mountinfo | cut -d' ' -f4; ls /sys/fs/cgroup/cgroup.procs; touch /sys/fs/cgroup/x 2>/dev/null && echo writable; true`
+	spec, rootfs := userNSSpec(t, "sh", "-c", script)
+	spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.CgroupNamespace })
+	p, err := cgPath(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tree.Destroy(p) })
+	f, out := outFile(t)
+	defer f.Close()
+	c, err := Create(context.Background(), CreateOptions{Cgroups: tree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec,
+		Rootfs: rootfs, Stdio: Stdio{Stdout: f, Stderr: f}})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if ws := waitExit(t, c.Pid); ws.ExitStatus() != 0 {
+		b, _ := os.ReadFile(out)
+		t.Fatalf("status %v: %s", ws, b)
+	}
+	b, _ := os.ReadFile(out)
+	if got, want := string(b), "0::"+p+"\n"+p+"\n/sys/fs/cgroup/cgroup.procs\n"; got != want {
+		t.Fatalf("container printed %q, want %q (its own cgroup, read-only)", got, want)
 	}
 }
