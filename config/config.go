@@ -91,6 +91,7 @@ type Config struct {
 	MonitorPath            string                    `toml:"monitor_path" comment:"The crid-monitor binary; empty means next to the crid binary, then $PATH."`
 	ShutdownTimeout        Duration                  `toml:"shutdown_timeout" comment:"On SIGTERM, how long in-flight RPCs may take before crid exits anyway."`
 	CDISpecDirs            []string                  `toml:"cdi_spec_dirs" comment:"Container Device Interface spec dirs (*.json, *.yaml), later dirs winning a conflict. A container's\nCDIDevices and cdi.k8s.io/* annotations name devices from them; an unknown device fails CreateContainer.\nRe-read at each CreateContainer that asks for a device."`
+	HooksDirs              []string                  `toml:"hooks_dirs" comment:"OCI hooks.d dirs (schema 1.0.0 *.json files, as CRI-O and podman read them); a file name in a later dir masks\nthe same name in an earlier one. Re-read at each CreateContainer; a file that does not load fails it.\nThe built-in executor runs each stage where the OCI runtime spec says (a failing prestart,\ncreateRuntime or createContainer hook fails CreateContainer and leaves nothing)."`
 	RuntimeHandlers        map[string]RuntimeHandler `toml:"runtime_handlers" comment:"RuntimeClass handlers ([runtime_handlers.NAME] tables, NAME a DNS label). The empty handler (kubelet's default)\nis always the built-in executor; \"crid\" names it too. A handler with runtime_path runs its pods' containers\nwith that OCI runtime (runc, crun...), driven by the pod's crid-monitor: logs, exec, attach, stats and\nrestarts work the same. The pod's namespaces and pause process are crid's in either case."`
 }
 
@@ -115,6 +116,7 @@ func Default() Config {
 		StreamPort:             0,
 		ShutdownTimeout:        Duration(10 * time.Second),
 		CDISpecDirs:            []string{"/etc/cdi", "/var/run/cdi"},
+		HooksDirs:              []string{"/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d"},
 		RuntimeHandlers:        map[string]RuntimeHandler{BuiltinHandler: {DefaultAnnotations: map[string]string{}}},
 	}
 }
@@ -171,7 +173,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: %s must be an absolute path, got %q", key, p)
 		}
 	}
-	for key, dirs := range map[string][]string{"cni_bin_dirs": c.CNIBinDirs, "cdi_spec_dirs": c.CDISpecDirs} {
+	for key, dirs := range map[string][]string{"cni_bin_dirs": c.CNIBinDirs, "cdi_spec_dirs": c.CDISpecDirs, "hooks_dirs": c.HooksDirs} {
 		for _, d := range dirs {
 			if !filepath.IsAbs(d) {
 				return fmt.Errorf("config: %s: %q is not an absolute path", key, d)

@@ -97,6 +97,7 @@ func TestRefused(t *testing.T) {
 		"max_layer_size = \"-1GiB\"\n":         "max_layer_size",
 		"cdi_spec_dirs = [\"cdi\"]\n":          "cdi_spec_dirs",
 		"cdi_spec_dirs = \"/etc/cdi\"\n":       "cdi_spec_dirs",
+		"hooks_dirs = [\"hooks.d\"]\n":         "hooks_dirs",
 	}
 	for body, key := range cases {
 		t.Run(strings.TrimSpace(body), func(t *testing.T) {

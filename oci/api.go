@@ -7,6 +7,7 @@ import (
 
 	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci/kernel"
+	"github.com/crid-dev/crid/ocihooks"
 )
 
 // Mode arguments (os.Args[1]) the monitor binary must dispatch on; see the package doc.
@@ -41,6 +42,11 @@ type CreateOptions struct {
 	Kernel *kernel.Features
 	// Cgroups is the host's cgroup tree (cgroups.HostTree).
 	Cgroups cgroups.Tree
+	// Bundle is the directory hooks are told holds the container's config.json.
+	Bundle string
+	// HookWait runs the prestart and createRuntime hooks' processes (see ocihooks.Waiter);
+	// nil when no reaper of the caller's collects every child.
+	HookWait ocihooks.Waiter
 }
 
 // Container is a created container.
@@ -54,7 +60,8 @@ type Container struct {
 	// Cgroup is the resolved cgroup path of the container (relative to each hierarchy root).
 	Cgroup string
 
-	sync *os.File // parent end of the socketpair to the init, closed by Start
+	sync  *os.File     // parent end of the socketpair to the init, closed by Start
+	state *specs.State // what startContainer hooks get on stdin; nil without them
 }
 
 // ExecOptions describe a process to run inside a running container.

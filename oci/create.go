@@ -16,6 +16,7 @@ import (
 
 	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci/kernel"
+	"github.com/crid-dev/crid/ocihooks"
 )
 
 type syscallIDMap = syscall.SysProcIDMap
@@ -65,6 +66,7 @@ type initConfig struct {
 	rootfsFd     int                  // received by the init
 	mountFds     map[int]int          // received by the init: Spec.Mounts index -> fd
 	cgroupBinds  map[int][]cgroupBind // received by the init: Spec.Mounts index -> binds
+	beforePivot  func() error         // the init's createContainer hooks, if any
 }
 
 // Create sets the container up completely (namespaces, rootfs, cgroup, security)
@@ -240,6 +242,9 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 		return nil, fmt.Errorf("container %s: send config: %w", opts.ID, ctxErr(ctx, err))
 	}
 	c := &Container{ID: opts.ID, Pid: pid, Cgroup: cg.Path(), sync: parent}
+	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
+		c.state = ocihooks.State(opts.ID, specs.StateCreated, pid, opts.Bundle, spec.Annotations)
+	}
 	for {
 		m, err := readMsg(parent)
 		if err != nil {
@@ -254,6 +259,18 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 		case m.Error != "":
 			c.closeConsole()
 			return nil, fmt.Errorf("container %s: %s", opts.ID, m.Error)
+		case m.Hooks:
+			// The init made the namespaces and mounts and waits before pivot_root: the
+			// runtime-namespace hooks of the create run here, in the monitor's namespaces.
+			st := ocihooks.State(opts.ID, specs.StateCreating, pid, opts.Bundle, spec.Annotations)
+			if err := runCreateHooks(ctx, spec.Hooks, st, opts.HookWait); err != nil {
+				c.closeConsole()
+				return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+			}
+			if err := writeMsg(parent, syncMsg{State: st}); err != nil {
+				c.closeConsole()
+				return nil, fmt.Errorf("container %s: %w", opts.ID, ctxErr(ctx, err))
+			}
 		case m.Console:
 			if c.Console, err = recvFd(parent, "console"); err != nil {
 				return nil, fmt.Errorf("container %s: receive console: %w", opts.ID, ctxErr(ctx, err))
@@ -297,7 +314,7 @@ func (c *Container) Start() error {
 	c.sync = nil
 	defer s.Close()
 	_ = s.SetDeadline(time.Time{})
-	if err := writeMsg(s, syncMsg{Start: true}); err != nil {
+	if err := writeMsg(s, syncMsg{Start: true, State: c.state}); err != nil {
 		return fmt.Errorf("container %s: start: %w", c.ID, err)
 	}
 	// The init's end is close-on-exec: EOF means execve succeeded.

@@ -316,7 +316,7 @@ func createOn(t testing.TB, spec *specs.Spec, rootfs []specs.Mount, k *kernel.Fe
 	f, out := outFile(t)
 	defer f.Close()
 	c, err := Create(context.Background(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec,
-		Rootfs: rootfs, Stdio: Stdio{Stdout: f, Stderr: f}, Kernel: k})
+		Rootfs: rootfs, Stdio: Stdio{Stdout: f, Stderr: f}, Kernel: k, HookWait: hookWait(t)})
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}

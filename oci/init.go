@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	"github.com/crid-dev/crid/ocihooks"
 )
 
 const syncFd = 3
@@ -112,6 +115,9 @@ func initCreate(s *os.File, cfg *initConfig) error {
 			return err
 		}
 	}
+	if needCreateHooks(spec.Hooks) {
+		cfg.beforePivot = func() error { return initCreateHooks(s, spec.Hooks) }
+	}
 	if err := setupRootfs(cfg); err != nil {
 		return err
 	}
@@ -179,6 +185,16 @@ func initCreate(s *os.File, cfg *initConfig) error {
 	}
 	if !m.Start {
 		return errors.New("expected start")
+	}
+	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
+		if m.State == nil {
+			return errHookState
+		}
+		// In the container's namespaces and root, before execve (and before the
+		// process's capabilities and seccomp filter are set, as with runc).
+		if err := ocihooks.Run(context.Background(), "startContainer", spec.Hooks.StartContainer, m.State, nil); err != nil {
+			return err
+		}
 	}
 	return finalize(spec.Process, filter, cfg)
 }

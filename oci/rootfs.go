@@ -144,6 +144,11 @@ func setupRootfs(cfg *initConfig) error {
 	if err := setupDev(rootfd, spec, cfg.UserNS, mounted); err != nil {
 		return err
 	}
+	if cfg.beforePivot != nil {
+		if err := cfg.beforePivot(); err != nil {
+			return err
+		}
+	}
 	if err := pivotRoot(rootfd); err != nil {
 		return err
 	}

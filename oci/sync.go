@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -21,6 +23,10 @@ type syncMsg struct {
 	Start   bool        `json:"start,omitempty"`
 	Console bool        `json:"console,omitempty"` // an fd (the pty master) rides along
 	Config  *initConfig `json:"config,omitempty"`
+	// Hooks: the init is about to pivot_root and asks the executor to run the prestart
+	// and createRuntime hooks; the answer carries State for its own hooks.
+	Hooks bool         `json:"hooks,omitempty"`
+	State *specs.State `json:"state,omitempty"`
 }
 
 const maxSyncMsg = 16 << 20

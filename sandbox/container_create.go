@@ -197,6 +197,10 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 			return "", fmt.Errorf("CDI devices: %w", err)
 		}
 	}
+	// After CDI: a hooks.d condition sees the spec as it will run.
+	if err := m.deps.Hooks.Add(s, cfg); err != nil {
+		return "", fmt.Errorf("OCI hooks: %w", err)
+	}
 	addDefaultAnnotations(s, h)
 	sig, err := m.deps.Specs.StopSignal(cfg, img.Config.Config)
 	if err != nil {

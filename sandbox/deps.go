@@ -219,6 +219,14 @@ type Devices interface {
 	Inject(s *specs.Spec, devices []string) error
 }
 
+// Hooks adds to a container's spec the OCI hooks that hooks.d files give it.
+type Hooks interface {
+	// Add appends the hooks matching the container cfg asks for (its annotations, its host
+	// mounts) as s runs it. A hooks.d file that does not load is an error
+	// (errdefs.ErrFailedPrecondition).
+	Add(s *specs.Spec, cfg *runtimeapi.ContainerConfig) error
+}
+
 // Features are what the runtime handler really supports; cmd/crid asks the executor and
 // the kernel, and Status advertises only these.
 type Features struct {
@@ -256,6 +264,7 @@ type Deps struct {
 	Specs   Specs
 	Cgroups Cgroups
 	Devices Devices
+	Hooks   Hooks
 	// Mounter makes and removes the pod's /dev/shm tmpfs; nil means the real syscalls.
 	Mounter Mounter
 }

@@ -71,8 +71,8 @@ type ctrEntry struct {
 // New opens the store under cfg.Root, loads every pod and container, reconnects to their
 // monitors and finishes or rolls back what a crash interrupted. log may be nil.
 func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Manager, error) {
-	if deps.Images == nil || deps.Network == nil || deps.Runtime == nil || deps.Specs == nil || deps.Devices == nil {
-		return nil, errors.New("sandbox: Images, Network, Runtime, Specs and Devices are required")
+	if deps.Images == nil || deps.Network == nil || deps.Runtime == nil || deps.Specs == nil || deps.Devices == nil || deps.Hooks == nil {
+		return nil, errors.New("sandbox: Images, Network, Runtime, Specs, Devices and Hooks are required")
 	}
 	if deps.Mounter == nil {
 		deps.Mounter = sysMounter{}

@@ -53,7 +53,7 @@ func (e *ociExecutor) Create(ctx context.Context, o server.CreateOptions) (*serv
 	c, err := oci.Create(ctx, oci.CreateOptions{
 		ID: o.ID, StateDir: o.StateDir, Spec: o.Spec, Rootfs: o.Rootfs, Cgroups: e.tree,
 		Stdio:  oci.Stdio{Stdin: o.Stdio.Stdin, Stdout: o.Stdio.Stdout, Stderr: o.Stdio.Stderr},
-		Kernel: e.kernel,
+		Kernel: e.kernel, Bundle: o.Bundle, HookWait: o.HookWait,
 	})
 	if err != nil {
 		return nil, err

@@ -89,6 +89,7 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 	handlers, runtimes := runtimeHandlers(cfg, features, log)
 	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed, Runtimes: runtimes})
 	deps.Devices = wire.NewCDI(cfg.CDISpecDirs)
+	deps.Hooks = wire.Hooks{Dirs: cfg.HooksDirs}
 	d.pods, err = sandbox.New(context.Background(), sandbox.Config{
 		Root:     cfg.Root,
 		State:    cfg.State,

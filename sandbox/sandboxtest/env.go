@@ -18,6 +18,7 @@ type Env struct {
 	Mounter *Mounter
 	Cgroups *Cgroups
 	Devices *Devices
+	Hooks   *Hooks
 }
 
 // NewEnv returns fakes with the image "busybox" present.
@@ -32,6 +33,7 @@ func NewEnv() *Env {
 		Mounter: &Mounter{fail: f, Mounts: map[string]bool{}},
 		Cgroups: &Cgroups{},
 		Devices: &Devices{fail: f, Known: map[string][]string{}},
+		Hooks:   &Hooks{fail: f},
 	}
 	e.Images.Add(&sandbox.Image{
 		ID: "sha256:" + fmt.Sprintf("%064d", 1), RepoTags: []string{"docker.io/library/busybox:latest"},
@@ -43,5 +45,5 @@ func NewEnv() *Env {
 
 // Deps returns the fakes as sandbox.Deps.
 func (e *Env) Deps() sandbox.Deps {
-	return sandbox.Deps{Images: e.Images, Network: e.Network, Runtime: e.Runtime, Specs: e.Specs, Mounter: e.Mounter, Cgroups: e.Cgroups, Devices: e.Devices}
+	return sandbox.Deps{Images: e.Images, Network: e.Network, Runtime: e.Runtime, Specs: e.Specs, Mounter: e.Mounter, Cgroups: e.Cgroups, Devices: e.Devices, Hooks: e.Hooks}
 }

@@ -47,6 +47,7 @@ func Deps(img *images.Service, net *cni.Manager, mon MonitorOptions) sandbox.Dep
 		Specs:   Specs{},
 		Cgroups: NewCgroups(mon.Cgroups),
 		Devices: NewCDI(nil), // no CDI device known until the caller sets its spec dirs
+		Hooks:   Hooks{},     // no hooks.d until the caller sets its dirs
 	}
 }
 

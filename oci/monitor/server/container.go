@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crid-dev/crid/oci/monitor/api"
+	"github.com/crid-dev/crid/ocihooks"
 )
 
 // drainTimeout bounds how long an exit waits for the container's output to end:
@@ -99,6 +100,13 @@ func (s *Server) spawnContainer(ctx context.Context, c *container, req *api.Requ
 	if err := writeSpec(c.dir, c.spec); err != nil {
 		return 0, err
 	}
+	if c.spec.Hooks != nil {
+		// Hooks read the spec from <bundle>/config.json (nvidia's does): the container
+		// dir is the bundle, config.json the spec kept up to date by update.
+		if err := os.Symlink("spec.json", c.dir+"/config.json"); err != nil {
+			return 0, err
+		}
+	}
 	if req.LogPath != "" {
 		if c.log, err = OpenLog(req.LogPath, s.cfg.MaxLogLine); err != nil {
 			return 0, err
@@ -126,7 +134,8 @@ func (s *Server) spawnContainer(ctx context.Context, c *container, req *api.Requ
 	s.reaper.beginSpawn()
 	defer s.reaper.endSpawn()
 	created, err := s.exec.Create(ctx, CreateOptions{
-		ID: c.id, StateDir: c.dir + "/exec", Spec: c.spec, Rootfs: req.Rootfs, Stdio: stdio,
+		ID: c.id, StateDir: c.dir + "/exec", Spec: c.spec, Rootfs: req.Rootfs, Stdio: stdio, Bundle: c.dir,
+		HookWait: s.waitHook,
 	})
 	if err != nil {
 		return 0, err
@@ -285,8 +294,19 @@ func (s *Server) start(id string) error {
 	}
 	s.mu.Lock()
 	c.start = nil
+	pid := c.rec.Pid
 	s.mu.Unlock()
-	return s.persistRecord(c, api.StatusRunning)
+	if err := s.persistRecord(c, api.StatusRunning); err != nil {
+		return err
+	}
+	if c.spec.Hooks != nil {
+		// The runtime spec: a failed poststart hook is a warning, the container runs on.
+		st := ocihooks.State(c.id, specs.StateRunning, pid, c.dir, c.spec.Annotations)
+		if err := ocihooks.Run(context.Background(), "poststart", c.spec.Hooks.Poststart, st, s.waitHook); err != nil {
+			s.log.Warn("poststart hook failed", "id", c.id, "err", err)
+		}
+	}
+	return nil
 }
 
 // kill signals the init (all: every process of the cgroup). A container that has
@@ -325,9 +345,17 @@ func (s *Server) delete(id string) error {
 		s.mu.Unlock()
 		return api.Errorf(api.CodeFailedPrecondition, "container %q is %s, not stopped", id, c.rec.Status)
 	}
+	pid := c.rec.Pid
 	s.mu.Unlock()
 	if err := s.exec.Destroy(c.spec); err != nil {
 		return err
+	}
+	if c.spec.Hooks != nil && len(c.spec.Hooks.Poststop) > 0 {
+		// After the container is gone, before delete returns; a failure is a warning.
+		st := ocihooks.State(c.id, specs.StateStopped, pid, c.dir, c.spec.Annotations)
+		if err := ocihooks.Run(context.Background(), "poststop", c.spec.Hooks.Poststop, st, s.waitHook); err != nil {
+			s.log.Warn("poststop hook failed", "id", c.id, "err", err)
+		}
 	}
 	if c.log != nil {
 		c.log.Close()

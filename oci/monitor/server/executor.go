@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"os"
+	"os/exec"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -36,6 +37,9 @@ type CreateOptions struct {
 	Spec     *specs.Spec
 	Rootfs   []specs.Mount
 	Stdio    Stdio
+	Bundle   string // the dir whose config.json is the spec, for hooks
+	// HookWait runs hook processes through the monitor's reaper.
+	HookWait func(cmd *exec.Cmd) error
 }
 
 // Created is a container whose init waits for Start.
