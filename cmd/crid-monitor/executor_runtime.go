@@ -94,6 +94,13 @@ func (e *runtimeExecutor) Create(ctx context.Context, o server.CreateOptions) (_
 	if l := o.Spec.Linux; l != nil && l.CgroupsPath != "" && !strings.HasPrefix(l.CgroupsPath, "/") {
 		rc.systemd = true
 	}
+	// Recorded before anything is made, so that the daemon's Cleanup can delete the
+	// container from the runtime and unmount its rootfs should this monitor die.
+	if err := api.WriteExternalRuntime(filepath.Dir(bundle), &api.ExternalRuntime{
+		Path: e.path, Root: e.root, Args: e.args, SystemdCgroup: rc.systemd,
+	}); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if retErr != nil {
 			if err := e.remove(rc); err != nil {

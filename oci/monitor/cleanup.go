@@ -43,6 +43,9 @@ func Cleanup(stateDir string, tree cgroups.Tree) error {
 		if err == nil {
 			err = json.Unmarshal(b, &spec)
 		}
+		if err == nil {
+			err = deleteFromRuntime(dir, e.Name(), &spec)
+		}
 		// A spec without a cgroup put nothing in one (the monitor's own tests).
 		if err == nil && spec.Linux != nil && spec.Linux.CgroupsPath != "" {
 			err = destroyCgroup(tree, spec.Linux.CgroupsPath)

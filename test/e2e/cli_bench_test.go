@@ -84,6 +84,12 @@ func BenchmarkCLIRunDetached(b *testing.B) {
 // criBaseline returns a func that makes (and then removes) one pod with one sleeping
 // container through CRI directly and returns how long making it took.
 func criBaseline(b *testing.B, endpoint, image string) func() time.Duration {
+	return criPodStart(b, endpoint, image, "")
+}
+
+// criPodStart returns a func timing RunPodSandbox + CreateContainer + StartContainer of a
+// pod of the runtime handler handler at endpoint (the pod is removed after the timing).
+func criPodStart(b *testing.B, endpoint, image, handler string) func() time.Duration {
 	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)
@@ -100,7 +106,7 @@ func criBaseline(b *testing.B, endpoint, image string) func() time.Duration {
 			Linux:        &runtimeapi.LinuxPodSandboxConfig{},
 		}
 		start := time.Now()
-		p, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pod})
+		p, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pod, RuntimeHandler: handler})
 		if err != nil {
 			b.Fatalf("RunPodSandbox: %v", err)
 		}

@@ -7,9 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crid-dev/crid/oci/monitor/api"
+	"github.com/crid-dev/crid/test/e2e/hoststate"
 )
 
 // handlersConfig configures runc and crun as external handlers (crun declaring recursive
@@ -181,4 +186,43 @@ func TestRuntimeHandlersUseTheRuntime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRuntimeHandlerMonitorLost: when the monitor of an external handler's pod dies, crid
+// cleans up after it as for the built-in executor, and also deletes the container from
+// the runtime and unmounts its rootfs: nothing is left running, mounted or recorded.
+func TestRuntimeHandlerMonitorLost(t *testing.T) {
+	rt := externalRuntimes[0]
+	skipUnusable(t, rt.name, rt.path, rt.unsupported)
+	d := startDaemon(t, daemonOptions{config: handlersConfig()})
+	podID, id, _ := d.sleeperOn(t, "monitor-lost", rt.name)
+	ps, err := d.RT.PodSandboxStatus(ctxT(t, criTimeout), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct{ StateDir string }
+	if err := json.Unmarshal([]byte(ps.GetInfo()["info"]), &info); err != nil || info.StateDir == "" {
+		t.Fatalf("pod verbose info: %v %q", err, ps.GetInfo()["info"])
+	}
+	monPid, _, err := api.ReadPidFile(info.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrPid := d.hostPidOf(t, "sleep 3600")
+	if err := syscall.Kill(monPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitState(t, id, runtimeapi.ContainerState_CONTAINER_EXITED, 30*time.Second)
+	eventually(t, 10*time.Second, func() error {
+		if hoststate.Alive(ctrPid) {
+			return fmt.Errorf("the container's process %d survived its monitor", ctrPid)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(d.State, "runtimes", rt.name)); len(ents) != 0 {
+			return fmt.Errorf("the runtime still has %d containers", len(ents))
+		}
+		if m, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(m), id) {
+			return fmt.Errorf("the rootfs of %s is still mounted", id)
+		}
+		return nil
+	})
 }

@@ -114,6 +114,7 @@ type Daemon struct {
 	podIDs map[string]bool // every pod this daemon ever reported: cleanup looks for their leftovers
 	ctrIDs map[string]bool
 	extra  []string // extra crid flags
+	bin    string   // binaries other than binDir's (daemonOptions.binDir)
 	// podHandlers are the runtime handlers of pod configs made by podConfigOn.
 	podHandlers sync.Map // *runtimeapi.PodSandboxConfig -> string
 	config      string   // crid.toml
@@ -124,6 +125,7 @@ type Daemon struct {
 type daemonOptions struct {
 	extraFlags []string
 	config     string // crid.toml's body; "" = the built-in defaults
+	binDir     string // where crid and crid-monitor are; "" = the build under test (binDir)
 }
 
 // newDaemon prepares the dirs and config and starts crid. The caller owns cleanup
@@ -145,6 +147,7 @@ func newDaemon(opts daemonOptions) (*Daemon, error) {
 		ctrIDs:   map[string]bool{},
 		extra:    opts.extraFlags,
 		config:   opts.config,
+		bin:      opts.binDir,
 	}
 	if err := d.writeConfig(); err != nil {
 		os.RemoveAll(dir)
@@ -330,7 +333,11 @@ func (d *Daemon) Start() error {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "==== e2e: starting crid %s\n", strings.Join(d.args(), " "))
-	cmd := exec.Command(filepath.Join(binDir, "crid"), d.args()...)
+	bin := binDir
+	if d.bin != "" {
+		bin = d.bin
+	}
+	cmd := exec.Command(filepath.Join(bin, "crid"), d.args()...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a Ctrl-C of `go test` does not reach it before cleanup does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
