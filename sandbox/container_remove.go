@@ -35,6 +35,7 @@ func (m *Manager) removeContainer(ctx context.Context, e *ctrEntry) error {
 	m.stats.forget(c.ID)
 	m.forgetFsUsage(c.ID)
 	m.forgetCgroup(c)
+	m.forgetSamples(c.ID)
 	m.publishContainer(EventDeleted, c)
 	return nil
 }

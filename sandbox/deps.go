@@ -251,6 +251,13 @@ type Config struct {
 	// writable layers (0: DefaultFsUsageInterval; negative: never, for tests that run
 	// passes themselves). Stats requests only read its samples.
 	FsUsageInterval time.Duration
+	// StatsInterval is how often, while stats are asked for, a sampler re-reads every
+	// running container's cgroup and pod's network counters (0: DefaultStatsInterval;
+	// negative: no sampler, requests read what is older than StatsMaxAge themselves).
+	StatsInterval time.Duration
+	// StatsMaxAge bounds the age of a cgroup or network sample a node-wide stats request
+	// reports; an older one is read again (0: twice the interval).
+	StatsMaxAge time.Duration
 	// FsUsageMaxAge bounds the age of a writable-layer figure a stats request reports:
 	// an older sample is left out (0: DefaultFsUsageMaxAge).
 	FsUsageMaxAge time.Duration

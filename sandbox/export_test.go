@@ -28,3 +28,13 @@ func (m *Manager) FsSamples() int {
 	defer m.fs.mu.Unlock()
 	return len(m.fs.samples)
 }
+
+// MeasureStats runs one pass of the stats sampler now.
+func (m *Manager) MeasureStats() { m.measureStats() }
+
+// StatsSamples is how many cgroup and network samples the Manager holds (for leak tests).
+func (m *Manager) StatsSamples() int {
+	m.samples.mu.Lock()
+	defer m.samples.mu.Unlock()
+	return len(m.samples.cgroups) + len(m.samples.net)
+}

@@ -39,6 +39,8 @@ type Manager struct {
 
 	stats statsCache
 	fs    fsUsageCache
+	// samples are the last cgroup and network reads stats requests share (stats_sampler.go).
+	samples statsSamples
 
 	now func() time.Time // event times; tests may pin it (export_test.go)
 	// crashPoint, set by tests only (export_test.go), makes a failed RunPod or
@@ -89,6 +91,15 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Manager
 	if cfg.FsUsageMaxAge <= 0 {
 		cfg.FsUsageMaxAge = DefaultFsUsageMaxAge
 	}
+	if cfg.StatsInterval == 0 {
+		cfg.StatsInterval = DefaultStatsInterval
+	}
+	if cfg.StatsMaxAge <= 0 {
+		cfg.StatsMaxAge = 2 * cfg.StatsInterval
+		if cfg.StatsInterval < 0 {
+			cfg.StatsMaxAge = 2 * DefaultStatsInterval
+		}
+	}
 	for _, d := range []string{cfg.Root, filepath.Join(cfg.State, "pods")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("sandbox: %w", err)
@@ -102,11 +113,12 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Manager
 		cfg: cfg, deps: deps, log: log, store: st,
 		events:   newBroker(),
 		podNames: newReservations(), ctrNames: newReservations(),
-		pods:  newIndex[*podEntry]("pod sandbox"),
-		ctrs:  newIndex[*ctrEntry]("container"),
-		stats: statsCache{samples: map[string]cpuSample{}},
-		fs:    newFsUsageCache(),
-		now:   time.Now,
+		pods:    newIndex[*podEntry]("pod sandbox"),
+		ctrs:    newIndex[*ctrEntry]("container"),
+		stats:   statsCache{samples: map[string]cpuSample{}},
+		fs:      newFsUsageCache(),
+		samples: newStatsSamples(),
+		now:     time.Now,
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if err := m.recover(ctx); err != nil {
@@ -115,6 +127,9 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Manager
 	}
 	if cfg.FsUsageInterval > 0 {
 		m.collectFsUsage()
+	}
+	if cfg.StatsInterval > 0 {
+		m.sampleStats()
 	}
 	return m, nil
 }

@@ -46,6 +46,7 @@ func (m *Manager) forgetPod(ctx context.Context, e *podEntry) error {
 	m.pods.remove(p.ID, p.key())
 	m.podNames.forget(p.key())
 	m.stats.forget(p.ID)
+	m.forgetSamples(p.ID)
 	m.events.publish(Event{Type: EventDeleted, ID: p.ID, Pod: p, At: m.now()})
 	m.log.Info("pod sandbox removed", "pod", p.ID)
 	return nil

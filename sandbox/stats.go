@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -54,6 +53,7 @@ type PodStats struct {
 type cpuSample struct {
 	at    time.Time
 	usage uint64
+	rate  *uint64 // the rate computed when this sample was taken
 }
 
 type statsCache struct {
@@ -61,17 +61,22 @@ type statsCache struct {
 	samples map[string]cpuSample
 }
 
-// nanoCores records usage at `at` for id and returns the rate since the last sample.
+// nanoCores records usage at `at` for id and returns the rate since the last sample. The
+// same sample asked again (a cached cgroup read) gets the rate computed the first time.
 func (s *statsCache) nanoCores(id string, at time.Time, usage uint64) *uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prev, ok := s.samples[id]
-	s.samples[id] = cpuSample{at: at, usage: usage}
-	if !ok || !at.After(prev.at) || usage < prev.usage {
-		return nil
+	if ok && at.Equal(prev.at) && usage == prev.usage {
+		return prev.rate
 	}
-	v := uint64(float64(usage-prev.usage) / float64(at.Sub(prev.at).Nanoseconds()) * 1e9)
-	return &v
+	var rate *uint64
+	if ok && at.After(prev.at) && usage >= prev.usage {
+		v := uint64(float64(usage-prev.usage) / float64(at.Sub(prev.at).Nanoseconds()) * 1e9)
+		rate = &v
+	}
+	s.samples[id] = cpuSample{at: at, usage: usage, rate: rate}
+	return rate
 }
 
 func (s *statsCache) forget(id string) {
@@ -86,14 +91,15 @@ func (m *Manager) ContainerStats(_ context.Context, id string) (*ContainerStats,
 	if err != nil {
 		return nil, err
 	}
-	return m.containerStats(c, false), nil
+	return m.containerStats(c, readLive), nil
 }
 
 // ListContainerStats returns the usage of the containers f selects.
 func (m *Manager) ListContainerStats(_ context.Context, f ContainerFilter) []*ContainerStats {
+	m.statsWanted()
 	var out []*ContainerStats
 	for _, c := range m.Containers(f) {
-		out = append(out, m.containerStats(c, false))
+		out = append(out, m.containerStats(c, readSampled))
 	}
 	return out
 }
@@ -101,18 +107,34 @@ func (m *Manager) ListContainerStats(_ context.Context, f ContainerFilter) []*Co
 // containerStats measures c from its cgroup, read here in the daemon: no call
 // to the pod's monitor, so a node's stats cost file reads only, and a stuck
 // monitor cannot hold them up.
-func (m *Manager) containerStats(c *Container, detail bool) *ContainerStats {
+// How a stats call reads cgroups: one container or pod is read now (a few preads), a
+// node-wide list uses the samples (stats_sampler.go), the metrics read every controller.
+type statsRead int
+
+const (
+	readLive statsRead = iota
+	readSampled
+	readDetail
+)
+
+func (m *Manager) containerStats(c *Container, how statsRead) *ContainerStats {
+	detail := how == readDetail
 	cs := &ContainerStats{Container: c, Timestamp: time.Now()}
 	cs.Fs, cs.FsTimestamp = m.fsUsage(c.ID, m.now())
 	if c.State != ContainerRunning || c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" {
 		return cs
 	}
 	cgroupsPath := c.Spec.Linux.CgroupsPath
-	read := m.deps.Cgroups.Usage
+	var st *CgroupStats
+	var err error
 	if detail {
-		read = m.deps.Cgroups.Stats // the metrics want every controller's figures
+		// The metrics want every controller's figures, read now; they carry no rate.
+		st, err = m.deps.Cgroups.Stats(cgroupsPath)
+	} else if how == readSampled {
+		st, cs.NanoCores, err = m.cgroupUsage(c)
+	} else {
+		st, cs.NanoCores, err = m.readCgroupUsage(c, m.now())
 	}
-	st, err := read(cgroupsPath)
 	if err != nil {
 		m.log.Debug("container stats", "container", c.ID, "error", err)
 		return cs
@@ -121,10 +143,6 @@ func (m *Manager) containerStats(c *Container, detail bool) *ContainerStats {
 		cs.Timestamp = st.Timestamp
 	}
 	cs.Cgroup = st
-	cs.NanoCores = m.stats.nanoCores(c.ID, cs.Timestamp, st.CPUUsageNanos)
-	if _, present := m.ctrs.get(c.ID); !present {
-		m.stats.forget(c.ID) // removed while we measured: its forget may have come first
-	}
 	if detail {
 		if cs.Detail = readCgroupDetail(m.deps.Cgroups.Procs(cgroupsPath)); cs.Fs != nil {
 			statfsInto(cs.Detail, cs.Fs.Mountpoint)
@@ -139,6 +157,7 @@ func (m *Manager) forgetCgroup(c *Container) {
 	if c == nil || c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" || m.deps.Cgroups == nil {
 		return
 	}
+	m.forgetSamples(c.ID)
 	m.deps.Cgroups.Forget(c.Spec.Linux.CgroupsPath)
 }
 
@@ -148,14 +167,15 @@ func (m *Manager) PodStats(_ context.Context, id string) (*PodStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.podStats(p, false), nil
+	return m.podStats(p, readLive), nil
 }
 
 // ListPodStats returns the usage of the pods f selects.
 func (m *Manager) ListPodStats(_ context.Context, f PodFilter) []*PodStats {
+	m.statsWanted()
 	var out []*PodStats
 	for _, p := range m.Pods(f) {
-		out = append(out, m.podStats(p, false))
+		out = append(out, m.podStats(p, readSampled))
 	}
 	return out
 }
@@ -165,17 +185,23 @@ func (m *Manager) ListPodStats(_ context.Context, f PodFilter) []*PodStats {
 func (m *Manager) ListPodMetrics(context.Context) []*PodStats {
 	var out []*PodStats
 	for _, p := range m.Pods(PodFilter{}) {
-		out = append(out, m.podStats(p, true))
+		out = append(out, m.podStats(p, readDetail))
 	}
 	return out
 }
 
-func (m *Manager) podStats(p *Pod, detail bool) *PodStats {
-	ps := &PodStats{Pod: p, Timestamp: time.Now()}
+func (m *Manager) podStats(p *Pod, how statsRead) *PodStats {
+	detail := how == readDetail
+	ps := &PodStats{Pod: p}
 	for _, c := range m.PodContainers(p.ID) {
-		cs := m.containerStats(c, detail)
+		cs := m.containerStats(c, how)
 		ps.Containers = append(ps.Containers, cs)
 		if st := cs.Cgroup; st != nil {
+			// The pod's figures are as of its newest container sample (they may be
+			// cached): the same samples give the same time, so the same rate.
+			if cs.Timestamp.After(ps.Timestamp) {
+				ps.Timestamp = cs.Timestamp
+			}
 			ps.CPUNanos += st.CPUUsageNanos
 			ps.Memory.MemoryUsage += st.MemoryUsage
 			ps.Memory.MemoryWorkingSet += st.MemoryWorkingSet
@@ -185,9 +211,14 @@ func (m *Manager) podStats(p *Pod, detail bool) *PodStats {
 			ps.Memory.Pids += st.Pids
 		}
 	}
-	ps.NanoCores = m.stats.nanoCores(p.ID, ps.Timestamp, ps.CPUNanos)
-	if _, present := m.pods.get(p.ID); !present {
-		m.stats.forget(p.ID)
+	if ps.Timestamp.IsZero() {
+		ps.Timestamp = time.Now()
+	}
+	if !detail {
+		ps.NanoCores = m.stats.nanoCores(p.ID, ps.Timestamp, ps.CPUNanos)
+		if _, present := m.pods.get(p.ID); !present {
+			m.stats.forget(p.ID)
+		}
 	}
 	if parent := p.Config.GetLinux().GetCgroupParent(); parent != "" && p.State == PodReady {
 		if cpu, mem, io, err := m.deps.Cgroups.Pressure(parent); err == nil {
@@ -195,9 +226,10 @@ func (m *Manager) podStats(p *Pod, detail bool) *PodStats {
 		}
 	}
 	if p.NetNS != "" && p.InfraPid > 0 && p.State == PodReady {
-		// /proc/<pid>/net/dev shows the namespace of that process: the pod's.
-		if ifs, err := readNetDev(fmt.Sprintf("/proc/%d/net/dev", p.InfraPid)); err == nil {
-			ps.Network = ifs
+		if how == readSampled {
+			ps.Network = m.podNetwork(p)
+		} else {
+			ps.Network = m.readPodNetwork(p, m.now())
 		}
 	}
 	return ps

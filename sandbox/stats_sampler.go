@@ -1,0 +1,190 @@
+package sandbox
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Config.StatsInterval and how long the sampler keeps going after the last
+// node-wide stats request. kubelet asks every 10 s; `crictl stats` and `crid stats` every
+// second: with samples refreshed every 0.5 s and used up to 1 s old (StatsMaxAge's default,
+// twice the interval), two calls a second apart see samples at least 0.5 s apart.
+const (
+	DefaultStatsInterval = 500 * time.Millisecond
+	statsIdleAfter       = time.Minute
+)
+
+// statsSamples are the last cgroup reads of running containers and the last network
+// counters of ready pods. A node-wide stats request (ListContainerStats,
+// ListPodSandboxStats) uses a sample at most Config.StatsMaxAge old and reads the cgroup
+// itself otherwise (a call for one container or pod always reads: a few preads); while stats are being asked for, a sampler
+// goroutine refreshes every sample each StatsInterval, so that a node-wide request costs
+// building the answer only, however loaded the node is (cadvisor's housekeeping, CRI-O's
+// stats_collection_period). The sampler stops a minute after the last request.
+type statsSamples struct {
+	mu      sync.Mutex
+	cgroups map[string]cgroupSample // container id
+	net     map[string]netSample    // pod id
+	wanted  atomic.Int64            // wall clock (unix ns) of the last request
+	wake    chan struct{}
+}
+
+type cgroupSample struct {
+	stats *CgroupStats // shared by the requests that use it: read only
+	nano  *uint64
+	at    time.Time // Manager clock when read: the sample's age
+}
+
+type netSample struct {
+	ifs []NetStats
+	at  time.Time
+}
+
+func newStatsSamples() statsSamples {
+	return statsSamples{cgroups: map[string]cgroupSample{}, net: map[string]netSample{}, wake: make(chan struct{}, 1)}
+}
+
+// statsWanted notes a stats request and wakes the sampler.
+func (m *Manager) statsWanted() {
+	m.samples.wanted.Store(time.Now().UnixNano())
+	select {
+	case m.samples.wake <- struct{}{}:
+	default:
+	}
+}
+
+// cgroupUsage returns c's cgroup figures and CPU rate: its sample if at most StatsMaxAge
+// old, else read now (and kept).
+func (m *Manager) cgroupUsage(c *Container) (*CgroupStats, *uint64, error) {
+	now := m.now()
+	m.samples.mu.Lock()
+	s, ok := m.samples.cgroups[c.ID]
+	m.samples.mu.Unlock()
+	if ok && now.Sub(s.at) <= m.cfg.StatsMaxAge {
+		return s.stats, s.nano, nil
+	}
+	return m.readCgroupUsage(c, now)
+}
+
+// readCgroupUsage reads c's cgroup, computes its CPU rate and keeps the sample, unless c
+// was removed meanwhile (its forget may have come first).
+func (m *Manager) readCgroupUsage(c *Container, now time.Time) (*CgroupStats, *uint64, error) {
+	st, err := m.deps.Cgroups.Usage(c.Spec.Linux.CgroupsPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts := st.Timestamp
+	if ts.IsZero() {
+		ts = now
+	}
+	nano := m.stats.nanoCores(c.ID, ts, st.CPUUsageNanos)
+	m.samples.mu.Lock()
+	if _, present := m.ctrs.get(c.ID); present {
+		if prev, ok := m.samples.cgroups[c.ID]; !ok || !prev.at.After(now) {
+			m.samples.cgroups[c.ID] = cgroupSample{stats: st, nano: nano, at: now}
+		}
+	} else {
+		m.stats.forget(c.ID)
+	}
+	m.samples.mu.Unlock()
+	return st, nano, nil
+}
+
+// podNetwork returns the pod's interface counters: its sample if at most StatsMaxAge old,
+// else read now (and kept). nil when they cannot be read.
+func (m *Manager) podNetwork(p *Pod) []NetStats {
+	now := m.now()
+	m.samples.mu.Lock()
+	s, ok := m.samples.net[p.ID]
+	m.samples.mu.Unlock()
+	if ok && now.Sub(s.at) <= m.cfg.StatsMaxAge {
+		return s.ifs
+	}
+	return m.readPodNetwork(p, now)
+}
+
+func (m *Manager) readPodNetwork(p *Pod, now time.Time) []NetStats {
+	// /proc/<pid>/net/dev shows the namespace of that process: the pod's.
+	ifs, err := readNetDev(fmt.Sprintf("/proc/%d/net/dev", p.InfraPid))
+	if err != nil {
+		return nil
+	}
+	m.samples.mu.Lock()
+	if _, present := m.pods.get(p.ID); present {
+		m.samples.net[p.ID] = netSample{ifs: ifs, at: now}
+	}
+	m.samples.mu.Unlock()
+	return ifs
+}
+
+// forgetSamples drops the samples of a container or pod that stopped or went away.
+func (m *Manager) forgetSamples(id string) {
+	m.samples.mu.Lock()
+	delete(m.samples.cgroups, id)
+	delete(m.samples.net, id)
+	m.samples.mu.Unlock()
+}
+
+// sampleStats refreshes every sample each StatsInterval while stats are asked for, until
+// the Manager closes.
+func (m *Manager) sampleStats() {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-m.samples.wake:
+			}
+			t := time.NewTicker(m.cfg.StatsInterval)
+			for time.Since(time.Unix(0, m.samples.wanted.Load())) < statsIdleAfter {
+				m.measureStats()
+				select {
+				case <-m.ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
+			t.Stop()
+		}
+	}()
+}
+
+// measureStats reads every running container's cgroup and every ready pod's network
+// counters, and drops the samples of the others.
+func (m *Manager) measureStats() {
+	now := m.now()
+	live := map[string]bool{}
+	for _, c := range m.Containers(ContainerFilter{}) {
+		if c.State != ContainerRunning || c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" {
+			continue
+		}
+		live[c.ID] = true
+		if _, _, err := m.readCgroupUsage(c, now); err != nil {
+			m.log.Debug("container stats", "container", c.ID, "error", err)
+		}
+	}
+	for _, p := range m.Pods(PodFilter{}) {
+		if p.NetNS == "" || p.InfraPid <= 0 || p.State != PodReady {
+			continue
+		}
+		live[p.ID] = true
+		m.readPodNetwork(p, now)
+	}
+	m.samples.mu.Lock()
+	for id := range m.samples.cgroups {
+		if !live[id] {
+			delete(m.samples.cgroups, id)
+		}
+	}
+	for id := range m.samples.net {
+		if !live[id] {
+			delete(m.samples.net, id)
+		}
+	}
+	m.samples.mu.Unlock()
+}

@@ -1,0 +1,117 @@
+package sandbox_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crid-dev/crid/sandbox"
+)
+
+// A stats request reports a cgroup sample at most StatsMaxAge old and reads the cgroup
+// itself only past that; a cached sample keeps its time and CPU rate; an exited
+// container's sample goes.
+func TestStatsSamplesBoundedAge(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	const maxAge = 2 * time.Second
+	h.cfg.StatsInterval, h.cfg.StatsMaxAge = -1, maxAge // no sampler: the test runs passes
+	h.restart()
+	var mu sync.Mutex
+	now := time.Unix(1e9, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h.m.SetClock(clock)
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	var reads atomic.Int64
+	h.env.Cgroups.StatsFunc = func(string) (*sandbox.CgroupStats, error) {
+		n := reads.Add(1)
+		return &sandbox.CgroupStats{Timestamp: clock(), CPUUsageNanos: uint64(n) * 1e9, MemoryWorkingSet: uint64(n)}, nil
+	}
+	pod := h.runPod("web")
+	id := h.createStarted(pod, "app")
+	ctx := context.Background()
+	get := func() *sandbox.ContainerStats {
+		t.Helper()
+		l := h.m.ListContainerStats(ctx, sandbox.ContainerFilter{ID: id})
+		if len(l) != 1 || l[0].Cgroup == nil {
+			t.Fatalf("stats %+v", l)
+		}
+		return l[0]
+	}
+	first := get()
+	if reads.Load() != 1 || first.Cgroup.MemoryWorkingSet != 1 {
+		t.Fatalf("first request: %d reads, %+v", reads.Load(), first.Cgroup)
+	}
+	advance(maxAge)
+	if cs := get(); reads.Load() != 1 || cs.Cgroup.MemoryWorkingSet != 1 || !cs.Timestamp.Equal(first.Timestamp) {
+		t.Fatalf("a sample exactly StatsMaxAge old was read again (%d reads) or changed: %+v at %v", reads.Load(), cs.Cgroup, cs.Timestamp)
+	}
+	advance(time.Nanosecond)
+	second := get()
+	if reads.Load() != 2 || second.Cgroup.MemoryWorkingSet != 2 || second.NanoCores == nil {
+		t.Fatalf("a sample older than StatsMaxAge was reported: %d reads, %+v, rate %v", reads.Load(), second.Cgroup, second.NanoCores)
+	}
+	again := get()
+	if reads.Load() != 2 || again.NanoCores == nil || *again.NanoCores != *second.NanoCores {
+		t.Fatalf("the cached sample lost its rate: %v, want %d", again.NanoCores, *second.NanoCores)
+	}
+	pl := h.m.ListPodStats(ctx, sandbox.PodFilter{ID: pod})
+	if reads.Load() != 2 || len(pl) != 1 || len(pl[0].Containers) != 1 || pl[0].Memory.MemoryWorkingSet != 2 || !pl[0].Timestamp.Equal(second.Timestamp) {
+		t.Fatalf("pod stats over the cached sample: %d reads, %+v", reads.Load(), pl)
+	}
+	// A call for one container or pod reads now, and leaves its read for the lists.
+	if cs, err := h.m.ContainerStats(ctx, id); err != nil || reads.Load() != 3 || cs.Cgroup.MemoryWorkingSet != 3 {
+		t.Fatalf("ContainerStats: %d reads, %+v, %v; want a read of its own", reads.Load(), cs, err)
+	}
+	if ps, err := h.m.PodStats(ctx, pod); err != nil || reads.Load() != 4 || ps.Memory.MemoryWorkingSet != 4 {
+		t.Fatalf("PodStats: %d reads, %+v, %v; want a read of its own", reads.Load(), ps, err)
+	}
+	if cs := get(); reads.Load() != 4 || cs.Cgroup.MemoryWorkingSet != 4 {
+		t.Fatalf("the list after a single read: %d reads, %+v; want that read", reads.Load(), cs.Cgroup)
+	}
+
+	h.m.MeasureStats()
+	if reads.Load() != 5 || h.m.StatsSamples() == 0 {
+		t.Fatalf("a sampler pass: %d reads, %d samples", reads.Load(), h.m.StatsSamples())
+	}
+	if cs := get(); reads.Load() != 5 || cs.Cgroup.MemoryWorkingSet != 5 {
+		t.Fatalf("after a pass the request read again (%d reads) or missed the pass's sample: %+v", reads.Load(), cs.Cgroup)
+	}
+
+	p, _ := h.m.Pod(pod)
+	h.env.Runtime.Monitor(p.Dir).Exit(id, 0, false)
+	waitExited(t, h.m, id)
+	h.m.MeasureStats()
+	if n := h.m.StatsSamples(); n != 0 {
+		t.Fatalf("%d samples left with no container running", n)
+	}
+}
+
+// A node-wide stats request wakes the sampler, which reads every running container in
+// the background.
+func TestStatsRequestWakesTheSampler(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	reads := make(chan string, 100)
+	h.env.Cgroups.StatsFunc = func(id string) (*sandbox.CgroupStats, error) {
+		reads <- id
+		return &sandbox.CgroupStats{Timestamp: time.Now()}, nil
+	}
+	h.cfg.StatsInterval = time.Hour // one pass per wake-up during the test
+	h.restart()
+	pod := h.runPod("web")
+	a := h.createStarted(pod, "a")
+	b := h.createStarted(pod, "b")
+	h.m.ListContainerStats(context.Background(), sandbox.ContainerFilter{ID: a})
+	seen := map[string]bool{}
+	for !seen[b] {
+		select {
+		case id := <-reads:
+			seen[id] = true
+		case <-time.After(time.Minute):
+			t.Fatalf("the sampler read %v after a request for %s, want %s too", seen, a, b)
+		}
+	}
+}
