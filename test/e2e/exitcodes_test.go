@@ -8,10 +8,12 @@ import (
 )
 
 // TestExitCodes: a container's own exit status and the kubelet reasons derived from it.
-func TestExitCodes(t *testing.T) {
-	d := sharedDaemon(t)
+func TestExitCodes(t *testing.T) { exitCodes(t, sharedDaemon(t), "") }
+
+// exitCodes is TestExitCodes on a pod of the runtime handler handler.
+func exitCodes(t *testing.T, d *Daemon, handler string) {
 	img := testImage(t, d)
-	pod := d.podConfig(t, "exitcodes")
+	pod := d.podConfigOn(t, "exitcodes", handler)
 	// A pod-wide pid namespace: the built-in init is pid 1, so a container can SIGKILL
 	// itself (pid 1 of a namespace cannot receive SIGKILL from inside it).
 	pod.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD

@@ -116,11 +116,13 @@ func forEachHandler(t *testing.T, body func(t *testing.T, handler string)) {
 }
 
 // TestRuntimeHandlers runs the same test bodies as the built-in executor's on pods of
-// each handler: lifecycle and logs, exec (sync, streamed, tty), attach, stats.
+// each handler: lifecycle and logs, exit codes, a TTY container, exec (sync, streamed,
+// tty), attach, stats, resources and their update.
 func TestRuntimeHandlers(t *testing.T) {
 	d := startDaemon(t, daemonOptions{config: handlersConfig()})
 	for name, body := range map[string]func(*testing.T, *Daemon, string){
 		"logs": containerLogs, "execsync": execSync, "execstream": execStream, "attach": attach, "stats": containerStats,
+		"resources": resources, "exitcodes": exitCodes, "tty": containerTTY,
 	} {
 		t.Run(name, func(t *testing.T) {
 			forEachHandler(t, func(t *testing.T, handler string) { body(t, d, handler) })

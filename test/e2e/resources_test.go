@@ -63,9 +63,11 @@ func cgroupValue(t *testing.T, pid int, file string) string {
 
 // TestResources: CPU and memory limits from the container config reach its cgroup, and
 // UpdateContainerResources changes them on a running container.
-func TestResources(t *testing.T) {
-	d := sharedDaemon(t)
-	pod := d.podConfig(t, "resources")
+func TestResources(t *testing.T) { resources(t, sharedDaemon(t), "") }
+
+// resources is TestResources on a pod of the runtime handler handler.
+func resources(t *testing.T, d *Daemon, handler string) {
+	pod := d.podConfigOn(t, "resources", handler)
 	podID := d.runPod(t, pod)
 	cfg := containerConfig("limited", testImage(t, d), "sleep", "3601")
 	cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{

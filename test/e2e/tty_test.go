@@ -9,6 +9,28 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
+// TestContainerTTY: a container asking for a terminal runs on one (stdin, stdout and
+// stderr are the same pty) and what it writes reaches its CRI log.
+func TestContainerTTY(t *testing.T) { containerTTY(t, sharedDaemon(t), "") }
+
+// containerTTY is TestContainerTTY on a pod of the runtime handler handler.
+func containerTTY(t *testing.T, d *Daemon, handler string) {
+	pod := d.podConfigOn(t, "tty", handler)
+	podID := d.runPod(t, pod)
+	cfg := containerConfig("term", testImage(t, d), "sh", "-c", "test -t 0 && test -t 1 && test -t 2 && echo on-a-tty")
+	cfg.Tty = true
+	id := d.runContainer(t, podID, pod, cfg)
+	if st := d.waitState(t, id, runtimeapi.ContainerState_CONTAINER_EXITED, 30*time.Second); st.ExitCode != 0 {
+		t.Fatalf("tty container exit %d: its stdio is not a terminal (log %q)", st.ExitCode, readLog(t, pod, cfg))
+	}
+	eventually(t, 10*time.Second, func() error {
+		if out, _ := logMessages(t, readLog(t, pod, cfg)); !containsString(out, "on-a-tty") && !containsString(out, "on-a-tty\r") {
+			return errString("log: " + readLog(t, pod, cfg))
+		}
+		return nil
+	})
+}
+
 // TestExecTTYResize: the terminal size a client sends on the resize stream reaches the
 // exec's terminal (what kubectl exec -t does when the window changes).
 func TestExecTTYResize(t *testing.T) {
