@@ -52,6 +52,24 @@ func waitComm(t *testing.T, pid int, comm string) {
 	}
 }
 
+// waitAsleep waits until pid sleeps in the sleep program: its comm changes at execve, but
+// then the dynamic loader opens the program's libraries (an fd each, for a moment), so
+// only the sleep syscall says the program's own code runs.
+func waitAsleep(t *testing.T, pid int) {
+	t.Helper()
+	waitComm(t, pid, "sleep")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		// The number of the syscall the process is blocked in, or "running".
+		b, _ := os.ReadFile("/proc/" + itoa(pid) + "/syscall")
+		if f := strings.Fields(string(b)); len(f) > 0 && (f[0] == itoa(unix.SYS_NANOSLEEP) || f[0] == itoa(unix.SYS_CLOCK_NANOSLEEP)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never slept: /proc/%d/syscall %q", pid, pid, b)
+		}
+	}
+}
+
 // stdioOnly fails unless fds are 0, 1 and 2, plus, while the init waits for
 // Start, the sync socket and the Go runtime's anonymous inodes (epoll,
 // eventfd: they name no file and /proc cannot reopen them).
@@ -93,7 +111,7 @@ func TestOnlyStdioReachesTheContainer(t *testing.T) {
 			if err := ctr.Start(); err != nil {
 				t.Fatal(err)
 			}
-			waitComm(t, ctr.Pid, "sleep")
+			waitAsleep(t, ctr.Pid)
 			stdioOnly(t, "pid 1", fdsOf(t, ctr.Pid), false)
 			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 			if err != nil {
@@ -106,7 +124,7 @@ func TestOnlyStdioReachesTheContainer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitComm(t, pid, "sleep")
+			waitAsleep(t, pid)
 			stdioOnly(t, "an exec'd process", fdsOf(t, pid), false)
 			_ = unix.Kill(pid, unix.SIGKILL)
 			waitExit(t, pid)
