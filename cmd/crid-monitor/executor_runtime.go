@@ -72,6 +72,10 @@ type runtimeExecutor struct {
 	ctrs map[*specs.Spec]*runtimeContainer // by the spec the server passes for the container
 }
 
+// RunsPostHooks: the runtime runs every hook of the bundle's config.json, poststart at
+// its start and poststop at its delete (server.PostHooksRunner).
+func (e *runtimeExecutor) RunsPostHooks() bool { return true }
+
 // runtimeContainer is what the runtime was told about one container.
 type runtimeContainer struct {
 	id, bundle string

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +15,9 @@ import (
 )
 
 // TestOCIHooks: hooks.d files the test writes act on the containers whose annotations
-// they match, at each stage, with the state on stdin; a failing createRuntime hook fails
-// CreateContainer and leaves no container.
+// they match, at each stage, once, with the state on stdin; a failing createRuntime hook
+// fails CreateContainer and leaves no container. On the built-in executor and on each
+// external runtime handler (which runs the hooks itself).
 func TestOCIHooks(t *testing.T) {
 	low, err := os.MkdirTemp("", "crid-hooks-low")
 	if err != nil {
@@ -25,7 +28,7 @@ func TestOCIHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(low); os.RemoveAll(high) })
-	d := startDaemon(t, daemonOptions{config: fmt.Sprintf("hooks_dirs = [%q, %q]\n", low, high)})
+	d := startDaemon(t, daemonOptions{config: fmt.Sprintf("hooks_dirs = [%q, %q]\n", low, high) + handlersConfig()})
 
 	marks := filepath.Join(high, "marks")
 	when := func(v string) string { return `{"annotations": {"^e2e\\.crid\\.dev/hook$": "^` + v + `$"}}` }
@@ -42,7 +45,14 @@ func TestOCIHooks(t *testing.T) {
 	// Masked by the same name in the later dir: never run.
 	hook("01-runtime.json", low, "exit 1", `{"always": true}`, `["prestart"]`)
 
-	pod := d.podConfig(t, "hooks")
+	forEachHandler(t, func(t *testing.T, handler string) { hookStages(t, d, handler, marks) })
+}
+
+func hookStages(t *testing.T, d *Daemon, handler, marks string) {
+	if err := os.Remove(marks); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	pod := d.podConfigOn(t, "hooks", handler)
 	podID := d.runPod(t, pod)
 	img := testImage(t, d)
 	readMarks := func() []string {
@@ -64,14 +74,16 @@ func TestOCIHooks(t *testing.T) {
 	cfg.Annotations = map[string]string{"e2e.crid.dev/hook": "mark"}
 	id := d.createContainer(t, podID, pod, cfg)
 	m := readMarks()
-	if len(m) != 3 || status(m[0]) != specs.StateCreating || status(m[1]) != specs.StateCreating || !strings.HasPrefix(m[2], "cc mnt:") {
+	// Debian's runc 1.1 runs poststart hooks at create (fixed in runc 1.2): an external
+	// runtime's timing is its own, so for those only the totals below are checked.
+	if handler == "" && (len(m) != 3 || status(m[0]) != specs.StateCreating || status(m[1]) != specs.StateCreating || !strings.HasPrefix(m[2], "cc mnt:")) {
 		t.Fatalf("after create, marks:\n%s", strings.Join(m, "\n"))
 	}
-	if own, _ := os.Readlink("/proc/self/ns/mnt"); m[2] == "cc "+own {
-		t.Error("the createContainer hook ran in the runtime's mount namespace")
+	if own, _ := os.Readlink("/proc/self/ns/mnt"); len(m) < 3 || m[2] == "cc "+own {
+		t.Errorf("the createContainer hook ran in the runtime's mount namespace, or not at all: %q", m)
 	}
 	d.startContainer(t, id)
-	if m = readMarks(); len(m) != 4 || status(m[3]) != specs.StateRunning {
+	if m = readMarks(); handler == "" && (len(m) != 4 || status(m[3]) != specs.StateRunning) {
 		t.Fatalf("after start, marks:\n%s", strings.Join(m, "\n"))
 	}
 	if got := d.mustExec(t, id, "cat", "/started"); status(got) != specs.StateCreated {
@@ -83,7 +95,8 @@ func TestOCIHooks(t *testing.T) {
 	if _, err := d.RT.RemoveContainer(ctxT(t, criTimeout), &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
 		t.Fatal(err)
 	}
-	if m = readMarks(); len(m) != 5 || status(m[4]) != specs.StateStopped {
+	// Each stage once: the monitor leaves poststart and poststop to an external runtime.
+	if m = readMarks(); len(m) != 5 || status(m[len(m)-1]) != specs.StateStopped {
 		t.Fatalf("after remove, marks:\n%s", strings.Join(m, "\n"))
 	}
 
@@ -95,7 +108,7 @@ func TestOCIHooks(t *testing.T) {
 
 	veto := containerConfig("vetoed", img, "sleep", "3600")
 	veto.Annotations = map[string]string{"e2e.crid.dev/hook": "veto"}
-	_, err = d.RT.CreateContainer(ctxT(t, criTimeout), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: veto, SandboxConfig: pod})
+	_, err := d.RT.CreateContainer(ctxT(t, criTimeout), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: veto, SandboxConfig: pod})
 	if err == nil || !strings.Contains(err.Error(), "vetoed by policy") {
 		t.Fatalf("a failing createRuntime hook: %v", err)
 	}

@@ -299,7 +299,7 @@ func (s *Server) start(id string) error {
 	if err := s.persistRecord(c, api.StatusRunning); err != nil {
 		return err
 	}
-	if c.spec.Hooks != nil {
+	if c.spec.Hooks != nil && s.monitorRunsPostHooks() {
 		// The runtime spec: a failed poststart hook is a warning, the container runs on.
 		st := ocihooks.State(c.id, specs.StateRunning, pid, c.dir, c.spec.Annotations)
 		if err := ocihooks.Run(context.Background(), "poststart", c.spec.Hooks.Poststart, st, s.waitHook); err != nil {
@@ -350,7 +350,7 @@ func (s *Server) delete(id string) error {
 	if err := s.exec.Destroy(c.spec); err != nil {
 		return err
 	}
-	if c.spec.Hooks != nil && len(c.spec.Hooks.Poststop) > 0 {
+	if c.spec.Hooks != nil && len(c.spec.Hooks.Poststop) > 0 && s.monitorRunsPostHooks() {
 		// After the container is gone, before delete returns; a failure is a warning.
 		st := ocihooks.State(c.id, specs.StateStopped, pid, c.dir, c.spec.Annotations)
 		if err := ocihooks.Run(context.Background(), "poststop", c.spec.Hooks.Poststop, st, s.waitHook); err != nil {

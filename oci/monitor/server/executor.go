@@ -27,6 +27,12 @@ type Executor interface {
 	Destroy(spec *specs.Spec) error
 }
 
+// PostHooksRunner is implemented by an Executor whose runtime runs a spec's poststart
+// and poststop hooks itself (an external OCI runtime does, at its start and delete): the
+// monitor then leaves them to it, or they would run twice. The built-in executor runs the
+// create and start stages only; the monitor runs these two.
+type PostHooksRunner interface{ RunsPostHooks() bool }
+
 // Stdio are the container's ends of its standard streams; nil means /dev/null.
 type Stdio struct{ Stdin, Stdout, Stderr *os.File }
 

@@ -7,6 +7,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// monitorRunsPostHooks: see PostHooksRunner.
+func (s *Server) monitorRunsPostHooks() bool {
+	r, ok := s.exec.(PostHooksRunner)
+	return !ok || !r.RunsPostHooks()
+}
+
 // waitHook runs a hook process and takes its exit from the reaper, which collects every
 // child of the monitor (exec.Cmd's own wait would find it gone).
 func (s *Server) waitHook(cmd *exec.Cmd) error {
