@@ -90,6 +90,7 @@ test-vm: build require-root
 	hack/setup.sh vm
 	$(OFFLINE) $(GO) test -c $(STATIC) -o $(BIN)/vm/e2e.test ./test/e2e
 	$(OFFLINE) $(GO) test -c $(STATIC) -o $(BIN)/vm/vm.test ./test/vm
+	$(OFFLINE) $(GO) test -c $(STATIC) -o $(BIN)/vm/oci.test ./oci
 	$(OFFLINE) $(GO) build $(STATIC) -o $(BIN)/vm/demo ./hack/demo
 	hack/vm/test.sh $(VM_SUITES)
 

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The VM suite, run inside a guest by hack/vm/test.sh (make test-vm) with this checkout
 # shared at the same path. The guest compiles nothing: it runs what `make test-vm` built on
-# the host (bin/, bin/vm/). Steps: the demo; the e2e tests that depend on the host's
-# cgroups, kernel and security modules; then crid installed as a systemd service from
-# hack/systemd/crid.service and test/vm against it, once per cgroup driver. The tests that
+# the host (bin/, bin/vm/). Steps: the demo; the executor's (package oci) and the e2e tests
+# that depend on the host's cgroups, kernel and security modules; then crid installed as a
+# systemd service from hack/systemd/crid.service and test/vm against it, once per cgroup
+# driver. The tests that
 # prove what only a guest can (cgroup v2 limits, OOM, PSI, AppArmor, the systemd driver)
 # skip on a host without it, so here each of them must PASS: a skip fails the suite.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
 e2e_run=${VM_E2E_RUN:-'^Test(CgroupView|Resources|ContainerStats|StatsPressureAndIO|ContainerEvents|OOMKilled|Seccomp|AppArmor|SecurityContext|Privileged|SysctlSmuggling|PodFilesReadOnly|Restart|ExitWhileDown|ExitCodes|PodLifecycle|Status|HostPort|SystemdDriver|MonitorOwnScope|UserNamespacePod)'}
+oci_run=${VM_OCI_RUN:-'^Test(PauseCannotReachTheHost|UserNamespace|PodUserNamespace|CgroupV|SystemdDriver|OOMKilled|NotOOMKilled|ExecAndUpdate|DeviceCgroup|AppArmor|Inside)'}
 # What each step must have passed (not skipped) in a guest.
+oci_required="TestSystemdDriverContainer TestSystemdDriverOOMKilled TestOOMKilled TestExecAndUpdate TestDeviceCgroup"
 e2e_required="TestCgroupViewInContainer TestResources TestContainerStats TestStatsPressureAndIO TestOOMKilled
 	TestAppArmorRuntimeDefault TestAppArmorLocalhostNotLoaded TestSystemdDriver TestMonitorOwnScopeWithCgroupfs"
 vm_required="TestServiceUnit TestLimitsInOwnCgroupFiles TestPodSurvivesServiceRestart TestMonitorsOutsideServiceCgroup"
@@ -68,6 +71,8 @@ main() {
 	systemctl daemon-reload
 
 	step demo "$repo/bin/vm/demo" --bin-dir /usr/local/bin
+	step oci sh -c "cd '$repo/oci' && '$repo/bin/vm/oci.test' -test.v -test.timeout 20m -test.run '$oci_run'"
+	[ -n "${VM_OCI_RUN:-}" ] || required oci $oci_required
 	step e2e sh -c "cd '$repo/test/e2e' && CRID_BIN_DIR=/usr/local/bin '$repo/bin/vm/e2e.test' -test.v -test.timeout 60m -test.run '$e2e_run'"
 	[ -n "${VM_E2E_RUN:-}" ] || required e2e $e2e_required
 	step cgroupfs-service service cgroupfs

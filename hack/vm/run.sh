@@ -68,6 +68,14 @@ main() {
 		accel=(-accel kvm -cpu host)
 	fi
 
+	# One guest at a time on this host: two emulated guests on a small machine each run so
+	# slowly that their tests' timeouts would fire. Others wait here, timeout not running.
+	exec 7>"$vm_cache/guest.lock"
+	if ! flock -n 7; then
+		echo "vm: $suite: waiting for another run's guest to finish (one guest at a time)" >&2
+		flock 7
+	fi
+
 	start=$SECONDS
 	boot "$@"
 	# Under emulation on a loaded host the kernel's IO-APIC timer check can fail (a panic,

@@ -32,6 +32,7 @@ main() {
 		summary+=("$(printf '%-9s kernel %-16s %-14s tests: %3d passed %2d failed %2d skipped; boot %ss, total %ds%s' \
 			"$suite" "${kernel:-?}" "$result" "$pass" "$fail" "$skip" "${boot:-?}" $((SECONDS - start)) "$built")")
 		while read -r line; do summary+=("    ${line#=== vm-suite: }"); done < <(grep -E '^=== vm-suite: .*: (PASS|FAIL)' "$log" || true)
+		while read -r line; do summary+=("      $line"); done < <(grep -E '^ *--- FAIL' "$log" || true)
 	done
 	echo
 	echo "make test-vm:"
