@@ -84,6 +84,25 @@ func TestRunPodHandlers(t *testing.T) {
 		}
 	}
 
+	// A user-namespaced pod: refused before anything is made on a handler whose runtime
+	// does not support it, although the node (the built-in executor) does.
+	userns := podConfig("userns")
+	userns.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+		NamespaceOptions: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{
+			Mode: runtimeapi.NamespaceMode_POD,
+			Uids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}, Gids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}},
+		}},
+	}}
+	before := len(h.m.Pods(sandbox.PodFilter{}))
+	_, err = h.m.RunPod(ctx, userns, "runc")
+	wantKind(t, err, errdefs.ErrFailedPrecondition)
+	if !strings.Contains(err.Error(), `"runc"`) || len(h.m.Pods(sandbox.PodFilter{})) != before {
+		t.Errorf("a user-namespaced pod on runc: %v (it must name the handler and make nothing)", err)
+	}
+	if _, err := h.m.RunPod(ctx, userns, "crid"); err != nil {
+		t.Errorf("a user-namespaced pod on the built-in executor, which supports them: %v", err)
+	}
+
 	got := map[string]sandbox.Features{}
 	for _, hd := range h.m.Handlers() {
 		got[hd.Name] = hd.Features

@@ -48,7 +48,8 @@ func (m *Manager) validatePod(cfg *runtimeapi.PodSandboxConfig, handler string) 
 	if md.Name == "" {
 		return fmt.Errorf("config.metadata.name: empty: %w", errdefs.ErrInvalidArgument)
 	}
-	if _, ok := m.handler(handler); !ok {
+	h, ok := m.handler(handler)
+	if !ok {
 		return fmt.Errorf("runtime_handler %q: no such handler (known: %q): %w", handler, m.handlerNames(), errdefs.ErrNotFound)
 	}
 	// Before anything is made: a kernel whose overlayfs cannot sit on idmapped
@@ -56,7 +57,12 @@ func (m *Manager) validatePod(cfg *runtimeapi.PodSandboxConfig, handler string) 
 	// pod its own user namespace, and Status does not advertise one.
 	// (No userns_options means the node's: POD is the enum's zero.)
 	if userns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions(); userns != nil &&
-		userns.GetMode() == runtimeapi.NamespaceMode_POD && !m.cfg.Features.UserNamespaces {
+		userns.GetMode() == runtimeapi.NamespaceMode_POD && !h.Features.UserNamespaces {
+		if handler != "" && m.cfg.Features.UserNamespaces {
+			// The node could: the handler's runtime does not say it can (user_namespaces).
+			return fmt.Errorf("config.linux.security_context.namespace_options.userns_options: runtime handler %q does not support "+
+				"user namespaces (user_namespaces in its [runtime_handlers] table): %w", handler, errdefs.ErrFailedPrecondition)
+		}
 		return fmt.Errorf("config.linux.security_context.namespace_options.userns_options: user namespaces are not supported on this node "+
 			"(its kernel lacks idmapped mounts or overlayfs on idmapped layers; see the verbose Status, info.kernel): %w", errdefs.ErrFailedPrecondition)
 	}
