@@ -119,16 +119,17 @@ func (s *Server) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageReq
 	return &runtimeapi.RemoveImageResponse{}, nil
 }
 
-// ImageFsInfo reports the real usage of the image store and of the writable layers.
+// ImageFsInfo reports the real usage of the image store and of the writable layers (as
+// the background collector last measured them).
 func (s *Server) ImageFsInfo(_ context.Context, _ *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
 	imageFs, err := s.Images.ImageFsUsage()
 	if err != nil {
 		return nil, err
 	}
-	containerFs, err := s.Images.ContainerFsUsage()
-	if err != nil {
-		return nil, err
-	}
+	// The writable layers' usage is the sum of the background collector's samples: a walk
+	// of every container's layer per call would cost a stat per file of the node.
+	containerFs := images.FsUsage{Mountpoint: s.Images.ContainersDir()}
+	containerFs.UsedBytes, containerFs.InodesUsed = s.Sandbox.WritableLayersUsage()
 	now := time.Now().UnixNano()
 	return &runtimeapi.ImageFsInfoResponse{
 		ImageFilesystems:     []*runtimeapi.FilesystemUsage{toFsUsage(imageFs, now)},

@@ -37,7 +37,10 @@ func (s *Service) invalidateUsage() {
 	s.usageMu.Unlock()
 }
 
-// ContainerFsUsage reports what all writable layers under ContainersDir use.
+// ContainersDir is where the writable layers live: <ContainersDir>/<container id>/{upper,work}.
+func (s *Service) ContainersDir() string { return s.cfg.ContainersDir }
+
+// ContainerFsUsage reports what all writable layers under ContainersDir use (a walk).
 func (s *Service) ContainerFsUsage() (FsUsage, error) {
 	return diskUsage(s.cfg.ContainersDir)
 }

@@ -51,6 +51,22 @@ func (m *Manager) fsUsage(id string, now time.Time) (*FsUsage, time.Time) {
 	return nil, time.Time{}
 }
 
+// WritableLayersUsage sums the collector's samples of every container's writable layer
+// (those at most FsUsageMaxAge old): ImageFsInfo's container filesystem, which kubelet's
+// eviction manager asks for every 10 s, without walking every layer of the node.
+func (m *Manager) WritableLayersUsage() (usedBytes, inodes uint64) {
+	now := m.now()
+	m.fs.mu.Lock()
+	defer m.fs.mu.Unlock()
+	for _, s := range m.fs.samples {
+		if now.Sub(s.at) <= m.cfg.FsUsageMaxAge {
+			usedBytes += s.usage.UsedBytes
+			inodes += s.usage.InodesUsed
+		}
+	}
+	return usedBytes, inodes
+}
+
 // collectFsUsage measures writable layers every FsUsageInterval, and when a request asks
 // for one it has no sample of, until the Manager closes.
 func (m *Manager) collectFsUsage() {

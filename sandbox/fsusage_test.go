@@ -10,8 +10,9 @@ import (
 	"github.com/crid-dev/crid/sandbox"
 )
 
-// Stats requests never walk a writable layer: they report the collector's last sample,
-// and only while it is at most FsUsageMaxAge old. kubelet asks for every container's
+// Stats requests (and ImageFsInfo's sum of the writable layers) never walk a writable
+// layer: they report the collector's last sample, and only while it is at most
+// FsUsageMaxAge old. kubelet asks for every container's
 // stats every few seconds; a walk per request costs a stat per file of every layer.
 func TestStatsNeverWalkWritableLayers(t *testing.T) {
 	t.Parallel()
@@ -68,6 +69,9 @@ func TestStatsNeverWalkWritableLayers(t *testing.T) {
 	if cs := fs(); cs.Fs != nil || !cs.FsTimestamp.IsZero() {
 		t.Fatalf("a sample older than FsUsageMaxAge was reported: %+v at %v", cs.Fs, cs.FsTimestamp)
 	}
+	if used, inodes := h.m.WritableLayersUsage(); used != 0 || inodes != 0 {
+		t.Fatalf("the node's writable layers count a stale sample: %d bytes, %d inodes", used, inodes)
+	}
 	if n := walks.Load(); n != 1 {
 		t.Fatalf("%d walks after 20 stats requests, want none beyond the creation one", n)
 	}
@@ -75,6 +79,9 @@ func TestStatsNeverWalkWritableLayers(t *testing.T) {
 	h.m.MeasureFsUsage()
 	if cs := fs(); walks.Load() != 2 || cs.Fs == nil || cs.Fs.UsedBytes != 2*4096 || !cs.FsTimestamp.Equal(created.Add(maxAge+time.Nanosecond)) {
 		t.Fatalf("after a collector pass: %d walks, %+v at %v", walks.Load(), cs.Fs, cs.FsTimestamp)
+	}
+	if used, inodes := h.m.WritableLayersUsage(); used != 2*4096 || inodes != 2 || walks.Load() != 2 {
+		t.Fatalf("the node's writable layers: %d bytes, %d inodes after %d walks; want the sample's 8192, 2 and no walk", used, inodes, walks.Load())
 	}
 	h.m.MeasureFsUsage() // the sample is fresh: nothing to walk
 	if n := walks.Load(); n != 2 {
