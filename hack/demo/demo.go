@@ -133,7 +133,10 @@ func (d *demo) startCrid(ctx context.Context) error {
 	d.exited = make(chan struct{})
 	go func() { _ = d.cmd.Wait(); close(d.exited) }()
 
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: a first start loads crid's AppArmor profile (apparmor_parser), which
+	// in the VM tier's emulated Debian 11 guest alone takes longer than 30s.
+	const startWait = 2 * time.Minute
+	deadline := time.Now().Add(startWait)
 	for {
 		select {
 		case <-d.exited:
@@ -147,7 +150,7 @@ func (d *demo) startCrid(ctx context.Context) error {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("socket %s not up after 30s", d.sock)
+			return fmt.Errorf("socket %s not up after %v", d.sock, startWait)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -37,12 +37,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err = d.run(ctx)
 	stop()
+	logTail := ""
+	if err != nil && d.logPath != "" {
+		logTail = tail(d.logPath, 40) // before cleanup removes it
+	}
 	cleanErr := d.cleanup()
 	switch {
 	case err != nil:
 		fail("demo failed: %v", err)
 		if d.logPath != "" {
-			fmt.Fprintf(os.Stderr, "\ncrid's log (%s), last lines:\n%s\n", d.logPath, tail(d.logPath, 40))
+			fmt.Fprintf(os.Stderr, "\ncrid's log (%s), last lines:\n%s\n", d.logPath, logTail)
 		}
 		os.Exit(1)
 	case cleanErr != nil:
