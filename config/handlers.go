@@ -23,7 +23,7 @@ type RuntimeHandler struct {
 	UserNamespaces          bool `toml:"user_namespaces" comment:"The runtime supports pods with user namespaces (idmapped mounts); advertised in Status. External runtimes only:\nthe built-in executor's support is probed."`
 	RecursiveReadOnlyMounts bool `toml:"recursive_read_only_mounts" comment:"The runtime supports recursive read-only mounts (\"rro\"); advertised in Status. External runtimes only."`
 	// PrivilegedWithoutHostDevices: privileged containers of this handler get no host devices.
-	PrivilegedWithoutHostDevices bool              `toml:"privileged_without_host_devices" comment:"Privileged containers of this handler get all capabilities but none of the host's devices."`
+	PrivilegedWithoutHostDevices bool              `toml:"privileged_without_host_devices" comment:"Privileged containers of this handler get all capabilities but none of the host's devices (nor may\nthey mknod one: the device rules stay an unprivileged container's, plus the devices the request names)."`
 	DefaultAnnotations           map[string]string `toml:"default_annotations" comment:"Annotations added to the OCI spec of each container of this handler unless the request sets the key."`
 }
 

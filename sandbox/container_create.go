@@ -179,15 +179,12 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	defer closeEtc()
 	// A handler removed from the config since the pod started adds nothing.
 	h, _ := m.handler(pod.RuntimeHandler)
-	host := m.cfg.SpecHost
-	if h.PrivilegedWithoutHostDevices {
-		host.HostDevices = nil // spec: no host devices for a privileged container
-	}
 	s, err := m.deps.Specs.ContainerSpec(spec.ContainerInput{
 		ID: id, SandboxID: pod.ID, Config: cfgForSpec, Sandbox: pod.Config,
 		Image:      spec.Image{Name: cfg.Image.Image, Config: img.Config.Config, Etc: etc},
 		RootfsPath: rootfsPath, PodNamespaces: ns, TargetPIDNamespace: target,
-		PodFiles: podFiles(pod), VolumeDirs: volDirs, Host: host,
+		PodFiles: podFiles(pod), VolumeDirs: volDirs, Host: m.cfg.SpecHost,
+		PrivilegedWithoutHostDevices: h.PrivilegedWithoutHostDevices,
 	})
 	if err != nil {
 		return "", err

@@ -71,6 +71,12 @@ func TestRunPodHandlers(t *testing.T) {
 			if len(devs) != 0 {
 				t.Errorf("privileged_without_host_devices: the container got %v", devs)
 			}
+			// Nor may it mknod one: no allow-all device rule.
+			for _, r := range c.Spec.Linux.Resources.Devices {
+				if r.Allow && r.Major == nil && r.Minor == nil {
+					t.Errorf("privileged_without_host_devices: the container may make any device: %+v", c.Spec.Linux.Resources.Devices)
+				}
+			}
 			if ann["x.io/default"] != "handler" || ann["x.io/set"] != "request" {
 				t.Errorf("default annotations: %v (the request's value must win)", ann)
 			}

@@ -36,13 +36,17 @@ func (s *Specs) ContainerSpec(in spec.ContainerInput) (*specs.Spec, error) {
 		Linux:       &specs.Linux{Resources: &specs.LinuxResources{}, CgroupsPath: FakeCgroupPrefix + in.ID},
 		Annotations: maps.Clone(in.Config.GetAnnotations()),
 	}
-	// As the real one: a privileged container gets the host's devices when the host lists them.
-	if in.Config.GetLinux().GetSecurityContext().GetPrivileged() && in.Host.HostDevices != nil {
-		devs, err := in.Host.HostDevices()
-		if err != nil {
-			return nil, err
+	// As the real one: a privileged container gets the host's devices when the host lists
+	// them and may use any device, unless its handler says privileged_without_host_devices.
+	if in.Config.GetLinux().GetSecurityContext().GetPrivileged() && !in.PrivilegedWithoutHostDevices {
+		sp.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+		if in.Host.HostDevices != nil {
+			devs, err := in.Host.HostDevices()
+			if err != nil {
+				return nil, err
+			}
+			sp.Linux.Devices = devs
 		}
-		sp.Linux.Devices = devs
 	}
 	return sp, nil
 }

@@ -158,7 +158,7 @@ func containerLinux(in ContainerInput, sc *runtime.LinuxContainerSecurityContext
 	if res == nil {
 		res = &specs.LinuxResources{}
 	}
-	devs, rules, err := devices(in.Host, in.Config.GetDevices(), privileged)
+	devs, rules, err := devices(in.Host, in.Config.GetDevices(), privileged, !in.PrivilegedWithoutHostDevices)
 	if err != nil {
 		return nil, err
 	}

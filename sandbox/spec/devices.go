@@ -60,12 +60,15 @@ func defaultDeviceRules() []specs.LinuxDeviceCgroup {
 }
 
 // devices returns the container's devices and device cgroup rules.
-// Privileged containers get every host device and no restriction.
-func devices(h Host, req []*runtime.Device, privileged bool) ([]specs.LinuxDevice, []specs.LinuxDeviceCgroup, error) {
+// Privileged containers get every host device and no restriction, unless
+// hostDevices is false (privileged_without_host_devices): then they get what
+// an unprivileged container gets.
+func devices(h Host, req []*runtime.Device, privileged, hostDevices bool) ([]specs.LinuxDevice, []specs.LinuxDeviceCgroup, error) {
 	var (
 		devs  []specs.LinuxDevice
 		rules []specs.LinuxDeviceCgroup
 	)
+	privileged = privileged && hostDevices
 	if privileged {
 		rules = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 		if h.HostDevices != nil {

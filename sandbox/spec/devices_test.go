@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -134,5 +135,49 @@ func TestDefaultDevicesNotShared(t *testing.T) {
 	*a.Linux.Devices[0].FileMode = 0
 	if *b.Linux.Devices[0].FileMode != 0o666 {
 		t.Fatal("device file modes shared between specs")
+	}
+}
+
+// A privileged container of a handler with privileged_without_host_devices gets
+// no host device nodes and no allow-all device rule either: with every
+// capability (CAP_MKNOD) an allow-all rule would let it mknod and open any
+// host device (a disk, /dev/kmsg) the missing nodes were meant to withhold.
+// The request's devices still come with their rules (containerd's behaviour
+// unless privileged_without_host_devices_all_devices_allowed).
+func TestPrivilegedWithoutHostDevices(t *testing.T) {
+	in := containerInput()
+	in.Sandbox.Linux.SecurityContext.Privileged = true
+	in.Config.Linux.SecurityContext.Privileged = true
+	in.Host.HostDevices = func() ([]specs.LinuxDevice, error) {
+		return []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8}}, nil
+	}
+	in.Host.DeviceInfo = fakeDevices
+	in.Config.Devices = []*runtime.Device{{HostPath: "/dev/fuse", ContainerPath: "/dev/fuse", Permissions: "rw"}}
+	in.PrivilegedWithoutHostDevices = true
+	s := mustContainer(t, in)
+	for _, d := range s.Linux.Devices {
+		if d.Path == "/dev/sda" {
+			t.Errorf("host device %s given", d.Path)
+		}
+	}
+	rules := s.Linux.Resources.Devices
+	for i, r := range rules {
+		if r.Allow && (r.Type == "" || r.Type == "a") && r.Major == nil && r.Minor == nil {
+			t.Errorf("rule %d allows every device: %+v", i, r)
+		}
+	}
+	base := len(defaultDeviceRules())
+	if len(rules) != base+1 || rules[base].Type != "c" || *rules[base].Major != 10 || *rules[base].Minor != 229 || rules[base].Access != "rw" {
+		t.Errorf("rules: %+v, want the defaults and c 10:229 rw", rules)
+	}
+	if !slices.ContainsFunc(s.Linux.Devices, func(d specs.LinuxDevice) bool { return d.Path == "/dev/urandom" }) {
+		t.Error("default devices missing")
+	}
+
+	// The same container on a handler without the option: every device.
+	in.PrivilegedWithoutHostDevices = false
+	s = mustContainer(t, in)
+	if r := s.Linux.Resources.Devices; len(r) != 1 || !r[0].Allow || r[0].Major != nil {
+		t.Errorf("privileged rules: %+v, want one allow-all", r)
 	}
 }

@@ -140,6 +140,11 @@ type ContainerInput struct {
 	// part of the writable layer.
 	VolumeDirs map[string]string
 	Host       Host
+	// PrivilegedWithoutHostDevices (the handler's privileged_without_host_devices):
+	// a privileged container gets neither the host's devices nor the allow-all
+	// device rule, only the defaults and what the request names, as containerd
+	// does: with CAP_MKNOD an allow-all rule would let it make any host device.
+	PrivilegedWithoutHostDevices bool
 }
 
 // User is a resolved process identity.
