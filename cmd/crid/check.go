@@ -18,8 +18,8 @@ func newCheckCommand() *cobra.Command {
 		Use:   "check",
 		Short: "Report whether this host can run crid: one line per check, OK/WARN/FAIL, the reason and what to do",
 		Long: "Checks the kernel, namespaces, cgroups, overlayfs, idmapped mounts, seccomp, AppArmor/SELinux,\n" +
-			"user namespaces, pids, the CNI config and plugins, the root, state and socket dirs and whether\n" +
-			"crid already runs, for the configuration the same flags and files give the daemon.\n" +
+			"user namespaces, pids, the CNI config and plugins, the root, state and socket dirs, the binaries\n" +
+			"of external runtime handlers and whether crid already runs, for the configuration the same flags and files give the daemon.\n" +
 			"Exits non-zero when something crid needs is missing (a FAIL).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -188,6 +188,7 @@ func checkHost(env hostEnv, cfg config.Config) []finding {
 
 	out = append(out, checkCNI(env, cfg)...)
 	out = append(out, checkDirs(cfg)...)
+	out = append(out, checkRuntimeHandlers(cfg)...)
 
 	// Monitor binary: every pod runs one.
 	p, err := findMonitor(cfg.MonitorPath)

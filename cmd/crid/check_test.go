@@ -190,3 +190,25 @@ func TestCheckAppArmorWithoutParser(t *testing.T) {
 		t.Errorf("AppArmor without its parser: %+v", f)
 	}
 }
+
+// An external handler's missing runtime is a WARN naming it (crid runs without it); a
+// present one is OK; the built-in handler is not checked.
+func TestCheckRuntimeHandlers(t *testing.T) {
+	t.Parallel()
+	present := filepath.Join(t.TempDir(), "runc")
+	if err := os.WriteFile(present, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := checkConfig(t)
+	cfg.RuntimeHandlers = map[string]config.RuntimeHandler{
+		"crid": {}, "runc": {RuntimePath: present}, "kata": {RuntimePath: "/nonexistent/kata-runtime"},
+	}
+	got := byCheck(checkRuntimeHandlers(cfg))
+	wantStatus(t, got, map[string]string{"runtime handler runc": checkOK, "runtime handler kata": checkWarn})
+	if _, ok := got["runtime handler crid"]; ok || len(got) != 2 {
+		t.Errorf("findings %v: want runc and kata only", got)
+	}
+	if f := got["runtime handler kata"]; !strings.Contains(f.Detail, "/nonexistent/kata-runtime") || f.Fix == "" {
+		t.Errorf("the kata finding %+v must name the binary and say what to do", f)
+	}
+}

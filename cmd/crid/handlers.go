@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/crid-dev/crid/config"
@@ -35,8 +34,8 @@ func runtimeHandlers(cfg config.Config, builtin sandbox.Features, log *slog.Logg
 			}
 			rts[name] = monitor.Runtime{Path: h.RuntimePath, Root: root, Args: h.RuntimeArgs}
 			// crid never needs it: a missing binary fails only the pods that ask for it.
-			if st, err := os.Stat(h.RuntimePath); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-				log.Warn("runtime handler's runtime_path is not an executable file: its pods will fail", "handler", name, "runtime_path", h.RuntimePath, "error", err)
+			if err := executable(h.RuntimePath); err != nil {
+				log.Warn("runtime handler's runtime_path is not an executable file: its pods will fail", "handler", name, "error", err)
 			}
 		}
 		hs = append(hs, sh)
