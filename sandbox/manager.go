@@ -144,6 +144,7 @@ func (m *Manager) Close() error {
 		}
 	}
 	m.wg.Wait()
+	m.samples.netDev.keep(nil)
 	return m.store.close()
 }
 

@@ -49,5 +49,6 @@ func (m *Manager) stopPod(ctx context.Context, e *podEntry) error {
 		p.State = PodNotReady
 		return true
 	})
+	m.forgetSamples(p.ID) // its network file holds the pod's namespace
 	return err
 }

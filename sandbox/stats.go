@@ -1,11 +1,7 @@
 package sandbox
 
 import (
-	"bufio"
 	"context"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -233,33 +229,4 @@ func (m *Manager) podStats(p *Pod, how statsRead) *PodStats {
 		}
 	}
 	return ps
-}
-
-// readNetDev parses /proc/net/dev, leaving out the loopback.
-func readNetDev(path string) ([]NetStats, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []NetStats
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue // the two header lines
-		}
-		name = strings.TrimSpace(name)
-		fields := strings.Fields(rest)
-		if name == "lo" || len(fields) < 12 {
-			continue
-		}
-		n := func(i int) uint64 { v, _ := strconv.ParseUint(fields[i], 10, 64); return v }
-		// receive: bytes packets errs drop ...; transmit (from field 8): the same.
-		out = append(out, NetStats{
-			Name: name, RxBytes: n(0), RxPackets: n(1), RxErrors: n(2), RxDropped: n(3),
-			TxBytes: n(8), TxPackets: n(9), TxErrors: n(10), TxDropped: n(11),
-		})
-	}
-	return out, sc.Err()
 }

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +26,8 @@ type statsSamples struct {
 	mu      sync.Mutex
 	cgroups map[string]cgroupSample // container id
 	net     map[string]netSample    // pod id
-	wanted  atomic.Int64            // wall clock (unix ns) of the last request
+	netDev  netDevFiles
+	wanted  atomic.Int64 // wall clock (unix ns) of the last request
 	wake    chan struct{}
 }
 
@@ -106,9 +106,9 @@ func (m *Manager) podNetwork(p *Pod) []NetStats {
 }
 
 func (m *Manager) readPodNetwork(p *Pod, now time.Time) []NetStats {
-	// /proc/<pid>/net/dev shows the namespace of that process: the pod's.
-	ifs, err := readNetDev(fmt.Sprintf("/proc/%d/net/dev", p.InfraPid))
+	ifs, err := m.samples.netDev.read(p.ID, p.InfraPid)
 	if err != nil {
+		m.log.Debug("pod network stats", "pod", p.ID, "error", err)
 		return nil
 	}
 	m.samples.mu.Lock()
@@ -119,12 +119,14 @@ func (m *Manager) readPodNetwork(p *Pod, now time.Time) []NetStats {
 	return ifs
 }
 
-// forgetSamples drops the samples of a container or pod that stopped or went away.
+// forgetSamples drops the samples (and the kept network file) of a container or pod that
+// stopped or went away.
 func (m *Manager) forgetSamples(id string) {
 	m.samples.mu.Lock()
 	delete(m.samples.cgroups, id)
 	delete(m.samples.net, id)
 	m.samples.mu.Unlock()
+	m.samples.netDev.forget(id)
 }
 
 // sampleStats refreshes every sample each StatsInterval while stats are asked for, until
@@ -187,4 +189,5 @@ func (m *Manager) measureStats() {
 		}
 	}
 	m.samples.mu.Unlock()
+	m.samples.netDev.keep(live)
 }
