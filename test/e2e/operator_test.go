@@ -200,7 +200,13 @@ func TestCheckCommand(t *testing.T) {
 // appears, crid uses that one and removes its own.
 func TestDefaultNetworkYieldsToClusterCNI(t *testing.T) {
 	netd := filepath.Join(t.TempDir(), "net.d")
-	d := startDaemon(t, daemonOptions{extraFlags: []string{"--cni-conf-dir", netd}})
+	// A kubelet of this host in cluster mode (another tool's node on a shared machine)
+	// would keep crid from writing its default: that choice is cni's unit tests'
+	// (TestDefaultNetworkNotInClusterMode), this test's is what happens to the file.
+	d := startDaemon(t, daemonOptions{
+		extraFlags: []string{"--cni-conf-dir", netd},
+		config:     "cni_default_network_in_cluster = true\n",
+	})
 	ours := filepath.Join(netd, "zz-crid-default.conflist")
 	b, err := os.ReadFile(ours)
 	if err != nil || !strings.Contains(string(b), `"bridge": "crid0"`) {
