@@ -24,6 +24,9 @@ func TestPauseCannotReachTheHost(t *testing.T) {
 	}
 	for _, userns := range []bool{false, true} {
 		t.Run(map[bool]string{false: "host users", true: "user namespace"}[userns], func(t *testing.T) {
+			if userns {
+				requireUserNS(t)
+			}
 			infra := &specs.Spec{Hostname: "pod-" + randID()[:6], Linux: &specs.Linux{
 				CgroupsPath: cgParent + "/pod" + randID(),
 				Namespaces:  []specs.LinuxNamespace{{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}},

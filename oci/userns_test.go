@@ -13,14 +13,44 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crid-dev/crid/cgroups"
+	"github.com/crid-dev/crid/oci/kernel"
 )
 
 func userNSSpec(t *testing.T, args ...string) (*specs.Spec, []specs.Mount) {
+	requireUserNS(t)
 	spec, rootfs := testSpec(t, args...)
 	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 	spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	return spec, rootfs
+}
+
+// requireUserNS skips where the kernel cannot give a container its own user
+// namespace (no idmapped mounts or overlay on them: Debian 11's 5.10), where
+// Create refuses one (TestUserNamespaceRefusedWithoutKernelSupport).
+func requireUserNS(t *testing.T) {
+	t.Helper()
+	if k := HostKernel(true); k.IDMappedOverlay == kernel.IDMappedNone {
+		t.Skipf("kernel %s: no user namespaces for containers (idmapped overlay: %s)", k.Release, k.IDMappedOverlay)
+	}
+}
+
+// Without idmapped mounts a user-namespaced container is refused before its
+// init starts, and leaves no cgroup.
+func TestUserNamespaceRefusedWithoutKernelSupport(t *testing.T) {
+	requireRoot(t)
+	spec, rootfs := testSpec(t, "true")
+	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	spec.Linux.GIDMappings = spec.Linux.UIDMappings
+	_, err := Create(t.Context(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs, Kernel: kernel510()})
+	if err == nil || !strings.Contains(err.Error(), "user namespaces are not supported") {
+		t.Fatalf("create in a user namespace on 5.10: %v", err)
+	}
+	p, _ := cgPath(spec)
+	if d := hostTree.Dirs(p); len(d) != 0 {
+		t.Errorf("cgroups left after the refusal: %v", d)
+	}
 }
 
 // TestUserNamespace: the container runs in its own user namespace; the rootfs
@@ -108,6 +138,7 @@ func TestUserNamespaceExec(t *testing.T) {
 // through the nsenter constructor.
 func TestPodUserNamespace(t *testing.T) {
 	requireRoot(t)
+	requireUserNS(t)
 	maps := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
 	infra := &specs.Spec{Hostname: "userpod", Linux: &specs.Linux{
 		CgroupsPath: cgParent + "/pod" + randID(),
@@ -150,6 +181,7 @@ func TestPodUserNamespace(t *testing.T) {
 // each hierarchy at /sys/fs/cgroup/<controller>, read-only.
 func TestUserNamespaceCgroupV1(t *testing.T) {
 	requireRoot(t)
+	requireUserNS(t)
 	if hostTree.Unified {
 		t.Skip("cgroup v1 host only")
 	}
@@ -224,6 +256,7 @@ func TestUserNamespaceCgroupV1(t *testing.T) {
 // refuses it (EINVAL; seen in the Debian 12 guest).
 func TestUserNamespaceRootOnSharedMount(t *testing.T) {
 	requireRoot(t)
+	requireUserNS(t)
 	dir := tmpDir(t)
 	root := filepath.Join(dir, "root")
 	if err := os.Mkdir(root, 0o755); err != nil {
@@ -256,6 +289,7 @@ func TestUserNamespaceRootOnSharedMount(t *testing.T) {
 // VM tier) and on a hybrid host's unified mount.
 func TestUserNamespaceCgroupV2Bind(t *testing.T) {
 	requireRoot(t)
+	requireUserNS(t)
 	tree := hostTree
 	if !tree.Unified {
 		unified := "/sys/fs/cgroup/unified"
