@@ -20,7 +20,7 @@ DEPS_STAMP := $(TOOLS)/deps.stamp
 OFFLINE := GOPROXY=off GOFLAGS=-mod=readonly
 PKGS     = $$($(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: all deps build demo test unit integration e2e lint fuzz vet bench bench-density clean require-root install uninstall test-vm
+.PHONY: all deps build demo test unit integration e2e lint fuzz vet bench bench-density clean require-root install uninstall test-vm cluster cluster-down conformance test-cluster
 
 all: build
 
@@ -110,6 +110,33 @@ install: build
 
 uninstall:
 	hack/install.sh uninstall
+
+# A local Kubernetes cluster on crid (README "Kubernetes on crid"). The Kubernetes binaries
+# are built from hack/cluster/k8s and hack/cluster/etcd (modules of their own) into
+# /var/cache/crid-cluster on first use; NODES extra nodes run in network namespaces.
+NODES ?= 1
+CLUSTER_FLAGS ?=
+CLUSTER_BIN = $$(hack/cluster/build.sh | tail -1)
+$(BIN)/cluster: FORCE
+	$(OFFLINE) $(GO) build -o $@ ./hack/cluster
+
+cluster: build $(BIN)/cluster require-root
+	$(BIN)/cluster up --nodes $(NODES) --k8s-bin "$(CLUSTER_BIN)" --crid-bin $(BIN) $(CLUSTER_FLAGS)
+
+cluster-down: $(BIN)/cluster require-root
+	$(BIN)/cluster down
+
+# The kubelet node checks (one node: logs, exec, port-forward, probes, init containers,
+# limits, crid restarted under live pods) on a cluster of their own, taken down pass or fail.
+test-cluster: build $(BIN)/cluster require-root
+	$(BIN)/cluster check --k8s-bin "$(CLUSTER_BIN)" --crid-bin $(BIN)
+
+# Upstream [Conformance] specs (hack/cluster/conformance.sh) on a cluster of NODES (2 by
+# default here) taken down afterwards; the JUnit report stays in bin/conformance.
+conformance: build $(BIN)/cluster require-root
+	NODES=$(if $(filter command line,$(origin NODES)),$(NODES),2) BIN=$(BIN) hack/cluster/conformance.sh
+
+FORCE:
 
 clean:
 	rm -rf $(BIN)

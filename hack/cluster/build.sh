@@ -2,12 +2,12 @@
 # Builds the Kubernetes and etcd binaries that hack/cluster runs, from the modules pinned in
 # hack/cluster/k8s and hack/cluster/etcd, into a cache outside the repository:
 #   $CRID_CLUSTER_CACHE/<key>/bin   (default /var/cache/crid-cluster)
-# where <key> hashes both modules' go.mod and go.sum and the recipe below, so that a version
+# where <key> hashes the modules' go.mod and go.sum (k8s, etcd, coredns) and the recipe below, so that a version
 # bump builds anew and an unchanged pin costs nothing. Prints the bin directory on its last
 # line. Also copies the data files of the e2e images that hack/cluster builds into
 # $CRID_CLUSTER_CACHE/<key>/images.
 #   build.sh            kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
-#                       kube-proxy, kubectl, agnhost, ginkgo, etcd
+#                       kube-proxy, kubectl, agnhost, ginkgo, etcd, coredns, dig
 #   build.sh e2e        the same plus e2e.test (make conformance)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +27,7 @@ done
 tools=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl agnhost ginkgo)
 # Bump when what is built or how changes (tools, flags): the key changes with it.
 recipe="1 CGO_ENABLED=0 -trimpath $ldflags ${tools[*]}"
-key=$( (cat "$here/k8s/go.mod" "$here/k8s/go.sum" "$here/etcd/go.mod" "$here/etcd/go.sum"; echo "$recipe") | sha256sum | cut -c1-12)
+key=$( (cat "$here"/{k8s,etcd,coredns}/go.{mod,sum} "$here/coredns/main.go" "$here/coredns/dig/main.go"; echo "$recipe") | sha256sum | cut -c1-12)
 bin=$cache/$k8s_version-$key/bin
 mkdir -p "$bin"
 
@@ -46,6 +46,11 @@ if ! built etcd; then
 	echo "cluster: building etcd into $bin" >&2
 	(cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$bin/.build/etcd" go.etcd.io/etcd/server/v3)
 	mv "$bin/.build/etcd" "$bin/etcd"
+fi
+if ! built coredns || ! built dig; then
+	echo "cluster: building coredns and dig into $bin" >&2
+	(cd "$here/coredns" && go build -trimpath -ldflags "-s -w" -o "$bin/.build/" . ./dig)
+	mv "$bin/.build/coredns" "$bin/.build/dig" "$bin/"
 fi
 if [ "${1:-}" = e2e ] && ! built e2e.test; then
 	echo "cluster: building e2e.test into $bin" >&2
