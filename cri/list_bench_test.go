@@ -114,3 +114,12 @@ func BenchmarkListContainersDuringSlowStop(b *testing.B) {
 	b.StopTimer()
 	reportPercentiles(b, d)
 }
+
+// BenchmarkListPodSandboxStatsGRPC: kubelet's node-wide stats call over the fakes (the
+// cgroup and network reads are the fakes': this is the daemon's own work per call).
+func BenchmarkListPodSandboxStatsGRPC(b *testing.B) {
+	benchList(b, func(ctx context.Context, r *rig) (int, error) {
+		resp, err := r.rt.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{})
+		return len(resp.GetStats()), err
+	}, 100)
+}

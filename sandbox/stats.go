@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 )
@@ -163,33 +164,51 @@ func (m *Manager) PodStats(_ context.Context, id string) (*PodStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.podStats(p, readLive), nil
+	return m.podStats(p, m.PodContainers(p.ID), readLive), nil
 }
 
 // ListPodStats returns the usage of the pods f selects.
 func (m *Manager) ListPodStats(_ context.Context, f PodFilter) []*PodStats {
 	m.statsWanted()
-	var out []*PodStats
-	for _, p := range m.Pods(f) {
-		out = append(out, m.podStats(p, readSampled))
+	pods := m.Pods(f)
+	byPod := m.containersByPod()
+	out := make([]*PodStats, 0, len(pods))
+	for _, p := range pods {
+		out = append(out, m.podStats(p, byPod[p.ID], readSampled))
 	}
 	return out
+}
+
+// containersByPod groups every container by pod, oldest first (PodContainers' order), in
+// one pass: a node-wide list asking PodContainers per pod would scan every container of
+// the node once per pod.
+func (m *Manager) containersByPod() map[string][]*Container {
+	by := map[string][]*Container{}
+	for _, e := range m.ctrs.all() {
+		c := e.snap.Load()
+		by[c.PodID] = append(by[c.PodID], c)
+	}
+	for _, cs := range by {
+		sort.Slice(cs, func(i, j int) bool { return cs[i].CreatedAt.Before(cs[j].CreatedAt) })
+	}
+	return by
 }
 
 // ListPodMetrics is ListPodStats with each running container's CgroupDetail, for the
 // cadvisor-style metrics.
 func (m *Manager) ListPodMetrics(context.Context) []*PodStats {
+	byPod := m.containersByPod()
 	var out []*PodStats
 	for _, p := range m.Pods(PodFilter{}) {
-		out = append(out, m.podStats(p, readDetail))
+		out = append(out, m.podStats(p, byPod[p.ID], readDetail))
 	}
 	return out
 }
 
-func (m *Manager) podStats(p *Pod, how statsRead) *PodStats {
+func (m *Manager) podStats(p *Pod, ctrs []*Container, how statsRead) *PodStats {
 	detail := how == readDetail
 	ps := &PodStats{Pod: p}
-	for _, c := range m.PodContainers(p.ID) {
+	for _, c := range ctrs {
 		cs := m.containerStats(c, how)
 		ps.Containers = append(ps.Containers, cs)
 		if st := cs.Cgroup; st != nil {
