@@ -22,15 +22,6 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err := validateContainer(cfg); err != nil {
 		return "", err
 	}
-	for i, mnt := range cfg.Mounts {
-		// Without mount_setattr (before 5.12) nothing makes a whole tree
-		// read-only; Status does not advertise it, and "ro" alone would leave
-		// the submounts writable.
-		if mnt.GetRecursiveReadOnly() && !m.Handlers()[0].Features.RecursiveReadOnlyMounts {
-			return "", fmt.Errorf("config.mounts[%d].recursive_read_only: recursive read-only mounts are not supported on this node (they need mount_setattr, Linux 5.12): %w",
-				i, errdefs.ErrFailedPrecondition)
-		}
-	}
 	pe, err := m.pods.lookup(podID)
 	if err != nil {
 		return "", err
@@ -44,6 +35,9 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	}
 	if pod.State != PodReady {
 		return "", fmt.Errorf("pod sandbox %s is not ready: %w", pod.ID, errdefs.ErrFailedPrecondition)
+	}
+	if err := m.checkHandlerSupports(pod, cfg); err != nil {
+		return "", err
 	}
 	key := containerKey(pod.ID, cfg.Metadata)
 	return m.ctrNames.do(ctx, key, func(ctx context.Context) (string, error) {
@@ -81,6 +75,28 @@ func validateContainer(cfg *runtimeapi.ContainerConfig) error {
 		}
 		if _, err := os.Stat(mnt.HostPath); err != nil {
 			return fmt.Errorf("config.mounts[%d].host_path %q: %v: %w", i, mnt.HostPath, err, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// checkHandlerSupports refuses, before anything is made, what the pod's runtime handler
+// cannot give cfg. A handler gone from the config (crid restarted without it) is refused
+// too, as containerd does: its options (privileged_without_host_devices...) would be
+// missing from the container. Recursive read-only mounts are the pod's handler's to
+// support, and need mount_setattr (Linux 5.12): "ro" alone would leave the submounts
+// writable.
+func (m *Manager) checkHandlerSupports(pod *Pod, cfg *runtimeapi.ContainerConfig) error {
+	h, ok := m.handler(pod.RuntimeHandler)
+	if !ok {
+		return fmt.Errorf("pod sandbox %s: its runtime handler %q is no longer configured (known: %q): %w",
+			pod.ID, pod.RuntimeHandler, m.handlerNames(), errdefs.ErrFailedPrecondition)
+	}
+	rro := h.Features.RecursiveReadOnlyMounts && kernelHasMountSetattr()
+	for i, mnt := range cfg.Mounts {
+		if mnt.GetRecursiveReadOnly() && !rro {
+			return fmt.Errorf("config.mounts[%d].recursive_read_only: runtime handler %q does not support recursive read-only mounts on this node (they need mount_setattr, Linux 5.12, and a runtime that declares them): %w",
+				i, pod.RuntimeHandler, errdefs.ErrFailedPrecondition)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -115,5 +116,62 @@ func TestRunPodHandlers(t *testing.T) {
 	}
 	if len(got) != 3 || !got[""].UserNamespaces || !got["crid"].UserNamespaces || got["runc"].UserNamespaces {
 		t.Errorf("Handlers() = %+v", h.m.Handlers())
+	}
+}
+
+// A pod whose handler has left the config (crid restarted without it) gets no new
+// container: made without the handler's options (privileged_without_host_devices...) it
+// would get what the operator withheld. containerd refuses the same way.
+func TestCreateContainerHandlerGone(t *testing.T) {
+	t.Parallel()
+	h := withHandlers(t)
+	ctx := context.Background()
+	cfg := podConfig("gone")
+	cfg.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}}
+	id, err := h.m.RunPod(ctx, cfg, "runc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cfg.Handlers = h.cfg.Handlers[:1] // "crid" only
+	h.restart()
+	cc := ctrConfig("c")
+	cc.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{Privileged: true}}
+	_, err = h.m.CreateContainer(ctx, id, cc)
+	wantKind(t, err, errdefs.ErrFailedPrecondition)
+	if !strings.Contains(err.Error(), `"runc"`) {
+		t.Errorf("the error %q does not name the handler", err)
+	}
+	if n := len(h.m.Containers(sandbox.ContainerFilter{})); n != 0 {
+		t.Errorf("%d containers made", n)
+	}
+}
+
+// A recursive read-only mount is refused on a pod whose handler does not support it,
+// whatever the built-in executor supports: "ro" alone would leave the submounts writable.
+func TestRecursiveReadOnlyPerHandler(t *testing.T) {
+	t.Parallel()
+	h := withHandlers(t)
+	h.cfg.Features.RecursiveReadOnlyMounts = true
+	h.cfg.Handlers[0].Features.RecursiveReadOnlyMounts = true
+	h.restart()
+	if !h.m.Handlers()[0].Features.RecursiveReadOnlyMounts {
+		t.Skip("this kernel has no mount_setattr: no handler supports recursive read-only mounts")
+	}
+	ctx := context.Background()
+	for handler, supported := range map[string]bool{"": true, "crid": true, "runc": false} {
+		cfg := podConfig("rro-" + handler)
+		id, err := h.m.RunPod(ctx, cfg, handler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := ctrConfig("c")
+		cc.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: t.TempDir(), Readonly: true, RecursiveReadOnly: true}}
+		_, err = h.m.CreateContainer(ctx, id, cc)
+		if supported && err != nil {
+			t.Errorf("handler %q: %v", handler, err)
+		}
+		if !supported && (!errors.Is(err, errdefs.ErrFailedPrecondition) || !strings.Contains(err.Error(), "recursive_read_only")) {
+			t.Errorf("handler %q without recursive read-only mounts: %v, want FailedPrecondition", handler, err)
+		}
 	}
 }
