@@ -54,7 +54,7 @@ if ! built coredns || ! built dig; then
 fi
 if [ "${1:-}" = e2e ] && ! built e2e.test; then
 	echo "cluster: building e2e.test into $bin" >&2
-	(cd "$here/k8s" && go test -c -trimpath -ldflags "$ldflags" -o "$bin/.build/e2e.test" k8s.io/kubernetes/test/e2e)
+	(cd "$here/k8s" && go test -c -vet=off -trimpath -ldflags "$ldflags" -o "$bin/.build/e2e.test" k8s.io/kubernetes/test/e2e)
 	mv "$bin/.build/e2e.test" "$bin/e2e.test"
 fi
 # The files the e2e images carry besides agnhost (porter's TLS pair, kitten's and
