@@ -1,0 +1,45 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// TestRuntimeHandlerFailedCreateLeavesNothing: a CreateContainer the external runtime
+// refuses (the command does not exist in the image: runc and crun check at create)
+// leaves nothing: no container in the runtime's root, no rootfs mounted on the host,
+// no container in ListContainers.
+func TestRuntimeHandlerFailedCreateLeavesNothing(t *testing.T) {
+	d := startDaemon(t, daemonOptions{config: handlersConfig()})
+	for _, rt := range externalRuntimes {
+		t.Run(rt.name, func(t *testing.T) {
+			skipUnusable(t, rt.name, rt.path, rt.unsupported)
+			pod := d.podConfigOn(t, "failcreate-"+rt.name, rt.name)
+			podID := d.runPod(t, pod)
+			defer d.removePod(t, podID)
+			cfg := containerConfig("nope", testImage(t, d), "/does-not-exist")
+			_, err := d.RT.CreateContainer(ctxT(t, criTimeout), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
+			if err == nil {
+				t.Fatalf("CreateContainer with a missing command on %s succeeded", rt.name)
+			}
+			t.Logf("refused: %v", err)
+			if ents, err := os.ReadDir(filepath.Join(d.State, "runtimes", rt.name)); err == nil && len(ents) != 0 {
+				t.Errorf("the runtime's root after the failed create: %v", ents)
+			}
+			mi, _ := os.ReadFile("/proc/self/mountinfo")
+			for _, l := range strings.Split(string(mi), "\n") {
+				if strings.Contains(l, d.State) && strings.Contains(l, "overlay") {
+					t.Errorf("a rootfs is still mounted: %s", l)
+				}
+			}
+			ctrs, err := d.RT.ListContainers(ctxT(t, criTimeout), &runtimeapi.ListContainersRequest{})
+			if err != nil || len(ctrs.GetContainers()) != 0 {
+				t.Errorf("containers after the failed create: %v %v", ctrs.GetContainers(), err)
+			}
+		})
+	}
+}
