@@ -92,6 +92,7 @@ type Config struct {
 	ShutdownTimeout        Duration                  `toml:"shutdown_timeout" comment:"On SIGTERM, how long in-flight RPCs may take before crid exits anyway."`
 	CDISpecDirs            []string                  `toml:"cdi_spec_dirs" comment:"Container Device Interface spec dirs (*.json, *.yaml), later dirs winning a conflict. A container's\nCDIDevices and cdi.k8s.io/* annotations name devices from them; an unknown device fails CreateContainer.\nRe-read at each CreateContainer that asks for a device."`
 	HooksDirs              []string                  `toml:"hooks_dirs" comment:"OCI hooks.d dirs (schema 1.0.0 *.json files, as CRI-O and podman read them); a file name in a later dir masks\nthe same name in an earlier one. Re-read at each CreateContainer; a file that does not load fails it.\nThe built-in executor runs each stage where the OCI runtime spec says (a failing prestart,\ncreateRuntime or createContainer hook fails CreateContainer and leaves nothing)."`
+	NRI                    NRI                       `toml:"nri" comment:"The Node Resource Interface (github.com/containerd/nri), off by default."`
 	RuntimeHandlers        map[string]RuntimeHandler `toml:"runtime_handlers" comment:"RuntimeClass handlers ([runtime_handlers.NAME] tables, NAME a DNS label). The empty handler (kubelet's default)\nis always the built-in executor; \"crid\" names it too. A handler with runtime_path runs its pods' containers\nwith that OCI runtime (runc, crun...), driven by the pod's crid-monitor: logs, exec, attach, stats and\nrestarts work the same. The pod's namespaces and pause process are crid's in either case."`
 }
 
@@ -116,6 +117,7 @@ func Default() Config {
 		StreamPort:             0,
 		ShutdownTimeout:        Duration(10 * time.Second),
 		CDISpecDirs:            []string{"/etc/cdi", "/var/run/cdi"},
+		NRI:                    defaultNRI(),
 		HooksDirs:              []string{"/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d"},
 		RuntimeHandlers:        map[string]RuntimeHandler{BuiltinHandler: {DefaultAnnotations: map[string]string{}}},
 	}
@@ -179,6 +181,9 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("config: %s: %q is not an absolute path", key, d)
 			}
 		}
+	}
+	if err := c.NRI.validate(); err != nil {
+		return err
 	}
 	if len(c.Listen) > 107 {
 		return fmt.Errorf("config: listen: %q is longer than a unix socket path may be (107 bytes)", c.Listen)

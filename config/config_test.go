@@ -98,6 +98,8 @@ func TestRefused(t *testing.T) {
 		"cdi_spec_dirs = [\"cdi\"]\n":          "cdi_spec_dirs",
 		"cdi_spec_dirs = \"/etc/cdi\"\n":       "cdi_spec_dirs",
 		"hooks_dirs = [\"hooks.d\"]\n":         "hooks_dirs",
+		"[nri]\nsocket_path = \"nri.sock\"\n":  "nri.socket_path",
+		"[nri]\nenabled = true\n":              "enabled",
 	}
 	for body, key := range cases {
 		t.Run(strings.TrimSpace(body), func(t *testing.T) {

@@ -214,6 +214,12 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	if err := m.deps.Hooks.Add(s, cfg); err != nil {
 		return "", fmt.Errorf("OCI hooks: %w", err)
 	}
+	// Last: NRI plugins see, and may adjust, the spec as it would run.
+	if m.deps.NRI != nil {
+		if err := m.deps.NRI.CreateContainer(ctx, pod, c, s); err != nil {
+			return "", fmt.Errorf("NRI: %w", err)
+		}
+	}
 	addDefaultAnnotations(s, h)
 	sig, err := m.deps.Specs.StopSignal(cfg, img.Config.Config)
 	if err != nil {
@@ -238,6 +244,7 @@ func (m *Manager) createContainer(ctx context.Context, pe *podEntry, pod *Pod, c
 	// Its layer is still empty (one lstat): measured now, its first stats carry it.
 	m.sampleFsUsage(id, m.now())
 	m.publishContainer(EventCreated, c)
+	m.nriContainerEvent(ctx, "PostCreateContainer", c, NRI.ContainerCreated)
 	// An exit the monitor sent before the container was in the index was dropped by
 	// applyExit; ask once so such a container is not shown CREATED for ever.
 	if st, err := mon.State(ctx, id); err == nil && st.Status == ProcStopped {

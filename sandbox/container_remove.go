@@ -37,5 +37,6 @@ func (m *Manager) removeContainer(ctx context.Context, e *ctrEntry) error {
 	m.forgetCgroup(c)
 	m.forgetSamples(c.ID)
 	m.publishContainer(EventDeleted, c)
+	m.nriContainerEvent(ctx, "RemoveContainer", c, NRI.RemoveContainer)
 	return nil
 }

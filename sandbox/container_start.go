@@ -32,6 +32,7 @@ func (m *Manager) startContainer(ctx context.Context, e *ctrEntry) error {
 	}
 	// Taken before the start: an exit event may be handled before the update below, and
 	// a start time after the finish time would be a lie in ContainerStatus.
+	m.nriContainerEvent(ctx, "StartContainer", c, NRI.StartContainer)
 	startedAt := time.Now()
 	if err := mon.Start(ctx, c.ID); err != nil {
 		err = fmt.Errorf("start container %s: %w", c.ID, err)
@@ -53,5 +54,8 @@ func (m *Manager) startContainer(ctx context.Context, e *ctrEntry) error {
 		c.State, c.StartedAt = ContainerRunning, startedAt
 		return true
 	})
+	if err == nil {
+		m.nriContainerEvent(ctx, "PostStartContainer", e.snap.Load(), NRI.ContainerStarted)
+	}
 	return err
 }

@@ -13,7 +13,14 @@ import (
 // kills it. Stopping a container that is not running, or that is gone, is a no-op (CRI:
 // StopContainer is idempotent and must not fail for an unknown id).
 func (m *Manager) StopContainer(ctx context.Context, id string, timeout int64) error {
-	return m.ctrs.withOp(id, true, func(e *ctrEntry) error { return m.stopContainer(ctx, e, timeout) })
+	return m.ctrs.withOp(id, true, func(e *ctrEntry) error {
+		wasExited := e.snap.Load().State == ContainerExited
+		err := m.stopContainer(ctx, e, timeout)
+		if err == nil && !wasExited {
+			m.nriContainerEvent(ctx, "StopContainer", e.snap.Load(), NRI.StopContainer)
+		}
+		return err
+	})
 }
 
 func (m *Manager) stopContainer(ctx context.Context, e *ctrEntry, timeout int64) error {

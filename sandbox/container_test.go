@@ -216,7 +216,7 @@ func TestContainerNameClash(t *testing.T) {
 
 func TestCreateContainerRollback(t *testing.T) {
 	t.Parallel()
-	for _, step := range []string{"prepare-rootfs", "container-spec", "cdi-inject", "hooks", "create"} {
+	for _, step := range []string{"prepare-rootfs", "container-spec", "cdi-inject", "hooks", "nri-create", "create"} {
 		t.Run(step, func(t *testing.T) {
 			h := newHarness(t)
 			pod := h.runPod("web")

@@ -21,11 +21,7 @@ func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *ru
 }
 
 func (m *Manager) updateResources(ctx context.Context, e *ctrEntry, r *runtimeapi.LinuxContainerResources) error {
-	c := e.snap.Load()
-	if c.State != ContainerCreated && c.State != ContainerRunning {
-		return fmt.Errorf("container %s is %s: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
-	}
-	s, err := cloneSpec(c.Spec)
+	c, s, err := updatableSpec(e)
 	if err != nil {
 		return err
 	}
@@ -33,6 +29,21 @@ func (m *Manager) updateResources(ctx context.Context, e *ctrEntry, r *runtimeap
 	if err != nil {
 		return err
 	}
+	return m.applyResources(ctx, e, c, s, lr)
+}
+
+// updatableSpec is a copy of the spec of a container whose resources may change.
+func updatableSpec(e *ctrEntry) (*Container, *specs.Spec, error) {
+	c := e.snap.Load()
+	if c.State != ContainerCreated && c.State != ContainerRunning {
+		return nil, nil, fmt.Errorf("container %s is %s: %w", c.ID, c.State, errdefs.ErrFailedPrecondition)
+	}
+	s, err := cloneSpec(c.Spec)
+	return c, s, err
+}
+
+// applyResources sets lr on the container's cgroup, then keeps s, its spec with them.
+func (m *Manager) applyResources(ctx context.Context, e *ctrEntry, c *Container, s *specs.Spec, lr *specs.LinuxResources) error {
 	mon, err := m.podMonitor(c.PodID)
 	if err != nil {
 		return err

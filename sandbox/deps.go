@@ -227,6 +227,21 @@ type Hooks interface {
 	Add(s *specs.Spec, cfg *runtimeapi.ContainerConfig) error
 }
 
+// NRI relays pod and container lifecycle events to Node Resource Interface plugins. Only
+// CreateContainer can refuse: its error fails the creation. The others' errors are logged.
+type NRI interface {
+	RunPod(ctx context.Context, p *Pod) error
+	StopPod(ctx context.Context, p *Pod) error
+	RemovePod(ctx context.Context, p *Pod) error
+	// CreateContainer lets plugins adjust s, c's spec, before c is made (c.Spec is unset).
+	CreateContainer(ctx context.Context, p *Pod, c *Container, s *specs.Spec) error
+	ContainerCreated(ctx context.Context, p *Pod, c *Container) error
+	StartContainer(ctx context.Context, p *Pod, c *Container) error
+	ContainerStarted(ctx context.Context, p *Pod, c *Container) error
+	StopContainer(ctx context.Context, p *Pod, c *Container) error
+	RemoveContainer(ctx context.Context, p *Pod, c *Container) error
+}
+
 // Features are what the runtime handler really supports; cmd/crid asks the executor and
 // the kernel, and Status advertises only these.
 type Features struct {
@@ -272,6 +287,8 @@ type Deps struct {
 	Cgroups Cgroups
 	Devices Devices
 	Hooks   Hooks
+	// NRI is nil when NRI is off.
+	NRI NRI
 	// Mounter makes and removes the pod's /dev/shm tmpfs; nil means the real syscalls.
 	Mounter Mounter
 }

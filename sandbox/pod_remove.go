@@ -49,5 +49,6 @@ func (m *Manager) forgetPod(ctx context.Context, e *podEntry) error {
 	m.forgetSamples(p.ID)
 	m.events.publish(Event{Type: EventDeleted, ID: p.ID, Pod: p, At: m.now()})
 	m.log.Info("pod sandbox removed", "pod", p.ID)
+	m.nriPodEvent(ctx, "RemovePodSandbox", p, NRI.RemovePod)
 	return nil
 }

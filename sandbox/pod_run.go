@@ -171,6 +171,7 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 	m.events.publish(Event{Type: EventCreated, ID: id, Pod: p, At: m.now()})
 	m.events.publish(Event{Type: EventStarted, ID: id, Pod: p, At: m.now()})
 	m.log.Info("pod sandbox ready", "pod", id, "name", cfg.Metadata.Name, "namespace", cfg.Metadata.Namespace, "ips", p.IPs)
+	m.nriPodEvent(ctx, "RunPodSandbox", p, NRI.RunPod)
 	return id, nil
 }
 

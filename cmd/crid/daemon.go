@@ -88,7 +88,15 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 	features := runtimeFeatures(kern)
 	handlers, runtimes := runtimeHandlers(cfg, features, log)
 	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed, Runtimes: runtimes})
-	deps.Devices = wire.NewCDI(cfg.CDISpecDirs)
+	cdi := wire.NewCDI(cfg.CDISpecDirs)
+	deps.Devices = cdi
+	var nri *wire.NRI
+	if cfg.NRI.Enable {
+		if nri, err = wire.NewNRI(cfg.NRI, cdi, log); err != nil {
+			return nil, err
+		}
+		deps.NRI = nri
+	}
 	deps.Hooks = wire.Hooks{Dirs: cfg.HooksDirs}
 	d.pods, err = sandbox.New(context.Background(), sandbox.Config{
 		Root:     cfg.Root,
@@ -101,6 +109,13 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, func() { d.pods.Close() })
+	if nri != nil {
+		// After the pods are loaded: registering plugins are synchronised with them.
+		if err := nri.Start(d.pods); err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, nri.Stop)
+	}
 
 	if d.stream, err = cri.NewStreamServer(cfg.StreamAddress, cfg.StreamPort, d.pods); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ type Env struct {
 	Cgroups *Cgroups
 	Devices *Devices
 	Hooks   *Hooks
+	NRI     *NRI
 }
 
 // NewEnv returns fakes with the image "busybox" present.
@@ -34,6 +35,7 @@ func NewEnv() *Env {
 		Cgroups: &Cgroups{},
 		Devices: &Devices{fail: f, Known: map[string][]string{}},
 		Hooks:   &Hooks{fail: f},
+		NRI:     &NRI{fail: f},
 	}
 	e.Images.Add(&sandbox.Image{
 		ID: "sha256:" + fmt.Sprintf("%064d", 1), RepoTags: []string{"docker.io/library/busybox:latest"},
@@ -45,5 +47,5 @@ func NewEnv() *Env {
 
 // Deps returns the fakes as sandbox.Deps.
 func (e *Env) Deps() sandbox.Deps {
-	return sandbox.Deps{Images: e.Images, Network: e.Network, Runtime: e.Runtime, Specs: e.Specs, Mounter: e.Mounter, Cgroups: e.Cgroups, Devices: e.Devices, Hooks: e.Hooks}
+	return sandbox.Deps{Images: e.Images, Network: e.Network, Runtime: e.Runtime, Specs: e.Specs, Mounter: e.Mounter, Cgroups: e.Cgroups, Devices: e.Devices, Hooks: e.Hooks, NRI: e.NRI}
 }

@@ -1,0 +1,65 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+// nriPodEvent tells NRI plugins of a pod event; they cannot undo it, so a failure is
+// logged.
+func (m *Manager) nriPodEvent(ctx context.Context, event string, p *Pod, fn func(NRI, context.Context, *Pod) error) {
+	if m.deps.NRI == nil || p == nil {
+		return
+	}
+	if err := fn(m.deps.NRI, ctx, p); err != nil {
+		m.log.Warn("NRI plugins failed an event", "event", event, "pod", p.ID, "error", err)
+	}
+}
+
+// nriContainerEvent is nriPodEvent for a container event.
+func (m *Manager) nriContainerEvent(ctx context.Context, event string, c *Container, fn func(NRI, context.Context, *Pod, *Container) error) {
+	if m.deps.NRI == nil || c == nil {
+		return
+	}
+	pe, ok := m.pods.get(c.PodID)
+	if !ok {
+		return
+	}
+	if err := fn(m.deps.NRI, ctx, pe.snap.Load(), c); err != nil {
+		m.log.Warn("NRI plugins failed an event", "event", event, "container", c.ID, "error", err)
+	}
+}
+
+// UpdateContainerOCIResources applies resources an NRI plugin asked for to a created or
+// running container: the fields r sets replace the container's, the others stay.
+func (m *Manager) UpdateContainerOCIResources(ctx context.Context, id string, r *specs.LinuxResources) error {
+	if r == nil {
+		return fmt.Errorf("resources: missing: %w", errdefs.ErrInvalidArgument)
+	}
+	return m.ctrs.withOp(id, false, func(e *ctrEntry) error {
+		c, s, err := updatableSpec(e)
+		if err != nil {
+			return err
+		}
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		// Decoding over the current resources replaces exactly the fields r sets.
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, s.Linux.Resources); err != nil {
+			return err
+		}
+		return m.applyResources(ctx, e, c, s, r)
+	})
+}

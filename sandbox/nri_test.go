@@ -1,0 +1,68 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crid-dev/crid/errdefs"
+)
+
+// NRI plugins see each lifecycle event once, in order, and adjust the spec at creation.
+func TestNRIEvents(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	h.env.NRI.Env = "FROM_NRI=1"
+	pod := h.runPod("web")
+	id := h.createStarted(pod, "app")
+	c, _ := h.m.Container(id)
+	if !slices.Contains(c.Spec.Process.Env, "FROM_NRI=1") {
+		t.Errorf("the plugins' adjustment is not in the spec: %v", c.Spec.Process.Env)
+	}
+	if err := h.m.StopContainer(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.StopContainer(ctx, id, 0); err != nil { // already stopped: no second event
+		t.Fatal(err)
+	}
+	if err := h.m.RemovePod(ctx, pod); err != nil { // stops the pod, then removes its containers
+		t.Fatal(err)
+	}
+	want := []string{"RunPod " + pod, "CreateContainer " + id, "ContainerCreated " + id, "StartContainer " + id,
+		"ContainerStarted " + id, "StopContainer " + id, "StopPod " + pod, "RemoveContainer " + id, "RemovePod " + pod}
+	if got := h.env.NRI.Events(); !slices.Equal(got, want) {
+		t.Errorf("events\n got %q\nwant %q", got, want)
+	}
+}
+
+// A plugin's resource update replaces the fields it sets and keeps the others.
+func TestUpdateContainerOCIResources(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	pod := h.runPod("web")
+	id := h.createStarted(pod, "app")
+	limit, shares := int64(64<<20), uint64(512)
+	if err := h.m.UpdateContainerOCIResources(ctx, id, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.UpdateContainerOCIResources(ctx, id, &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: &shares}}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := h.m.Container(id)
+	r := c.Spec.Linux.Resources
+	if r.Memory == nil || *r.Memory.Limit != limit || r.CPU == nil || *r.CPU.Shares != shares {
+		t.Errorf("resources after two updates: %+v", r)
+	}
+	p, _ := h.m.Pod(pod)
+	if u := h.env.Runtime.Monitor(p.Dir).Updated[id]; u == nil || u.CPU == nil || *u.CPU.Shares != shares {
+		t.Errorf("the monitor was not given the update: %+v", u)
+	}
+	if err := h.m.UpdateContainerOCIResources(ctx, "nope", &specs.LinuxResources{}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("unknown container: %v", err)
+	}
+}
