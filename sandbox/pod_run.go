@@ -98,8 +98,21 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 		return "", fmt.Errorf("persist pod intent: %w", err)
 	}
 	var mon Monitor
+	// The monitor starts while the netns is made and the CNI plugins run (each about half
+	// of RunPodSandbox): it needs neither. Every way out waits for that start, so a
+	// monitor started for a pod that failed is shut down with it.
+	var monStart chan error
+	waitMonitor := func() error {
+		if monStart == nil {
+			return nil
+		}
+		err := <-monStart
+		monStart = nil
+		return err
+	}
 	defer func() {
 		r := recover()
+		_ = waitMonitor() // its error is the one returned, or the pod failed before it mattered
 		if (err != nil && !m.crashPoint.Load()) || r != nil {
 			if rerr := m.releasePod(context.WithoutCancel(ctx), p, mon); rerr != nil {
 				m.log.Error("undoing a failed pod creation; its record stays for the next start", "pod", p.ID, "error", rerr)
@@ -124,6 +137,12 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 			return "", err
 		}
 	}
+	monStart = make(chan error, 1)
+	go func() {
+		var err error
+		mon, err = m.deps.Runtime.Start(ctx, id, p.Dir, handler)
+		monStart <- err
+	}()
 	if !hostNetwork(cfg) {
 		// Stored before the netns and the ADD: a crash during either leaves a record
 		// recover() DELs and removes (both idempotent).
@@ -144,7 +163,7 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 			return "", err
 		}
 	}
-	if mon, err = m.deps.Runtime.Start(ctx, id, p.Dir, handler); err != nil {
+	if err := waitMonitor(); err != nil {
 		return "", fmt.Errorf("start pod monitor: %w", err)
 	}
 	if p.NetNS != podInput.NetNSPath { // NewNetNS pinned it elsewhere than announced
