@@ -29,7 +29,14 @@ func (m *Manager) updateResources(ctx context.Context, e *ctrEntry, r *runtimeap
 	if err != nil {
 		return err
 	}
-	return m.applyResources(ctx, e, c, s, lr)
+	if lr, err = m.nriUpdate(ctx, c, s, lr); err != nil {
+		return err
+	}
+	if err := m.applyResources(ctx, e, c, s, lr); err != nil {
+		return err
+	}
+	m.nriContainerEvent(ctx, "PostUpdateContainer", e.snap.Load(), NRI.ContainerUpdated)
+	return nil
 }
 
 // updatableSpec is a copy of the spec of a container whose resources may change.

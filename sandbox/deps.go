@@ -228,7 +228,8 @@ type Hooks interface {
 }
 
 // NRI relays pod and container lifecycle events to Node Resource Interface plugins. Only
-// CreateContainer can refuse: its error fails the creation. The others' errors are logged.
+// CreateContainer and UpdateContainer can refuse: their error fails the request. The
+// others' errors are logged.
 type NRI interface {
 	RunPod(ctx context.Context, p *Pod) error
 	StopPod(ctx context.Context, p *Pod) error
@@ -240,6 +241,10 @@ type NRI interface {
 	ContainerStarted(ctx context.Context, p *Pod, c *Container) error
 	StopContainer(ctx context.Context, p *Pod, c *Container) error
 	RemoveContainer(ctx context.Context, p *Pod, c *Container) error
+	// UpdateContainer lets plugins change r, the resources UpdateContainerResources is about
+	// to set: nil keeps r; an error fails the update.
+	UpdateContainer(ctx context.Context, p *Pod, c *Container, r *specs.LinuxResources) (*specs.LinuxResources, error)
+	ContainerUpdated(ctx context.Context, p *Pod, c *Container) error
 }
 
 // Features are what the runtime handler really supports; cmd/crid asks the executor and

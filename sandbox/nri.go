@@ -35,6 +35,40 @@ func (m *Manager) nriContainerEvent(ctx context.Context, event string, c *Contai
 	}
 }
 
+// nriUpdate lets NRI plugins change lr, the resources about to be set on c; what they ask
+// for replaces the fields it sets, in lr and in s, c's new spec.
+func (m *Manager) nriUpdate(ctx context.Context, c *Container, s *specs.Spec, lr *specs.LinuxResources) (*specs.LinuxResources, error) {
+	if m.deps.NRI == nil || lr == nil {
+		return lr, nil
+	}
+	pe, ok := m.pods.get(c.PodID)
+	if !ok {
+		return lr, nil
+	}
+	got, err := m.deps.NRI.UpdateContainer(ctx, pe.snap.Load(), c, lr)
+	if err != nil {
+		return nil, fmt.Errorf("NRI: %w", err)
+	}
+	if got == nil {
+		return lr, nil
+	}
+	for _, dst := range []*specs.LinuxResources{lr, s.Linux.Resources} {
+		if err := overlayResources(dst, got); err != nil {
+			return nil, err
+		}
+	}
+	return lr, nil
+}
+
+// overlayResources sets on dst the fields r sets: decoding over dst keeps the others.
+func overlayResources(dst, r *specs.LinuxResources) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, dst)
+}
+
 // UpdateContainerOCIResources applies resources an NRI plugin asked for to a created or
 // running container: the fields r sets replace the container's, the others stay.
 func (m *Manager) UpdateContainerOCIResources(ctx context.Context, id string, r *specs.LinuxResources) error {
@@ -52,12 +86,7 @@ func (m *Manager) UpdateContainerOCIResources(ctx context.Context, id string, r 
 		if s.Linux.Resources == nil {
 			s.Linux.Resources = &specs.LinuxResources{}
 		}
-		// Decoding over the current resources replaces exactly the fields r sets.
-		b, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(b, s.Linux.Resources); err != nil {
+		if err := overlayResources(s.Linux.Resources, r); err != nil {
 			return err
 		}
 		return m.applyResources(ctx, e, c, s, r)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crid-dev/crid/errdefs"
 )
@@ -64,5 +65,39 @@ func TestUpdateContainerOCIResources(t *testing.T) {
 	}
 	if err := h.m.UpdateContainerOCIResources(ctx, "nope", &specs.LinuxResources{}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("unknown container: %v", err)
+	}
+}
+
+// UpdateContainerResources asks the plugins, sets what they answer and tells them after;
+// a plugin's refusal changes nothing.
+func TestNRIUpdateContainer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	pod := h.runPod("web")
+	id := h.createStarted(pod, "app")
+	h.env.NRI.UpdateShares = 700
+	if err := h.m.UpdateContainerResources(ctx, id, &runtimeapi.LinuxContainerResources{CpuShares: 256}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := h.m.Pod(pod)
+	u := h.env.Runtime.Monitor(p.Dir).Updated[id]
+	if u == nil || u.CPU == nil || *u.CPU.Shares != 700 {
+		t.Errorf("the monitor got %+v, want the plugin's shares", u)
+	}
+	c, _ := h.m.Container(id)
+	if r := h.m.ContainerResources(c); r.GetCpuShares() != 700 {
+		t.Errorf("kept resources %v", r)
+	}
+	if ev := h.env.NRI.Events(); !slices.Contains(ev, "UpdateContainer "+id) || !slices.Contains(ev, "ContainerUpdated "+id) {
+		t.Errorf("events %q", ev)
+	}
+	h.env.Fail.Set("nri-update", errors.New("refused by a plugin"))
+	if err := h.m.UpdateContainerResources(ctx, id, &runtimeapi.LinuxContainerResources{CpuShares: 100}); err == nil {
+		t.Fatal("a refused update succeeded")
+	}
+	c, _ = h.m.Container(id)
+	if r := h.m.ContainerResources(c); r.GetCpuShares() != 700 {
+		t.Errorf("a refused update changed the resources: %v", r)
 	}
 }

@@ -12,10 +12,12 @@ import (
 // NRI is a fake NRI adaptation: it records the events in order and adds Env to every
 // container it is asked to create; the step "nri-create" makes it refuse.
 type NRI struct {
-	fail   *Failures
-	Env    string
-	mu     sync.Mutex
-	events []string
+	fail *Failures
+	Env  string
+	// UpdateShares, when set, is what UpdateContainer makes the CPU shares.
+	UpdateShares uint64
+	mu           sync.Mutex
+	events       []string
 }
 
 // Events returns "<event> <pod or container id>" lines, in order.
@@ -60,6 +62,23 @@ func (n *NRI) ContainerStarted(_ context.Context, _ *sandbox.Pod, c *sandbox.Con
 
 func (n *NRI) StopContainer(_ context.Context, _ *sandbox.Pod, c *sandbox.Container) error {
 	return n.record("StopContainer", c.ID)
+}
+
+// UpdateContainer sets CPU shares to UpdateShares when that is not 0.
+func (n *NRI) UpdateContainer(_ context.Context, _ *sandbox.Pod, c *sandbox.Container, _ *specs.LinuxResources) (*specs.LinuxResources, error) {
+	if err := n.fail.check("nri-update"); err != nil {
+		return nil, err
+	}
+	_ = n.record("UpdateContainer", c.ID)
+	if n.UpdateShares == 0 {
+		return nil, nil
+	}
+	shares := n.UpdateShares
+	return &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: &shares}}, nil
+}
+
+func (n *NRI) ContainerUpdated(_ context.Context, _ *sandbox.Pod, c *sandbox.Container) error {
+	return n.record("ContainerUpdated", c.ID)
 }
 
 func (n *NRI) RemoveContainer(_ context.Context, _ *sandbox.Pod, c *sandbox.Container) error {

@@ -206,6 +206,34 @@ func (n *NRI) StopContainer(ctx context.Context, p *sandbox.Pod, c *sandbox.Cont
 	return nil
 }
 
+// UpdateContainer asks the plugins about r; the update they return for c itself is what is
+// set, their updates of other containers and evictions apply apart.
+func (n *NRI) UpdateContainer(ctx context.Context, p *sandbox.Pod, c *sandbox.Container, r *specs.LinuxResources) (*specs.LinuxResources, error) {
+	resp, err := n.a.UpdateContainer(ctx, &adaptation.UpdateContainerRequest{
+		Pod: nriPod(p), Container: nriContainer(c, c.Spec), LinuxResources: adaptation.FromOCILinuxResources(r, nil),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
+	}
+	var own *specs.LinuxResources
+	var others []*adaptation.ContainerUpdate
+	for _, u := range resp.GetUpdate() {
+		if u.GetContainerId() == c.ID {
+			if lr := u.GetLinux().GetResources(); lr != nil {
+				own = lr.ToOCI()
+			}
+			continue
+		}
+		others = append(others, u)
+	}
+	n.sideEffects(others, resp.GetEvict())
+	return own, nil
+}
+
+func (n *NRI) ContainerUpdated(ctx context.Context, p *sandbox.Pod, c *sandbox.Container) error {
+	return n.a.PostUpdateContainer(ctx, &adaptation.PostUpdateContainerRequest{Pod: nriPod(p), Container: nriContainer(c, c.Spec)})
+}
+
 func (n *NRI) RemoveContainer(ctx context.Context, p *sandbox.Pod, c *sandbox.Container) error {
 	return n.a.RemoveContainer(ctx, &adaptation.RemoveContainerRequest{Pod: nriPod(p), Container: nriContainer(c, c.Spec)})
 }
