@@ -14,10 +14,9 @@ import (
 // StopContainer is idempotent and must not fail for an unknown id).
 func (m *Manager) StopContainer(ctx context.Context, id string, timeout int64) error {
 	return m.ctrs.withOp(id, true, func(e *ctrEntry) error {
-		wasExited := e.snap.Load().State == ContainerExited
 		err := m.stopContainer(ctx, e, timeout)
-		if err == nil && !wasExited {
-			m.nriContainerEvent(ctx, "StopContainer", e.snap.Load(), NRI.StopContainer)
+		if err == nil {
+			m.nriStopped(ctx, e)
 		}
 		return err
 	})

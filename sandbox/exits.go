@@ -43,7 +43,9 @@ func (m *Manager) applyExit(p *podEntry, st *ProcState) {
 		// Still RUNNING in memory and on disk; a stop polls the monitor and records
 		// the exit again, and a restart reconciles with the monitor.
 		m.log.Error("recording a container exit", "container", st.ID, "error", err)
+		return
 	}
+	m.nriStopped(m.ctx, e)
 }
 
 // markExited moves a container to EXITED once, with the monitor's exit figures.

@@ -68,6 +68,9 @@ type ctrEntry struct {
 	mu     sync.Mutex
 	snap   atomic.Pointer[Container]
 	exited chan struct{} // closed when the container reaches EXITED; guarded by mu
+	// nriStop tells NRI plugins the container stopped: once, by whichever of its own exit
+	// and StopContainer comes first, the other waiting until they were told.
+	nriStop sync.Once
 }
 
 // New opens the store under cfg.Root, loads every pod and container, reconnects to their

@@ -69,6 +69,16 @@ func overlayResources(dst, r *specs.LinuxResources) error {
 	return json.Unmarshal(b, dst)
 }
 
+// nriStopped tells NRI plugins once that an EXITED container stopped, as containerd does
+// for a stop and for the container's own exit alike.
+func (m *Manager) nriStopped(ctx context.Context, e *ctrEntry) {
+	c := e.snap.Load()
+	if m.deps.NRI == nil || c.State != ContainerExited {
+		return
+	}
+	e.nriStop.Do(func() { m.nriContainerEvent(ctx, "StopContainer", c, NRI.StopContainer) })
+}
+
 // UpdateContainerOCIResources applies resources an NRI plugin asked for to a created or
 // running container: the fields r sets replace the container's, the others stay.
 func (m *Manager) UpdateContainerOCIResources(ctx context.Context, id string, r *specs.LinuxResources) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -99,5 +100,39 @@ func TestNRIUpdateContainer(t *testing.T) {
 	c, _ = h.m.Container(id)
 	if r := h.m.ContainerResources(c); r.GetCpuShares() != 700 {
 		t.Errorf("a refused update changed the resources: %v", r)
+	}
+}
+
+// A container's own exit tells the plugins it stopped, and a later StopContainer does not
+// tell them again.
+func TestNRIStopOnExit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	pod := h.runPod("web")
+	id := h.createStarted(pod, "app")
+	p, _ := h.m.Pod(pod)
+	h.env.Runtime.Monitor(p.Dir).Exit(id, 3, false)
+	stops := func() int {
+		n := 0
+		for _, ev := range h.env.NRI.Events() {
+			if ev == "StopContainer "+id {
+				n++
+			}
+		}
+		return n
+	}
+	// The exit is handled on the pod's event goroutine: wait for its telling (the deadline
+	// only guards a hung test).
+	for deadline := time.Now().Add(10 * time.Second); stops() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the exit was never told: %q", h.env.NRI.Events())
+		}
+	}
+	if err := h.m.StopContainer(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := stops(); n != 1 {
+		t.Errorf("StopContainer told %d times: %q", n, h.env.NRI.Events())
 	}
 }
