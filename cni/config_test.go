@@ -70,8 +70,14 @@ func writeFile(t testing.TB, path, content string) {
 	}
 }
 
+// newTestManager makes a Manager for cfg. Unless the test says otherwise kubelet does not
+// run in cluster mode: a kubelet of the host (another tool's node on a shared machine)
+// must not decide whether crid's default network is used.
 func newTestManager(t testing.TB, cfg Config) *Manager {
 	t.Helper()
+	if cfg.ClusterMode == nil {
+		cfg.ClusterMode = func() bool { return false }
+	}
 	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
