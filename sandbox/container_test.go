@@ -69,18 +69,14 @@ func TestContainerLifecycleAndEvents(t *testing.T) {
 
 	want := []sandbox.EventType{sandbox.EventCreated, sandbox.EventStarted, sandbox.EventStopped, sandbox.EventDeleted}
 	for i, w := range want {
-		select {
-		case ev := <-events:
-			// The pod's containers come along; a deleted one is no longer among them.
-			wantN := 1
-			if w == sandbox.EventDeleted {
-				wantN = 0
-			}
-			if ev.Type != w || ev.ID != id || ev.Pod == nil || ev.Pod.ID != pod || len(ev.Containers) != wantN {
-				t.Fatalf("event %d: %+v, want %v for %s", i, ev, w, id)
-			}
-		case <-time.After(time.Second):
-			t.Fatalf("event %d (%v) missing", i, w)
+		ev := nextEvent(t, events, fmt.Sprint(i, " (", w, ")"))
+		// The pod's containers come along; a deleted one is no longer among them.
+		wantN := 1
+		if w == sandbox.EventDeleted {
+			wantN = 0
+		}
+		if ev.Type != w || ev.ID != id || ev.Pod == nil || ev.Pod.ID != pod || len(ev.Containers) != wantN {
+			t.Fatalf("event %d: %+v, want %v for %s", i, ev, w, id)
 		}
 	}
 	select {
@@ -125,19 +121,13 @@ func TestExitReasons(t *testing.T) {
 		t.Run(c.reason, func(t *testing.T) {
 			id := h.createStarted(pod, fmt.Sprint("c", i))
 			mon.Exit(id, c.code, c.oom)
-			deadline := time.Now().Add(time.Second)
-			for {
-				got, _ := h.m.Container(id)
-				if got.State == sandbox.ContainerExited {
-					if got.ExitCode != c.code || got.Reason != c.reason {
-						t.Errorf("exit %d oom %v: got %d %q", c.code, c.oom, got.ExitCode, got.Reason)
-					}
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("exit of %s not seen", id)
-				}
-				time.Sleep(5 * time.Millisecond)
+			var got *sandbox.Container
+			waitUntil(t, "the exit of "+id, func() bool {
+				got, _ = h.m.Container(id)
+				return got.State == sandbox.ContainerExited
+			})
+			if got.ExitCode != c.code || got.Reason != c.reason {
+				t.Errorf("exit %d oom %v: got %d %q", c.code, c.oom, got.ExitCode, got.Reason)
 			}
 		})
 	}

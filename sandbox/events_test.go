@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -27,13 +28,8 @@ func TestPodEvents(t *testing.T) {
 	}
 	want := []sandbox.EventType{sandbox.EventCreated, sandbox.EventStarted, sandbox.EventStopped, sandbox.EventDeleted}
 	for i, w := range want {
-		select {
-		case ev := <-events:
-			if ev.Type != w || ev.ID != pod || ev.Pod == nil {
-				t.Fatalf("event %d: %+v, want %v", i, ev, w)
-			}
-		case <-time.After(time.Second):
-			t.Fatalf("event %d missing", i)
+		if ev := nextEvent(t, events, fmt.Sprint(i, " (", w, ")")); ev.Type != w || ev.ID != pod || ev.Pod == nil {
+			t.Fatalf("event %d: %+v, want %v", i, ev, w)
 		}
 	}
 	select {

@@ -2,7 +2,6 @@ package sandbox_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -48,14 +47,10 @@ func hasLabel(m *dto.Metric, k, v string) bool {
 
 func waitExited(t *testing.T, m *sandbox.Manager, id string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if c, _ := m.Container(id); c.State == sandbox.ContainerExited {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exit of %s not seen", id)
-		}
-	}
+	waitUntil(t, "the exit of "+id, func() bool {
+		c, _ := m.Container(id)
+		return c.State == sandbox.ContainerExited
+	})
 }
 
 // TestOperatorMetrics: pods and containers by state, OOM kills (only OOM exits count),
@@ -105,14 +100,10 @@ func TestOperatorMetrics(t *testing.T) {
 	// The monitor dies while crid runs: counted once, the pod goes NOTREADY.
 	p, _ = h.m.Pod(pod)
 	h.env.Runtime.Monitor(p.Dir).Crash()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if q, _ := h.m.Pod(pod); q.State == sandbox.PodNotReady {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("monitor loss not noticed")
-		}
-	}
+	waitUntil(t, "the monitor loss to unready the pod", func() bool {
+		q, _ := h.m.Pod(pod)
+		return q.State == sandbox.PodNotReady
+	})
 	if got := gathered(t, def, "crid_pod_monitors_lost_total", "when", "running") - lost0; got != 1 {
 		t.Errorf("monitors lost %v, want 1", got)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"testing"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -124,11 +123,7 @@ func TestNRIStopOnExit(t *testing.T) {
 	}
 	// The exit is handled on the pod's event goroutine: wait for its telling (the deadline
 	// only guards a hung test).
-	for deadline := time.Now().Add(10 * time.Second); stops() == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the exit was never told: %q", h.env.NRI.Events())
-		}
-	}
+	waitUntil(t, "the plugins to be told of the exit", func() bool { return stops() > 0 })
 	if err := h.m.StopContainer(ctx, id, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/crid-dev/crid/sandbox"
 )
@@ -44,13 +43,8 @@ func TestRestartLearnsExitsAndKeepsWatching(t *testing.T) {
 	events, cancel := h.m.Subscribe()
 	defer cancel()
 	mon.Exit(running, 0, false)
-	select {
-	case ev := <-events:
-		if ev.Type != sandbox.EventStopped || ev.ID != running {
-			t.Errorf("event after restart: %+v", ev)
-		}
-	case <-time.After(time.Second):
-		t.Fatal("no event after restart")
+	if ev := nextEvent(t, events, "after restart"); ev.Type != sandbox.EventStopped || ev.ID != running {
+		t.Errorf("event after restart: %+v", ev)
 	}
 	if c, _ := h.m.Container(running); c.State != sandbox.ContainerExited || c.Reason != "Completed" {
 		t.Errorf("after exit: %+v", c)
@@ -98,18 +92,11 @@ func TestMonitorDiesWhileRunning(t *testing.T) {
 	id := h.createStarted(pod, "app")
 	p, _ := h.m.Pod(pod)
 	h.env.Runtime.Monitor(p.Dir).Crash()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	waitUntil(t, "the monitor loss to exit the container and unready the pod", func() bool {
 		c, _ := h.m.Container(id)
 		q, _ := h.m.Pod(pod)
-		if c.State == sandbox.ContainerExited && q.State == sandbox.PodNotReady {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("monitor loss not noticed: %v %v", c.State, q.State)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return c.State == sandbox.ContainerExited && q.State == sandbox.PodNotReady
+	})
 	if err := h.m.RemovePod(context.Background(), pod); err != nil {
 		t.Fatal(err)
 	}
