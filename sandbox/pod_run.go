@@ -138,11 +138,13 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 		}
 	}
 	monStart = make(chan error, 1)
-	go func() {
+	// id and dir go in as arguments: id is a named result, which a return assigns while
+	// this goroutine may still be reading it (the race detector caught it).
+	go func(id, dir string) {
 		var err error
-		mon, err = m.deps.Runtime.Start(ctx, id, p.Dir, handler)
+		mon, err = m.deps.Runtime.Start(ctx, id, dir, handler)
 		monStart <- err
-	}()
+	}(id, p.Dir)
 	if !hostNetwork(cfg) {
 		// Stored before the netns and the ADD: a crash during either leaves a record
 		// recover() DELs and removes (both idempotent).
