@@ -1,9 +1,10 @@
 package cgroups
 
 import (
-	"os"
 	"slices"
 	"strings"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // Hierarchy is one cgroup filesystem mounted directly below a Tree's root.
@@ -17,32 +18,27 @@ type Hierarchy struct {
 // Hierarchies lists the cgroup hierarchies mounted directly below t.Root, as
 // this process's mount namespace sees them.
 func (t Tree) Hierarchies() ([]Hierarchy, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(nil)
 	if err != nil {
 		return nil, err
 	}
-	return parseHierarchies(string(b), t.Root), nil
+	return hierarchies(mounts, t.Root), nil
 }
 
-func parseHierarchies(mountinfo, root string) []Hierarchy {
+func hierarchies(mounts []*mountinfo.Info, root string) []Hierarchy {
 	var out []Hierarchy
-	for _, line := range strings.Split(mountinfo, "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
+	for _, m := range mounts {
+		if !strings.HasPrefix(m.Mountpoint, root+"/") {
 			continue
 		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 || !strings.HasPrefix(f[4], root+"/") {
-			continue
-		}
-		h := Hierarchy{Dir: strings.TrimPrefix(f[4], root+"/"), FSType: g[0], Root: f[3]}
-		if g[0] == "cgroup" {
-			for _, opt := range strings.Split(g[2], ",") {
+		h := Hierarchy{Dir: strings.TrimPrefix(m.Mountpoint, root+"/"), FSType: m.FSType, Root: m.Root}
+		if m.FSType == "cgroup" {
+			for _, opt := range strings.Split(m.VFSOptions, ",") {
 				if opt != "rw" && opt != "ro" && !strings.HasPrefix(opt, "relatime") && opt != "nosuid" && opt != "nodev" && opt != "noexec" {
 					h.Opts = append(h.Opts, opt)
 				}
 			}
-		} else if g[0] != "cgroup2" {
+		} else if m.FSType != "cgroup2" {
 			continue
 		}
 		if strings.Contains(h.Dir, "/") {

@@ -2,7 +2,10 @@ package cgroups
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 func TestBindSources(t *testing.T) {
@@ -36,13 +39,17 @@ func TestParseHierarchies(t *testing.T) {
 38 33 0:33 /outer /r/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,cpu,cpuacct
 39 33 0:34 / /r/memory/nested rw - cgroup cgroup rw,memory
 `
-	got := parseHierarchies(mi, "/r")
+	mounts, err := mountinfo.GetMountsFromReader(strings.NewReader(mi), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := hierarchies(mounts, "/r")
 	want := []Hierarchy{
 		{Dir: "unified", FSType: "cgroup2", Root: "/"},
 		{Dir: "systemd", FSType: "cgroup", Opts: []string{"xattr", "name=systemd"}, Root: "/"},
 		{Dir: "cpu,cpuacct", FSType: "cgroup", Opts: []string{"cpu", "cpuacct"}, Root: "/outer"},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("parseHierarchies = %+v\nwant %+v", got, want)
+		t.Fatalf("hierarchies = %+v\nwant %+v", got, want)
 	}
 }

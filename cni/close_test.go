@@ -1,24 +1,19 @@
 package cni
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 func mountedAt(t *testing.T, dir string) bool {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
-			return true
-		}
-	}
-	return false
+	return len(mounts) > 0
 }
 
 // TestCloseReleasesIdleNetNSDir: the netns dir mount outlives the daemon only while a

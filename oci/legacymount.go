@@ -3,9 +3,10 @@ package oci
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
-	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -219,66 +220,24 @@ type submount struct {
 }
 
 // submounts lists the mounts whose parent is mount id, from this process's
-// mountinfo in the host's procfs.
+// mountinfo in the host's procfs: read through the fd dir opened before the
+// first mount, never by a path looked up again.
 func (l *legacyMounter) submounts(id uint64) ([]submount, error) {
-	mi, err := unix.Openat(l.fdDir, "../mountinfo", unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, err := unix.Openat(l.fdDir, "../mountinfo", unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
 	}
-	b, err := readAllFd(mi)
-	unix.Close(mi)
+	f := os.NewFile(uintptr(fd), "mountinfo")
+	defer f.Close()
+	mounts, err := mountinfo.GetMountsFromReader(f, func(m *mountinfo.Info) (skip, stop bool) {
+		return uint64(m.Parent) != id || uint64(m.ID) == id, false
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mountinfo: %w", err)
 	}
-	parent := strconv.FormatUint(id, 10)
-	var subs []submount
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 || f[1] != parent || f[0] == parent {
-			continue
-		}
-		sid, err := strconv.ParseUint(f[0], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("mountinfo: %q", line)
-		}
-		subs = append(subs, submount{id: sid, path: unescapeMountinfo(f[4])})
+	subs := make([]submount, 0, len(mounts))
+	for _, m := range mounts {
+		subs = append(subs, submount{id: uint64(m.ID), path: m.Mountpoint})
 	}
 	return subs, nil
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space...).
-func unescapeMountinfo(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// readAllFd reads fd to its end.
-func readAllFd(fd int) ([]byte, error) {
-	var out []byte
-	buf := make([]byte, 16<<10)
-	for {
-		n, err := unix.Read(fd, buf)
-		if n > 0 {
-			out = append(out, buf[:n]...)
-		}
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			return out, nil
-		}
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -15,11 +16,13 @@ import (
 // spec has what the fallback handles mount by mount: a read-only rootfs, rbinds with
 // submounts (ro on the top only, as "ro" means), the cgroup view, masked paths, and
 // spec mounts below read-only paths, which the fallback reaches by walking the clone's
-// submounts (they must come out read-only, nosuid, nodev, noexec there too).
+// submounts (they must come out read-only, nosuid, nodev, noexec there too). The
+// submount's name has a space, which mountinfo escapes: the walk must open it by
+// its real name.
 func TestMountFlagsSameWithoutMountSetattr(t *testing.T) {
 	requireRoot(t)
 	src := tmpDir(t)
-	sub := filepath.Join(src, "sub")
+	sub := filepath.Join(src, "sub dir")
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +43,7 @@ func TestMountFlagsSameWithoutMountSetattr(t *testing.T) {
 		if ws.ExitStatus() != 0 {
 			t.Fatalf("%s: status %v: %s", name, ws, mi)
 		}
-		tables[name] = mountOptionsByPoint(mi)
+		tables[name] = mountOptionsByPoint(t, mi)
 	}
 	host, old := tables["this kernel"], tables["5.10"]
 	for mp, want := range host {
@@ -54,7 +57,7 @@ func TestMountFlagsSameWithoutMountSetattr(t *testing.T) {
 		}
 	}
 	// What the comparison rests on: the visible mounts below a read-only path are.
-	for _, mp := range []string{"/proc/sys/kernel/random", "/proc/sys/kernel/random/sub"} {
+	for _, mp := range []string{"/proc/sys/kernel/random", "/proc/sys/kernel/random/sub dir"} {
 		if opts := old[mp]; !strings.HasSuffix(opts, "ro,nosuid,nodev,noexec,relatime") {
 			t.Errorf("%s below read-only /proc/sys on 5.10: %q", mp, opts)
 		}
@@ -63,17 +66,18 @@ func TestMountFlagsSameWithoutMountSetattr(t *testing.T) {
 
 // mountOptionsByPoint maps each mount point of a mountinfo to its per-mount options,
 // stacked mounts bottom first joined by " | " (the last one is the visible one).
-func mountOptionsByPoint(mountinfo string) map[string]string {
+func mountOptionsByPoint(t *testing.T, mi string) map[string]string {
+	t.Helper()
+	mounts, err := mountinfo.GetMountsFromReader(strings.NewReader(mi), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := map[string]string{}
-	for _, l := range strings.Split(mountinfo, "\n") {
-		f := strings.Fields(l)
-		if len(f) < 6 {
-			continue
+	for _, i := range mounts {
+		if m[i.Mountpoint] != "" {
+			m[i.Mountpoint] += " | "
 		}
-		if m[f[4]] != "" {
-			m[f[4]] += " | "
-		}
-		m[f[4]] += f[5]
+		m[i.Mountpoint] += i.Options
 	}
 	return m
 }

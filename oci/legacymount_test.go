@@ -27,13 +27,3 @@ func TestRemountFlags(t *testing.T) {
 		}
 	}
 }
-
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/data/a\040b`: "/data/a b", `/x\134y`: `/x\y`, `/plain`: "/plain", `/end\04`: `/end\04`, `/tab\011`: "/tab\t",
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
-	}
-}

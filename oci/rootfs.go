@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -36,19 +37,14 @@ func rootPropagation(p string) (before uintptr, after string, err error) {
 // mountPointOf returns the mount point of the mount holding path, from our
 // mount table (longest matching mount point).
 func mountPointOf(path string) (string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.ParentsFilter(path))
 	if err != nil {
 		return "", err
 	}
 	best := ""
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 5 {
-			continue
-		}
-		mp := f[4]
-		if (mp == "/" || path == mp || strings.HasPrefix(path, mp+"/")) && len(mp) > len(best) {
-			best = mp
+	for _, m := range mounts {
+		if len(m.Mountpoint) > len(best) {
+			best = m.Mountpoint
 		}
 	}
 	if best == "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -211,27 +211,22 @@ func removeCgroups(roots []string) []error {
 
 // unmountUnder unmounts every mount at or below the given dirs, deepest first.
 func unmountUnder(dirs ...string) []error {
-	f, err := os.Open("/proc/self/mountinfo")
+	infos, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		for _, d := range dirs {
+			if m.Mountpoint == d || strings.HasPrefix(m.Mountpoint, d+"/") {
+				return false, false
+			}
+		}
+		return true, false
+	})
 	if err != nil {
 		return []error{err}
 	}
-	defer f.Close()
-	var mounts []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMount(fields[4])
-		for _, d := range dirs {
-			if mp == d || strings.HasPrefix(mp, d+"/") {
-				mounts = append(mounts, mp)
-				break
-			}
-		}
-	}
 	// Deepest first; a mount point listed twice (stacked mounts) is unmounted twice.
+	mounts := make([]string, 0, len(infos))
+	for _, m := range infos {
+		mounts = append(mounts, m.Mountpoint)
+	}
 	sort.SliceStable(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
 	var errs []error
 	for _, m := range mounts {
@@ -242,25 +237,6 @@ func unmountUnder(dirs ...string) []error {
 		}
 	}
 	return errs
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space, ...).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // removeKubeletChains removes the chains kubelet makes in the host's iptables tables (its

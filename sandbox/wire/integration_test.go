@@ -15,6 +15,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/sys/mountinfo"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crid-dev/crid/cgroups"
@@ -171,7 +172,7 @@ func TestManagerRealStack(t *testing.T) {
 			syscall.Kill(monitorPid, syscall.SIGKILL)
 		}
 	}
-	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(mounts, []byte(state)) {
+	if mounts, _ := mountinfo.GetMounts(mountinfo.PrefixFilter(state)); len(mounts) > 0 {
 		t.Errorf("mounts left under %s", state)
 	}
 	podID = ""
@@ -188,11 +189,11 @@ func readPid(t *testing.T, path string) int {
 }
 
 func isMount(t *testing.T, path string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bytes.Contains(b, []byte(" "+path+" "))
+	return len(mounts) > 0
 }
 
 func buildMonitor(t *testing.T) string {

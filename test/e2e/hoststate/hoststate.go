@@ -3,7 +3,6 @@
 package hoststate
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // Proc is one process from /proc.
@@ -127,46 +128,22 @@ func Kill(pids []int, timeout time.Duration) error {
 
 // Mounts lists the mount points of this mount namespace that match, deepest first.
 func Mounts(match func(mountpoint string) bool) []string {
-	f, err := os.Open("/proc/self/mountinfo")
+	infos, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return !match(m.Mountpoint), false
+	})
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	seen := map[string]bool{}
 	var mps []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescape(fields[4])
-		if match(mp) && !seen[mp] {
-			seen[mp] = true
-			mps = append(mps, mp)
+	for _, m := range infos {
+		if !seen[m.Mountpoint] {
+			seen[m.Mountpoint] = true
+			mps = append(mps, m.Mountpoint)
 		}
 	}
 	sort.SliceStable(mps, func(i, j int) bool { return strings.Count(mps[i], "/") > strings.Count(mps[j], "/") })
 	return mps
-}
-
-// unescape undoes mountinfo's octal escapes (\040 for a space).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Unmount detaches the mount points in order (callers pass them deepest first).
