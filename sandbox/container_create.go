@@ -322,22 +322,7 @@ func podFiles(p *Pod) spec.PodFiles {
 // namespacePaths are the pod's namespaces as the infra holds them, and the target
 // container's PID namespace for PID mode TARGET.
 func (m *Manager) namespacePaths(p *Pod, cfg *runtimeapi.ContainerConfig) (spec.NamespacePaths, string, error) {
-	proc := func(kind string) string { return fmt.Sprintf("/proc/%d/ns/%s", p.InfraPid, kind) }
-	opts := p.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
-	var ns spec.NamespacePaths
-	ns.Network = p.NetNS
-	if opts.GetIpc() != runtimeapi.NamespaceMode_NODE {
-		ns.IPC = proc("ipc")
-	}
-	if opts.GetNetwork() != runtimeapi.NamespaceMode_NODE {
-		ns.UTS = proc("uts")
-	}
-	if opts.GetPid() == runtimeapi.NamespaceMode_POD {
-		ns.PID = proc("pid")
-	}
-	if opts.GetUsernsOptions().GetMode() == runtimeapi.NamespaceMode_POD {
-		ns.User = proc("user")
-	}
+	ns := spec.PodNamespacePaths(p.Config.GetLinux().GetSecurityContext().GetNamespaceOptions(), p.InfraPid, p.NetNS)
 	copts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	if copts.GetPid() != runtimeapi.NamespaceMode_TARGET {
 		return ns, "", nil

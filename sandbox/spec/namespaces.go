@@ -53,6 +53,35 @@ func podNamespaces(ns *runtime.NamespaceOption, netnsPath string, cgroupV2 bool)
 	return out, nil
 }
 
+// PodNamespacePaths are the namespaces a pod's infra process (infraPid) holds
+// for its containers to join, given the pod's namespace_options as PodSpec
+// accepted them and its pinned network namespace. Only mode POD gives a path,
+// named explicitly rather than as "not NODE": POD is the zero value, so a pod
+// without namespace_options (nil, or a field left out) shares each namespace in
+// the pod, as CRI says, while NODE, CONTAINER and TARGET own none a container
+// could join (with pid CONTAINER each container makes its own). The user
+// namespace is the exception to "missing is POD": without userns_options the
+// pod has none (NODE), like usernsMode.
+func PodNamespacePaths(ns *runtime.NamespaceOption, infraPid int, netnsPath string) NamespacePaths {
+	proc := func(kind string) string { return fmt.Sprintf("/proc/%d/ns/%s", infraPid, kind) }
+	var p NamespacePaths
+	if ns.GetNetwork() == runtime.NamespaceMode_POD {
+		// The infra made the UTS namespace with the network one: a pod on the
+		// host's network keeps the host's hostname too (see podNamespaces).
+		p.Network, p.UTS = netnsPath, proc("uts")
+	}
+	if ns.GetIpc() == runtime.NamespaceMode_POD {
+		p.IPC = proc("ipc")
+	}
+	if ns.GetPid() == runtime.NamespaceMode_POD {
+		p.PID = proc("pid")
+	}
+	if usernsMode(ns) == runtime.NamespaceMode_POD {
+		p.User = proc("user")
+	}
+	return p
+}
+
 func usernsMode(ns *runtime.NamespaceOption) runtime.NamespaceMode {
 	if ns.GetUsernsOptions() == nil {
 		return runtime.NamespaceMode_NODE

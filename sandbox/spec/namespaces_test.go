@@ -165,3 +165,42 @@ func TestContainerNamespaces(t *testing.T) {
 		})
 	}
 }
+
+// TestPodNamespacePaths: only mode POD gives a container a pod namespace to join,
+// whether POD is written out or left as the zero value; the user namespace is the one
+// whose absence means none.
+func TestPodNamespacePaths(t *testing.T) {
+	t.Parallel()
+	node, pod, ctr, target := runtime.NamespaceMode_NODE, runtime.NamespaceMode_POD, runtime.NamespaceMode_CONTAINER, runtime.NamespaceMode_TARGET
+	const netns = "/run/crid/netns/pod1"
+	all := NamespacePaths{Network: netns, UTS: "/proc/7/ns/uts", IPC: "/proc/7/ns/ipc", PID: "/proc/7/ns/pid"}
+	with := func(f func(*NamespacePaths)) NamespacePaths { p := all; f(&p); return p }
+	tests := []struct {
+		name string
+		ns   *runtime.NamespaceOption
+		want NamespacePaths
+	}{
+		{"no namespace_options", nil, all},
+		{"empty namespace_options", &runtime.NamespaceOption{}, all},
+		{"explicit POD", &runtime.NamespaceOption{Network: pod, Pid: pod, Ipc: pod}, all},
+		{"network NODE", &runtime.NamespaceOption{Network: node}, with(func(p *NamespacePaths) { p.Network, p.UTS = "", "" })},
+		{"network CONTAINER", &runtime.NamespaceOption{Network: ctr}, with(func(p *NamespacePaths) { p.Network, p.UTS = "", "" })},
+		{"ipc NODE", &runtime.NamespaceOption{Ipc: node}, with(func(p *NamespacePaths) { p.IPC = "" })},
+		{"ipc CONTAINER", &runtime.NamespaceOption{Ipc: ctr}, with(func(p *NamespacePaths) { p.IPC = "" })},
+		{"pid NODE", &runtime.NamespaceOption{Pid: node}, with(func(p *NamespacePaths) { p.PID = "" })},
+		{"pid CONTAINER", &runtime.NamespaceOption{Pid: ctr}, with(func(p *NamespacePaths) { p.PID = "" })},
+		{"pid TARGET", &runtime.NamespaceOption{Pid: target, TargetId: "c1"}, with(func(p *NamespacePaths) { p.PID = "" })},
+		{"host everything", &runtime.NamespaceOption{Network: node, Pid: node, Ipc: node}, NamespacePaths{}},
+		{"userns POD", &runtime.NamespaceOption{UsernsOptions: &runtime.UserNamespace{Mode: pod}}, with(func(p *NamespacePaths) { p.User = "/proc/7/ns/user" })},
+		{"userns NODE", &runtime.NamespaceOption{UsernsOptions: &runtime.UserNamespace{Mode: node}}, all},
+		{"userns CONTAINER", &runtime.NamespaceOption{UsernsOptions: &runtime.UserNamespace{Mode: ctr}}, all},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := PodNamespacePaths(tt.ns, 7, netns); got != tt.want {
+				t.Fatalf("PodNamespacePaths = %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
