@@ -4,11 +4,14 @@
 //	go run ./hack/bench --endpoint unix:///run/crid/crid.sock \
 //	    --endpoint unix:///run/harness-containerd/containerd.sock --json /tmp/bench.json
 //
-// Per endpoint, sequentially: pod start latency (RunPodSandbox + CreateContainer +
-// StartContainer) and the stop/remove calls, ExecSync latency, image pull throughput,
+// Phase by phase, each phase on every endpoint right after the other (the lifecycle and
+// pull samples alternate endpoints one by one, so a shared machine's drifting load weighs
+// on all alike): pod start latency (RunPodSandbox + CreateContainer + StartContainer, with
+// --running pods up) and the stop/remove calls, ExecSync latency, image pull throughput,
 // List*/Status latency with N pods running, and memory: the daemon's RSS/PSS fresh, idle
 // and with N pods, and the per-pod helper processes' PSS (from /proc/PID/smaps_rollup).
-// It prints a table per endpoint (median, p95, p99), a comparison of medians, and JSON.
+// It prints a table per endpoint (median, p95, p99), a comparison of medians, issue 16's
+// goals with every runtime's figure beside crid's, and JSON.
 //
 // --density N (make bench-density: 250 pods, 10 workers) measures a node at scale instead:
 // N pods started by --workers concurrent workers (wall time, per-pod start latency), List*
@@ -39,6 +42,8 @@ type options struct {
 	iterations     int
 	pullIterations int
 	pods           int
+	running        int
+	podCgroups     bool
 	daemonPids     []int
 	shimRegex      string
 	settle         time.Duration
@@ -73,6 +78,8 @@ func main() {
 	serveAddr := flag.String("serve-addr", "127.0.0.1:5001", "where --serve-pull-image listens (the critest kit's hosts.d maps 127.0.0.1:5001 to plain HTTP); empty: a random loopback port")
 	flag.IntVar(&o.iterations, "iterations", 20, "samples per latency figure")
 	flag.IntVar(&o.pullIterations, "pull-iterations", 5, "timed pulls (0 skips the pull figure)")
+	flag.IntVar(&o.running, "running", 0, "pods kept running on each endpoint while the pod lifecycle is timed (issue 16.3 times pod start with 30)")
+	flag.BoolVar(&o.podCgroups, "pod-cgroups", true, "give each pod a cgroup parent /crid-bench-RUNID/podN as kubelet does with the cgroupfs driver (containerd has no pod stats without one); the bench removes them at the end")
 	flag.IntVar(&o.pods, "pods", 10, "pods running while List*/Status latency and memory are measured")
 	flag.Var(&pids, "daemon-pid", "the runtime daemon's pid, one per --endpoint in order (default: the process listening on the socket)")
 	flag.StringVar(&o.shimRegex, "shim-regex", "crid-monitor|containerd-shim", "regex on /proc/PID/cmdline (NULs as spaces) of per-pod helper processes; only those naming one of the bench's pod ids count")
@@ -132,12 +139,12 @@ func main() {
 	}
 	o.execCmd = strings.Fields(execCmd)
 	o.cmd = []string{"sh", "-c", cmd}
-	if o.iterations < 1 || o.pods < 1 || o.workers < 1 || o.density < 0 {
-		fmt.Fprintln(os.Stderr, "bench: --iterations, --pods and --workers must be at least 1, --density at least 0")
+	if o.iterations < 1 || o.pods < 1 || o.workers < 1 || o.density < 0 || o.running < 0 {
+		fmt.Fprintln(os.Stderr, "bench: --iterations, --pods and --workers must be at least 1, --density and --running at least 0")
 		os.Exit(2)
 	}
 
-	var results []*Result
+	var eps []*endpoint
 	failed := false
 	for i, ep := range o.endpoints {
 		pid := 0
@@ -145,23 +152,33 @@ func main() {
 			pid = o.daemonPids[i]
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s\n", ep)
-		r, err := runEndpoint(o, ep, pid)
+		e, err := openEndpoint(o, ep, pid)
+		if e != nil {
+			defer e.close()
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", ep, err)
 			failed = true
+			continue
 		}
-		if r != nil {
-			results = append(results, r)
-			printResult(os.Stdout, r)
-		}
+		eps = append(eps, e)
+	}
+	if len(runAll(o, eps)) > 0 {
+		failed = true
+	}
+	var results []*Result
+	for _, e := range eps {
+		results = append(results, e.r)
+		printResult(os.Stdout, e.r)
 	}
 	if len(results) > 1 {
 		printComparison(os.Stdout, results)
 	}
+	printGoals(os.Stdout, results)
 	if o.jsonPath != "" {
 		b, _ := json.MarshalIndent(map[string]any{
 			"date": time.Now().UTC().Format(time.RFC3339), "image": o.image, "pull_image": o.pullImage,
-			"iterations": o.iterations, "pods": o.pods, "density": o.density, "workers": o.workers, "results": results,
+			"iterations": o.iterations, "pods": o.pods, "running": o.running, "density": o.density, "workers": o.workers, "results": results,
 		}, "", "  ")
 		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,4 +29,36 @@ func TestResultAdd(t *testing.T) {
 	}
 	var nilResult *Result
 	nilResult.add("op", time.Millisecond) // untimed runs pass nil
+}
+
+func TestGoalsJudgeCridAgainstTheReference(t *testing.T) {
+	stats := func(ms float64) *Stats { s := &Stats{Samples: []float64{ms}}; s.summarise(); return s }
+	crid := &Result{Runtime: "crid 0.1", Latency: map[string]*Stats{
+		"pod start (run+create+start)":   stats(30),
+		"ListContainerStats (110 pods)":  stats(25),
+		"ListPodSandboxStats (110 pods)": stats(10),
+		"ContainerStats (110 pods)":      stats(0.5),
+	}, Pull: &PullResult{MBPerSecond: 100}, Memory: MemResult{Pods: 110}}
+	ctrd := &Result{Runtime: "containerd v2.4.2", Latency: map[string]*Stats{
+		"pod start (run+create+start)": stats(100),
+	}, Pull: &PullResult{MBPerSecond: 80}, Memory: MemResult{Pods: 110}}
+	var b strings.Builder
+	printGoals(&b, []*Result{ctrd, crid}) // crid is found by name, not by position
+	out := b.String()
+	for _, want := range []string{
+		"crid 0.1  containerd v2.4.2", // crid's column first
+		"0.30x ok",                    // pod start 30/100 meets <= 0.3x
+		"1.25x MISSED",                // pull 100/80 misses >= 1.5x
+		"ListContainerStats p99  25.0 ms  -  <= 20 ms  MISSED",
+		"ListPodSandboxStats p99  10.0 ms  -  <= 20 ms  ok",
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("goals table lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printGoals(&b, []*Result{crid})
+	if !strings.Contains(b.String(), "no reference") {
+		t.Errorf("a ratio without a reference runtime must say so:\n%s", b.String())
+	}
 }

@@ -33,12 +33,23 @@ func (b *bench) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), b.o.timeout)
 }
 
-func runEndpoint(o options, endpoint string, daemonPid int) (*Result, error) {
-	sock, ok := strings.CutPrefix(endpoint, "unix://")
+// endpoint is one runtime being measured: its bench, its result and what to close.
+type endpoint struct {
+	b         *bench
+	r         *Result
+	daemonPid int
+	close     func()
+}
+
+// openEndpoint connects to endpoint, makes sure the image is there and runs one warm-up
+// pod: first-use costs (cgroup parents, CNI bridge, caches) are not the figure anyone
+// wants. On error the returned endpoint (if any) still has its result and must be closed.
+func openEndpoint(o options, addr string, daemonPid int) (*endpoint, error) {
+	sock, ok := strings.CutPrefix(addr, "unix://")
 	if !ok {
-		return nil, fmt.Errorf("endpoint %q: want unix:///path", endpoint)
+		return nil, fmt.Errorf("endpoint %q: want unix:///path", addr)
 	}
-	r := &Result{Endpoint: endpoint, Latency: map[string]*Stats{}}
+	r := &Result{Endpoint: addr, Latency: map[string]*Stats{}}
 	if daemonPid == 0 {
 		pid, err := socketOwner(sock)
 		if err != nil {
@@ -54,108 +65,193 @@ func runEndpoint(o options, endpoint string, daemonPid int) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
 	logDir, err := os.MkdirTemp("", "crid-bench-logs")
 	if err != nil {
+		conn.Close()
 		return nil, err
 	}
-	defer os.RemoveAll(logDir)
 	id := make([]byte, 4)
 	rand.Read(id)
 	b := &bench{o: o, rt: runtimeapi.NewRuntimeServiceClient(conn), is: runtimeapi.NewImageServiceClient(conn),
 		logDir: logDir, pods: map[string]bool{}, runID: hex.EncodeToString(id)}
-	defer b.removeAll()
+	e := &endpoint{b: b, r: r, daemonPid: daemonPid, close: func() {
+		b.removeAll()
+		if o.podCgroups {
+			if left := removeCgroupTree(b.cgroupRoot()); len(left) > 0 {
+				fmt.Fprintf(os.Stderr, "bench: %s: pod cgroups not removed: %s\n", addr, strings.Join(left, " "))
+			}
+		}
+		conn.Close()
+		os.RemoveAll(logDir)
+	}}
 
 	ctx, cancel := b.ctx()
 	v, err := b.rt.Version(ctx, &runtimeapi.VersionRequest{})
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("calling Version: %w", err)
+		return e, fmt.Errorf("calling Version: %w", err)
 	}
 	r.Runtime = v.RuntimeName + " " + v.RuntimeVersion
 	if err := b.ensureImage(o.image); err != nil {
-		return r, err
+		return e, err
 	}
-
-	// Warm-up cycle: first-use costs (cgroup parents, CNI bridge, caches) are not the
-	// figure anyone wants.
 	if _, _, err := b.startPod(nil); err != nil {
-		return r, fmt.Errorf("warm-up: %w", err)
+		return e, fmt.Errorf("warm-up: %w", err)
 	}
 	b.removeAll()
+	return e, nil
+}
 
+// runAll measures every endpoint phase by phase: each phase runs on one endpoint right
+// after the other (the lifecycle and pull phases alternate endpoints sample by sample), so
+// that a shared machine's load, which drifts over minutes, weighs on every runtime alike.
+// An endpoint that fails drops out of the later phases; its error is returned.
+func runAll(o options, eps []*endpoint) map[*endpoint]error {
+	errs := map[*endpoint]error{}
+	live := func() []*endpoint {
+		var out []*endpoint
+		for _, e := range eps {
+			if errs[e] == nil {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	fail := func(e *endpoint, err error) {
+		if err != nil && errs[e] == nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", e.r.Endpoint, err)
+			errs[e] = err
+		}
+	}
 	if o.density > 0 {
-		err := b.runDensity(r, daemonPid)
-		return r, err
+		for _, e := range live() {
+			fmt.Fprintf(os.Stderr, "bench: %s\n", e.r.Endpoint)
+			fail(e, e.b.runDensity(e.r, e.daemonPid))
+		}
+		return errs
 	}
 
-	progress("pod and container lifecycle", o.iterations)
+	// --running pods stay up on every endpoint during the lifecycle samples (a node is
+	// rarely empty when kubelet starts a pod); both runtimes' pods run at once, so each
+	// pays for the other's alike.
+	for _, e := range live() {
+		if o.running > 0 {
+			progress(fmt.Sprintf("%s: %d pods kept running", e.r.Endpoint, o.running), o.running)
+			for range o.running {
+				if _, _, err := e.b.startPod(nil); err != nil {
+					fail(e, fmt.Errorf("--running pods: %w", err))
+					break
+				}
+			}
+		}
+	}
+	progress("pod and container lifecycle, endpoints alternating", o.iterations)
 	for range o.iterations {
-		var ids podIDs
-		if _, ids, err = b.startPod(r); err != nil {
-			return r, err
+		for _, e := range live() {
+			_, ids, err := e.b.startPod(e.r)
+			if err == nil {
+				err = e.b.stopPod(ids, e.r)
+			}
+			fail(e, err)
 		}
-		if err := b.stopPod(ids, r); err != nil {
-			return r, err
+	}
+	for _, e := range live() {
+		e.b.removeAll()
+	}
+
+	for _, e := range live() {
+		progress(e.r.Endpoint+": ExecSync", o.iterations)
+		fail(e, e.b.measureExec(e.r))
+	}
+
+	if o.pullIterations > 0 {
+		progress("PullImage "+o.pullImage+", endpoints alternating", o.pullIterations)
+		// A pull that fails (a registry the runtime is not set up to reach) loses only
+		// this figure.
+		pulling := live()
+		total := map[*endpoint]time.Duration{}
+		size := map[*endpoint]uint64{}
+		for i := range o.pullIterations {
+			for _, e := range pulling {
+				if total[e] < 0 {
+					continue
+				}
+				el, n, err := e.b.pullOnce(e.r, i)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "bench: %s: no pull figure: %v\n", e.r.Endpoint, err)
+					e.r.Errors = append(e.r.Errors, err.Error())
+					total[e] = -1
+					continue
+				}
+				total[e] += el
+				size[e] = n
+			}
+		}
+		for _, e := range pulling {
+			if total[e] > 0 {
+				e.r.Pull = &PullResult{Image: o.pullImage, SizeBytes: size[e],
+					MBPerSecond: float64(size[e]) * float64(o.pullIterations) / total[e].Seconds() / 1e6}
+			}
+			fail(e, e.b.ensureImage(o.image))
 		}
 	}
 
-	progress("ExecSync", o.iterations)
+	for _, e := range live() {
+		fail(e, e.b.measurePods(e.r, e.daemonPid))
+	}
+	return errs
+}
+
+// measureExec times ExecSync in one running container.
+func (b *bench) measureExec(r *Result) error {
 	_, ids, err := b.startPod(nil)
 	if err != nil {
-		return r, err
+		return err
 	}
-	for range o.iterations {
+	defer b.removeAll()
+	for range b.o.iterations {
 		ctx, cancel := b.ctx()
 		t0 := time.Now()
-		resp, err := b.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: ids.ctr, Cmd: o.execCmd, Timeout: 30})
+		resp, err := b.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: ids.ctr, Cmd: b.o.execCmd, Timeout: 30})
 		el := time.Since(t0)
 		cancel()
 		if err != nil {
-			return r, fmt.Errorf("ExecSync: %w", err)
+			return fmt.Errorf("ExecSync: %w", err)
 		}
 		if resp.ExitCode != 0 {
-			return r, fmt.Errorf("ExecSync %q: exit %d: %s", o.execCmd, resp.ExitCode, resp.Stderr)
+			return fmt.Errorf("ExecSync %q: exit %d: %s", b.o.execCmd, resp.ExitCode, resp.Stderr)
 		}
 		r.add("ExecSync", el)
 	}
-	b.removeAll()
+	return nil
+}
 
-	if o.pullIterations > 0 {
-		progress("PullImage "+o.pullImage, o.pullIterations)
-		// A pull that fails (a registry the runtime is not set up to reach) loses only
-		// this figure.
-		if err := b.measurePull(r); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: no pull figure: %v\n", err)
-			r.Errors = append(r.Errors, err.Error())
-		}
-		if err := b.ensureImage(o.image); err != nil {
-			return r, err
-		}
-	}
-
+// measurePods starts --pods pods, times List*/Status/stats with them running, reads the
+// daemon's and the helpers' memory, and removes them.
+func (b *bench) measurePods(r *Result, daemonPid int) error {
+	o := b.o
 	if daemonPid > 0 {
 		time.Sleep(o.settle)
 		r.Memory.Idle = readMem(daemonPid)
 	}
 	availBefore := memAvailableKB()
 
-	progress(fmt.Sprintf("%d pods", o.pods), o.pods)
+	progress(fmt.Sprintf("%s: %d pods", r.Endpoint, o.pods), o.pods)
 	t0 := time.Now()
 	var podList []podIDs
 	for range o.pods {
 		_, ids, err := b.startPod(nil)
 		if err != nil {
-			return r, err
+			return err
 		}
 		podList = append(podList, ids)
 	}
 	r.StartAllSeconds = time.Since(t0).Seconds()
 	r.Memory.Pods = o.pods
 
-	progress(fmt.Sprintf("List*/Status with %d pods", o.pods), o.iterations)
+	progress(fmt.Sprintf("%s: List*/Status with %d pods", r.Endpoint, o.pods), o.iterations)
 	if err := b.measureLists(r, podList, ""); err != nil {
-		return r, err
+		return err
 	}
 	time.Sleep(o.settle)
 	if daemonPid > 0 {
@@ -172,7 +268,7 @@ func runEndpoint(o options, endpoint string, daemonPid int) (*Result, error) {
 	t0 = time.Now()
 	b.removeAll()
 	r.RemoveAllSeconds = time.Since(t0).Seconds()
-	return r, nil
+	return nil
 }
 
 func progress(what string, n int) {
@@ -206,8 +302,9 @@ type podIDs struct {
 func (b *bench) startPod(r *Result) (*runtimeapi.PodSandboxConfig, podIDs, error) {
 	b.mu.Lock()
 	b.seq++
-	name := fmt.Sprintf("bench-%s-%d", b.runID, b.seq)
+	seq := b.seq
 	b.mu.Unlock()
+	name := fmt.Sprintf("bench-%s-%d", b.runID, seq)
 	logDir := filepath.Join(b.logDir, name)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, podIDs{}, err
@@ -218,6 +315,9 @@ func (b *bench) startPod(r *Result) (*runtimeapi.PodSandboxConfig, podIDs, error
 		LogDirectory: logDir,
 		Labels:       map[string]string{"crid-bench": b.runID},
 		Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+	}
+	if b.o.podCgroups {
+		cfg.Linux.CgroupParent = fmt.Sprintf("/%s/pod%d", b.cgroupRoot(), seq)
 	}
 	ctx, cancel := b.ctx()
 	defer cancel()
@@ -312,40 +412,32 @@ func (b *bench) removeAll() {
 	}
 }
 
-// measurePull removes and pulls the pull image; throughput is the image size (as
-// ImageStatus reports it) over the pull time.
-func (b *bench) measurePull(r *Result) error {
-	var size uint64
-	var total time.Duration
-	for i := range b.o.pullIterations {
-		ctx, cancel := b.ctx()
-		st, err := b.is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: b.o.pullImage}})
-		if err == nil && st.Image != nil {
-			_, err = b.is.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: b.o.pullImage}})
-		}
-		if err != nil {
-			cancel()
-			return fmt.Errorf("removing %s before pull %d: %w", b.o.pullImage, i, err)
-		}
-		t0 := time.Now()
-		_, err = b.is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: b.o.pullImage}})
-		el := time.Since(t0)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("PullImage %s: %w", b.o.pullImage, err)
-		}
-		st, err = b.is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: b.o.pullImage}})
-		cancel()
-		if err != nil || st.Image == nil {
-			return fmt.Errorf("ImageStatus after pull: %v", err)
-		}
-		size = st.Image.Size
-		total += el
-		r.add("PullImage", el)
+// pullOnce removes the pull image (so the pull is cold: the runtimes delete an image's
+// content and layers with it) and times one pull; it returns the time and the image size
+// as ImageStatus reports it, from which throughput is computed.
+func (b *bench) pullOnce(r *Result, i int) (time.Duration, uint64, error) {
+	ref := &runtimeapi.ImageSpec{Image: b.o.pullImage}
+	ctx, cancel := b.ctx()
+	defer cancel()
+	st, err := b.is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: ref})
+	if err == nil && st.Image != nil {
+		_, err = b.is.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: ref})
 	}
-	r.Pull = &PullResult{Image: b.o.pullImage, SizeBytes: size,
-		MBPerSecond: float64(size) * float64(b.o.pullIterations) / total.Seconds() / 1e6}
-	return nil
+	if err != nil {
+		return 0, 0, fmt.Errorf("removing %s before pull %d: %w", b.o.pullImage, i, err)
+	}
+	t0 := time.Now()
+	_, err = b.is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: ref})
+	el := time.Since(t0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("PullImage %s: %w", b.o.pullImage, err)
+	}
+	st, err = b.is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: ref})
+	if err != nil || st.Image == nil {
+		return 0, 0, fmt.Errorf("ImageStatus after pull: %v", err)
+	}
+	r.add("PullImage", el)
+	return el, st.Image.Size, nil
 }
 
 // measureLists times the calls kubelet's relist and status loops make, with pods running;
