@@ -78,16 +78,21 @@ func (t Tree) Dirs(path string) []string {
 // not mounted), the unified one on v2. The root cgroup (the whole host) is
 // never listed.
 func (t Tree) Procs(path string) []int {
+	return procsUnder(t.ProcsDirs(path))
+}
+
+// ProcsDirs are the directories whose cgroup.procs, with their children's, Procs reads.
+func (t Tree) ProcsDirs(path string) []string {
 	if t.valid() != nil || path == "" || filepath.Clean("/"+path) == "/" {
 		return nil
 	}
 	if t.Unified {
-		return procsUnder(t.Dirs(path))
+		return t.Dirs(path)
 	}
 	for _, h := range []string{"pids", "memory"} {
 		d := filepath.Join(t.Root, h, path)
 		if _, err := os.Stat(filepath.Join(d, "cgroup.procs")); err == nil {
-			return procsUnder([]string{d})
+			return []string{d}
 		}
 	}
 	return nil

@@ -18,15 +18,26 @@ func (t Tree) OOMKills(path string) (uint64, error) {
 	if err := t.valid(); err != nil {
 		return 0, err
 	}
-	file := filepath.Join(t.Root, path, "memory.events")
-	if !t.Unified {
-		file = filepath.Join(t.Root, "memory", path, "memory.oom_control")
-	}
-	b, err := os.ReadFile(file)
+	b, err := os.ReadFile(t.OOMFile(path))
 	if err != nil {
 		return 0, fmt.Errorf("cgroup %s: %w", path, err)
 	}
 	return flatKey(b, "oom_kill")
+}
+
+// OOMFile is the flat-keyed file whose "oom_kill" counter OOMKills reads.
+func (t Tree) OOMFile(path string) string {
+	if !t.Unified {
+		return filepath.Join(t.Root, "memory", path, "memory.oom_control")
+	}
+	return filepath.Join(t.Root, path, "memory.events")
+}
+
+// OOMVanishes says whether the OOMFile of path may be gone by the time the
+// container's exit is read: a systemd unit's on v2 (see WatchOOM).
+func (t Tree) OOMVanishes(path string) bool {
+	_, _, unit := t.unitOf(path)
+	return unit && t.Unified
 }
 
 // flatKey reads key from a flat-keyed cgroup file ("key value" lines); a

@@ -28,7 +28,7 @@ type OOMWatch struct {
 // for the rest it only reads the count when asked.
 func (t Tree) WatchOOM(path string) (*OOMWatch, error) {
 	w := &OOMWatch{tree: t, path: path}
-	if _, _, unit := t.unitOf(path); !unit || !t.Unified {
+	if !t.OOMVanishes(path) {
 		return w, nil
 	}
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)

@@ -147,3 +147,35 @@ func (e *ociExecutor) Pids(spec *specs.Spec) ([]int, error) {
 	}
 	return e.tree.Procs(p), nil
 }
+
+// Supervision tells the monitor's C body where the container's processes and OOM
+// kills are (server.Supervisable).
+func (e *ociExecutor) Supervision(spec *specs.Spec) (server.Supervision, error) {
+	p, err := cgroupPath(spec)
+	if err != nil || p == "" {
+		return server.Supervision{}, err
+	}
+	return server.Supervision{
+		CgroupProcs: e.tree.ProcsDirs(p),
+		OOMFile:     e.tree.OOMFile(p), OOMKey: "oom_kill", OOMWatch: e.tree.OOMVanishes(p),
+	}, nil
+}
+
+// Adopt follows the OOM kills of a container an earlier body of the monitor created
+// (server.Adopter), as Create does.
+func (e *ociExecutor) Adopt(spec *specs.Spec, _ int) error {
+	p, err := cgroupPath(spec)
+	if err != nil || p == "" {
+		return err
+	}
+	w, err := e.tree.WatchOOM(p)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.oom[spec] = w
+	e.mu.Unlock()
+	return nil
+}
+
+var _ server.Supervisable = (*ociExecutor)(nil)

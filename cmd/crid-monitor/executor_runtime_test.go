@@ -77,3 +77,15 @@ func TestRuntimeCommandLineAndErrors(t *testing.T) {
 		t.Errorf("without log lines, the runtime's stderr is the error: %v", err)
 	}
 }
+
+// An external runtime keeps state the monitor's C body does not know: such a pod never
+// switches (server.Supervisable).
+func TestRuntimeExecutorNeverSwitches(t *testing.T) {
+	ex, _ := (&runtimeFlags{path: "/bin/true"}).executor(newExecutor(nil))
+	if _, ok := ex.(server.Supervisable); ok {
+		t.Fatal("the external runtime's executor is supervisable")
+	}
+	if _, ok := newExecutor(nil).(server.Supervisable); !ok {
+		t.Fatal("the built-in executor is not supervisable")
+	}
+}

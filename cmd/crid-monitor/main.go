@@ -3,7 +3,7 @@
 // infra process. It is its own small binary so that each pod's monitor costs
 // little memory: it must not link gRPC, k8s or prometheus (go list -deps).
 //
-//	crid-monitor monitor <pod-id> --state-dir DIR [--log-level LEVEL] [--max-log-line BYTES]
+//	crid-monitor monitor <pod-id> --state-dir DIR [--log-level LEVEL] [--max-log-line BYTES] [--idle D]
 //	crid-monitor init     (started by the executor in a container's namespaces)
 //	crid-monitor pause    (the pod infra process)
 package main
@@ -12,12 +12,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -52,11 +55,25 @@ func main() {
 	mountSetattr := fs.Bool("mount-setattr", true, "the kernel has mount_setattr (crid's probe, with --overlay)")
 	closeRangeCloexec := fs.Bool("close-range-cloexec", true, "close_range takes CLOSE_RANGE_CLOEXEC (crid's probe, with --overlay)")
 	forked := fs.Bool(forkedFlag[2:], false, "internal: this is the detached monitor")
+	idle := fs.Duration("idle", 0, "hand the pod to the monitor's C body after this long with nothing in flight (0 = never)")
+	idleExec := fs.String("idle-exec", "c", "internal, for tests: \"go\" re-executes the Go body through the handover instead")
+	resume := fs.Int(server.ResumeFlag[2:], -1, "internal: the memfd of a handover from the monitor's other body")
 	rt := addRuntimeFlags(fs)
 	_ = fs.Parse(os.Args[3:])
 	if podID == "" || *stateDir == "" {
 		fmt.Fprintln(os.Stderr, "crid-monitor: pod id and --state-dir are required")
 		os.Exit(2)
+	}
+	var kern *kernel.Features
+	if *overlay != "" {
+		kern = &kernel.Features{Overlay: kernel.OverlayMount(*overlay), IDMappedOverlay: kernel.IDMappedOverlay(*idmappedOverlay),
+			MountSetattr: *mountSetattr, CloseRangeCloexec: *closeRangeCloexec}
+	}
+	sw := switchOptions{idle: *idle, toGo: *idleExec == "go", argv: argvWithoutResume(os.Args)}
+	if *resume >= 0 {
+		// The same process, re-executed by its other body: no detach, no readiness
+		// pipe (fd 3 is whatever the handover says), the listener is inherited.
+		os.Exit(runResumed(podID, *stateDir, *logLevel, *maxLogLine, kern, rt, sw, *resume))
 	}
 	// fd 3 is the readiness pipe from crid: never leak it into containers.
 	ready := os.NewFile(3, "ready")
@@ -68,12 +85,34 @@ func main() {
 		}
 		os.Exit(0)
 	}
-	var kern *kernel.Features
-	if *overlay != "" {
-		kern = &kernel.Features{Overlay: kernel.OverlayMount(*overlay), IDMappedOverlay: kernel.IDMappedOverlay(*idmappedOverlay),
-			MountSetattr: *mountSetattr, CloseRangeCloexec: *closeRangeCloexec}
+	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, kern, rt, sw, ready))
+}
+
+// switchOptions say when and how the monitor hands its pod to its C body.
+type switchOptions struct {
+	idle time.Duration
+	toGo bool // tests: the Go body resumes itself through the handover
+	argv []string
+}
+
+func (o switchOptions) config(cfg server.Config) server.Config {
+	cfg.Idle, cfg.Argv, cfg.Switch = o.idle, o.argv, server.SwitchExec(o.toGo)
+	return cfg
+}
+
+// argvWithoutResume is the command line to exec the Go body with again.
+func argvWithoutResume(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == server.ResumeFlag || args[i] == "-"+server.ResumeFlag[2:]:
+			i++
+		case strings.HasPrefix(args[i], server.ResumeFlag+"="):
+		default:
+			out = append(out, args[i])
+		}
 	}
-	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, kern, rt, ready))
+	return out
 }
 
 // detach starts the real monitor in its own session and returns: the caller
@@ -116,12 +155,57 @@ func detach() error {
 	return p.Release()
 }
 
-func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, rt *runtimeFlags, ready *os.File) int {
+// setup is what every body of the Go monitor does first: heap goals and its log.
+func setup(podID, stateDir, level string) (*slog.Logger, error) {
 	// A small heap goal: the monitor's live heap is tens of KiB; the default GOGC
 	// would let it grow to the 4 MiB minimum goal before collecting.
 	debug.SetGCPercent(25)
 	debug.SetMemoryLimit(8 << 20)
+	if err := os.MkdirAll(api.ContainersDir(stateDir), 0o700); err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(api.LogPath(stateDir), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	// Panics and runtime errors land in the log too.
+	_ = unix.Dup2(int(logf.Fd()), 2)
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: lv})).With("pod", podID), nil
+}
 
+// runResumed continues the monitor from a handover (see server.Resume).
+func runResumed(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, rt *runtimeFlags, sw switchOptions, fd int) int {
+	log, err := setup(podID, stateDir, level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crid-monitor:", err)
+		return 1
+	}
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+	h, err := server.ReadHandover(fd)
+	if err != nil {
+		// The containers are still this process's children, but nothing describes
+		// them: exit, and crid's Cleanup takes the pod down as after a crash.
+		log.Error("resume", "err", err)
+		return 1
+	}
+	executor, attach := rt.executor(newExecutor(kern))
+	srv, l, err := server.Resume(sw.config(server.Config{
+		PodID: podID, StateDir: stateDir, Executor: executor, Logger: log, MaxLogLine: maxLogLine,
+	}), h)
+	if err != nil {
+		log.Error("resume", "err", err)
+		return 1
+	}
+	attach(srv)
+	log.Debug("monitor resumed", "containers", len(h.Containers), "conn", h.Conn > 0)
+	return serve(srv, l, stateDir, log)
+}
+
+func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, rt *runtimeFlags, sw switchOptions, ready *os.File) int {
 	fail := func(format string, args ...any) int {
 		msg := fmt.Sprintf(format, args...)
 		fmt.Fprintln(ready, msg)
@@ -131,20 +215,10 @@ func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, r
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fail("set child subreaper: %v", err)
 	}
-	if err := os.MkdirAll(api.ContainersDir(stateDir), 0o700); err != nil {
-		return fail("%v", err)
-	}
-	logf, err := os.OpenFile(api.LogPath(stateDir), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	log, err := setup(podID, stateDir, level)
 	if err != nil {
 		return fail("%v", err)
 	}
-	// Panics and runtime errors land in the log too.
-	_ = unix.Dup2(int(logf.Fd()), 2)
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		lv = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: lv})).With("pod", podID)
 
 	// One monitor per pod: a live one (same pid and start time) owns the socket.
 	if pid, start, err := api.ReadPidFile(stateDir); err == nil && pid != os.Getpid() {
@@ -163,9 +237,9 @@ func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, r
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 
 	executor, attach := rt.executor(newExecutor(kern))
-	srv := server.New(server.Config{
+	srv := server.New(sw.config(server.Config{
 		PodID: podID, StateDir: stateDir, Executor: executor, Logger: log, MaxLogLine: maxLogLine,
-	})
+	}))
 	attach(srv)
 	if _, err := fmt.Fprintln(ready, "ok"); err != nil {
 		// crid gave up waiting (its context ended): nobody will use this monitor.
@@ -174,6 +248,10 @@ func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, r
 	}
 	ready.Close()
 	log.Info("monitor started", "pid", os.Getpid())
+	return serve(srv, l, stateDir, log)
+}
+
+func serve(srv *server.Server, l net.Listener, stateDir string, log *slog.Logger) int {
 	if err := srv.Serve(l); err != nil {
 		log.Error("serve", "err", err)
 		return 1

@@ -63,8 +63,16 @@ func ctxT(t *testing.T) context.Context {
 // it started are gone when the test ends, whatever happened.
 func startMonitor(t *testing.T, binary string) (*Client, string) {
 	t.Helper()
+	return startMonitorWith(t, binary, func(*StartOptions) {})
+}
+
+// startMonitorWith is startMonitor with options set by opt.
+func startMonitorWith(t *testing.T, binary string, opt func(*StartOptions)) (*Client, string) {
+	t.Helper()
 	stateDir := t.TempDir()
-	c, err := Start(ctxT(t), StartOptions{PodID: "pod-" + filepath.Base(stateDir), StateDir: stateDir, Binary: binary, LogLevel: "debug"})
+	opts := StartOptions{PodID: "pod-" + filepath.Base(stateDir), StateDir: stateDir, Binary: binary, LogLevel: "debug"}
+	opt(&opts)
+	c, err := Start(ctxT(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

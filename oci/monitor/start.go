@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/crid-dev/crid/errdefs"
 
@@ -35,6 +36,13 @@ type StartOptions struct {
 	// Runtime is an external OCI runtime the monitor drives for the pod's containers;
 	// nil means the built-in executor.
 	Runtime *Runtime
+	// Idle is how long the monitor waits with nothing in flight before it hands the pod
+	// to its C body (a much smaller process, same pid; any request brings the Go body
+	// back); 0 never does. A monitor with an external Runtime never does.
+	Idle time.Duration
+	// IdleToGo (tests): the idle monitor re-executes its Go body through the handover
+	// instead of the C body, to test the Go side of the round trip alone.
+	IdleToGo bool
 }
 
 // Runtime is an OCI runtime binary (runc, crun...) and how to call it.
@@ -70,6 +78,12 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 	args := []string{"monitor", opts.PodID, "--state-dir", opts.StateDir, "--log-level", level}
 	if opts.MaxLogLine > 0 {
 		args = append(args, "--max-log-line", strconv.Itoa(opts.MaxLogLine))
+	}
+	if opts.Idle > 0 {
+		args = append(args, "--idle", opts.Idle.String())
+		if opts.IdleToGo {
+			args = append(args, "--idle-exec", "go")
+		}
 	}
 	if opts.Overlay != "" {
 		args = append(args, "--overlay", string(opts.Overlay), "--idmapped-overlay", string(opts.IDMappedOverlay),

@@ -31,6 +31,7 @@ type container struct {
 	done      chan struct{} // closed once the exit is recorded
 	log       *LogWriter
 	outputs   sync.WaitGroup // the output copiers
+	outs      []*outStream   // guarded by ioMu
 
 	ioMu      sync.Mutex
 	stdin     *os.File // our end of the container's stdin (the console with a tty)
@@ -167,24 +168,67 @@ func (s *Server) spawnContainer(ctx context.Context, c *container, req *api.Requ
 }
 
 func (s *Server) copyContainerOutput(c *container, f *os.File, name string, typ byte) {
+	s.copyContainerOutputFrom(c, f, name, typ, nil)
+}
+
+// copyContainerOutputFrom starts copying f to the log and attached clients; pending is
+// a partial line another body of the monitor read from f.
+func (s *Server) copyContainerOutputFrom(c *container, f *os.File, name string, typ byte, pending []byte) {
 	if f == nil {
 		return
 	}
 	var ls *LogStream
 	if c.log != nil {
 		ls = c.log.Stream(name)
+		ls.setPending(pending)
 	}
+	o := &outStream{f: f, ls: ls, name: name, typ: typ}
+	c.ioMu.Lock()
+	c.outs = append(c.outs, o)
+	c.ioMu.Unlock()
+	s.runCopier(c, o)
+}
+
+// outStream is one of a container's output streams: the fd the monitor reads and the
+// log stream it feeds.
+type outStream struct {
+	f    *os.File
+	ls   *LogStream
+	name string // "stdout" or "stderr"
+	typ  byte
+
+	// Guarded by container.ioMu.
+	running  bool          // a copier reads f
+	closed   bool          // f reached its end and was closed (the console is never closed)
+	stopping bool          // the copier is being stopped for a switch: no Flush, no Close
+	stopped  chan struct{} // closed when the copier returns
+}
+
+func (s *Server) runCopier(c *container, o *outStream) {
+	c.ioMu.Lock()
+	o.running, o.stopping, o.stopped = true, false, make(chan struct{})
+	c.ioMu.Unlock()
 	c.outputs.Add(1)
 	go func() {
 		defer c.outputs.Done()
-		copyOut(f, func(b []byte) {
-			_, _ = ls.Write(b)
-			c.fanout(typ, b)
+		copyOut(o.f, func(b []byte) {
+			_, _ = o.ls.Write(b)
+			c.fanout(o.typ, b)
 		})
-		ls.Flush()
-		if c.console != f {
-			f.Close()
+		c.ioMu.Lock()
+		stopping := o.stopping
+		o.running = false
+		if !stopping {
+			o.closed = c.console != o.f
 		}
+		c.ioMu.Unlock()
+		if !stopping {
+			o.ls.Flush()
+			if c.console != o.f {
+				o.f.Close()
+			}
+		}
+		close(o.stopped)
 	}()
 }
 
@@ -218,6 +262,7 @@ func (s *Server) persistRecord(c *container, status string) error {
 func (s *Server) containerExited(c *container, ws unix.WaitStatus) {
 	s.mu.Lock()
 	c.reaped = true
+	s.busyLocked() // the exit is in flight until recorded and published
 	s.mu.Unlock()
 	go s.finishExit(c, exitCode(ws))
 }
@@ -257,6 +302,7 @@ func (s *Server) finishExit(c *container, code int) {
 	c.endAttaches(code)
 	close(c.done)
 	s.publish(&st)
+	s.release()
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) {

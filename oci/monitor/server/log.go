@@ -186,3 +186,41 @@ func (l *LogWriter) Err() error {
 	l.err = nil
 	return err
 }
+
+// adoptLog makes a LogWriter of a log file another body of the monitor opened.
+func adoptLog(f *os.File, path string, maxLine int) *LogWriter {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLine
+	}
+	return &LogWriter{path: path, f: f, maxLine: maxLine, now: time.Now}
+}
+
+// file returns the open log file (nil once closed).
+func (l *LogWriter) file() *os.File {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f
+}
+
+// takePending returns a copy of the partial line the stream holds.
+func (s *LogStream) takePending() []byte {
+	if s == nil || s.log == nil {
+		return nil
+	}
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	if len(s.pending) == 0 {
+		return nil
+	}
+	return append([]byte(nil), s.pending...)
+}
+
+// setPending gives the stream a partial line another body of the monitor read.
+func (s *LogStream) setPending(p []byte) {
+	if s == nil || s.log == nil || len(p) == 0 {
+		return
+	}
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	s.pending = append(s.pending[:0], p...)
+}

@@ -183,3 +183,20 @@ func (e *ProcessExecutor) Destroy(spec *specs.Spec) error {
 }
 
 var _ Executor = (*ProcessExecutor)(nil)
+
+// Supervision is empty: a process group has no cgroup; the C body only reaps and logs.
+func (e *ProcessExecutor) Supervision(*specs.Spec) (Supervision, error) { return Supervision{}, nil }
+
+// Adopt takes a container a previous body of the monitor created: its init leads its
+// process group.
+func (e *ProcessExecutor) Adopt(spec *specs.Spec, pid int) error {
+	e.mu.Lock()
+	e.inits[spec] = pid
+	e.mu.Unlock()
+	return nil
+}
+
+var (
+	_ Supervisable = (*ProcessExecutor)(nil)
+	_ Adopter      = (*ProcessExecutor)(nil)
+)

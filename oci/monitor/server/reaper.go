@@ -21,19 +21,41 @@ type reaper struct {
 	owners    map[int]func(unix.WaitStatus)
 	unclaimed map[int]unix.WaitStatus
 	spawning  int
+
+	// running is held while a wait4 loop runs; a switch to the C body holds it (pause)
+	// so that no exit is reaped by a body that will not record it.
+	running sync.Mutex
+	wake    chan os.Signal
 }
 
 func newReaper() *reaper {
-	return &reaper{owners: map[int]func(unix.WaitStatus){}, unclaimed: map[int]unix.WaitStatus{}}
+	return &reaper{owners: map[int]func(unix.WaitStatus){}, unclaimed: map[int]unix.WaitStatus{},
+		wake: make(chan os.Signal, 1)}
 }
 
-// run reaps on every SIGCHLD until the process exits.
+// run reaps on every SIGCHLD until the process exits. Exits that happened before it
+// (while another body of the monitor ran) are reaped at once: their pids must be
+// registered before run starts.
 func (r *reaper) run() {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, unix.SIGCHLD)
-	r.reapAll()
-	for range c {
+	signal.Notify(r.wake, unix.SIGCHLD)
+	for {
+		r.running.Lock()
 		r.reapAll()
+		r.running.Unlock()
+		<-r.wake
+	}
+}
+
+// pause returns once no wait4 loop runs and none will start until unpause: children
+// that exit meanwhile stay zombies for whoever reaps next.
+func (r *reaper) pause() { r.running.Lock() }
+
+// unpause undoes pause and reaps what exited meanwhile.
+func (r *reaper) unpause() {
+	r.running.Unlock()
+	select {
+	case r.wake <- unix.SIGCHLD:
+	default:
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -37,6 +38,14 @@ type Config struct {
 	Executor   Executor
 	Logger     *slog.Logger
 	MaxLogLine int // 0 = DefaultMaxLine
+	// Idle is how long the monitor waits with nothing in flight before it hands the pod
+	// to its C body (Switch); 0 never does.
+	Idle time.Duration
+	// Switch replaces this process's image, handing it h (see SwitchExec); it returns
+	// only on failure, and the monitor then goes on as if nothing happened.
+	Switch func(h *api.Handover) error
+	// Argv is the monitor's command line, for the C body to exec back with.
+	Argv []string
 }
 
 // Server is one pod's monitor.
@@ -55,6 +64,18 @@ type Server struct {
 	stopped      chan struct{} // closed once Shutdown answered
 	stopOnce     sync.Once
 	trimTimer    *time.Timer
+
+	// What keeps the monitor from switching to its C body (idle.go); guarded by mu.
+	active     int                   // requests, sessions and exits in flight, fresh connections
+	kept       map[net.Conn]struct{} // unary connections waiting for their next request
+	switching  bool                  // the pod is being handed over: no request is taken
+	switchDone chan struct{}         // closed when a switch aborted
+	idleTimer  *time.Timer
+	acceptEnd  chan struct{} // closed when the accept loop returns
+
+	// Set by Resume: served before anything else.
+	resumeConn   net.Conn
+	resumeSignal unix.Signal
 }
 
 // New returns a monitor for one pod. Call Serve to run it.
@@ -69,6 +90,7 @@ func New(cfg Config) *Server {
 		reaper:     newReaper(),
 		containers: map[string]*container{},
 		subs:       map[*subscriber]struct{}{},
+		kept:       map[net.Conn]struct{}{},
 		stopped:    make(chan struct{}),
 	}
 }
@@ -107,8 +129,48 @@ func Listen(stateDir string) (*net.UnixListener, error) {
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	s.listener = l
+	conn, sig := s.resumeConn, s.resumeSignal
+	s.resumeConn = nil
+	if conn != nil {
+		s.active++ // as the accept loop counts a fresh connection
+	}
 	s.mu.Unlock()
 	go s.reaper.run()
+	if conn != nil {
+		go s.handle(conn)
+	}
+	if sig != 0 {
+		// The C body caught it: it is this process's now, as if it had come here.
+		signal.Reset(sig)
+		_ = unix.Kill(os.Getpid(), sig)
+	}
+	for {
+		err := s.acceptLoop(l)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errSwitchAborted) {
+			return err
+		}
+		s.waitSwitch()
+	}
+}
+
+// errSwitchAborted restarts the accept loop after a switch that did not happen.
+var errSwitchAborted = errors.New("switch aborted")
+
+func (s *Server) acceptLoop(l net.Listener) error {
+	s.mu.Lock()
+	end := make(chan struct{})
+	s.acceptEnd = end
+	s.armIdleLocked()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.acceptEnd = nil
+		s.mu.Unlock()
+		close(end)
+	}()
 	for {
 		conn, err := l.Accept()
 		if err != nil {
@@ -119,10 +181,20 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				s.mu.Lock()
+				switching := s.switching
+				s.mu.Unlock()
+				if switching {
+					// Stopped for a switch, which either execs or aborts.
+					return errSwitchAborted
+				}
 				continue
 			}
 			return err
 		}
+		s.mu.Lock()
+		s.busyLocked() // released once its first request is answered (handle)
+		s.mu.Unlock()
 		go s.handle(conn)
 	}
 }
@@ -130,13 +202,26 @@ func (s *Server) Serve(l net.Listener) error {
 // Done is closed after Shutdown has been answered.
 func (s *Server) Done() <-chan struct{} { return s.stopped }
 
+// handle serves one connection. It starts counted as active (a fresh connection);
+// between requests it is a kept connection, which a switch may close: the client
+// redoes a request on a kept connection closed without an answer.
 func (s *Server) handle(conn net.Conn) {
 	var buf []byte
-	for {
+	for first := true; ; first = false {
+		if !first && !s.keep(conn) {
+			conn.Close()
+			return
+		}
 		typ, p, nb, err := api.ReadFrame(conn, buf)
 		buf = nb
+		if !first && !s.wake(conn) {
+			// Read while the pod was being handed over: not taken, the client redoes it.
+			conn.Close()
+			return
+		}
 		if err != nil {
 			conn.Close()
+			s.release()
 			return
 		}
 		var req api.Request
@@ -151,6 +236,7 @@ func (s *Server) handle(conn net.Conn) {
 		if err != nil {
 			_ = api.WriteJSON(conn, api.ErrorResponse(err))
 			conn.Close()
+			s.release()
 			return
 		}
 		switch req.Op {
@@ -159,9 +245,11 @@ func (s *Server) handle(conn net.Conn) {
 			return
 		case api.OpExec:
 			s.serveExec(conn, &req)
+			s.release()
 			return
 		case api.OpAttach:
 			s.serveAttach(conn, &req)
+			s.release()
 			return
 		}
 		resp, err := s.unary(&req)
@@ -179,10 +267,12 @@ func (s *Server) handle(conn net.Conn) {
 		if req.Op == api.OpShutdown && err == nil {
 			conn.Close()
 			s.stop()
+			s.release()
 			return
 		}
 		if werr != nil {
 			conn.Close()
+			s.release()
 			return
 		}
 	}
@@ -284,6 +374,13 @@ func (s *Server) serveEvents(conn net.Conn) {
 		err = api.WriteJSON(conn, &replay[i])
 	}
 	sub.mu.Unlock()
+	s.release() // a subscriber waiting for exits keeps no request in flight
+	s.watchSubscriber(sub, err)
+}
+
+// watchSubscriber waits for an events client to go away and forgets it.
+func (s *Server) watchSubscriber(sub *subscriber, err error) {
+	conn := sub.conn
 	if err == nil {
 		// Nothing is read from an events client: a read ends when it goes away.
 		var b [64]byte
@@ -293,10 +390,13 @@ func (s *Server) serveEvents(conn net.Conn) {
 			}
 		}
 	}
+	// A switch in progress has this fd in its handover: it must stay this connection's
+	// until the switch execs (the next body watches it) or aborts.
 	s.mu.Lock()
+	s.waitSwitchLocked()
 	delete(s.subs, sub)
-	s.mu.Unlock()
 	conn.Close()
+	s.mu.Unlock()
 }
 
 // publish sends an exit to every events subscriber; one that cannot take it within
