@@ -88,6 +88,8 @@ func TestRefused(t *testing.T) {
 		"stream_port = \"x\"\n":                "stream_port",
 		"pull_progress_timeout = 60\n":         "pull_progress_timeout",
 		"shutdown_timeout = 10\n":              "shutdown_timeout",
+		"monitor_idle_switch = 5\n":            "monitor_idle_switch",
+		"monitor_idle_switch = \"-1s\"\n":      "monitor_idle_switch",
 		"registry_config_dir = \"certs.d\"\n":  "registry_config_dir",
 		"cni_conf_dir = \"net.d\"\n":           "cni_conf_dir",
 		"cni_bin_dirs = [\"/opt\", \"bin\"]\n": "cni_bin_dirs",

@@ -70,6 +70,14 @@ func main() {
 			MountSetattr: *mountSetattr, CloseRangeCloexec: *closeRangeCloexec}
 	}
 	sw := switchOptions{idle: *idle, toGo: *idleExec == "go", argv: argvWithoutResume(os.Args)}
+	if v, ok := os.LookupEnv(api.HandoverEnv); ok {
+		// Exec'd for the C body, which did not take over (not linked in, or it
+		// declined): the handover is the Go body's to resume from.
+		os.Unsetenv(api.HandoverEnv)
+		if fd, err := strconv.Atoi(v); err == nil && *resume < 0 {
+			*resume = fd
+		}
+	}
 	if *resume >= 0 {
 		// The same process, re-executed by its other body: no detach, no readiness
 		// pipe (fd 3 is whatever the handover says), the listener is inherited.

@@ -87,7 +87,7 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 	d.appArmor = setupAppArmor(context.Background(), log)
 	features := runtimeFeatures(kern)
 	handlers, runtimes := runtimeHandlers(cfg, features, log)
-	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed, Runtimes: runtimes})
+	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed, Runtimes: runtimes, Idle: time.Duration(cfg.MonitorIdleSwitch)})
 	cdi := wire.NewCDI(cfg.CDISpecDirs)
 	deps.Devices = cdi
 	var nri *wire.NRI

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"strings"
 	"syscall"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -36,6 +37,8 @@ type MonitorOptions struct {
 	// Runtimes are the external OCI runtimes of runtime handlers, by handler name; a
 	// handler not here runs on the built-in executor.
 	Runtimes map[string]monitor.Runtime
+	// Idle is how long a monitor idles before it hands the pod to its C body (0: never).
+	Idle time.Duration
 }
 
 // Deps returns the sandbox's dependencies over the real services.
@@ -129,6 +132,8 @@ func (r Runtime) Start(ctx context.Context, podID, stateDir, handler string) (sa
 	opts := monitor.StartOptions{PodID: podID, StateDir: stateDir, Binary: r.Opts.Binary, LogLevel: r.Opts.LogLevel}
 	if rt, ok := r.Opts.Runtimes[handler]; ok {
 		opts.Runtime = &rt
+	} else {
+		opts.Idle = r.Opts.Idle // an external runtime's pod never switches
 	}
 	if k := r.Opts.Kernel; k != nil {
 		opts.Overlay, opts.IDMappedOverlay = k.Overlay, k.IDMappedOverlay
