@@ -239,12 +239,7 @@ func TestOCIExecAttachKill(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Attach(actx, "c", pr, &aout, nil, nil) }()
 	_, _ = pw.Write([]byte("hello\n"))
-	for i := 0; i < 200 && !strings.Contains(aout.String(), "echo hello"); i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !strings.Contains(aout.String(), "echo hello") {
-		t.Errorf("attach output %q", aout.String())
-	}
+	waitFor(t, "the container's echo of the attached input", func() bool { return strings.Contains(aout.String(), "echo hello") })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("attach after cancel: %v", err)
@@ -315,12 +310,10 @@ func TestOCICleanupAfterMonitorKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	syscall.Kill(mpid, syscall.SIGKILL)
-	for i := 0; i < 100; i++ {
-		if _, err := api.ProcStartTime(mpid); err != nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, "the killed monitor to be gone", func() bool {
+		_, err := api.ProcStartTime(mpid)
+		return err != nil
+	})
 	if _, err := Connect(ctxT(t), stateDir); !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Fatalf("connect: %v", err)
 	}
@@ -372,8 +365,9 @@ func TestOCITerminalAttachResize(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Attach(ctxT(t), "tty", pr, &out, nil, resize) }()
 	resize <- Size{Width: 100, Height: 40}
-	time.Sleep(200 * time.Millisecond)
-	_, _ = pw.Write([]byte("stty size; exit 3\n"))
+	// The resize and the typed line go out on two goroutines in either order: the shell
+	// waits for the size itself (spelled so that the echo of the line does not hold it).
+	_, _ = pw.Write([]byte(`while [ "$(stty size)" != "$((20*2)) $((50*2))" ]; do sleep 0.01; done; stty size; exit 3` + "\n"))
 	select {
 	case err := <-done:
 		if err != nil {
@@ -409,16 +403,9 @@ func TestOCIExecErrorsAndCancel(t *testing.T) {
 		t.Errorf("cancelled exec: %v", err)
 	}
 	// The exec'd sleep is killed: only the container's own process is left.
-	var out bytes.Buffer
-	for i := 0; i < 50; i++ {
-		out.Reset()
+	waitFor(t, "the cancelled exec's sleep 999 to be gone from the container", func() bool {
+		var out bytes.Buffer
 		_, _ = c.Exec(ctx, ExecRequest{ContainerID: "c", Process: &specs.Process{Args: []string{"sh", "-c", "ps -o args | grep -c '^sleep 999'"}, Env: []string{"PATH=/bin"}, Cwd: "/"}, Stdout: &out})
-		if strings.TrimSpace(out.String()) == "0" {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if strings.TrimSpace(out.String()) != "0" {
-		t.Errorf("sleep 999 still runs in the container: %q", out.String())
-	}
+		return strings.TrimSpace(out.String()) == "0"
+	})
 }

@@ -226,8 +226,10 @@ func TestErrors(t *testing.T) {
 func TestKill(t *testing.T) {
 	c, _ := startMonitor(t, procBinary)
 	ctx := ctxT(t)
-	run(t, c, "term", `trap 'exit 0' TERM; sleep 100 & wait`, CreateRequest{})
-	time.Sleep(100 * time.Millisecond) // let the shell install its trap
+	// The shell says when its trap is in place: a TERM before that kills it (143).
+	trapped := filepath.Join(t.TempDir(), "trapped")
+	run(t, c, "term", `trap 'exit 0' TERM; : >`+trapped+`; sleep 100 & wait`, CreateRequest{})
+	waitFor(t, "the shell's TERM trap", func() bool { return exists(trapped) })
 	if err := c.Kill(ctx, "term", syscall.SIGTERM, false); err != nil {
 		t.Fatal(err)
 	}
@@ -281,11 +283,9 @@ func TestExec(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(begin) > 5*time.Second {
 		t.Fatalf("cancelled exec: %v after %v", err, time.Since(begin))
 	}
-	// The killed sleep is gone from the container's process group.
-	time.Sleep(200 * time.Millisecond)
-	if n := countProcs(t, "1001"); n != 0 {
-		t.Errorf("%d 'sleep 1001' processes left", n)
-	}
+	// The killed sleep is gone from the container's process group (SIGKILL lands when
+	// the process next runs, which a busy machine may delay).
+	waitFor(t, "the killed 'sleep 1001' to be gone", func() bool { return countProcs(t, "1001") == 0 })
 }
 
 // countProcs counts processes whose command line ends with arg.
@@ -341,22 +341,29 @@ func TestAttach(t *testing.T) {
 
 func TestAttachFanOut(t *testing.T) {
 	c, _ := startMonitor(t, procBinary)
-	run(t, c, "c", `read x; echo "line $x"; sleep 0.2; exit 0`, CreateRequest{Stdin: true})
+	// The container writes once it read a line from each client: a client's stdin
+	// reaches it only after the monitor joined that client to the output (serveAttach
+	// answers after joining, and the client sends stdin only after the answer), so
+	// both are attached when it writes.
+	run(t, c, "c", `read x; read y; echo "line $x$y"; sleep 0.2; exit 0`, CreateRequest{Stdin: true})
 	var a, b bytes.Buffer
 	ctx := ctxT(t)
 	errs := make(chan error, 2)
-	go func() { errs <- c.Attach(ctx, "c", nil, &a, nil, nil) }()
-	pr, pw := io.Pipe()
-	go func() { errs <- c.Attach(ctx, "c", pr, &b, nil, nil) }()
-	time.Sleep(200 * time.Millisecond) // both attached before the container writes
-	_, _ = pw.Write([]byte("one\n"))
+	pra, pwa := io.Pipe()
+	go func() { errs <- c.Attach(ctx, "c", pra, &a, nil, nil) }()
+	prb, pwb := io.Pipe()
+	go func() { errs <- c.Attach(ctx, "c", prb, &b, nil, nil) }()
+	// Both halves are one word so that either order of arrival reads the same.
+	_, _ = pwa.Write([]byte("one\n"))
+	_, _ = pwb.Write([]byte("one\n"))
 	for i := 0; i < 2; i++ {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}
-	pw.Close()
-	if a.String() != "line one\n" || b.String() != "line one\n" {
+	pwa.Close()
+	pwb.Close()
+	if a.String() != "line oneone\n" || b.String() != "line oneone\n" {
 		t.Errorf("attach outputs %q %q", a.String(), b.String())
 	}
 }
@@ -519,7 +526,11 @@ func TestReopenLog(t *testing.T) {
 	c, _ := startMonitor(t, procBinary)
 	logPath := filepath.Join(t.TempDir(), "log")
 	run(t, c, "c", `i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); sleep 0.01; done`, CreateRequest{LogPath: logPath})
-	time.Sleep(300 * time.Millisecond)
+	// Rotate once the first line is logged, as the assertions below expect.
+	waitFor(t, "line0 in the log", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "stdout F line0\n")
+	})
 	// kubelet's rotation: rename, then ReopenLog.
 	if err := os.Rename(logPath, logPath+".1"); err != nil {
 		t.Fatal(err)
