@@ -32,7 +32,7 @@ func capMask(names []string, last int) (uint64, error) {
 			}
 		}
 		if i < 0 {
-			return 0, fmt.Errorf("unknown capability %q", n)
+			return 0, invalidSpec(fmt.Errorf("unknown capability %q", n))
 		}
 		if i <= last {
 			m |= 1 << uint(i)

@@ -209,7 +209,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 			return nil, fmt.Errorf("container %s: nsenter: %w", opts.ID, ctxErr(ctx, err))
 		}
 		if m.Error != "" {
-			return nil, fmt.Errorf("container %s: %s", opts.ID, m.Error)
+			return nil, fmt.Errorf("container %s: %w", opts.ID, m.childErr())
 		}
 		// The intermediate exits; the monitor reaps it and inherits the init.
 		pid = m.Pid
@@ -258,7 +258,7 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 		switch {
 		case m.Error != "":
 			c.closeConsole()
-			return nil, fmt.Errorf("container %s: %s", opts.ID, m.Error)
+			return nil, fmt.Errorf("container %s: %w", opts.ID, m.childErr())
 		case m.Hooks:
 			// The init made the namespaces and mounts and waits before pivot_root: the
 			// runtime-namespace hooks of the create run here, in the monitor's namespaces.
@@ -325,7 +325,7 @@ func (c *Container) Start() error {
 	if err != nil {
 		return fmt.Errorf("container %s: start: %w", c.ID, err)
 	}
-	return fmt.Errorf("container %s: start: %s", c.ID, m.Error)
+	return fmt.Errorf("container %s: start: %w", c.ID, m.childErr())
 }
 
 func validateSpec(id string, spec *specs.Spec) error {

@@ -128,7 +128,7 @@ func makeDevice(rootfd int, d specs.LinuxDevice, userns bool) error {
 	case "p":
 		typ = unix.S_IFIFO
 	default:
-		return fmt.Errorf("device type %q not supported", d.Type)
+		return invalidSpec(fmt.Errorf("device type %q not supported", d.Type))
 	}
 	mode := uint32(0o666)
 	if d.FileMode != nil {

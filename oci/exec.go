@@ -102,7 +102,7 @@ func Exec(ctx context.Context, opts ExecOptions) (pid int, console *os.File, ret
 		return 0, nil, fmt.Errorf("exec: nsenter: %w", err)
 	}
 	if m.Error != "" {
-		return 0, nil, fmt.Errorf("exec: %s", m.Error)
+		return 0, nil, fmt.Errorf("exec: %w", m.childErr())
 	}
 	pid = m.Pid
 	if cg != nil {
@@ -132,7 +132,7 @@ func Exec(ctx context.Context, opts ExecOptions) (pid int, console *os.File, ret
 			}
 		}
 		if err == nil {
-			err = errors.New(m.Error)
+			err = m.childErr()
 		}
 		if console != nil {
 			console.Close()

@@ -39,7 +39,7 @@ func InitMain() {
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	s := os.NewFile(syncFd, "sync")
 	err := runInit(s)
-	_ = writeMsg(s, syncMsg{Error: err.Error()})
+	_ = writeMsg(s, errorMsg(err))
 	os.Exit(1)
 }
 
@@ -232,23 +232,29 @@ func writeSysctl(proc *os.File, key, value string) error {
 	}, key)
 	for _, seg := range strings.Split(rel, "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return errors.New("bad name")
+			return invalidSpec(errors.New("bad name"))
 		}
 	}
 	if value == "" {
-		return errors.New("empty value")
+		return invalidSpec(errors.New("empty value"))
 	}
 	fd, err := openProcFile(proc, "sys/"+rel)
+	if errors.Is(err, unix.ENOENT) {
+		return invalidSpec(fmt.Errorf("no such sysctl in the container's namespaces: %w", err))
+	}
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
 	n, err := unix.Write(fd, []byte(value))
+	if errors.Is(err, unix.EINVAL) {
+		return invalidSpec(fmt.Errorf("the kernel refuses the value: %w", err))
+	}
 	if err != nil {
 		return err
 	}
 	if n != len(value) {
-		return fmt.Errorf("the kernel took only %q", value[:n])
+		return invalidSpec(fmt.Errorf("the kernel took only %q", value[:n]))
 	}
 	return nil
 }
@@ -283,7 +289,7 @@ func setRlimits(p *specs.Process) error {
 	for _, r := range p.Rlimits {
 		res, ok := rlimitTypes[r.Type]
 		if !ok {
-			return fmt.Errorf("rlimit %q not supported", r.Type)
+			return invalidSpec(fmt.Errorf("rlimit %q not supported", r.Type))
 		}
 		want := unix.Rlimit{Cur: r.Soft, Max: r.Hard}
 		err := unix.Prlimit(0, res, &want, nil)
@@ -296,6 +302,9 @@ func setRlimits(p *specs.Process) error {
 					"rlimit", r.Type, "wanted", r.Hard, "hard", cur.Max)
 				err = unix.Prlimit(0, res, &want, nil)
 			}
+		}
+		if errors.Is(err, unix.EINVAL) { // soft above hard
+			err = invalidSpec(err)
 		}
 		if err != nil {
 			return fmt.Errorf("rlimit %s: %w", r.Type, err)
@@ -363,6 +372,11 @@ func finalize(p *specs.Process, filter *libseccomp.ScmpFilter, cfg *initConfig) 
 		}
 	}
 	err = unix.Exec(path, p.Args, p.Env)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENOTDIR) {
+		// Missing or not executable: the image or process.args, never the host
+		// (what runc's words say too: see crid-monitor's executableRefused).
+		err = invalidSpec(err)
+	}
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
 
@@ -425,7 +439,7 @@ func lookPath(p *specs.Process) (string, error) {
 			return f, nil
 		}
 	}
-	return "", fmt.Errorf("exec %q: executable file not found in $PATH", name)
+	return "", invalidSpec(fmt.Errorf("exec %q: executable file not found in $PATH", name))
 }
 
 var (
@@ -510,6 +524,9 @@ func mkdirCwd(cwd string) error {
 	}
 	defer unix.Close(root)
 	fd, err := mkdirAllInRoot(root, cwd, 0o755)
+	if errors.Is(err, unix.ENOTDIR) { // the image has a file there
+		err = invalidSpec(err)
+	}
 	if err != nil {
 		return fmt.Errorf("cwd %s: %w", cwd, err)
 	}

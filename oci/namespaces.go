@@ -56,10 +56,10 @@ func planNamespaces(spec *specs.Spec) (nsPlan, error) {
 	for _, ns := range spec.Linux.Namespaces {
 		k, ok := nsKinds[ns.Type]
 		if !ok {
-			return p, fmt.Errorf("namespace type %q not supported", ns.Type)
+			return p, invalidSpec(fmt.Errorf("namespace type %q not supported", ns.Type))
 		}
 		if seen[ns.Type] {
-			return p, fmt.Errorf("namespace %q given twice", ns.Type)
+			return p, invalidSpec(fmt.Errorf("namespace %q given twice", ns.Type))
 		}
 		seen[ns.Type] = true
 		if ns.Path == "" {

@@ -31,7 +31,7 @@ func rootPropagation(p string) (before uintptr, after string, err error) {
 	case "unbindable", "runbindable":
 		return unix.MS_REC | unix.MS_PRIVATE, p, nil
 	}
-	return 0, "", fmt.Errorf("rootfsPropagation %q not supported", p)
+	return 0, "", invalidSpec(fmt.Errorf("rootfsPropagation %q not supported", p))
 }
 
 // mountPointOf returns the mount point of the mount holding path, from our

@@ -120,7 +120,7 @@ func seccompAction(a specs.LinuxSeccompAction, errnoRet *uint) (libseccomp.ScmpA
 	case specs.ActLog:
 		return libseccomp.ActLog, nil
 	}
-	return 0, fmt.Errorf("seccomp action %q not supported", a)
+	return 0, invalidSpec(fmt.Errorf("seccomp action %q not supported", a))
 }
 
 func seccompOp(op specs.LinuxSeccompOperator) (libseccomp.ScmpCompareOp, error) {
@@ -140,5 +140,5 @@ func seccompOp(op specs.LinuxSeccompOperator) (libseccomp.ScmpCompareOp, error) 
 	case specs.OpMaskedEqual:
 		return libseccomp.CompareMaskedEqual, nil
 	}
-	return 0, fmt.Errorf("seccomp operator %q not supported", op)
+	return 0, invalidSpec(fmt.Errorf("seccomp operator %q not supported", op))
 }

@@ -17,12 +17,14 @@ import (
 // socketpair between the executor (parent) and the init or exec child. The
 // nsenter constructor writes the first one ({"pid":N}) in C.
 type syncMsg struct {
-	Pid     int         `json:"pid,omitempty"`
-	Error   string      `json:"error,omitempty"`
-	Ready   bool        `json:"ready,omitempty"`
-	Start   bool        `json:"start,omitempty"`
-	Console bool        `json:"console,omitempty"` // an fd (the pty master) rides along
-	Config  *initConfig `json:"config,omitempty"`
+	Pid   int    `json:"pid,omitempty"`
+	Error string `json:"error,omitempty"`
+	// InvalidSpec: the spec caused Error (see ErrInvalidSpec).
+	InvalidSpec bool        `json:"invalidSpec,omitempty"`
+	Ready       bool        `json:"ready,omitempty"`
+	Start       bool        `json:"start,omitempty"`
+	Console     bool        `json:"console,omitempty"` // an fd (the pty master) rides along
+	Config      *initConfig `json:"config,omitempty"`
 	// Hooks: the init is about to pivot_root and asks the executor to run the prestart
 	// and createRuntime hooks; the answer carries State for its own hooks.
 	Hooks bool         `json:"hooks,omitempty"`

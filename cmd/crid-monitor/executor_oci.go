@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci"
 	"github.com/crid-dev/crid/oci/kernel"
+	"github.com/crid-dev/crid/oci/monitor/api"
 	"github.com/crid-dev/crid/oci/monitor/server"
 	_ "github.com/crid-dev/crid/oci/nsenter" // the executor re-executes this binary as init, exec and pause
 )
@@ -56,7 +58,7 @@ func (e *ociExecutor) Create(ctx context.Context, o server.CreateOptions) (*serv
 		Kernel: e.kernel, Bundle: o.Bundle, HookWait: o.HookWait,
 	})
 	if err != nil {
-		return nil, err
+		return nil, wireCode(err)
 	}
 	w, err := e.tree.WatchOOM(c.Cgroup)
 	if err != nil {
@@ -66,19 +68,31 @@ func (e *ociExecutor) Create(ctx context.Context, o server.CreateOptions) (*serv
 	e.mu.Lock()
 	e.oom[o.Spec] = w
 	e.mu.Unlock()
-	return &server.Created{Pid: c.Pid, Console: c.Console, Start: c.Start}, nil
+	return &server.Created{Pid: c.Pid, Console: c.Console, Start: func() error { return wireCode(c.Start()) }}, nil
 }
 
 func (e *ociExecutor) Exec(ctx context.Context, o server.ExecOptions) (int, *os.File, error) {
-	return oci.Exec(ctx, oci.ExecOptions{
+	pid, console, err := oci.Exec(ctx, oci.ExecOptions{
 		ContainerPid: o.ContainerPid, Spec: o.Spec, Process: o.Process, Cgroups: e.tree,
 		Stdio:  oci.Stdio{Stdin: o.Stdio.Stdin, Stdout: o.Stdio.Stdout, Stderr: o.Stdio.Stderr},
 		Kernel: e.kernel,
 	})
+	return pid, console, wireCode(err)
 }
 
 func (e *ociExecutor) CreatePodInfra(ctx context.Context, spec *specs.Spec) (int, error) {
-	return oci.CreatePodInfra(ctx, spec, e.tree)
+	pid, err := oci.CreatePodInfra(ctx, spec, e.tree)
+	return pid, wireCode(err)
+}
+
+// wireCode gives an executor error the wire code of its cause, so that the daemon
+// answers InvalidArgument for a spec the executor refuses (a missing executable,
+// an unknown sysctl); any other error stays internal.
+func wireCode(err error) error {
+	if errors.Is(err, oci.ErrInvalidSpec) {
+		return api.WithCode(api.CodeInvalidArgument, err)
+	}
+	return err
 }
 
 // cgroupPath is the container's resolved cgroup; "" when the spec names none

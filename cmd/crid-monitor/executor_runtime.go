@@ -328,7 +328,33 @@ func (e *runtimeExecutor) command(ctx context.Context, rc *runtimeContainer, std
 	if ws.Exited() && ws.ExitStatus() == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s %s: exit status %d: %s", filepath.Base(e.path), sub[0], exitStatus(ws), runtimeErrors(logPath, logOff, errOut))
+	msgs := runtimeErrors(logPath, logOff, errOut)
+	err = fmt.Errorf("%s %s: exit status %d: %s", filepath.Base(e.path), sub[0], exitStatus(ws), msgs)
+	if executableRefused(msgs) {
+		return api.WithCode(api.CodeInvalidArgument, err)
+	}
+	return err
+}
+
+// executableRefused says whether the runtime's messages refuse the process because
+// its executable is missing or not executable in the container: the spec's fault
+// (InvalidArgument), as dockerd also classifies these messages. runc says
+// `exec: "x": executable file not found in $PATH`, `exec: "/x": stat /x: no such
+// file or directory` or `exec: "/x": permission denied`; crun says "executable file
+// `x` not found in $PATH" (and "open executable" for other errnos, which is not
+// only the spec's).
+func executableRefused(msgs string) bool {
+	if strings.Contains(msgs, "executable file `") && strings.Contains(msgs, "` not found") {
+		return true
+	}
+	_, rest, ok := strings.Cut(msgs, `exec: "`)
+	if !ok {
+		return false
+	}
+	_, rest, ok = strings.Cut(rest, `": `)
+	return ok && (strings.HasPrefix(rest, "executable file not found") ||
+		strings.HasPrefix(rest, "stat ") && strings.Contains(rest, ": no such file or directory") ||
+		strings.HasPrefix(rest, "permission denied"))
 }
 
 func exitStatus(ws unix.WaitStatus) int {

@@ -89,3 +89,22 @@ func TestRuntimeExecutorNeverSwitches(t *testing.T) {
 		t.Fatal("the built-in executor is not supervisable")
 	}
 }
+
+// The runtime's words for a process it cannot run (InvalidArgument), and others that
+// only look alike (left internal).
+func TestExecutableRefused(t *testing.T) {
+	for msgs, want := range map[string]bool{
+		`runc create failed: unable to start container process: exec: "/does-not-exist": stat /does-not-exist: no such file or directory`:                               true,
+		`runc create failed: unable to start container process: exec: "nope": executable file not found in $PATH`:                                                       true,
+		`runc create failed: unable to start container process: exec: "/etc/passwd": permission denied`:                                                                 true,
+		"executable file `nope` not found in $PATH: No such file or directory":                                                                                          true,
+		`runc create failed: unable to start container process: error during container init: error mounting "/x" to rootfs at "/y": stat /x: no such file or directory`: false,
+		"open executable: Input/output error":                         false,
+		`exec: "sh": exec format error`:                               false,
+		"container_linux.go: starting container process caused: boom": false,
+	} {
+		if got := executableRefused(msgs); got != want {
+			t.Errorf("executableRefused(%q) = %v, want %v", msgs, got, want)
+		}
+	}
+}

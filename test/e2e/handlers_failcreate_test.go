@@ -6,12 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // TestRuntimeHandlerFailedCreateLeavesNothing: a CreateContainer the external runtime
-// refuses (the command does not exist in the image: runc and crun check at create)
-// leaves nothing: no container in the runtime's root, no rootfs mounted on the host,
+// refuses (the command does not exist in the image: runc and crun check at create) is
+// InvalidArgument and leaves nothing: no container in the runtime's root, no rootfs mounted on the host,
 // no container in ListContainers.
 func TestRuntimeHandlerFailedCreateLeavesNothing(t *testing.T) {
 	d := startDaemon(t, daemonOptions{config: handlersConfig()})
@@ -26,7 +27,8 @@ func TestRuntimeHandlerFailedCreateLeavesNothing(t *testing.T) {
 			if err == nil {
 				t.Fatalf("CreateContainer with a missing command on %s succeeded", rt.name)
 			}
-			t.Logf("refused: %v", err)
+			// The runtime's refusal of the process is the config's fault, in its words.
+			wantCode(t, err, codes.InvalidArgument, "/does-not-exist")
 			if ents, err := os.ReadDir(filepath.Join(d.State, "runtimes", rt.name)); err == nil && len(ents) != 0 {
 				t.Errorf("the runtime's root after the failed create: %v", ents)
 			}

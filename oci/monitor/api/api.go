@@ -103,13 +103,24 @@ const (
 type Error struct {
 	Code string
 	Msg  string
+	err  error // what WithCode was given, for errors.Is/As in the monitor
 }
 
 func (e *Error) Error() string { return e.Msg }
 
+func (e *Error) Unwrap() error { return e.err }
+
 // Errorf makes an Error with code.
 func Errorf(code, format string, args ...any) error {
 	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// WithCode gives err a wire code, its text and chain unchanged (nil stays nil).
+func WithCode(code string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Msg: err.Error(), err: err}
 }
 
 // ErrorResponse turns err into a Response; errors without a code are internal.

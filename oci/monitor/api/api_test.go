@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,18 @@ func TestErrorResponse(t *testing.T) {
 	}
 	if r := ErrorResponse(errors.New("boom")); r.Code != CodeInternal {
 		t.Errorf("%+v", r)
+	}
+	// WithCode below the server's own context: the code, the whole text, the cause.
+	cause := errors.New("exec /x: no such file or directory")
+	err := fmt.Errorf("start: %w", WithCode(CodeInvalidArgument, cause))
+	if r := ErrorResponse(err); r.Code != CodeInvalidArgument || r.Error != "start: exec /x: no such file or directory" {
+		t.Errorf("%+v", r)
+	}
+	if !errors.Is(err, cause) {
+		t.Error("WithCode hides its cause")
+	}
+	if WithCode(CodeInvalidArgument, nil) != nil {
+		t.Error("WithCode(nil) is an error")
 	}
 }
 
