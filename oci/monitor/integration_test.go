@@ -409,3 +409,58 @@ func TestOCIExecErrorsAndCancel(t *testing.T) {
 		return strings.TrimSpace(out.String()) == "0"
 	})
 }
+
+// The OOM kill of a container while the pod is handed over is recorded (the C body
+// reads the cgroup's counter itself); the monitor killed while handed over leaves a
+// container whose cgroup Cleanup empties and removes.
+func TestOCISwitchOOMAndCleanup(t *testing.T) {
+	requireOCI(t)
+	forBodiesOf(t, ociEnv.binary, func(t *testing.T, b body) {
+		c, stateDir := b.start(t, ociEnv.binary, func(*StartOptions) {})
+		sync := t.TempDir()
+		if err := syscall.Mkfifo(sync+"/go", 0o666); err != nil {
+			t.Fatal(err)
+		}
+		spec, rootfs := bbSpec(t, "sh", "-c", "read x < /sync/go; head -c 1000000000 /dev/zero | tail")
+		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/sync", Type: "bind", Source: sync, Options: []string{"bind"}})
+		limit := int64(96 << 20) // room for the init of a -race build
+		spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
+		createStart(t, c, "oom", spec, rootfs)
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		n := resumes(t, stateDir)
+		release(t, sync+"/go")
+		if st := waitExit(t, c, "oom"); !st.OOMKilled {
+			t.Errorf("exit %+v: not OOMKilled", st)
+		}
+		if !b.toGo && resumes(t, stateDir) != n {
+			t.Errorf("the OOM kill was not recorded by the C body")
+		}
+
+		spec, rootfs = bbSpec(t, "sh", "-c", "sleep 1000 & sleep 1000")
+		createStart(t, c, "left", spec, rootfs)
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		mpid, _, err := api.ReadPidFile(stateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syscall.Kill(mpid, syscall.SIGKILL)
+		waitGone(t, mpid)
+		if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
+			t.Fatal(err)
+		}
+		if d := cgroups.HostTree().Dirs(spec.Linux.CgroupsPath); len(d) != 0 {
+			t.Errorf("cgroup left: %v", d)
+		}
+	})
+}
+
+// createStart creates and starts a container of spec.
+func createStart(t *testing.T, c *Client, id string, spec *specs.Spec, rootfs []specs.Mount) {
+	t.Helper()
+	if _, err := c.Create(ctxT(t), CreateRequest{ID: id, Spec: spec, Rootfs: rootfs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t), id); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,25 +16,61 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/crid-dev/crid/cgroups"
+	"github.com/crid-dev/crid/errdefs"
 	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
-// The Go side of the switch to the monitor's C body (issue 16), tested through the
-// whole handover without the C body: the idle monitor re-executes its own Go body
-// with the handover (IdleToGo), so every idle period is a switch and a resume of the
-// same process, as a switch to C and back is.
+// The switch between the monitor's Go body and its C body (issue 16), per body the
+// idle monitor switches to: "c", the C body (package supervise), which any connection
+// brings back to Go; and "go", the Go body itself re-executed through the same
+// handover at once (StartOptions.IdleToGo), which tests the Go side of the round trip
+// alone and switches at every idle period.
 
 const testIdle = 100 * time.Millisecond
 
-func startSwitching(t *testing.T, opt func(*StartOptions)) (*Client, string) {
+type body struct {
+	name string
+	toGo bool
+}
+
+// forBodies runs f once per body, with the process executor's monitor.
+func forBodies(t *testing.T, f func(t *testing.T, b body)) {
+	forBodiesOf(t, procBinary, f)
+}
+
+func forBodiesOf(t *testing.T, binary string, f func(t *testing.T, b body)) {
+	for _, b := range []body{{"go", true}, {"c", false}} {
+		t.Run(b.name, func(t *testing.T) {
+			if !b.toGo {
+				requireCBody(t, binary)
+			}
+			f(t, b)
+		})
+	}
+}
+
+// requireCBody skips a test of the C body when binary does not link it.
+func requireCBody(t *testing.T, binary string) {
 	t.Helper()
-	return startMonitorWith(t, procBinary, func(o *StartOptions) {
-		o.Idle, o.IdleToGo = testIdle, true
+	b, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("crid_supervise")) {
+		t.Skip("crid-monitor does not link the C body (package oci/monitor/supervise)")
+	}
+}
+
+func (b body) start(t *testing.T, binary string, opt func(*StartOptions)) (*Client, string) {
+	t.Helper()
+	return startMonitorWith(t, binary, func(o *StartOptions) {
+		o.Idle, o.IdleToGo = testIdle, b.toGo
 		opt(o)
 	})
 }
 
-// resumes counts the monitor's resumes so far (its log says each).
+// resumes counts the Go body's resumes so far (its log says each).
 func resumes(t *testing.T, stateDir string) int {
 	t.Helper()
 	b, err := os.ReadFile(api.LogPath(stateDir))
@@ -43,18 +80,43 @@ func resumes(t *testing.T, stateDir string) int {
 	return bytes.Count(b, []byte("monitor resumed"))
 }
 
-// waitResumes waits until the monitor has resumed more than n times.
-func waitResumes(t *testing.T, stateDir string, n int) int {
+// threads is the monitor's thread count: 1 is the C body (a Go process never has one).
+func threads(t *testing.T, stateDir string) int {
+	t.Helper()
+	pid, _, err := api.ReadPidFile(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	t.Fatal("no Threads in /proc/PID/status")
+	return 0
+}
+
+// mark is where waitSwitched counts from.
+func (b body) mark(t *testing.T, stateDir string) int { return resumes(t, stateDir) }
+
+// waitSwitched waits for a switch after mark: the Go body resumed (go), or the
+// monitor is the C body (c; any request that was answered came from Go).
+func (b body) waitSwitched(t *testing.T, stateDir string, mark int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if r := resumes(t, stateDir); r > n {
-			return r
+		if b.toGo && resumes(t, stateDir) > mark || !b.toGo && threads(t, stateDir) == 1 {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the monitor did not switch (%d resumes)", n)
+			t.Fatalf("the monitor did not switch (%d resumes, %d threads)", resumes(t, stateDir), threads(t, stateDir))
 		}
-		time.Sleep(10 * time.Millisecond) // polling the log for a condition
+		time.Sleep(10 * time.Millisecond) // polling for a condition
 	}
 }
 
@@ -62,7 +124,7 @@ func waitResumes(t *testing.T, stateDir string, n int) int {
 func mkfifo(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "go")
-	if err := syscall.Mkfifo(p, 0o600); err != nil {
+	if err := syscall.Mkfifo(p, 0o666); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -95,171 +157,295 @@ func logEntries(t *testing.T, path string) []string {
 	return out
 }
 
-func TestSwitchKeepsOutputExitAndPid(t *testing.T) {
-	fifo := mkfifo(t)
-	c, stateDir := startSwitching(t, func(*StartOptions) {})
-	mpid, start, err := api.ReadPidFile(stateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(t.TempDir(), "c.log")
-	// A partial line on each stream before the switch, the rest after it.
-	script := fmt.Sprintf(`printf 'one-'; printf 'e1-' >&2; read x < %s; echo two; echo e2 >&2; printf tail; exit 3`, fifo)
-	run(t, c, "c", script, CreateRequest{LogPath: logPath})
-	n := waitResumes(t, stateDir, 0)
-	release(t, fifo)
-	ev := waitExit(t, c, "c")
-	if ev.ExitCode != 3 || ev.Status != "stopped" || ev.StartedAt.IsZero() || ev.FinishedAt.IsZero() {
-		t.Fatalf("exit %+v", ev)
-	}
-	got := strings.Join(logEntries(t, logPath), "|")
-	for _, want := range []string{"stdout F one-two", "stderr F e1-e2", "stdout P tail"} {
-		if strings.Count(got, want) != 1 {
-			t.Errorf("log %q: want %q once", got, want)
+// waitLog waits until the log's entries, joined by "|", are want.
+func waitLog(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Join(logEntries(t, path), "|") != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("log %q, want %q", logEntries(t, path), want)
 		}
+		time.Sleep(10 * time.Millisecond) // polling the log for a condition
 	}
-	if len(logEntries(t, logPath)) != 3 {
-		t.Errorf("log %q: want 3 entries", got)
-	}
-	// The same process all along: crid's pid file and Cleanup stay right.
-	if st, err := api.ProcStartTime(mpid); err != nil || st != start {
-		t.Fatalf("monitor pid %d: start %d, want %d (%v)", mpid, st, start, err)
-	}
-	// After more switches: state, a kept connection redone, exec.
-	waitResumes(t, stateDir, n)
-	st, err := c.State(ctxT(t), "c")
-	if err != nil || st.ExitCode != 3 || st.Status != "stopped" {
-		t.Fatalf("state %+v %v", st, err)
-	}
-	run(t, c, "d", "sleep 100", CreateRequest{})
-	waitResumes(t, stateDir, resumes(t, stateDir))
-	var out bytes.Buffer
-	code, err := c.Exec(ctxT(t), ExecRequest{ContainerID: "d", Process: &specs.Process{Args: []string{"/bin/sh", "-c", "echo hi"}, Cwd: "/"}, Stdout: &out})
-	if err != nil || code != 0 || out.String() != "hi\n" {
-		t.Fatalf("exec after a switch: %d %v %q", code, err, out.String())
-	}
-	if pid, _, _ := api.ReadPidFile(stateDir); pid != mpid {
-		t.Errorf("pid file %d, want %d", pid, mpid)
-	}
+}
+
+// Output and an exit while the other body runs: partial lines on both streams cross
+// the switch, the exit is recorded and published (by the C body itself: Go does not
+// come back for it), the pid stays the monitor's.
+func TestSwitchKeepsOutputExitAndPid(t *testing.T) {
+	forBodies(t, func(t *testing.T, b body) {
+		fifo := mkfifo(t)
+		c, stateDir := b.start(t, procBinary, func(*StartOptions) {})
+		mpid, start, err := api.ReadPidFile(stateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logPath := filepath.Join(t.TempDir(), "c.log")
+		script := fmt.Sprintf(`printf 'one-'; printf 'e1-' >&2; read x < %s; echo two; echo e2 >&2; printf tail; exit 3`, fifo)
+		run(t, c, "c", script, CreateRequest{LogPath: logPath})
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		n := resumes(t, stateDir)
+		release(t, fifo)
+		ev := waitExit(t, c, "c")
+		if ev.ExitCode != 3 || ev.Status != "stopped" || ev.StartedAt.IsZero() || ev.FinishedAt.IsZero() {
+			t.Fatalf("exit %+v", ev)
+		}
+		if !b.toGo && (resumes(t, stateDir) != n || threads(t, stateDir) != 1) {
+			t.Errorf("the exit was not published by the C body (%d resumes, was %d)", resumes(t, stateDir), n)
+		}
+		// On disk before it was published.
+		if rec, err := api.ReadRecord(api.ContainerDir(stateDir, "c")); err != nil || rec.ExitCode != 3 || rec.Status != api.StatusStopped {
+			t.Fatalf("record %+v %v", rec, err)
+		}
+		entries := logEntries(t, logPath)
+		got := strings.Join(entries, "|")
+		for _, want := range []string{"stdout F one-two", "stderr F e1-e2", "stdout P tail"} {
+			if strings.Count(got, want) != 1 {
+				t.Errorf("log %q: want %q once", got, want)
+			}
+		}
+		if len(entries) != 3 {
+			t.Errorf("log %q: want 3 entries", got)
+		}
+		// The same process all along: crid's pid file and Cleanup stay right.
+		if st, err := api.ProcStartTime(mpid); err != nil || st != start {
+			t.Fatalf("monitor pid %d: start %d, want %d (%v)", mpid, st, start, err)
+		}
+		// A kept connection closed by a switch is redone; the state is the recorded one.
+		b.waitSwitched(t, stateDir, resumes(t, stateDir))
+		st, err := c.State(ctxT(t), "c")
+		if err != nil || st.ExitCode != 3 || st.Status != "stopped" || !st.FinishedAt.Equal(ev.FinishedAt) {
+			t.Fatalf("state %+v %v, want the exit %+v", st, err, ev)
+		}
+		// Exec after a switch.
+		run(t, c, "d", "sleep 100", CreateRequest{})
+		b.waitSwitched(t, stateDir, resumes(t, stateDir))
+		var out bytes.Buffer
+		code, err := c.Exec(ctxT(t), ExecRequest{ContainerID: "d", Process: &specs.Process{Args: []string{"/bin/sh", "-c", "echo hi"}, Cwd: "/"}, Stdout: &out})
+		if err != nil || code != 0 || out.String() != "hi\n" {
+			t.Fatalf("exec after a switch: %d %v %q", code, err, out.String())
+		}
+		if pid, _, _ := api.ReadPidFile(stateDir); pid != mpid {
+			t.Errorf("pid file %d, want %d", pid, mpid)
+		}
+	})
 }
 
 // A line longer than the max is split into P pieces at the max, across a switch too.
 func TestSwitchSplitsLongLinesAtMax(t *testing.T) {
-	fifo := mkfifo(t)
-	c, stateDir := startSwitching(t, func(o *StartOptions) { o.MaxLogLine = 8 })
-	logPath := filepath.Join(t.TempDir(), "c.log")
-	run(t, c, "c", fmt.Sprintf(`printf abcde; read x < %s; echo fghijklmnopqrs; exit 0`, fifo), CreateRequest{LogPath: logPath})
-	waitResumes(t, stateDir, 0)
-	release(t, fifo)
-	waitExit(t, c, "c")
-	got := strings.Join(logEntries(t, logPath), "|")
-	if want := "stdout P abcdefgh|stdout P ijklmnop|stdout F qrs"; got != want {
-		t.Errorf("log %q, want %q", got, want)
-	}
+	forBodies(t, func(t *testing.T, b body) {
+		fifo := mkfifo(t)
+		c, stateDir := b.start(t, procBinary, func(o *StartOptions) { o.MaxLogLine = 8 })
+		logPath := filepath.Join(t.TempDir(), "c.log")
+		run(t, c, "c", fmt.Sprintf(`printf abcde; read x < %s; echo fghijklmnopqrs; printf 12345678; echo; exit 0`, fifo), CreateRequest{LogPath: logPath})
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		release(t, fifo)
+		waitExit(t, c, "c")
+		// A piece of exactly the max waits for what follows: here a newline, so it is an F.
+		want := "stdout P abcdefgh|stdout P ijklmnop|stdout F qrs|stdout F 12345678"
+		if got := strings.Join(logEntries(t, logPath), "|"); got != want {
+			t.Errorf("log %q, want %q", got, want)
+		}
+	})
 }
 
 // Exits that fall before, during and after switches are each recorded and published
 // once with their own code.
 func TestSwitchExitsEachRecordedOnce(t *testing.T) {
-	c, stateDir := startSwitching(t, func(o *StartOptions) { o.Idle = 20 * time.Millisecond })
-	const n = 12
-	for i := 0; i < n; i++ {
-		// Spread over about a second: many switches happen meanwhile.
-		run(t, c, fmt.Sprintf("c%d", i), fmt.Sprintf("sleep 0.%02d; exit %d", 8*i, i+1), CreateRequest{})
-	}
-	seen := map[string]int32{}
-	timeout := time.After(30 * time.Second)
-	for len(seen) < n {
-		select {
-		case st := <-c.Events():
-			if code, ok := seen[st.ID]; ok && code != st.ExitCode {
-				t.Fatalf("%s: exit %d then %d", st.ID, code, st.ExitCode)
+	forBodies(t, func(t *testing.T, b body) {
+		c, stateDir := b.start(t, procBinary, func(o *StartOptions) { o.Idle = 20 * time.Millisecond })
+		const n = 12
+		for i := 0; i < n; i++ {
+			// Spread over about a second: many switches happen meanwhile.
+			run(t, c, fmt.Sprintf("c%d", i), fmt.Sprintf("sleep 0.%02d; exit %d", 8*i, i+1), CreateRequest{})
+		}
+		seen := map[string]int32{}
+		timeout := time.After(30 * time.Second)
+		for len(seen) < n {
+			select {
+			case st := <-c.Events():
+				if code, ok := seen[st.ID]; ok && code != st.ExitCode {
+					t.Fatalf("%s: exit %d then %d", st.ID, code, st.ExitCode)
+				}
+				seen[st.ID] = st.ExitCode
+			case <-timeout:
+				t.Fatalf("exits seen: %v", seen)
 			}
-			seen[st.ID] = st.ExitCode
-		case <-timeout:
-			t.Fatalf("exits seen: %v", seen)
 		}
-	}
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("c%d", i)
-		if seen[id] != int32(i+1) {
-			t.Errorf("%s: exit %d, want %d", id, seen[id], i+1)
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("c%d", i)
+			if seen[id] != int32(i+1) {
+				t.Errorf("%s: exit %d, want %d", id, seen[id], i+1)
+			}
+			rec, err := api.ReadRecord(api.ContainerDir(stateDir, id))
+			if err != nil || rec.ExitCode != int32(i+1) || rec.Status != api.StatusStopped {
+				t.Errorf("%s: record %+v %v", id, rec, err)
+			}
 		}
-		rec, err := api.ReadRecord(api.ContainerDir(stateDir, id))
-		if err != nil || rec.ExitCode != int32(i+1) || rec.Status != api.StatusStopped {
-			t.Errorf("%s: record %+v %v", id, rec, err)
+		list, err := c.List(ctxT(t))
+		if err != nil || len(list) != n {
+			t.Fatalf("list %v %v", list, err)
 		}
-	}
-	if resumes(t, stateDir) == 0 {
-		t.Error("no switch happened")
-	}
+		for _, st := range list {
+			if st.ExitCode != seen[st.ID] || st.Status != "stopped" {
+				t.Errorf("list: %+v, exit %d published", st, seen[st.ID])
+			}
+		}
+	})
 }
 
 // A container that waits in created keeps the monitor in Go: its Start needs the Go body.
 func TestSwitchWaitsForCreated(t *testing.T) {
-	c, stateDir := startSwitching(t, func(*StartOptions) {})
-	if _, err := c.Create(ctxT(t), CreateRequest{ID: "c", Spec: shSpec("exit 4")}); err != nil {
-		t.Fatal(err)
-	}
-	n := resumes(t, stateDir)
-	// Idle for many periods: Start must find the same body with its created container.
-	time.Sleep(5 * testIdle)
-	if err := c.Start(ctxT(t), "c"); err != nil {
-		t.Fatalf("start after idle periods in created: %v", err)
-	}
-	if r := resumes(t, stateDir); r != n {
-		t.Errorf("%d switches with a container in created", r-n)
-	}
-	if st := waitExit(t, c, "c"); st.ExitCode != 4 {
-		t.Errorf("exit %+v", st)
-	}
+	forBodies(t, func(t *testing.T, b body) {
+		c, stateDir := b.start(t, procBinary, func(*StartOptions) {})
+		if _, err := c.Create(ctxT(t), CreateRequest{ID: "c", Spec: shSpec("exit 4")}); err != nil {
+			t.Fatal(err)
+		}
+		n := resumes(t, stateDir)
+		// Idle for several periods: a switch now would be a bug this test can see.
+		time.Sleep(5 * testIdle)
+		if th := threads(t, stateDir); th == 1 {
+			t.Error("in the C body with a container in created")
+		}
+		if err := c.Start(ctxT(t), "c"); err != nil {
+			t.Fatalf("start after idle periods in created: %v", err)
+		}
+		if r := resumes(t, stateDir); r != n {
+			t.Errorf("%d switches with a container in created", r-n)
+		}
+		if st := waitExit(t, c, "c"); st.ExitCode != 4 {
+			t.Errorf("exit %+v", st)
+		}
+	})
 }
 
-// crid restarting while the pod is handed over: a new client reconnects and gets the
-// exits it missed replayed; attach reaches the container's stdin (StdinOnce) across
-// switches; shutdown ends everything.
+// crid going away while the pod is handed over: a new client reconnects and gets the
+// exit it missed replayed; attach reaches the container's stdin (StdinOnce) across
+// switches; shutdown from the other body ends everything.
 func TestSwitchReconnectReplayAttachShutdown(t *testing.T) {
-	fifo := mkfifo(t)
-	c, stateDir := startSwitching(t, func(*StartOptions) {})
-	run(t, c, "a", fmt.Sprintf("read x < %s; exit 9", fifo), CreateRequest{})
-	logPath := filepath.Join(t.TempDir(), "b.log")
-	run(t, c, "b", `read line; echo "got $line"; read more || echo eof; sleep 100`, CreateRequest{Stdin: true, StdinOnce: true, LogPath: logPath})
-	c.Close() // crid goes away
-	n := waitResumes(t, stateDir, resumes(t, stateDir))
-	release(t, fifo)
-	waitResumes(t, stateDir, n)
-	c2, err := Connect(ctxT(t), stateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	if st := waitExit(t, c2, "a"); st.ExitCode != 9 {
-		t.Fatalf("replayed exit %+v", st)
-	}
-	waitResumes(t, stateDir, resumes(t, stateDir))
-	pr, pw := io.Pipe()
-	attached := make(chan error, 1)
-	ctx, cancel := context.WithCancel(ctxT(t))
-	defer cancel()
-	go func() { attached <- c2.Attach(ctx, "b", pr, io.Discard, io.Discard, nil) }()
-	_, _ = pw.Write([]byte("hello\n"))
-	pw.Close() // with StdinOnce, the container's stdin closes when the attach ends
-	deadline := time.Now().Add(20 * time.Second)
-	for want := "stdout F got hello|stdout F eof"; strings.Join(logEntries(t, logPath), "|") != want; {
-		if time.Now().After(deadline) {
-			t.Fatalf("log %q, want %q", logEntries(t, logPath), want)
+	forBodies(t, func(t *testing.T, b body) {
+		fifo := mkfifo(t)
+		c, stateDir := b.start(t, procBinary, func(*StartOptions) {})
+		run(t, c, "a", fmt.Sprintf("read x < %s; exit 9", fifo), CreateRequest{})
+		logPath := filepath.Join(t.TempDir(), "b.log")
+		run(t, c, "b", `read line; echo "got $line"; read more || echo eof; sleep 100`, CreateRequest{Stdin: true, StdinOnce: true, LogPath: logPath})
+		c.Close() // crid goes away
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		release(t, fifo)
+		if b.toGo {
+			b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		} else {
+			// The exit is recorded by the C body with nobody subscribed.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if rec, err := api.ReadRecord(api.ContainerDir(stateDir, "a")); err == nil && rec.Status == api.StatusStopped {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the exit was not recorded")
+				}
+				time.Sleep(10 * time.Millisecond) // polling for a condition
+			}
 		}
-		time.Sleep(10 * time.Millisecond) // polling the log for a condition
-	}
-	cancel() // the container runs on: the client detaches
-	if err := <-attached; err != nil && !errors.Is(err, context.Canceled) {
-		t.Errorf("attach: %v", err)
-	}
-	waitResumes(t, stateDir, resumes(t, stateDir))
-	if err := c2.Shutdown(ctxT(t)); err != nil {
-		t.Fatalf("shutdown after a switch: %v", err)
-	}
-	if n := countProcs(t, "100"); n != 0 {
-		t.Errorf("%d 'sleep 100' left after shutdown", n)
+		c2, err := Connect(ctxT(t), stateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		if st := waitExit(t, c2, "a"); st.ExitCode != 9 {
+			t.Fatalf("replayed exit %+v", st)
+		}
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		pr, pw := io.Pipe()
+		attached := make(chan error, 1)
+		ctx, cancel := context.WithCancel(ctxT(t))
+		defer cancel()
+		go func() { attached <- c2.Attach(ctx, "b", pr, io.Discard, io.Discard, nil) }()
+		_, _ = pw.Write([]byte("hello\n"))
+		pw.Close() // with StdinOnce, the container's stdin closes when the attach ends
+		waitLog(t, logPath, "stdout F got hello|stdout F eof")
+		cancel() // the container runs on: the client detaches
+		if err := <-attached; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("attach: %v", err)
+		}
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		if err := c2.Shutdown(ctxT(t)); err != nil {
+			t.Fatalf("shutdown after a switch: %v", err)
+		}
+		if n := countProcs(t, "100"); n != 0 {
+			t.Errorf("%d 'sleep 100' left after shutdown", n)
+		}
+	})
+}
+
+// kubelet's log rotation while the pod is handed over: ReopenLog brings Go back, which
+// reopens the path; output after it, logged by either body, goes to the new file.
+func TestSwitchReopenLog(t *testing.T) {
+	forBodies(t, func(t *testing.T, b body) {
+		f1, f2 := mkfifo(t), mkfifo(t)
+		c, stateDir := b.start(t, procBinary, func(*StartOptions) {})
+		logPath := filepath.Join(t.TempDir(), "c.log")
+		run(t, c, "c", fmt.Sprintf("echo a; read x < %s; echo b; read x < %s; echo c; exit 0", f1, f2), CreateRequest{LogPath: logPath})
+		waitLog(t, logPath, "stdout F a")
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		if err := os.Rename(logPath, logPath+".1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ReopenLog(ctxT(t), "c"); err != nil {
+			t.Fatal(err)
+		}
+		release(t, f1)
+		waitLog(t, logPath, "stdout F b")
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		release(t, f2)
+		waitExit(t, c, "c")
+		waitLog(t, logPath, "stdout F b|stdout F c")
+		if got := strings.Join(logEntries(t, logPath+".1"), "|"); got != "stdout F a" {
+			t.Errorf("rotated log %q", got)
+		}
+	})
+}
+
+// The monitor killed while the pod is handed over: crid's Cleanup finds the same pid
+// and records and kills what is left.
+func TestSwitchCleanupAfterKill(t *testing.T) {
+	forBodies(t, func(t *testing.T, b body) {
+		c, stateDir := b.start(t, procBinary, func(*StartOptions) {})
+		pid := run(t, c, "c", "exec sleep 1000", CreateRequest{})
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		mpid, _, err := api.ReadPidFile(stateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syscall.Kill(mpid, syscall.SIGKILL)
+		waitGone(t, mpid)
+		if _, err := Connect(ctxT(t), stateDir); !errors.Is(err, errdefs.ErrUnavailable) {
+			t.Fatalf("connect to a dead monitor: %v", err)
+		}
+		if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := api.ProcStartTime(pid); err == nil {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if !isZombie(b) {
+				t.Errorf("container process %d (start %d) survived Cleanup", pid, st)
+			}
+		}
+	})
+}
+
+// waitGone waits until pid has died (gone or a zombie).
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || isZombie(b) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still alive after SIGKILL", pid)
+		}
+		time.Sleep(5 * time.Millisecond) // polling for a condition
 	}
 }
