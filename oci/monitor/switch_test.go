@@ -328,7 +328,7 @@ func TestSwitchReconnectReplayAttachShutdown(t *testing.T) {
 		c, stateDir := b.start(t, procBinary, func(*StartOptions) {})
 		run(t, c, "a", fmt.Sprintf("read x < %s; exit 9", fifo), CreateRequest{})
 		logPath := filepath.Join(t.TempDir(), "b.log")
-		run(t, c, "b", `read line; echo "got $line"; read more || echo eof; sleep 100`, CreateRequest{Stdin: true, StdinOnce: true, LogPath: logPath})
+		run(t, c, "b", `read line; echo "got $line"; read more || echo eof; sleep 1093`, CreateRequest{Stdin: true, StdinOnce: true, LogPath: logPath})
 		c.Close() // crid goes away
 		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
 		release(t, fifo)
@@ -372,8 +372,8 @@ func TestSwitchReconnectReplayAttachShutdown(t *testing.T) {
 		if err := c2.Shutdown(ctxT(t)); err != nil {
 			t.Fatalf("shutdown after a switch: %v", err)
 		}
-		if n := countProcs(t, "100"); n != 0 {
-			t.Errorf("%d 'sleep 100' left after shutdown", n)
+		if n := countProcs(t, "1093"); n != 0 {
+			t.Errorf("%d 'sleep 1093' left after shutdown", n)
 		}
 	})
 }
