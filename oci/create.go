@@ -104,6 +104,9 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
 	}
 	cg, err := tree.New(cgPath, spec.Linux.Resources)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) {
+		err = invalidSpec(err) // the kernel refused a resource value (a CPU period below 1 ms...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
 	}

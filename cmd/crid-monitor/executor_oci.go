@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci"
@@ -117,7 +118,21 @@ func (e *ociExecutor) Update(spec *specs.Spec, r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	return c.Update(r)
+	return updateCode(c.Update(r))
+}
+
+// updateCode gives a resource update's error the wire code of the kernel's answer:
+// a value it refuses (EINVAL, ERANGE: a CPU period below 1 ms...) is the request's
+// fault, a limit it cannot apply now (EBUSY: on cgroup v1 a memory limit below the
+// usage) a failed precondition.
+func updateCode(err error) error {
+	switch {
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ERANGE):
+		return api.WithCode(api.CodeInvalidArgument, err)
+	case errors.Is(err, unix.EBUSY):
+		return api.WithCode(api.CodeFailedPrecondition, err)
+	}
+	return err
 }
 
 // OOMKilled reports whether the kernel OOM-killed a process in the container's

@@ -58,3 +58,31 @@ func wantCode(t *testing.T, err error, code codes.Code, names string) {
 		t.Fatalf("%v, want %v naming %q", err, code, names)
 	}
 }
+
+// TestResourceRefusalCodes: a resource value the kernel refuses (a CPU period below its
+// 1 ms minimum) is InvalidArgument, at CreateContainer and at UpdateContainerResources;
+// on cgroup v1 a memory limit below what the container uses is FailedPrecondition (v2
+// takes it and reclaims).
+func TestResourceRefusalCodes(t *testing.T) {
+	d := sharedDaemon(t)
+	image := testImage(t, d)
+	pod := d.podConfig(t, "errcode-resources")
+	podID := d.runPod(t, pod)
+	tooShort := &runtimeapi.LinuxContainerResources{CpuPeriod: 100, CpuQuota: 50}
+	cpuFile := "cpu.cfs_period_us"
+	if unifiedHost() {
+		cpuFile = "cpu.max"
+	}
+	cfg := containerConfig("period", image, "true")
+	cfg.Linux.Resources = tooShort
+	_, err := d.RT.CreateContainer(ctxT(t, criTimeout), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
+	wantCode(t, err, codes.InvalidArgument, cpuFile)
+	id := d.runContainer(t, podID, pod, containerConfig("sleeper", image, "sleep", "3600"))
+	_, err = d.RT.UpdateContainerResources(ctxT(t, criTimeout), &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: tooShort})
+	wantCode(t, err, codes.InvalidArgument, cpuFile)
+	if unifiedHost() {
+		return
+	}
+	_, err = d.RT.UpdateContainerResources(ctxT(t, criTimeout), &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 4096}})
+	wantCode(t, err, codes.FailedPrecondition, "memory.limit_in_bytes")
+}
