@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
@@ -200,9 +201,14 @@ func TestTeardownAfterRestartWithNetNSGone(t *testing.T) {
 	if err := m2.RemoveNetNS(path); err != nil {
 		t.Fatal(err)
 	}
-	mi, _ := os.ReadFile("/proc/self/mountinfo")
-	if n := strings.Count(string(mi), " "+tn.cfg.NetNSDir+" "); n != 1 {
-		t.Errorf("%s is mounted %d times, want 1", tn.cfg.NetNSDir, n)
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.Mountpoint != tn.cfg.NetNSDir, false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mounts) != 1 {
+		t.Errorf("%s is mounted %d times, want 1", tn.cfg.NetNSDir, len(mounts))
 	}
 }
 

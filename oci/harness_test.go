@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -82,20 +83,29 @@ func runTests(m *testing.M) int {
 	return code
 }
 
-// hostMountsUnder lists host mount points below any of the prefixes.
+// hostMountsUnder lists the host's mounts (pid 1's namespace) whose mount point
+// starts with any of the prefixes, as "mount point (fs type source)"; none when
+// pid 1's table cannot be read (not root).
 func hostMountsUnder(prefixes ...string) []string {
-	b, _ := os.ReadFile("/proc/1/mountinfo")
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 5 {
-			continue
-		}
+	f, err := os.Open("/proc/1/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	mounts, err := mountinfo.GetMountsFromReader(f, func(m *mountinfo.Info) (skip, stop bool) {
 		for _, p := range prefixes {
-			if strings.HasPrefix(f[4], p) {
-				out = append(out, l)
+			if strings.HasPrefix(m.Mountpoint, p) {
+				return false, false
 			}
 		}
+		return true, false
+	})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	out := make([]string, 0, len(mounts))
+	for _, m := range mounts {
+		out = append(out, fmt.Sprintf("%s (%s %s)", m.Mountpoint, m.FSType, m.Source))
 	}
 	return out
 }

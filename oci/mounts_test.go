@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -16,17 +17,20 @@ import (
 )
 
 // mountLine returns the options and optional fields (propagation) of the
-// mount at mp in a mountinfo text.
-func mountLine(mi, mp string) (opts, optional string, ok bool) {
-	for _, l := range strings.Split(mi, "\n") {
-		pre, _, found := strings.Cut(l, " - ")
-		f := strings.Fields(pre)
-		if !found || len(f) < 6 || f[4] != mp {
-			continue
-		}
-		opts, optional, ok = f[5], strings.Join(f[6:], " "), true
+// mount at mp in a mountinfo text (the top one of a stack).
+func mountLine(t *testing.T, mi, mp string) (opts, optional string, ok bool) {
+	t.Helper()
+	mounts, err := mountinfo.GetMountsFromReader(strings.NewReader(mi), func(m *mountinfo.Info) (skip, stop bool) {
+		return m.Mountpoint != mp, false
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return
+	if len(mounts) == 0 {
+		return "", "", false
+	}
+	top := mounts[len(mounts)-1]
+	return top.Options, top.Optional, true
 }
 
 func TestMountPropagationAndReadOnly(t *testing.T) {
@@ -56,7 +60,7 @@ func mountPropagationAndReadOnly(t *testing.T, k *kernel.Features) {
 	hostPeer := ""
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		mp, _ := mountPointOf(src)
-		_, optional, _ := mountLine(string(b), mp)
+		_, optional, _ := mountLine(t, string(b), mp)
 		for _, f := range strings.Fields(optional) {
 			if strings.HasPrefix(f, "shared:") {
 				hostPeer = f
@@ -100,7 +104,7 @@ func mountPropagationAndReadOnly(t *testing.T, k *kernel.Features) {
 		if k != nil && strings.HasPrefix(c.mp, "/m-rro") {
 			continue
 		}
-		opts, optional, ok := mountLine(mi, c.mp)
+		opts, optional, ok := mountLine(t, mi, c.mp)
 		if !ok {
 			t.Errorf("%s not mounted:\n%s", c.mp, mi)
 			continue

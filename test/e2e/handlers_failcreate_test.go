@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/sys/mountinfo"
 	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -32,11 +33,14 @@ func TestRuntimeHandlerFailedCreateLeavesNothing(t *testing.T) {
 			if ents, err := os.ReadDir(filepath.Join(d.State, "runtimes", rt.name)); err == nil && len(ents) != 0 {
 				t.Errorf("the runtime's root after the failed create: %v", ents)
 			}
-			mi, _ := os.ReadFile("/proc/self/mountinfo")
-			for _, l := range strings.Split(string(mi), "\n") {
-				if strings.Contains(l, d.State) && strings.Contains(l, "overlay") {
-					t.Errorf("a rootfs is still mounted: %s", l)
-				}
+			rootfs, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+				return m.FSType != "overlay" || !strings.Contains(m.Mountpoint+" "+m.VFSOptions, d.State), false
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			for _, m := range rootfs {
+				t.Errorf("a rootfs is still mounted: %s", m.Mountpoint)
 			}
 			ctrs, err := d.RT.ListContainers(ctxT(t, criTimeout), &runtimeapi.ListContainersRequest{})
 			if err != nil || len(ctrs.GetContainers()) != 0 {
