@@ -50,8 +50,8 @@ func BenchmarkPodMemory(b *testing.B) {
 	for _, n := range counts {
 		rows = append(rows, measurePodMemory(b, n, poll))
 	}
-	b.Logf("after %s of polling (KiB per pod):\n%-6s %10s %10s %12s %14s %16s\n%s", poll,
-		"pods", "monitor", "pause", "daemon growth", "runtime (m+d)", "runtime (m+p+d)", strings.Join(rows, "\n"))
+	b.Logf("after %s of polling (KiB per pod):\n%-6s %10s %10s %12s %14s %16s %8s\n%s", poll,
+		"pods", "monitor", "pause", "daemon growth", "runtime (m+d)", "runtime (m+p+d)", "C body", strings.Join(rows, "\n"))
 }
 
 func measurePodMemory(b *testing.B, n int, poll time.Duration) string {
@@ -121,6 +121,7 @@ func measurePodMemory(b *testing.B, n int, poll time.Duration) string {
 		b.Fatal(err)
 	}
 	var monitors, pauses int64
+	inC := 0 // monitors that are their C body (monitor_idle_switch): one thread
 	for _, id := range pods {
 		mon, pause, err := podHelpers(id)
 		if err != nil {
@@ -129,6 +130,9 @@ func measurePodMemory(b *testing.B, n int, poll time.Duration) string {
 		for _, pid := range mon {
 			m, _ := readPss(pid)
 			monitors += m
+			if threadCount(pid) == 1 {
+				inC++
+			}
 		}
 		for _, pid := range pause {
 			m, _ := readPss(pid)
@@ -137,8 +141,23 @@ func measurePodMemory(b *testing.B, n int, poll time.Duration) string {
 	}
 	k := int64(n)
 	growth := (withPods - idle) / k
-	return fmt.Sprintf("%-6d %10d %10d %12d %14d %16d", n, monitors/k, pauses/k, growth,
-		monitors/k+growth, (monitors+pauses)/k+growth)
+	return fmt.Sprintf("%-6d %10d %10d %12d %14d %16d %8s", n, monitors/k, pauses/k, growth,
+		monitors/k+growth, (monitors+pauses)/k+growth, fmt.Sprintf("%d/%d", inC, n))
+}
+
+// threadCount is the number of threads of pid (0 if unknown).
+func threadCount(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 // settleMemory lets start-up garbage be collected and returned (the monitor trims

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,18 +91,7 @@ func requireCMonitor(t *testing.T, d *Daemon) {
 func waitCBody(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			t.Fatalf("monitor %d: %v", pid, err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "Threads:"); ok {
-				if n, _ := strconv.Atoi(strings.TrimSpace(v)); n == 1 {
-					return
-				}
-			}
-		}
+	for threadCount(pid) != 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("monitor %d did not switch to its C body", pid)
 		}
