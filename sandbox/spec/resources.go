@@ -52,6 +52,15 @@ func LinuxResources(r *runtime.LinuxContainerResources) (*specs.LinuxResources, 
 	return out, nil
 }
 
+// The kernel's CFS bandwidth bounds (kernel/sched/core.c): a period of 1 ms to
+// 1 s, a quota of at least 1 ms. Checked here so that a value it would refuse
+// changes nothing, whichever executor runs the container.
+const (
+	minCFSPeriod = 1000    // µs
+	maxCFSPeriod = 1000000 // µs
+	minCFSQuota  = 1000    // µs
+)
+
 func validateResources(r *runtime.LinuxContainerResources) error {
 	const f = "linux.resources."
 	switch {
@@ -59,8 +68,12 @@ func validateResources(r *runtime.LinuxContainerResources) error {
 		return invalidf(f+"cpu_shares", "must not be negative")
 	case r.CpuPeriod < 0:
 		return invalidf(f+"cpu_period", "must not be negative")
+	case r.CpuPeriod != 0 && (r.CpuPeriod < minCFSPeriod || r.CpuPeriod > maxCFSPeriod):
+		return invalidf(f+"cpu_period", "%d µs is outside the kernel's [%d, %d]", r.CpuPeriod, minCFSPeriod, maxCFSPeriod)
 	case r.CpuQuota < -1:
 		return invalidf(f+"cpu_quota", "must be -1 (unlimited), 0 (unset) or positive")
+	case r.CpuQuota > 0 && r.CpuQuota < minCFSQuota:
+		return invalidf(f+"cpu_quota", "%d µs is below the kernel's minimum of %d", r.CpuQuota, minCFSQuota)
 	case r.MemoryLimitInBytes < 0:
 		return invalidf(f+"memory_limit_in_bytes", "must not be negative")
 	case r.MemorySwapLimitInBytes < -1:

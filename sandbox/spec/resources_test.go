@@ -64,7 +64,10 @@ func TestLinuxResourcesInvalid(t *testing.T) {
 	}{
 		{"cpu_shares", func(r *runtime.LinuxContainerResources) { r.CpuShares = -1 }},
 		{"cpu_period", func(r *runtime.LinuxContainerResources) { r.CpuPeriod = -5 }},
+		{"cpu_period", func(r *runtime.LinuxContainerResources) { r.CpuPeriod = 999 }},
+		{"cpu_period", func(r *runtime.LinuxContainerResources) { r.CpuPeriod = 1000001 }},
 		{"cpu_quota", func(r *runtime.LinuxContainerResources) { r.CpuQuota = -2 }},
+		{"cpu_quota", func(r *runtime.LinuxContainerResources) { r.CpuQuota = 999 }},
 		{"memory_limit_in_bytes", func(r *runtime.LinuxContainerResources) { r.MemoryLimitInBytes = -1 }},
 		{"memory_swap_limit_in_bytes", func(r *runtime.LinuxContainerResources) { r.MemorySwapLimitInBytes = -2 }},
 		{"oom_score_adj", func(r *runtime.LinuxContainerResources) { r.OomScoreAdj = 1001 }},
@@ -81,6 +84,15 @@ func TestLinuxResourcesInvalid(t *testing.T) {
 			_, err := LinuxResources(r)
 			wantInvalid(t, err, "linux.resources."+tt.field)
 		})
+	}
+}
+
+// The kernel's CFS bounds themselves are accepted.
+func TestLinuxResourcesCFSBounds(t *testing.T) {
+	for _, r := range []*runtime.LinuxContainerResources{{CpuPeriod: 1000, CpuQuota: 1000}, {CpuPeriod: 1000000, CpuQuota: -1}} {
+		if _, err := LinuxResources(r); err != nil {
+			t.Errorf("period %d quota %d: %v", r.CpuPeriod, r.CpuQuota, err)
+		}
 	}
 }
 

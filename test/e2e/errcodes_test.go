@@ -59,27 +59,28 @@ func wantCode(t *testing.T, err error, code codes.Code, names string) {
 	}
 }
 
-// TestResourceRefusalCodes: a resource value the kernel refuses (a CPU period below its
-// 1 ms minimum) is InvalidArgument, at CreateContainer and at UpdateContainerResources;
-// on cgroup v1 a memory limit below what the container uses is FailedPrecondition (v2
-// takes it and reclaims).
+// TestResourceRefusalCodes: a CPU period the kernel would refuse is refused by crid
+// before anything is made (InvalidArgument naming the field); a value only the kernel
+// can judge (a cpuset naming a CPU this node does not have) is InvalidArgument in the
+// kernel's words, at CreateContainer and at UpdateContainerResources; on cgroup v1 a
+// memory limit below what the container uses is FailedPrecondition (v2 takes it and
+// reclaims).
 func TestResourceRefusalCodes(t *testing.T) {
 	d := sharedDaemon(t)
 	image := testImage(t, d)
 	pod := d.podConfig(t, "errcode-resources")
 	podID := d.runPod(t, pod)
-	tooShort := &runtimeapi.LinuxContainerResources{CpuPeriod: 100, CpuQuota: 50}
-	cpuFile := "cpu.cfs_period_us"
-	if unifiedHost() {
-		cpuFile = "cpu.max"
-	}
 	cfg := containerConfig("period", image, "true")
-	cfg.Linux.Resources = tooShort
+	cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{CpuPeriod: 100, CpuQuota: 50}
+	wantRefused(t, d, podID, pod, cfg, codes.InvalidArgument)
+	noSuchCPU := &runtimeapi.LinuxContainerResources{CpusetCpus: "4095"}
+	cfg = containerConfig("cpuset", image, "true")
+	cfg.Linux.Resources = noSuchCPU
 	_, err := d.RT.CreateContainer(ctxT(t, criTimeout), &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
-	wantCode(t, err, codes.InvalidArgument, cpuFile)
+	wantCode(t, err, codes.InvalidArgument, "cpuset.cpus")
 	id := d.runContainer(t, podID, pod, containerConfig("sleeper", image, "sleep", "3600"))
-	_, err = d.RT.UpdateContainerResources(ctxT(t, criTimeout), &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: tooShort})
-	wantCode(t, err, codes.InvalidArgument, cpuFile)
+	_, err = d.RT.UpdateContainerResources(ctxT(t, criTimeout), &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: noSuchCPU})
+	wantCode(t, err, codes.InvalidArgument, "cpuset.cpus")
 	if unifiedHost() {
 		return
 	}
