@@ -27,6 +27,9 @@ import (
 	"github.com/crid-dev/crid/oci/kernel"
 	"github.com/crid-dev/crid/oci/monitor/api"
 	"github.com/crid-dev/crid/oci/monitor/server"
+	// An idle monitor execs itself into this package's C steady state (same
+	// pid, _CRID_SUPERVISE); its constructor must be in the binary.
+	_ "github.com/crid-dev/crid/oci/monitor/supervise"
 )
 
 // forkedFlag marks the second process: the first one (crid's child) only starts
