@@ -2,11 +2,14 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crid-dev/crid/errdefs"
@@ -94,25 +97,61 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 	if err != nil {
 		return "", err
 	}
+	// One intent record names everything this call may make, so that a crash at any
+	// point leaves a record recover() undoes: the shm mount, the netns and the CNI ADD
+	// (unmount, DEL and netns removal all accept what was never made). One bbolt commit
+	// instead of one per step: each is two fsyncs.
+	p.ShmMounted = !hostIPC(cfg)
+	if !hostNetwork(cfg) {
+		p.NetNS = podInput.NetNSPath
+		p.NetworkDown = noNetwork(cfg) // no ADD, so never a DEL
+	}
 	if err := m.store.putPod(p); err != nil {
 		return "", fmt.Errorf("persist pod intent: %w", err)
 	}
 	var mon Monitor
-	// The monitor starts while the netns is made and the CNI plugins run (each about half
-	// of RunPodSandbox): it needs neither. Every way out waits for that start, so a
-	// monitor started for a pod that failed is shut down with it.
-	var monStart chan error
-	waitMonitor := func() error {
-		if monStart == nil {
+	var infraPid int
+	// The monitor starts, and then makes the infra process, while the netns is made and
+	// the CNI plugins run: the infra needs only the netns to exist, not its interfaces.
+	// bringUp reports the monitor's start and, once infra is asked for, the infra's
+	// creation; every way out waits for it, so what a failed pod started is shut down
+	// with it.
+	var monStart, bringUp chan error
+	waitBringUp := func() error {
+		c := bringUp
+		if c == nil {
+			c = monStart
+		}
+		if c == nil {
 			return nil
 		}
-		err := <-monStart
-		monStart = nil
+		err := <-c
+		monStart, bringUp = nil, nil
 		return err
+	}
+	createInfra := func(infra *specs.Spec) {
+		started := monStart
+		monStart, bringUp = nil, make(chan error, 1)
+		go func() {
+			defer sendPanic(bringUp)
+			if err := <-started; err != nil {
+				bringUp <- fmt.Errorf("start pod monitor: %w", err)
+				return
+			}
+			pid, err := mon.CreatePodInfra(ctx, infra)
+			if err != nil {
+				err = fmt.Errorf("pod infra: %w", err)
+			}
+			infraPid = pid
+			bringUp <- err
+		}()
 	}
 	defer func() {
 		r := recover()
-		_ = waitMonitor() // its error is the one returned, or the pod failed before it mattered
+		if berr := waitBringUp(); errors.As(berr, new(*goPanic)) {
+			// The pod failed for another reason first; the bug still gets a line.
+			m.log.Error("panic while bringing a pod up", "pod", p.ID, "error", berr)
+		} // else its error is the one returned, or the pod failed before it mattered
 		if (err != nil && !m.crashPoint.Load()) || r != nil {
 			if rerr := m.releasePod(context.WithoutCancel(ctx), p, mon); rerr != nil {
 				m.log.Error("undoing a failed pod creation; its record stays for the next start", "pod", p.ID, "error", rerr)
@@ -122,64 +161,67 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 			panic(r) // the RPC wrapper reports it; what existed is undone
 		}
 	}()
-	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(p.Dir, "infra-root"), 0o700); err != nil {
 		return "", err
 	}
+	// The monitor and its infra are the longer of the two chains (each about half of
+	// RunPodSandbox, the CNI plugins the other): started as soon as the pod dir exists.
+	// id, dir and the channel go in as arguments: id is a named result, which a return
+	// assigns while this goroutine may still be reading it (the race detector caught it),
+	// and createInfra hands monStart on.
+	monStart = make(chan error, 1)
+	go func(id, dir string, done chan<- error) {
+		defer sendPanic(done)
+		var err error
+		mon, err = m.deps.Runtime.Start(ctx, id, dir, handler)
+		done <- err
+	}(id, p.Dir, monStart)
 	if err := writePodFiles(p.Dir, cfg, nil); err != nil {
 		return "", err
 	}
-	if !hostIPC(cfg) {
-		p.ShmMounted = true // set first: a crash after mounting must unmount
-		if err := m.store.putPod(p); err != nil {
-			return "", err
-		}
+	if p.ShmMounted {
 		if err := m.deps.Mounter.MountShm(filepath.Join(p.Dir, "shm"), shmSize); err != nil {
 			return "", err
 		}
 	}
-	monStart = make(chan error, 1)
-	// id and dir go in as arguments: id is a named result, which a return assigns while
-	// this goroutine may still be reading it (the race detector caught it).
-	go func(id, dir string) {
-		var err error
-		mon, err = m.deps.Runtime.Start(ctx, id, dir, handler)
-		monStart <- err
-	}(id, p.Dir)
-	if !hostNetwork(cfg) {
-		// Stored before the netns and the ADD: a crash during either leaves a record
-		// recover() DELs and removes (both idempotent).
-		p.NetNS = m.deps.Network.NetNSPath(id)
-		p.NetworkDown = noNetwork(cfg) // no ADD, so never a DEL
-		if err := m.store.putPod(p); err != nil {
-			return "", err
-		}
+	if hostNetwork(cfg) {
+		createInfra(infra)
+	} else {
 		if p.NetNS, err = m.deps.Network.NewNetNS(id); err != nil {
 			return "", fmt.Errorf("network namespace: %w", err)
+		}
+		if p.NetNS != podInput.NetNSPath { // NewNetNS pinned it elsewhere than announced
+			podInput.NetNSPath = p.NetNS
+			if infra, err = m.deps.Specs.PodSpec(podInput); err != nil {
+				return "", err
+			}
+		}
+		// A net.* sysctl may name an interface the CNI plugins make (net.ipv4.conf.eth0.*)
+		// or one whose value they set: the infra, which applies the pod's sysctls, then
+		// waits for them.
+		overlap := p.NetworkDown || !hasNetSysctl(cfg)
+		if overlap {
+			createInfra(infra)
 		}
 		if !p.NetworkDown {
 			if p.IPs, err = m.deps.Network.Setup(ctx, netPod(p)); err != nil {
 				return "", fmt.Errorf("network setup: %w", err)
 			}
+			if err := writePodFiles(p.Dir, cfg, p.IPs); err != nil {
+				return "", err
+			}
 		}
-		if err := writePodFiles(p.Dir, cfg, p.IPs); err != nil {
-			return "", err
-		}
-	}
-	if err := waitMonitor(); err != nil {
-		return "", fmt.Errorf("start pod monitor: %w", err)
-	}
-	if p.NetNS != podInput.NetNSPath { // NewNetNS pinned it elsewhere than announced
-		podInput.NetNSPath = p.NetNS
-		if infra, err = m.deps.Specs.PodSpec(podInput); err != nil {
-			return "", err
+		if !overlap {
+			createInfra(infra)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(p.Dir, "infra-root"), 0o700); err != nil {
+	if err := waitBringUp(); err != nil {
+		if gp := (*goPanic)(nil); errors.As(err, &gp) {
+			panic(gp.v) // as if it happened here: the deferred release undoes the pod
+		}
 		return "", err
 	}
-	if p.InfraPid, err = mon.CreatePodInfra(ctx, infra); err != nil {
-		return "", fmt.Errorf("pod infra: %w", err)
-	}
+	p.InfraPid = infraPid
 	p.State, p.Phase = PodReady, PhaseCreated
 	if err := m.store.putPod(p); err != nil {
 		return "", err
@@ -194,6 +236,29 @@ func (m *Manager) runPod(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, 
 	m.log.Info("pod sandbox ready", "pod", id, "name", cfg.Metadata.Name, "namespace", cfg.Metadata.Namespace, "ips", p.IPs)
 	m.nriPodEvent(ctx, "RunPodSandbox", p, NRI.RunPod)
 	return id, nil
+}
+
+// goPanic carries a panic from a goroutine RunPod started to RunPod's own, which undoes
+// the pod and lets the RPC wrapper report it.
+type goPanic struct{ v any }
+
+func (p *goPanic) Error() string { return fmt.Sprintf("panic: %v", p.v) }
+
+// sendPanic, deferred first in such a goroutine, sends its panic as a *goPanic on done.
+func sendPanic(done chan<- error) {
+	if r := recover(); r != nil {
+		done <- &goPanic{v: r}
+	}
+}
+
+// hasNetSysctl tells whether the pod sets a sysctl of the network namespace.
+func hasNetSysctl(cfg *runtimeapi.PodSandboxConfig) bool {
+	for k := range cfg.GetLinux().GetSysctls() {
+		if strings.HasPrefix(k, "net.") || strings.HasPrefix(k, "net/") {
+			return true
+		}
+	}
+	return false
 }
 
 func netPod(p *Pod) NetPod {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -356,4 +357,31 @@ func TestRunPodNetworkNone(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.assertClean()
+}
+
+// RunPodSandbox's two slowest steps overlap: the infra process is made while the CNI
+// plugins run (it needs the netns, not its interfaces).
+func TestRunPodMakesInfraDuringNetworkSetup(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	gate, entered := make(chan struct{}), make(chan struct{})
+	h.env.Network.SetupGate, h.env.Network.SetupEntered = gate, entered
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.m.RunPod(context.Background(), podConfig("web"), "")
+		done <- err
+	}()
+	<-entered // the ADD is held until the gate opens
+	waitUntil(t, "the infra process while the network setup is held", func() bool {
+		for _, m := range h.env.Runtime.All() {
+			if slices.Contains(m.Procs(), sandbox.InfraID) {
+				return true
+			}
+		}
+		return false
+	})
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -3,7 +3,9 @@ package sandboxtest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/crid-dev/crid/errdefs"
@@ -69,4 +71,11 @@ func (r *Runtime) Live() []string {
 		}
 	}
 	return out
+}
+
+// All returns every monitor started, alive or not.
+func (r *Runtime) All() []*Monitor {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Collect(maps.Values(r.Monitors))
 }
