@@ -163,7 +163,7 @@ static void kill_tree(int dir)
 {
 	int fd = openat(dir, "cgroup.procs", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		char b[4096];
+		char b[1024];
 		long pid = 0;
 		ssize_t r;
 		while ((r = read(fd, b, sizeof(b))) > 0)
@@ -175,7 +175,7 @@ static void kill_tree(int dir)
 		if (pid > 0) kill(pid, SIGKILL);
 		close(fd);
 	}
-	char d[4096];
+	char d[1024];
 	long n;
 	while ((n = syscall(SYS_getdents64, dir, d, sizeof(d))) > 0)
 		for (long off = 0; off < n;) {
@@ -191,7 +191,7 @@ static void kill_tree(int dir)
 // (cgroups.OOMKills; a missing key is 0). It fails with the file gone.
 static int oom_read(struct ctr *c)
 {
-	char b[4096];
+	char b[1024]; // memory.events and memory.oom_control are a few lines
 	int fd = open(c->oomfile, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) return -1;
 	ssize_t r = read(fd, b, sizeof(b) - 1);
@@ -227,13 +227,14 @@ static int oom_killed(struct ctr *c)
 // oom_follow reads the counts the kernel says changed (cgroups.OOMWatch.follow).
 static void oom_follow(void)
 {
-	char b[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char b[1024] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n;
 	while ((n = read(inofd, b, sizeof(b))) > 0)
 		for (char *p = b; p < b + n; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len) {
 			struct inotify_event *e = (struct inotify_event *)p;
 			for (int i = 0; i < h.nctr; i++)
-				if (h.ctrs[i].wd == e->wd) {
+				// An overflow (wd -1) may hide a change: read every followed count.
+				if (h.ctrs[i].wd >= 0 && (h.ctrs[i].wd == e->wd || (e->mask & IN_Q_OVERFLOW))) {
 					if (e->mask & IN_IGNORED) h.ctrs[i].wd = -1;
 					else oom_read(&h.ctrs[i]);
 				}
@@ -278,25 +279,28 @@ static size_t state_json(char *o, const struct ctr *c, int record)
 }
 
 // write_record is api.WriteRecord: temp file in dir, fsync, rename, fsync dir.
+// Names relative to the dir's fd: no path buffers.
 static int write_record(const char *dir, const char *json, size_t n)
 {
-	char tmp[4200], path[4200];
-	if (snprintf(tmp, sizeof(tmp), "%s/.state.json.tmpXXXXXX", dir) >= (int)sizeof(tmp)) return ENAMETOOLONG;
-	snprintf(path, sizeof(path), "%s/state.json", dir);
-	int fd = mkostemp(tmp, O_CLOEXEC), err = 0;
-	if (fd < 0) return errno;
+	static unsigned seq;
+	char tmp[64];
+	int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1, err = 0;
+	if (d < 0) return errno;
+	do {
+		snprintf(tmp, sizeof(tmp), ".state.json.tmp%d.%u", getpid(), seq++);
+		fd = openat(d, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	} while (fd < 0 && errno == EEXIST); // a crash's leftover
+	if (fd < 0) err = errno;
 	for (size_t off = 0; off < n && !err;) {
 		ssize_t r = write(fd, json + off, n - off);
 		if (r < 0 && errno != EINTR) err = errno;
 		if (r > 0) off += r;
 	}
-	if (!err && (fchmod(fd, 0600) || fsync(fd))) err = errno;
-	if (close(fd) && !err) err = errno;
-	if (!err && rename(tmp, path)) err = errno;
-	if (err) { unlink(tmp); return err; }
-	int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d < 0) return errno;
-	if (fsync(d)) err = errno;
+	if (!err && (fchmod(fd, 0600) || fsync(fd))) err = errno; // 0600 whatever the umask
+	if (fd >= 0 && close(fd) && !err) err = errno;
+	if (!err && renameat(d, tmp, d, "state.json")) err = errno;
+	if (fd >= 0 && err) unlinkat(d, tmp, 0);
+	if (!err && fsync(d)) err = errno;
 	close(d);
 	return err;
 }
@@ -504,6 +508,9 @@ static void supervise(int fd)
 		if (accept_now && !want_signal) {
 			int conn = accept4(h.listener, NULL, NULL, 0); // not CLOEXEC: Go serves it
 			if (conn >= 0) hand_back(conn, 0);
+			// Out of fds or memory: Go copes (or fails) better than a loop spinning
+			// on a readable listener.
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) say("accept", NULL, errno), hand_back(-1, 0);
 		}
 	}
 }
