@@ -324,7 +324,12 @@ func (d *Daemon) Start() error {
 		return errors.New("crid already running")
 	}
 	// The test's config (empty: the built-in defaults), whatever /etc/crid/crid.toml says.
-	if err := os.WriteFile(filepath.Join(d.Dir, "crid.toml"), []byte(d.config), 0o644); err != nil {
+	config := d.config
+	if v := os.Getenv("CRID_E2E_MONITOR_IDLE"); v != "" && !strings.Contains(config, "monitor_idle_switch") {
+		// Every monitor switches to its C body this soon: the whole suite as a test of the switch.
+		config = fmt.Sprintf("monitor_idle_switch = %q\n", v) + config
+	}
+	if err := os.WriteFile(filepath.Join(d.Dir, "crid.toml"), []byte(config), 0o644); err != nil {
 		return err
 	}
 	logf, err := os.OpenFile(d.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
