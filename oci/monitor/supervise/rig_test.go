@@ -62,6 +62,7 @@ type launchCtr struct {
 	Pending          string   // stdout bytes not yet logged
 	Keep             int      // an fd handed over as stdin= (0: none), which C only keeps
 	Argv             []string // run instead of supc-child (no stdin, no acks)
+	TTY              bool     // stdout and stderr are a pty's: out is its master, the console
 	Created, Started string
 	StartTime        uint64
 }
@@ -95,6 +96,12 @@ func launchMain() {
 	for _, c := range spec.Ctrs {
 		outR, outW := pipe()
 		errR, errW := pipe()
+		if c.TTY {
+			outR, outW = openPty()
+			errR.Close()
+			errW.Close()
+			errR, errW = nil, outW
+		}
 		cmd := exec.Command("/proc/self/exe", "supc-child")
 		if c.Argv != nil {
 			cmd = exec.Command(c.Argv[0], c.Argv[1:]...)
@@ -110,7 +117,7 @@ func launchMain() {
 			die("%v", err)
 		}
 		outW.Close()
-		errW.Close()
+		errW.Close() // no-op with a tty
 		rep.Pids[c.ID] = cmd.Process.Pid
 		hc := api.NewHandoverContainer(api.Record{State: api.State{
 			ID: c.ID, Pid: cmd.Process.Pid, Status: api.StatusRunning,
@@ -135,8 +142,16 @@ func launchMain() {
 		}
 		hc.OOMFile, hc.OOMKey, hc.OOMBase, hc.OOMWatch = c.OOMFile, c.OOMKey, c.OOMBase, c.OOMWatch
 		hc.PendingOut = []byte(c.Pending)
-		hc.Out, hc.Err = inherit(outR), inherit(errR)
+		hc.Out = inherit(outR)
+		if c.TTY {
+			hc.Console = hc.Out
+		} else {
+			hc.Err = inherit(errR)
+		}
 		for _, fd := range []int{hc.Out, hc.Err} {
+			if fd < 0 {
+				continue
+			}
 			if err := unix.SetNonblock(fd, true); err != nil { // as server's pipe()
 				die("%v", err)
 			}
@@ -206,6 +221,26 @@ func parseTime(s string) time.Time {
 	return t
 }
 
+// openPty returns a pty's master and its slave.
+func openPty() (master, slave *os.File) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		die("%v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		die("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		die("ptsname: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		die("%v", err)
+	}
+	return m, s
+}
+
 func pipe() (r, w *os.File) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -228,6 +263,7 @@ type dumpResult struct {
 	Handover string
 	Env      bool // _CRID_SUPERVISE still set
 	Conn     bool // the conn line named a connection it could answer on
+	Consoles int  // consoles handed back that are open fds
 	Err      string
 }
 
@@ -252,6 +288,9 @@ func dumpMain() {
 			res.Conn = err == nil
 		}
 		for _, c := range h.Containers {
+			if _, err := unix.FcntlInt(uintptr(c.Console), unix.F_GETFD, 0); c.Console >= 0 && err == nil {
+				res.Consoles++
+			}
 			if c.Stdin >= 0 {
 				_, _ = unix.Write(c.Stdin, []byte("kept\n")) // the test reads it
 			}

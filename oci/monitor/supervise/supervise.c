@@ -150,11 +150,13 @@ static void stream_end(struct ctr *c, struct stream *s)
 	s->fd = -1;
 }
 
-static void stream_read(struct ctr *c, struct stream *s)
+// stream_read reads once; it returns what it read.
+static ssize_t stream_read(struct ctr *c, struct stream *s)
 {
 	ssize_t r = read(s->fd, rbuf, sizeof(rbuf));
 	if (r > 0) log_write(c, s, rbuf, r);
 	else if (r == 0 || (errno != EAGAIN && errno != EINTR)) stream_end(c, s); // EIO: the pty's other side closed
+	return r;
 }
 
 // kill_tree SIGKILLs the pids of cgroup.procs in dir and its children, as
@@ -371,7 +373,7 @@ static void hand_back(int conn, int sig)
 		struct stream *ss[2] = {&c->out, &c->err};
 		for (int k = 0; k < 2; k++) {
 			struct pollfd p = {.fd = ss[k]->fd, .events = POLLIN};
-			while (LIVE(ss[k]) && poll(&p, 1, 0) > 0) stream_read(c, ss[k]);
+			while (LIVE(ss[k]) && poll(&p, 1, 0) > 0 && stream_read(c, ss[k]) > 0) {}
 		}
 	}
 	int fd = memfd_create("crid-handover", 0); // no CLOEXEC: Go reads it

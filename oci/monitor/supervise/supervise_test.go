@@ -360,3 +360,34 @@ func TestOOMFollowedWhenTheCgroupVanishes(t *testing.T) {
 	}
 	r.connect()
 }
+
+// TestConsoleKeptAtEOF: a tty's output is logged as server.LogStream logs it;
+// at its end (EIO once the container is gone) the tail is logged and the
+// console stays open for Go, handed back unchanged.
+func TestConsoleKeptAtEOF(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "c1.log")
+	r, _ := newRig(t, rigOpts{ctrs: []launchCtr{{ID: "c1", Log: logPath, TTY: true}}, subs: 1})
+	r.do("c1", "out "+strconv.Quote("hello\n"))
+	r.do("c1", "err "+strconv.Quote("part"))
+	r.do("c1", "exit 0")
+	r.frame(0)
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if _, rest, ok := strings.Cut(l, " "); ok {
+			got = append(got, rest)
+		}
+	}
+	// The pty's line discipline turns "\n" into "\r\n"; both streams are its output.
+	if want := goLog(t, "stdout", 0, []string{"hello\r\n", "part"}); strings.Join(got, "") != strings.Join(want, "") {
+		t.Errorf("logged %q, server.LogStream writes %q", got, want)
+	}
+	d := r.connect()
+	_, c := handedBack(t, d, "c1")
+	if c.Console < 0 || c.Out != c.Console || c.Err != -1 || d.Consoles != 1 {
+		t.Errorf("handed back out %d err %d console %d (%d open)", c.Out, c.Err, c.Console, d.Consoles)
+	}
+}
