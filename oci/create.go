@@ -76,7 +76,7 @@ type initConfig struct {
 func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
 	spec := opts.Spec
 	if err := validateSpec(opts.ID, spec); err != nil {
-		return nil, err
+		return nil, invalidSpec(err)
 	}
 	// The context is checked before and between the steps, not only by the
 	// AfterFunc below: that runs in its own goroutine, so on a busy machine

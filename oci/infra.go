@@ -30,14 +30,14 @@ import (
 // pins the namespaces from /proc/<pid>/ns/* if it needs them to outlive it.
 func CreatePodInfra(ctx context.Context, spec *specs.Spec, tree cgroups.Tree) (pid int, retErr error) {
 	if spec == nil || spec.Linux == nil {
-		return 0, fmt.Errorf("pod infra: spec has no linux section")
+		return 0, invalidSpec(errors.New("pod infra: spec has no linux section"))
 	}
 	plan, err := planNamespaces(spec)
 	if err != nil {
 		return 0, fmt.Errorf("pod infra: %w", err)
 	}
 	if plan.joins(unix.CLONE_NEWUSER) || plan.joins(unix.CLONE_NEWNS) {
-		return 0, fmt.Errorf("pod infra: joining a user or mount namespace is not supported")
+		return 0, invalidSpec(errors.New("pod infra: joining a user or mount namespace is not supported"))
 	}
 	exe, err := selfPath()
 	if err != nil {
