@@ -70,14 +70,21 @@ static size_t fmt_time(char *b, struct timespec t, int utc)
 	return n;
 }
 
+// write_all never fails the caller: a full disk must not stall the container
+// (as LogWriter). The first error of a run of them is reported, not each one.
 static void write_all(int fd, const char *p, size_t n, const char *what)
 {
+	static int failing;
 	while (n) {
 		ssize_t r = write(fd, p, n);
 		if (r < 0 && errno == EINTR) continue;
-		if (r <= 0) { say("writing", what, errno); return; }
+		if (r <= 0) {
+			if (!failing++) say("writing", what, errno);
+			return;
+		}
 		p += r, n -= r;
 	}
+	failing = 0;
 }
 
 // entry appends "<time> <stream> <P|F> <a><b>\n" (server.LogStream's format).
