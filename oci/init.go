@@ -316,6 +316,9 @@ func setRlimits(p *specs.Process) error {
 // finalize turns the init into the user's process: AppArmor, user,
 // capabilities, no_new_privs, seccomp, cwd, fds, execve. Shared by create and exec.
 func finalize(p *specs.Process, filter *libseccomp.ScmpFilter, cfg *initConfig) error {
+	if err := resetSignals(); err != nil {
+		return err
+	}
 	if err := applyAppArmor(p.ApparmorProfile, cfg.AppArmor); err != nil {
 		return err
 	}
