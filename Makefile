@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := $(CURDIR)/bin
 TOOLS   := $(BIN)/tools
-VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+VERSION ?= $(shell hack/version.sh)
 LDFLAGS := -X github.com/crid-dev/crid/config.Version=$(VERSION)
 # Static binaries start on every supported distribution whatever its glibc (Debian 11 has
 # 2.31): cgo links libseccomp.a from libseccomp-dev; netgo and osusergo keep glibc's NSS,
@@ -117,8 +117,12 @@ uninstall:
 NODES ?= 1
 CLUSTER_FLAGS ?=
 CLUSTER_BIN = $$(hack/cluster/build.sh | tail -1)
-$(BIN)/cluster: FORCE
+# The registry puts e2etools (nc, curl, wget, nnp stand-ins) into the e2e images: static,
+# as those images have no C library.
+$(BIN)/cluster: $(BIN)/e2etools FORCE
 	$(OFFLINE) $(GO) build -o $@ ./hack/cluster
+$(BIN)/e2etools: FORCE
+	$(OFFLINE) CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $@ ./hack/cluster/e2etools
 
 cluster: build $(BIN)/cluster require-root
 	$(BIN)/cluster up --nodes $(NODES) --k8s-bin "$(CLUSTER_BIN)" --crid-bin $(BIN) $(CLUSTER_FLAGS)

@@ -42,7 +42,7 @@ type config struct {
 	dir     string // persistent: certificates, kubeconfigs, etcd, crid roots, kubelet dirs, logs
 	runDir  string // volatile: crid state dirs, sockets
 	k8sBin  string // kube-apiserver, kubelet, ..., etcd (build.sh's output)
-	cridBin string // crid and crid-monitor
+	cridBin string // crid, crid-monitor, e2etools
 	nodes   int
 	dns     bool
 	// runtimeEndpoint, when set, is another CRI runtime already running that node 1's
@@ -72,7 +72,7 @@ func main() {
 	fs.StringVar(&c.dir, "dir", "/var/lib/crid-cluster", "the cluster's files (certificates, kubeconfigs, node dirs, logs)")
 	fs.StringVar(&c.runDir, "run-dir", "/run/crid-cluster", "the cluster's volatile files (crid state, sockets)")
 	fs.StringVar(&c.k8sBin, "k8s-bin", "", "directory of the Kubernetes and etcd binaries (hack/cluster/build.sh prints it)")
-	fs.StringVar(&c.cridBin, "crid-bin", "bin", "directory of crid and crid-monitor")
+	fs.StringVar(&c.cridBin, "crid-bin", "bin", "directory of crid, crid-monitor and e2etools (the e2e images' nc, curl, wget, nnp)")
 	fs.IntVar(&c.nodes, "nodes", 1, "number of nodes")
 	fs.BoolVar(&c.dns, "dns", true, "deploy the cluster DNS (CoreDNS)")
 	fs.StringVar(&c.runtimeEndpoint, "runtime-endpoint", "", "run node 1's kubelet on this CRI endpoint instead of a crid started here")

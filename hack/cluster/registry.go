@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -26,7 +29,7 @@ import (
 // docker.io (`<registry>/<repo>`, hosts.toml override_path); it writes its address to
 // addrFile once all are pushed, and serves until ctx ends.
 func serveRegistry(ctx context.Context, c *config, listen, addrFile string) error {
-	images, err := clusterImages(c.k8sBin)
+	images, err := clusterImages(c.k8sBin, c.cridBin)
 	if err != nil {
 		return err
 	}
@@ -77,8 +80,51 @@ const (
 	pauseVersion       = "3.10.2"
 )
 
+// osRelease is the agnhost-based images' /etc/os-release. Upstream's agnhost is Alpine
+// Linux, and the ImageVolume spec reads kitten's os-release for "Alpine Linux" as a mark of
+// the image's own files; this one says what the image is and what it stands in for.
+const osRelease = `NAME="crid e2e test image"
+ID=crid-e2e
+PRETTY_NAME="crid e2e test image (Debian busybox and Go stand-ins) built in place of upstream's Alpine Linux base"
+`
+
+// nsswitch is Debian's lookup order for the images with glibc programs (glibc without the
+// file asks DNS before /etc/hosts).
+const nsswitch = "passwd: files\ngroup: files\nhosts: files dns\n"
+
+// withTools replaces busybox's applets named in tools by e2etools (hack/cluster/e2etools:
+// an OpenBSD-style nc, curl, and a wget whose -T works), hard links to bin/e2etools.
+func withTools(files []testimages.File, e2etools []byte, tools ...string) []testimages.File {
+	out := make([]testimages.File, 0, len(files)+len(tools)+1)
+	for _, f := range files {
+		if name, ok := strings.CutPrefix(f.Name, "bin/"); ok && slices.Contains(tools, name) {
+			continue
+		}
+		out = append(out, f)
+	}
+	out = append(out, testimages.File{Name: "bin/e2etools", Mode: 0o755, Body: e2etools})
+	for _, t := range tools {
+		out = append(out, testimages.File{Name: "bin/" + t, Type: tar.TypeLink, Linkname: "bin/e2etools"})
+	}
+	return out
+}
+
+// merge appends to files those of more whose names files has not.
+func merge(files, more []testimages.File) []testimages.File {
+	have := map[string]bool{}
+	for _, f := range files {
+		have[strings.TrimSuffix(f.Name, "/")] = true
+	}
+	for _, f := range more {
+		if !have[strings.TrimSuffix(f.Name, "/")] {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
 // clusterImages builds the images by reference (without the registry host).
-func clusterImages(k8sBin string) (map[string]v1.Image, error) {
+func clusterImages(k8sBin, cridBin string) (map[string]v1.Image, error) {
 	agnhostBin, err := os.ReadFile(filepath.Join(k8sBin, "agnhost"))
 	if err != nil {
 		return nil, fmt.Errorf("agnhost (hack/cluster/build.sh builds it): %w", err)
@@ -99,13 +145,28 @@ func clusterImages(k8sBin string) (map[string]v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dig (hack/cluster/build.sh builds it): %w", err)
 	}
-	busybox, err := testimages.BusyboxFiles(testimages.StaticBusybox)
+	e2etools, err := os.ReadFile(filepath.Join(cridBin, "e2etools"))
+	if err != nil {
+		return nil, fmt.Errorf("e2etools (make builds it beside bin/cluster): %w", err)
+	}
+	// Debian's dynamic busybox (with the host's glibc), not busybox-static: the static
+	// one's shell runs its own applets before looking at PATH, so its nc and wget would
+	// shadow the stand-ins below.
+	plainBusybox, err := testimages.BusyboxFiles(testimages.DynamicBusybox)
 	if err != nil {
 		return nil, err
 	}
-	// agnhost's image: its binary on a busybox base (the specs run sh, wget, nc in it), the
-	// user and group its Dockerfile adds, the porter's certificate, /uploads, dig.
-	agnhostFiles := append([]testimages.File{}, busybox...)
+	// Every busybox-based image: Debian busybox 1.35's wget segfaults on -T, which specs pass.
+	busybox := withTools(plainBusybox, e2etools, "wget")
+	// agnhost's image: its binary on a busybox base with the tools upstream's Alpine base
+	// carries (the specs run sh, nc, curl, wget, getent in it; getent is the host's, on the
+	// glibc busybox brings), the user and group its Dockerfile adds, the porter's
+	// certificate, /uploads, dig.
+	getent, err := testimages.HostFiles("/usr/bin/getent")
+	if err != nil {
+		return nil, err
+	}
+	agnhostFiles := merge(withTools(plainBusybox, e2etools, "wget", "nc", "curl"), getent)
 	for i := range agnhostFiles {
 		switch agnhostFiles[i].Name {
 		case "etc/passwd":
@@ -129,6 +190,31 @@ func clusterImages(k8sBin string) (map[string]v1.Image, error) {
 		testimages.File{Name: "localhost.crt", Body: crt},
 		testimages.File{Name: "localhost.key", Body: key},
 		// The DNS specs run dig in agnhost (Alpine's bind-tools upstream; hack/cluster/coredns/dig here).
+		testimages.File{Name: "usr/bin/dig", Mode: 0o755, Body: digBin},
+		testimages.File{Name: "etc/os-release", Body: []byte(osRelease)},
+		testimages.File{Name: "etc/nsswitch.conf", Body: []byte(nsswitch)},
+	)
+	// nonewprivs: its nnp (here e2etools') setuid root, so that it runs as root unless the
+	// container has no_new_privs.
+	nonewprivs := append(append([]testimages.File{}, busybox...),
+		testimages.File{Name: "usr/local/", Type: tar.TypeDir},
+		testimages.File{Name: "usr/local/bin/", Type: tar.TypeDir},
+		testimages.File{Name: "usr/local/bin/nnp", Mode: 0o4755, Body: e2etools},
+	)
+	// glibc-dns-testing (Debian bookworm-slim with dnsutils upstream): the DNS specs' "jessie"
+	// prober, there to resolve through glibc as agnhost's "wheezy" does through Alpine's musl.
+	// Here the host's own Debian glibc, dash and coreutils, its getent resolving, and the same
+	// Go dig as agnhost's.
+	glibc, err := testimages.HostFiles("/bin/sh", "/usr/bin/getent", "/usr/bin/seq", "/usr/bin/sleep", "/usr/bin/cat", "/usr/bin/hostname", "/usr/bin/env")
+	if err != nil {
+		return nil, fmt.Errorf("glibc-dns-testing from the host's programs: %w", err)
+	}
+	glibc = append(glibc,
+		testimages.File{Name: "tmp/", Type: tar.TypeDir, Mode: 0o1777},
+		testimages.File{Name: "etc/", Type: tar.TypeDir},
+		testimages.File{Name: "etc/nsswitch.conf", Body: []byte(nsswitch)},
+		testimages.File{Name: "etc/passwd", Body: []byte("root:x:0:0:root:/root:/bin/sh\n")},
+		testimages.File{Name: "etc/group", Body: []byte("root:x:0:\n")},
 		testimages.File{Name: "usr/bin/dig", Mode: 0o755, Body: digBin},
 	)
 	webData := func(kind string) ([]testimages.File, error) {
@@ -175,6 +261,8 @@ func clusterImages(k8sBin string) (map[string]v1.Image, error) {
 		{[]string{"registry.k8s.io/e2e-test-images/nautilus:1.8"}, nautilus, webCfg},
 		{[]string{corednsImage}, []testimages.File{{Name: "coredns", Mode: 0o755, Body: corednsBin}}, v1.Config{Entrypoint: []string{"/coredns"}}},
 		{[]string{"registry.k8s.io/e2e-test-images/nonroot:1.5"}, busybox, v1.Config{Cmd: []string{"sh"}, User: "1234"}},
+		{[]string{"registry.k8s.io/e2e-test-images/nonewprivs:1.4"}, nonewprivs, v1.Config{Cmd: []string{"nnp"}}},
+		{[]string{"registry.k8s.io/e2e-test-images/glibc-dns-testing:2.0.0"}, glibc, shCfg},
 	}
 	out := map[string]v1.Image{}
 	for _, s := range specs {

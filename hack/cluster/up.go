@@ -163,7 +163,7 @@ func startRegistry(ctx context.Context, c *config, s *state) (string, error) {
 	}
 	addrFile := filepath.Join(c.runDir, "registry.addr")
 	_ = os.Remove(addrFile)
-	p, err := s.start(c, "registry", 0, []string{self, "registry", "--k8s-bin", c.k8sBin, "--listen", hostIP + ":0", "--addr-file", addrFile}, nil)
+	p, err := s.start(c, "registry", 0, []string{self, "registry", "--k8s-bin", c.k8sBin, "--crid-bin", c.cridBin, "--listen", hostIP + ":0", "--addr-file", addrFile}, nil)
 	if err != nil {
 		return "", err
 	}

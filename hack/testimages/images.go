@@ -58,25 +58,11 @@ func BusyboxFiles(binary string) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
-	dirs := map[string]bool{}
-	for _, lib := range libs {
-		body, err := os.ReadFile(lib) // follows symlinks: the image gets a plain file
-		if err != nil {
-			return nil, err
-		}
-		rel := strings.TrimPrefix(lib, "/")
-		for d := path.Dir(rel); d != "." && !dirs[d]; d = path.Dir(d) {
-			dirs[d] = true
-		}
-		files = append(files, File{Name: rel, Mode: 0o755, Body: body})
+	libFiles, err := hostFiles(libs)
+	if err != nil {
+		return nil, err
 	}
-	var dirFiles []File
-	for d := range dirs {
-		dirFiles = append(dirFiles, File{Name: d + "/", Type: tar.TypeDir})
-	}
-	// Parents before children: shorter paths first.
-	sortFiles(dirFiles)
-	files = append(dirFiles, files...)
+	files = append(libFiles, files...)
 	applets, err := appletList(binary)
 	if err != nil {
 		return nil, err
