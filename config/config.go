@@ -18,8 +18,10 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// Version is set at build time (-ldflags -X).
-var Version = "dev"
+// Version is crid's version, set at build time (-ldflags -X, from hack/version.sh: the
+// tag, else the commit as a Go pseudo-version). It is a semantic version because kubelet
+// parses the CRI runtime version as one; a build without the stamp says v0.0.0-dev.
+var Version = "v0.0.0-dev"
 
 // DefaultPath is where crid looks for its config file when --config is not given.
 const DefaultPath = "/etc/crid/crid.toml"
