@@ -421,7 +421,9 @@ static void supervise(int fd)
 	size_t maxl = 0;
 	for (int i = 0; i < h.nctr; i++)
 		if (h.ctrs[i].maxline > maxl) maxl = h.ctrs[i].maxline;
-	ocap = maxl + 256 > sizeof(rbuf) * 4 ? maxl + 256 : sizeof(rbuf) * 4;
+	// One entry must fit; past that a read of many short lines is written in
+	// pieces. The touched part stays resident after a burst: keep it small.
+	ocap = maxl + 256 > sizeof(rbuf) * 2 ? maxl + 256 : sizeof(rbuf) * 2;
 	obuf = malloc(ocap);
 
 	// SIGTERM and SIGINT only if Go did not ignore them (it ignores SIGINT: a
