@@ -118,6 +118,7 @@ func Default() Config {
 		CNIWriteDefaultConfig:  true,
 		StreamAddress:          "127.0.0.1",
 		StreamPort:             0,
+		MonitorIdleSwitch:      Duration(5 * time.Second),
 		ShutdownTimeout:        Duration(10 * time.Second),
 		CDISpecDirs:            []string{"/etc/cdi", "/var/run/cdi"},
 		NRI:                    defaultNRI(),

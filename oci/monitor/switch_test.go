@@ -329,8 +329,13 @@ func TestSwitchReconnectReplayAttachShutdown(t *testing.T) {
 		run(t, c, "a", fmt.Sprintf("read x < %s; exit 9", fifo), CreateRequest{})
 		logPath := filepath.Join(t.TempDir(), "b.log")
 		run(t, c, "b", `read line; echo "got $line"; read more || echo eof; sleep 1093`, CreateRequest{Stdin: true, StdinOnce: true, LogPath: logPath})
-		c.Close() // crid goes away
 		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		c.Close() // crid goes away while the pod is handed over
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		if b.toGo {
+			// The resumed body noticed the subscriber leave: it is in no later handover.
+			waitLogLine(t, api.LogPath(stateDir), "switching to the C body", "subscribers=0")
+		}
 		release(t, fifo)
 		if b.toGo {
 			b.waitSwitched(t, stateDir, b.mark(t, stateDir))
@@ -447,5 +452,30 @@ func waitGone(t *testing.T, pid int) {
 			t.Fatalf("process %d still alive after SIGKILL", pid)
 		}
 		time.Sleep(5 * time.Millisecond) // polling for a condition
+	}
+}
+
+// waitLogLine waits until the last line of path that contains prefix also contains want.
+func waitLogLine(t *testing.T, path, prefix, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := ""
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, prefix) {
+				last = l
+			}
+		}
+		if strings.Contains(last, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("last %q line of %s: %q, want %q in it", prefix, path, last, want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the log for a condition
 	}
 }

@@ -166,7 +166,11 @@ func (s *Server) trySwitch() {
 	// No exit is reaped from now on: a child that exits stays a zombie for the next body.
 	s.reaper.pause()
 	abort := func(why string, err error) {
-		s.log.Warn("switch to the C body aborted", "why", why, "err", err)
+		if err != nil {
+			s.log.Warn("switch to the C body failed: staying in Go", "why", why, "err", err)
+		} else {
+			s.log.Debug("switch to the C body aborted", "why", why)
+		}
 		s.reaper.unpause()
 		_ = l.SetDeadline(time.Time{})
 		s.mu.Lock()

@@ -169,6 +169,9 @@ func Resume(cfg Config, h *api.Handover) (*Server, net.Listener, error) {
 			s.reaper.register(c.rec.Pid, func(ws unix.WaitStatus) { s.containerExited(c, ws) })
 		}
 	}
+	for sub := range s.subs {
+		go s.watchSubscriber(sub, nil) // forgets it when its client goes away
+	}
 	s.trimSoon() // the specs' decoding garbage
 	return s, l, nil
 }
