@@ -264,6 +264,9 @@ type dumpResult struct {
 	Env      bool // _CRID_SUPERVISE still set
 	Conn     bool // the conn line named a connection it could answer on
 	Consoles int  // consoles handed back that are open fds
+	// ChildSignals is what a process the resumed Go starts inherits (SigBlk,
+	// SigIgn): nothing of what C blocked or ignored.
+	ChildSignals string
 	Err      string
 }
 
@@ -278,6 +281,9 @@ func dumpMain() {
 		res.Err = err.Error()
 	} else {
 		res.Handover = string(b)
+	}
+	if out, err := exec.Command("grep", "^Sig[BI]", "/proc/self/status").Output(); err == nil {
+		res.ChildSignals = string(out)
 	}
 	var kill []int
 	if h, err := api.ParseHandover([]byte(res.Handover)); err != nil {
@@ -618,6 +624,10 @@ func (r *rig) dump() dumpResult {
 	}
 	if n := len(d.Args); n != 5 || d.Args[1] != "supc-dump" || d.Args[3] != "--resume" {
 		r.t.Errorf("resumed with argv %q", d.Args)
+	}
+	// The launcher got the test's; C must hand Go the mask and dispositions it found.
+	if want, err := exec.Command("grep", "^Sig[BI]", "/proc/self/status").Output(); err != nil || d.ChildSignals != string(want) {
+		r.t.Errorf("a child of the resumed Go has signals\n%s\nwant\n%s(%v)", d.ChildSignals, want, err)
 	}
 	return d
 }

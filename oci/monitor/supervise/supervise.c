@@ -391,7 +391,7 @@ static void hand_back(int conn, int sig)
 		snprintf(fdarg, sizeof(fdarg), "%d", fd);
 		h.argv[h.argc] = "--resume", h.argv[h.argc + 1] = fdarg, h.argv[h.argc + 2] = NULL;
 		// The signal mask stays as it is: a SIGTERM arriving now waits for Go,
-		// which unblocks it once its handlers are in place.
+		// whose runtime unblocks it once its handlers are in place.
 		execve("/proc/self/exe", h.argv, environ);
 		h.argv[h.argc] = NULL;
 		say("exec", h.argv[0], errno);
@@ -436,7 +436,10 @@ static void supervise(int fd)
 		struct sigaction sa;
 		if (sigaction(stops[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN) sigaddset(&set, stops[i]);
 	}
-	signal(SIGPIPE, SIG_IGN);
+	// SIGPIPE: sends use MSG_NOSIGNAL; Go's monitor ignores it anyway. Nothing
+	// here changes a disposition Go would find (it keeps SIG_IGN of SIGHUP and
+	// SIGINT); the blocked mask is undone by Go's runtime, which unblocks the
+	// signals it handles and forks children with its current mask.
 	if (!obuf || sigprocmask(SIG_BLOCK, &set, NULL) ||
 	    (sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
 		say("setting up", NULL, errno);
