@@ -479,3 +479,51 @@ func waitLogLine(t *testing.T, path, prefix, want string) {
 		time.Sleep(10 * time.Millisecond) // polling the log for a condition
 	}
 }
+
+// Output that flows while the monitor switches back and forth (requests keep waking
+// the Go body, the idle period is short) reaches the log whole: every line once, in
+// order, none split.
+func TestSwitchOutputLosesNothing(t *testing.T) {
+	forBodies(t, func(t *testing.T, b body) {
+		c, stateDir := b.start(t, procBinary, func(o *StartOptions) { o.Idle = 20 * time.Millisecond })
+		logPath := filepath.Join(t.TempDir(), "c.log")
+		const lines = 20000
+		// A pause every 500 lines spreads the output over many switches.
+		script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo line$i; i=$((i+1)); [ $((i %% 500)) = 0 ] && sleep 0.05; done; exit 0`, lines)
+		run(t, c, "c", script, CreateRequest{LogPath: logPath})
+		n := b.mark(t, stateDir)
+		done := make(chan struct{})
+		poked := make(chan struct{})
+		go func() {
+			defer close(poked)
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(30 * time.Millisecond): // a client's request every so often wakes Go
+				}
+				if _, err := c.State(ctxT(t), "c"); err != nil {
+					t.Errorf("state: %v", err)
+					return
+				}
+			}
+		}()
+		waitExit(t, c, "c")
+		close(done)
+		<-poked
+		entries := logEntries(t, logPath)
+		if len(entries) != lines {
+			t.Errorf("%d log entries, want %d", len(entries), lines)
+		}
+		for i, e := range entries {
+			if want := fmt.Sprintf("stdout F line%d", i); e != want {
+				t.Fatalf("entry %d: %q, want %q", i, e, want)
+			}
+		}
+		r := resumes(t, stateDir)
+		if r <= n+1 {
+			t.Errorf("only %d switches while the output flowed", r-n)
+		}
+		t.Logf("%d resumes while %d lines flowed", r-n, lines)
+	})
+}
