@@ -267,7 +267,7 @@ type dumpResult struct {
 	// ChildSignals is what a process the resumed Go starts inherits (SigBlk,
 	// SigIgn): nothing of what C blocked or ignored.
 	ChildSignals string
-	Err      string
+	Err          string
 }
 
 func dumpMain() {
