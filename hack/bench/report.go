@@ -147,6 +147,10 @@ func printComparison(w io.Writer, rs []*Result) {
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
+	if rs[0].Density != nil {
+		tw.Flush() // the density figures are in the goals table
+		return
+	}
 	row("daemon PSS idle", func(r *Result) string { return mib(r.Memory.Idle.PssKB) })
 	row("daemon PSS with pods", func(r *Result) string { return mib(r.Memory.WithPods.PssKB) })
 	row("helper PSS per pod", func(r *Result) string { return mib(r.Memory.ShimPssPerPodKB) })
