@@ -1,5 +1,5 @@
 // The monitor's C steady state (issue 16: a Go runtime per pod costs ~1.2 MiB
-// at least, this ~0.1). The Go monitor, idle, execs its own binary in place with
+// at least, this ~0.15). The Go monitor, idle, execs its own binary in place with
 // _CRID_SUPERVISE=<memfd>; this constructor runs before the Go runtime, takes
 // over the same pid (subreaper, children, zombies and fds survive execve) and
 // never returns to Go: it waits for exits, copies output to the CRI logs and

@@ -5,7 +5,7 @@
 // the pod in one small thread — exits recorded and published, output copied to
 // the CRI logs, orphans reaped — until the daemon connects or a signal
 // arrives; then it execs the Go monitor again with --resume and the handover as
-// it updated it. A Go runtime per pod costs at least ~1.2 MiB; this ~0.1 MiB
+// it updated it. A Go runtime per pod costs at least ~1.2 MiB; this ~0.15 MiB
 // (issue 16).
 //
 // Without _CRID_SUPERVISE the constructor returns at once. Only cmd/crid-monitor
