@@ -449,7 +449,7 @@ func waitGone(t *testing.T, pid int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d still alive after SIGKILL", pid)
+			t.Fatalf("process %d still alive", pid)
 		}
 		time.Sleep(5 * time.Millisecond) // polling for a condition
 	}
@@ -525,5 +525,29 @@ func TestSwitchOutputLosesNothing(t *testing.T) {
 			t.Errorf("only %d switches while the output flowed", r-n)
 		}
 		t.Logf("%d resumes while %d lines flowed", r-n, lines)
+	})
+}
+
+// A termination signal is the monitor's whatever body gets it: the C body hands it to
+// Go, which takes it as if it had arrived there (SIGTERM ends a Go monitor).
+func TestSwitchSignalHandedToGo(t *testing.T) {
+	forBodies(t, func(t *testing.T, b body) {
+		c, stateDir := b.start(t, procBinary, func(*StartOptions) {})
+		pid := run(t, c, "c", "exec sleep 1000", CreateRequest{})
+		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
+		n := resumes(t, stateDir)
+		mpid, _, err := api.ReadPidFile(stateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syscall.Kill(mpid, syscall.SIGTERM)
+		waitGone(t, mpid)
+		if !b.toGo && resumes(t, stateDir) != n+1 {
+			t.Errorf("%d resumes after SIGTERM in C, want %d (Go takes the signal)", resumes(t, stateDir), n+1)
+		}
+		if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, pid)
 	})
 }
