@@ -383,6 +383,10 @@ static void hand_back(int conn, int sig)
 			while (LIVE(ss[k]) && poll(&p, 1, 0) > 0 && stream_read(c, ss[k]) > 0) {}
 		}
 	}
+	// An exit reaped here must reach Go recorded: Go would wait for the pid
+	// again. Only the fatal paths get here with one still draining.
+	for (int i = 0; i < h.nctr; i++)
+		if (h.ctrs[i].draining) finish_exit(&h.ctrs[i]);
 	int fd = memfd_create("crid-handover", 0); // no CLOEXEC: Go reads it
 	if (fd < 0 || handover_write(fd, conn, sig) || lseek(fd, 0, SEEK_SET)) {
 		say("writing the handover", NULL, errno);
@@ -519,7 +523,11 @@ static void supervise(int fd)
 			}
 			}
 		}
-		if (accept_now && !want_signal) {
+		// An exit reaped in this round (SIGCHLD and the connection came together)
+		// drains first: the listener is taken again once it is recorded.
+		int reaped = 0;
+		for (int i = 0; i < h.nctr; i++) reaped |= h.ctrs[i].draining;
+		if (accept_now && !want_signal && !reaped) {
 			int conn = accept4(h.listener, NULL, NULL, 0); // not CLOEXEC: Go serves it
 			if (conn >= 0) hand_back(conn, 0);
 			// Out of fds or memory: Go copes (or fails) better than a loop spinning
