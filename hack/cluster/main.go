@@ -4,7 +4,7 @@
 //	cluster up   [--nodes N] [--runtime-endpoint unix:///other.sock]   (make cluster)
 //	cluster down                                                    (make cluster-down)
 //	cluster check                                                   (make test-cluster)
-//	cluster summary --focus REGEX JUNIT...                          (make conformance)
+//	cluster summary --focus REGEX [--skip-list FILE] JUNIT...       (make conformance)
 //
 // The control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) runs on
 // the host; node 1 (crid, kubelet, kube-proxy) runs in the host's network namespace and each
@@ -79,6 +79,7 @@ func main() {
 	listen := fs.String("listen", hostIP+":0", "registry: address to serve on")
 	addrFile := fs.String("addr-file", "", "registry: file to write the address to once the images are served")
 	focus := fs.String("focus", ".", "summary: count only the specs whose name matches this regex")
+	skipList := fs.String("skip-list", "", "summary: the skip list (hack/cluster/conformance-skip.txt), to give each listed spec its reason")
 	_ = fs.Parse(os.Args[2:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -92,7 +93,7 @@ func main() {
 	case "check":
 		err = check(ctx, c)
 	case "summary":
-		err = summary(*focus, fs.Args())
+		err = summary(os.Stdout, *focus, *skipList, fs.Args())
 	case "registry":
 		err = serveRegistry(ctx, c, *listen, *addrFile)
 	default:
