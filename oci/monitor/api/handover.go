@@ -370,6 +370,8 @@ func parseContainer(f []string) (*HandoverContainer, error) {
 		case "oomwatch":
 			c.OOMWatch, err = parseBool(v)
 		default:
+			// Kept verbatim for the next body; escaped like every field.
+			err = checkField(kv)
 			c.Extra = append(c.Extra, kv)
 		}
 		if err != nil {
