@@ -202,6 +202,13 @@ func runResumed(podID, stateDir, level string, maxLogLine int, kern *kernel.Feat
 		log.Error("resume", "err", err)
 		return 1
 	}
+	if !sw.toGo && h.Conn <= 0 && h.Signal == 0 {
+		// The C body handed the pod back unasked: it cannot take this one (a handover
+		// past its fixed tables, a failure) or is not linked in. It would again at
+		// every idle period, two execs each: stay in Go.
+		log.Warn("the C body handed the pod back unasked: no more switches")
+		sw.idle = 0
+	}
 	executor, attach := rt.executor(newExecutor(kern))
 	srv, l, err := server.Resume(sw.config(server.Config{
 		PodID: podID, StateDir: stateDir, Executor: executor, Logger: log, MaxLogLine: maxLogLine,
