@@ -439,12 +439,7 @@ func TestOCISwitchOOMAndCleanup(t *testing.T) {
 		spec, rootfs = bbSpec(t, "sh", "-c", "sleep 1000 & sleep 1000")
 		createStart(t, c, "left", spec, rootfs)
 		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
-		mpid, _, err := api.ReadPidFile(stateDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		syscall.Kill(mpid, syscall.SIGKILL)
-		waitGone(t, mpid)
+		killMonitor(t, stateDir, syscall.SIGKILL)
 		if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
 			t.Fatal(err)
 		}

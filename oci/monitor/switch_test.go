@@ -418,12 +418,7 @@ func TestSwitchCleanupAfterKill(t *testing.T) {
 		c, stateDir := b.start(t, procBinary, func(*StartOptions) {})
 		pid := run(t, c, "c", "exec sleep 1000", CreateRequest{})
 		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
-		mpid, _, err := api.ReadPidFile(stateDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		syscall.Kill(mpid, syscall.SIGKILL)
-		waitGone(t, mpid)
+		killMonitor(t, stateDir, syscall.SIGKILL)
 		if _, err := Connect(ctxT(t), stateDir); !errors.Is(err, errdefs.ErrUnavailable) {
 			t.Fatalf("connect to a dead monitor: %v", err)
 		}
@@ -437,6 +432,19 @@ func TestSwitchCleanupAfterKill(t *testing.T) {
 			}
 		}
 	})
+}
+
+// killMonitor sends sig to the pod's monitor and waits until it has died.
+func killMonitor(t *testing.T, stateDir string, sig syscall.Signal) {
+	t.Helper()
+	pid, _, err := api.ReadPidFile(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, pid)
 }
 
 // waitGone waits until pid has died (gone or a zombie).
@@ -536,12 +544,7 @@ func TestSwitchSignalHandedToGo(t *testing.T) {
 		pid := run(t, c, "c", "exec sleep 1000", CreateRequest{})
 		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
 		n := resumes(t, stateDir)
-		mpid, _, err := api.ReadPidFile(stateDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		syscall.Kill(mpid, syscall.SIGTERM)
-		waitGone(t, mpid)
+		killMonitor(t, stateDir, syscall.SIGTERM)
 		if !b.toGo && resumes(t, stateDir) != n+1 {
 			t.Errorf("%d resumes after SIGTERM in C, want %d (Go takes the signal)", resumes(t, stateDir), n+1)
 		}
