@@ -387,6 +387,12 @@ static void hand_back(int conn, int sig)
 	// again. Only the fatal paths get here with one still draining.
 	for (int i = 0; i < h.nctr; i++)
 		if (h.ctrs[i].draining) finish_exit(&h.ctrs[i]);
+	// A termination signal queued meanwhile goes to Go with the handover: left
+	// pending, it would reach Go's runtime before its handlers (default action).
+	struct signalfd_siginfo si;
+	int given = sig;
+	while (sigfd >= 0 && read(sigfd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo != SIGCHLD && !sig) sig = si.ssi_signo;
 	int fd = memfd_create("crid-handover", 0); // no CLOEXEC: Go reads it
 	if (fd < 0 || handover_write(fd, conn, sig) || lseek(fd, 0, SEEK_SET)) {
 		say("writing the handover", NULL, errno);
@@ -403,10 +409,27 @@ static void hand_back(int conn, int sig)
 	if (fd >= 0) close(fd);
 	// Not served: the client redials a connection closed without an answer.
 	if (conn >= 0) close(conn);
+	// What the read above took from the queue is still to be handled.
+	if (sig != given) want_signal = sig;
+	reap_all();
 }
 
 static void supervise(int fd)
 {
+	// Blocked before anything else: from the execve until here a SIGTERM has
+	// its default action and would end the pod's monitor unhandled. SIGTERM and
+	// SIGINT only if Go did not ignore them (it ignores SIGINT: a ^C at crid
+	// must not stop pods); an ignored disposition survives execve.
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	int stops[2] = {SIGTERM, SIGINT};
+	for (int i = 0; i < 2; i++) {
+		struct sigaction sa;
+		if (sigaction(stops[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN) sigaddset(&set, stops[i]);
+	}
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
 	const char *why;
 	if (handover_parse(fd, &why)) {
 		// Go's own handover back, untouched: it serves what it gave.
@@ -430,22 +453,11 @@ static void supervise(int fd)
 	ocap = maxl + 256 > sizeof(rbuf) * 2 ? maxl + 256 : sizeof(rbuf) * 2;
 	obuf = malloc(ocap);
 
-	// SIGTERM and SIGINT only if Go did not ignore them (it ignores SIGINT: a
-	// ^C at crid must not stop pods); an ignored disposition survives execve.
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	int stops[2] = {SIGTERM, SIGINT};
-	for (int i = 0; i < 2; i++) {
-		struct sigaction sa;
-		if (sigaction(stops[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN) sigaddset(&set, stops[i]);
-	}
 	// SIGPIPE: sends use MSG_NOSIGNAL; Go's monitor ignores it anyway. Nothing
 	// here changes a disposition Go would find (it keeps SIG_IGN of SIGHUP and
 	// SIGINT); the blocked mask is undone by Go's runtime, which unblocks the
 	// signals it handles and forks children with its current mask.
-	if (!obuf || sigprocmask(SIG_BLOCK, &set, NULL) ||
-	    (sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+	if (!obuf || (sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
 		say("setting up", NULL, errno);
 		hand_back(-1, 0);
 		_exit(70);
