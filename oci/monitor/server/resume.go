@@ -14,6 +14,9 @@ import (
 	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
+// lostExitCode is recorded for a container whose exit no body of the monitor saw.
+const lostExitCode = 255
+
 // ReadHandover reads and closes the handover memfd another body of the monitor left.
 func ReadHandover(fd int) (*api.Handover, error) {
 	f := os.NewFile(uintptr(fd), "handover")
@@ -165,9 +168,20 @@ func Resume(cfg Config, h *api.Handover) (*Server, net.Listener, error) {
 				s.log.Warn("executor: adopting a container", "id", c.id, "err", err)
 			}
 		}
-		if !c.reaped {
-			s.reaper.register(c.rec.Pid, func(ws unix.WaitStatus) { s.containerExited(c, ws) })
+		if c.reaped {
+			continue
 		}
+		if st, err := api.ProcStartTime(c.rec.Pid); err != nil || (c.rec.StartTime != 0 && st != c.rec.StartTime) {
+			// Not our child any more (a zombie would still be there): the other body
+			// reaped it without recording the exit. Its code is lost; the container must
+			// not stay running for ever, nor may its pid (maybe reused) be signalled.
+			s.log.Error("a running container's init is gone: its exit was lost", "id", c.id, "pid", c.rec.Pid)
+			c.reaped = true
+			s.active++
+			go s.finishExit(c, lostExitCode)
+			continue
+		}
+		s.reaper.register(c.rec.Pid, func(ws unix.WaitStatus) { s.containerExited(c, ws) })
 	}
 	for sub := range s.subs {
 		go s.watchSubscriber(sub, nil) // forgets it when its client goes away
