@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -194,7 +195,7 @@ func runResumed(podID, stateDir, level string, maxLogLine int, kern *kernel.Feat
 		fmt.Fprintln(os.Stderr, "crid-monitor:", err)
 		return 1
 	}
-	ignoreSignals()
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 	h, err := server.ReadHandover(fd)
 	if err != nil {
 		// The containers are still this process's children, but nothing describes
@@ -250,7 +251,8 @@ func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, r
 	if err := api.WritePidFile(stateDir, os.Getpid()); err != nil {
 		return fail("pid file: %v", err)
 	}
-	ignoreSignals()
+	// The monitor must outlive a terminal or a ^C aimed at crid.
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 
 	executor, attach := rt.executor(newExecutor(kern))
 	srv := server.New(sw.config(server.Config{

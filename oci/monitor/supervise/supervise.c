@@ -414,6 +414,25 @@ static void hand_back(int conn, int sig)
 	reap_all();
 }
 
+static void ignore(int sig)
+{
+	struct sigaction sa, ign = {.sa_handler = SIG_IGN};
+	if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) sigaction(sig, &ign, NULL);
+}
+
+// ignore_dropped ignores the signals Go's runtime drops when nobody asked for
+// them: at their default action (Go's handlers are reset by the execve) a stray
+// kill -USR1, a SIGPWR or a SIGXFSZ would end the pod's monitor here. SIG_IGN
+// survives the execve back, and Go installs its handlers over it (it keeps an
+// inherited SIG_IGN only for SIGHUP and SIGINT), so what Go forks later still
+// starts with these at their defaults.
+static void ignore_dropped(void)
+{
+	static const int dropped[] = {SIGUSR1, SIGUSR2, SIGALRM, SIGIO, SIGPWR, SIGXCPU, SIGXFSZ, SIGVTALRM};
+	for (size_t i = 0; i < sizeof(dropped) / sizeof(*dropped); i++) ignore(dropped[i]);
+	for (int sig = 35; sig <= 64; sig++) ignore(sig); // real-time ones: Go drops 35 to 64
+}
+
 static void supervise(int fd)
 {
 	// Blocked before anything else: from the execve until here a SIGTERM has
@@ -429,6 +448,7 @@ static void supervise(int fd)
 		if (sigaction(stops[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN) sigaddset(&set, stops[i]);
 	}
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	ignore_dropped();
 
 	const char *why;
 	if (handover_parse(fd, &why)) {
