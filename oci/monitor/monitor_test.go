@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -279,13 +280,22 @@ func TestExec(t *testing.T) {
 	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	begin := time.Now()
-	_, err = c.Exec(cctx, ExecRequest{ContainerID: "c", Process: &specs.Process{Args: []string{"/bin/sleep", "1001"}, Cwd: "/"}})
+	secs := ownSleep(1)
+	_, err = c.Exec(cctx, ExecRequest{ContainerID: "c", Process: &specs.Process{Args: []string{"/bin/sleep", secs}, Cwd: "/"}})
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(begin) > 5*time.Second {
 		t.Fatalf("cancelled exec: %v after %v", err, time.Since(begin))
 	}
 	// The killed sleep is gone from the container's process group (SIGKILL lands when
 	// the process next runs, which a busy machine may delay).
-	waitFor(t, "the killed 'sleep 1001' to be gone", func() bool { return countProcs(t, "1001") == 0 })
+	waitFor(t, "the killed 'sleep "+secs+"' to be gone", func() bool { return countProcs(t, secs) == 0 })
+}
+
+// ownSleep is a sleep duration (seconds) that no other process of the host uses: countProcs
+// looks at every process, and on a shared machine another run of these very tests (another
+// checkout's go test, make test) may be sleeping beside this one. base tells this
+// process's tests apart.
+func ownSleep(base int) string {
+	return strconv.Itoa(base*10_000_000 + os.Getpid()) // pids stay below 2^22
 }
 
 // countProcs counts processes whose command line ends with arg.

@@ -328,7 +328,8 @@ func TestSwitchReconnectReplayAttachShutdown(t *testing.T) {
 		c, stateDir := b.start(t, procBinary, func(*StartOptions) {})
 		run(t, c, "a", fmt.Sprintf("read x < %s; exit 9", fifo), CreateRequest{})
 		logPath := filepath.Join(t.TempDir(), "b.log")
-		run(t, c, "b", `read line; echo "got $line"; read more || echo eof; sleep 1093`, CreateRequest{Stdin: true, StdinOnce: true, LogPath: logPath})
+		secs := ownSleep(2)
+		run(t, c, "b", `read line; echo "got $line"; read more || echo eof; sleep `+secs, CreateRequest{Stdin: true, StdinOnce: true, LogPath: logPath})
 		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
 		c.Close() // crid goes away while the pod is handed over
 		b.waitSwitched(t, stateDir, b.mark(t, stateDir))
@@ -377,8 +378,8 @@ func TestSwitchReconnectReplayAttachShutdown(t *testing.T) {
 		if err := c2.Shutdown(ctxT(t)); err != nil {
 			t.Fatalf("shutdown after a switch: %v", err)
 		}
-		if n := countProcs(t, "1093"); n != 0 {
-			t.Errorf("%d 'sleep 1093' left after shutdown", n)
+		if n := countProcs(t, secs); n != 0 {
+			t.Errorf("%d 'sleep %s' left after shutdown", n, secs)
 		}
 	})
 }
