@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -383,9 +385,31 @@ func SwitchExec(toGo bool) func(*api.Handover) error {
 		} else {
 			env = append(env, api.HandoverEnv+"="+strconv.Itoa(fd))
 		}
-		err = syscall.Exec("/proc/self/exe", argv, env) //nolint:gosec // re-executes itself
+		err = execHoldingSignals(argv, env)
 		return fmt.Errorf("exec: %w", err)
 	}
+}
+
+// execHoldingSignals execs this binary with SIGTERM, SIGINT and SIGCHLD blocked on
+// the exec'ing thread: the mask survives execve, so one arriving from the execve until
+// the next body takes them (Go's handlers are reset by the exec) waits, pending, for
+// the C body's signalfd or Go's runtime, instead of ending the monitor by its
+// default action. Another thread may still take one before the exec, as it would
+// have anyway. On failure the mask is restored.
+func execHoldingSignals(argv, env []string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var hold, old unix.Sigset_t
+	w := unix.Signal(8 * unsafe.Sizeof(hold.Val[0])) // bits per word of the set
+	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGCHLD} {
+		hold.Val[(sig-1)/w] |= 1 << ((sig - 1) % w)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &hold, &old); err != nil {
+		return err
+	}
+	err := syscall.Exec("/proc/self/exe", argv, env) //nolint:gosec // re-executes itself
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return err
 }
 
 // ResumeFlag is the monitor's flag naming the memfd of a handover to resume from.
