@@ -385,23 +385,34 @@ func SwitchExec(toGo bool) func(*api.Handover) error {
 		} else {
 			env = append(env, api.HandoverEnv+"="+strconv.Itoa(fd))
 		}
-		err = execHoldingSignals(argv, env)
+		err = execHoldingSignals(argv, env, !toGo)
 		return fmt.Errorf("exec: %w", err)
 	}
 }
 
 // execHoldingSignals execs this binary with SIGTERM, SIGINT and SIGCHLD blocked on
-// the exec'ing thread: the mask survives execve, so one arriving from the execve until
-// the next body takes them (Go's handlers are reset by the exec) waits, pending, for
-// the C body's signalfd or Go's runtime, instead of ending the monitor by its
-// default action. Another thread may still take one before the exec, as it would
-// have anyway. On failure the mask is restored.
-func execHoldingSignals(argv, env []string) error {
+// the exec'ing thread, and for the C body (toC) the signals Go drops unasked too:
+// the mask survives execve, so one arriving between the execve and the moment the
+// next body takes them (Go's handlers are reset by the exec) waits, pending, for the
+// C body's signalfd, its SIG_IGN (which unblocks them again) or Go's runtime, instead
+// of ending the monitor by its default action. Go's runtime unblocks only the first
+// three itself: a Go body must not start with the others blocked (its children would
+// inherit them). Another thread may still take one before the exec, as it would have
+// anyway. On failure the mask is restored.
+func execHoldingSignals(argv, env []string, toC bool) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	sigs := []unix.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGCHLD}
+	if toC {
+		// What supervise.c's ignore_dropped ignores, and unblocks.
+		sigs = append(sigs, unix.SIGUSR1, unix.SIGUSR2, unix.SIGALRM, unix.SIGIO, unix.SIGPWR, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGVTALRM)
+		for s := unix.Signal(35); s <= 64; s++ {
+			sigs = append(sigs, s)
+		}
+	}
 	var hold, old unix.Sigset_t
 	w := unix.Signal(8 * unsafe.Sizeof(hold.Val[0])) // bits per word of the set
-	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGCHLD} {
+	for _, sig := range sigs {
 		hold.Val[(sig-1)/w] |= 1 << ((sig - 1) % w)
 	}
 	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &hold, &old); err != nil {

@@ -429,8 +429,14 @@ static void ignore(int sig)
 static void ignore_dropped(void)
 {
 	static const int dropped[] = {SIGUSR1, SIGUSR2, SIGALRM, SIGIO, SIGPWR, SIGXCPU, SIGXFSZ, SIGVTALRM};
-	for (size_t i = 0; i < sizeof(dropped) / sizeof(*dropped); i++) ignore(dropped[i]);
-	for (int sig = 35; sig <= 64; sig++) ignore(sig); // real-time ones: Go drops 35 to 64
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(dropped) / sizeof(*dropped); i++) ignore(dropped[i]), sigaddset(&set, dropped[i]);
+	for (int sig = 35; sig <= 64; sig++) ignore(sig), sigaddset(&set, sig); // real-time ones: Go drops 35 to 64
+	// Go execs with them blocked (server.SwitchExec): one that came meanwhile was
+	// discarded by SIG_IGN. Unblocked, or Go's runtime would keep them blocked after
+	// the exec back and hand that mask to every child it forks.
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 static void supervise(int fd)
