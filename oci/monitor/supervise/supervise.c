@@ -374,8 +374,9 @@ static void reap_all(void)
 static void hand_back(int conn, int sig)
 {
 	// Output already in the pipes goes to the logs first: Go gets the same
-	// partial lines it would have had.
-	for (int i = 0; i < h.nctr; i++) {
+	// partial lines it would have had (not when setup could not allocate the
+	// log buffer: Go reads it from the pipes).
+	for (int i = 0; obuf && i < h.nctr; i++) {
 		struct ctr *c = &h.ctrs[i];
 		struct stream *ss[2] = {&c->out, &c->err};
 		for (int k = 0; k < 2; k++) {
