@@ -16,12 +16,25 @@ import (
 // hostPidOf finds the host pid of the process of ours whose command line is exactly cmd.
 func (d *Daemon) hostPidOf(t *testing.T, cmd string) int {
 	t.Helper()
+	// A started container may not have exec'd its command yet: an external runtime's start
+	// returns once it released the init, which execs after (e2e run 8 of flakes2: runc,
+	// none found). Wait for it up to the test's deadline, then there must be exactly one.
+	bound := time.Now().Add(time.Minute)
+	if dl, ok := t.Deadline(); ok {
+		bound = dl.Add(-10 * time.Second)
+	}
 	var found []int
-	for _, pid := range d.ourProcesses() {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.TrimSuffix(strings.ReplaceAll(string(b), "\x00", " "), " ") == cmd {
-			found = append(found, pid)
+	for {
+		for _, pid := range d.ourProcesses() {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.TrimSuffix(strings.ReplaceAll(string(b), "\x00", " "), " ") == cmd {
+				found = append(found, pid)
+			}
 		}
+		if len(found) > 0 || time.Now().After(bound) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the exec
 	}
 	if len(found) != 1 {
 		t.Fatalf("host processes running %q: %v, want exactly one", cmd, found)
