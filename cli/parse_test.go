@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -139,13 +140,37 @@ func TestLogPrinter(t *testing.T) {
 func TestDetachReader(t *testing.T) {
 	r := newDetachReader(strings.NewReader("ab\x10c\x10\x11zz"))
 	got, err := io.ReadAll(r)
-	if err != nil || string(got) != "ab\x10c" {
-		t.Errorf("read %q, %v; want the bytes before ctrl-p ctrl-q", got, err)
+	if !errors.Is(err, errDetached) || string(got) != "ab\x10c" {
+		t.Errorf("read %q, %v; want the bytes before ctrl-p ctrl-q, then errDetached", got, err)
 	}
 	select {
 	case <-r.detached:
 	default:
 		t.Error("detach sequence not reported")
+	}
+}
+
+// closeRecorder is a remote stdin that remembers whether it was closed.
+type closeRecorder struct {
+	bytes.Buffer
+	closed bool
+}
+
+func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+// TestForwardStdinDetachKeepsRemoteStdinOpen: typing the detach keys must not close the
+// container's stdin (a shell would exit: e2e TestCLIRunDetachKeys failed when that close
+// won the race with the disconnect); the end of local stdin must.
+func TestForwardStdinDetachKeepsRemoteStdinOpen(t *testing.T) {
+	var detached closeRecorder
+	forwardStdin(&detached, newDetachReader(strings.NewReader("ls\n\x10\x11more")))
+	if detached.closed || detached.String() != "ls\n" {
+		t.Errorf("after detach: closed %v, sent %q; want open, \"ls\\n\"", detached.closed, detached.String())
+	}
+	var ended closeRecorder
+	forwardStdin(&ended, newDetachReader(strings.NewReader("exit\n")))
+	if !ended.closed || ended.String() != "exit\n" {
+		t.Errorf("at EOF: closed %v, sent %q; want closed, \"exit\\n\"", ended.closed, ended.String())
 	}
 }
 

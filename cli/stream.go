@@ -65,10 +65,7 @@ func (s session) run(ctx context.Context, url string) (int, error) {
 		if err != nil {
 			return -1, err
 		}
-		go func() {
-			_, _ = io.Copy(in, s.stdin)
-			in.Close() // the remote process sees EOF
-		}()
+		go forwardStdin(in, s.stdin)
 	}
 	var outputs sync.WaitGroup
 	copyOut := func(kind string, w io.Writer) error {
@@ -120,6 +117,15 @@ func (s session) run(ctx context.Context, url string) (int, error) {
 	case <-time.After(5 * time.Second):
 	}
 	return exitStatus(raw)
+}
+
+// forwardStdin copies r to the remote stdin; at r's end the remote process sees EOF,
+// but not when the user detached: the process (a shell, say) must keep running.
+func forwardStdin(in io.WriteCloser, r io.Reader) {
+	if _, err := io.Copy(in, r); errors.Is(err, errDetached) {
+		return
+	}
+	in.Close()
 }
 
 // exitStatus reads the v4 error stream: empty or Success is 0, NonZeroExitCode carries

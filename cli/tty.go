@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"io"
 	"os"
 	"os/signal"
@@ -68,8 +69,13 @@ func (t *terminal) Close() {
 // detachKeys is docker's default escape sequence, ctrl-p ctrl-q.
 var detachKeys = []byte{0x10, 0x11}
 
-// detachReader passes stdin through until the detach sequence, then reports EOF and
-// closes detached. A partial sequence followed by anything else is passed on as typed.
+// errDetached ends a detachReader: the user typed the detach keys. It is not io.EOF on
+// purpose: EOF on stdin is forwarded as a close of the remote process's stdin, which would
+// end a shell that detaching must leave running.
+var errDetached = errors.New("detached")
+
+// detachReader passes stdin through until the detach sequence, then reports errDetached
+// and closes detached. A partial sequence followed by anything else is passed on as typed.
 type detachReader struct {
 	r        io.Reader
 	matched  int
@@ -85,7 +91,7 @@ func newDetachReader(r io.Reader) *detachReader {
 func (d *detachReader) Read(p []byte) (int, error) {
 	for len(d.pending) == 0 {
 		if d.done {
-			return 0, io.EOF
+			return 0, errDetached
 		}
 		buf := make([]byte, len(p))
 		n, err := d.r.Read(buf)
