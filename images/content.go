@@ -77,7 +77,8 @@ func (s *Service) writeBlob(digest string, data []byte) error {
 	return w.commit(digest, int64(len(data)))
 }
 
-// ingest is a blob being written: a temp file and a running digest.
+// ingest is a blob being written: a temp file and a running digest (nil when the source
+// checks the digest itself).
 type ingest struct {
 	s    *Service
 	f    *os.File
@@ -94,9 +95,15 @@ func (s *Service) newIngest() (*ingest, error) {
 	return &ingest{s: s, f: f, h: sha256.New()}, nil
 }
 
+// sourceVerifies drops the digest: the caller's source checks it and fails the read that
+// reaches its end on a mismatch, and the caller commits only after reading to the end.
+func (w *ingest) sourceVerifies() { w.h = nil }
+
 func (w *ingest) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
+	if w.h != nil {
+		w.h.Write(p[:n])
+	}
 	w.n += int64(n)
 	return n, err
 }
@@ -104,9 +111,10 @@ func (w *ingest) Write(p []byte) (int, error) {
 // commit verifies the digest (and size, when known: size < 0 skips it) and moves the blob
 // into place. A mismatch removes the temp file and fails.
 func (w *ingest) commit(digest string, size int64) error {
-	got := "sha256:" + hex.EncodeToString(w.h.Sum(nil))
-	if got != digest {
-		return fmt.Errorf("blob %s: content has digest %s: %w", digest, got, errdefs.ErrFailedPrecondition)
+	if w.h != nil {
+		if got := "sha256:" + hex.EncodeToString(w.h.Sum(nil)); got != digest {
+			return fmt.Errorf("blob %s: content has digest %s: %w", digest, got, errdefs.ErrFailedPrecondition)
+		}
 	}
 	if size >= 0 && w.n != size {
 		return fmt.Errorf("blob %s: size %d, manifest says %d: %w", digest, w.n, size, errdefs.ErrFailedPrecondition)

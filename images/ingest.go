@@ -26,6 +26,10 @@ type source struct {
 	tags       []string
 	digests    []string
 	extraBlobs map[string][]byte
+	// layersVerified: the layers' compressed streams check their own digest and size,
+	// failing the read that reaches the end on a mismatch (go-containerregistry's registry
+	// blobs do), so the content store does not hash them a second time.
+	layersVerified bool
 }
 
 // ingest stores img (from a registry or an imported tar): manifest and config blobs,
@@ -136,7 +140,7 @@ func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (_ strin
 	g.SetLimit(s.cfg.MaxConcurrentDownloads)
 	for i, l := range layers {
 		lr, chain := rec.Layers[i], rec.ChainIDs[i]
-		g.Go(func() error { return s.ensureLayer(gctx, l, lr, chain) })
+		g.Go(func() error { return s.ensureLayer(gctx, l, lr, chain, src.layersVerified) })
 	}
 	if err := g.Wait(); err != nil {
 		return "", err
@@ -208,7 +212,7 @@ const maxConfigSize = 8 << 20
 
 // ensureLayer makes sure layer l has its blob in the content store and its snapshot
 // unpacked. Concurrent callers for the same layer share the work.
-func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string) error {
+func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string, verified bool) error {
 	for attempt := 0; ; attempt++ {
 		if s.hasSnapshot(chainID) && s.hasBlob(lr.Digest) {
 			return nil
@@ -216,7 +220,7 @@ func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, c
 		ran := false // read only once the result is in: DoChan's send orders it
 		ch := s.layers.DoChan(chainID+"|"+lr.Digest, func() (any, error) {
 			ran = true
-			return nil, s.fetchLayer(ctx, l, lr, chainID)
+			return nil, s.fetchLayer(ctx, l, lr, chainID, verified)
 		})
 		if s.layerWaiting != nil {
 			s.layerWaiting(lr.Digest)
@@ -241,8 +245,10 @@ func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, c
 
 // fetchLayer streams the layer once: download → (content store temp file + digest) →
 // decompress → (diff ID digest) → untar into a temp snapshot. Both digests are checked
-// before anything is renamed into place.
-func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string) (err error) {
+// before anything is renamed into place: the blob's by the content store, or, when verified
+// says l's stream checks its own (a registry's), by that stream, which fails the read that
+// reaches its end; every byte is read to the end before anything is committed.
+func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string, verified bool) (err error) {
 	limit := s.cfg.MaxLayerSize
 	if limit > 0 && lr.Size > limit {
 		return fmt.Errorf("layer %s: blob of %d bytes is bigger than max_layer_size (%d bytes): %w", lr.Digest, lr.Size, limit, errdefs.ErrResourceExhausted)
@@ -271,6 +277,9 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 			return err
 		}
 		defer blob.abort()
+		if verified {
+			blob.sourceVerifies()
+		}
 		in = io.TeeReader(in, blob)
 	}
 	var snapTmp string

@@ -51,13 +51,15 @@ func TestCorruptBlobFailsCleanly(t *testing.T) {
 	// before the digest is even computed.
 	other := must[[]v1.Layer](t)(must[v1.Image](t)(testimages.Variant("other")).Layers())
 	otherBody := must[[]byte](t)(readAll(other[len(other)-1]))
+	// A mismatch names what was served and what the manifest wants.
+	digestWant := []string{fmt.Sprintf("sha256:%x", sha256.Sum256(flipped)), ld}
 	cases := []struct {
 		name string
 		body []byte
-		want string // in the error
+		want []string // in the error
 	}{
-		{"same size, other digest", flipped, fmt.Sprintf("sha256:%x", sha256.Sum256(flipped))},
-		{"another layer", otherBody, fmt.Sprintf("size; got %d, want %d", len(otherBody), len(good))},
+		{"same size, other digest", flipped, digestWant},
+		{"another layer", otherBody, []string{fmt.Sprintf("size; got %d, want %d", len(otherBody), len(good))}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,12 +80,59 @@ func TestCorruptBlobFailsCleanly(t *testing.T) {
 			push(t, reg, "bad/img:1", img)
 			e := newEnv(t, nil)
 			_, err := e.svc.Pull(context.Background(), reg.Ref("bad/img:1"), nil)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errdefs.ErrFailedPrecondition) {
+			if err == nil || !containsAll(err.Error(), tc.want) || !errors.Is(err, errdefs.ErrFailedPrecondition) {
 				t.Fatalf("pull: %v, want FailedPrecondition naming %q", err, tc.want)
 			}
 			assertClean(t, e)
 		})
 	}
+	// The layer's snapshot is there (another image unpacked the same content) and only
+	// its blob is fetched, with nothing unpacked to notice: the digest alone refuses it.
+	t.Run("blob only", func(t *testing.T) {
+		var bad atomic.Bool
+		corrupt := func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if bad.Load() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+ld) {
+					w.WriteHeader(http.StatusOK)
+					w.(http.Flusher).Flush()
+					_, _ = w.Write(flipped)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+		}
+		reg := newRegistry(t, testimages.WithMiddleware(corrupt))
+		push(t, reg, "bad/img:1", img)
+		e := newEnv(t, nil)
+		e.pull(t, reg.Ref("bad/img:1"))
+		blob, err := e.svc.blobPath(ld)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(blob); err != nil {
+			t.Fatal(err)
+		}
+		bad.Store(true)
+		_, err = e.svc.Pull(context.Background(), reg.Ref("bad/img:1"), nil)
+		if err == nil || !containsAll(err.Error(), digestWant) {
+			t.Fatalf("pull: %v, want an error naming %q", err, digestWant)
+		}
+		if _, err := os.Stat(blob); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("blob stored: %v", err)
+		}
+		if got := entries(t, e.svc.ingestDir()); len(got) != 0 {
+			t.Errorf("ingest leftovers: %v", got)
+		}
+	})
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
 
 func readAll(l v1.Layer) ([]byte, error) {
