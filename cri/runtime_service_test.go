@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -279,7 +280,18 @@ func TestGetContainerEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // let the server subscribe
+	events := make(chan *runtimeapi.ContainerEventResponse, 64)
+	go func() {
+		defer close(events)
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			events <- ev
+		}
+	}()
+	probe := waitSubscribed(t, r, events)
 	pod, err := r.m.RunPod(context.Background(), podCfg("web", r.dir), "")
 	if err != nil {
 		t.Fatal(err)
@@ -299,11 +311,15 @@ func TestGetContainerEvents(t *testing.T) {
 		{cid, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT},
 		{cid, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT},
 	}
-	for i, w := range want {
-		ev, err := stream.Recv()
-		if err != nil {
-			t.Fatal(err)
+	for i := 0; i < len(want); {
+		ev, ok := <-events
+		if !ok {
+			t.Fatalf("event stream ended after %d events", i)
 		}
+		if ev.PodSandboxStatus.GetId() == probe {
+			continue
+		}
+		w := want[i]
 		if ev.ContainerId != w.id || ev.ContainerEventType != w.typ || ev.PodSandboxStatus.GetId() != pod || ev.CreatedAt == 0 {
 			t.Fatalf("event %d: %v, want %v %v", i, ev, w.id, w.typ)
 		}
@@ -311,6 +327,31 @@ func TestGetContainerEvents(t *testing.T) {
 		// containers must be there once both exist.
 		if w.id == cid && len(ev.ContainersStatuses) != 2 {
 			t.Fatalf("event %d does not carry all the pod's containers: %v", i, ev)
+		}
+		i++
+	}
+}
+
+// waitSubscribed returns once events flow: the server subscribes when its handler runs,
+// after the client's stream is open, and what happens before is not sent. It makes probe
+// containers, in a pod of their own, until one's event arrives; it returns that pod.
+func waitSubscribed(t *testing.T, r *rig, events <-chan *runtimeapi.ContainerEventResponse) string {
+	t.Helper()
+	probe, err := r.m.RunPod(context.Background(), podCfg("probe", r.dir), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if _, err := r.m.CreateContainer(context.Background(), probe, ctrCfg(fmt.Sprint("probe", i))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case _, ok := <-events:
+			if !ok {
+				t.Fatal("event stream ended before the first event")
+			}
+			return probe
+		case <-time.After(20 * time.Millisecond): // not subscribed yet: another probe
 		}
 	}
 }
