@@ -37,7 +37,10 @@ func TestExecTTYResize(t *testing.T) {
 	d := sharedDaemon(t)
 	_, id, _ := d.sleeper(t, "ttyresize")
 	resp, err := d.RT.Exec(ctxT(t, criTimeout), &runtimeapi.ExecRequest{
-		ContainerId: id, Cmd: []string{"sh", "-c", "sleep 1; stty size"}, Tty: true, Stdout: true, Stdin: true,
+		// The resize and the exec's start travel on separate streams, in either order: the
+		// shell waits for the size itself (up to ~10 s), then prints what it has.
+		ContainerId: id, Cmd: []string{"sh", "-c", `i=0; while [ "$(stty size 2>/dev/null)" != "45 123" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; stty size`},
+		Tty: true, Stdout: true, Stdin: true,
 	})
 	if err != nil {
 		t.Fatalf("Exec: %v", err)
