@@ -3,6 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -143,7 +146,12 @@ func (e *ProcessExecutor) Update(*specs.Spec, *specs.LinuxResources) error { ret
 
 func (e *ProcessExecutor) OOMKilled(*specs.Spec) (bool, error) { return false, nil }
 
-// Pids lists the processes of the container's process group.
+// Pids lists the processes of the container's process group. The monitor is a child
+// subreaper, so they are among its descendants: walking those costs what the pod runs,
+// not what the host runs. A scan of all /proc took 0.2-0.4 s a call under -race on a
+// host of 1200 processes, and Shutdown lists container after container (65 took 15 s).
+// Like that scan, the walk is a snapshot: the kernel may skip a child listed right
+// after a sibling was reaped, as a scan misses a process forked behind it.
 func (e *ProcessExecutor) Pids(spec *specs.Spec) ([]int, error) {
 	e.mu.Lock()
 	pgid, ok := e.inits[spec]
@@ -151,25 +159,60 @@ func (e *ProcessExecutor) Pids(spec *specs.Spec) ([]int, error) {
 	if !ok {
 		return nil, nil
 	}
-	ents, err := os.ReadDir("/proc")
+	var out []int
+	seen := map[int]bool{}
+	queue, err := children(os.Getpid())
 	if err != nil {
 		return nil, err
 	}
-	var out []int
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		if seen[pid] {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + ent.Name() + "/stat")
+		seen[pid] = true
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil {
-			continue
+			continue // gone meanwhile
 		}
 		i := bytes.LastIndexByte(b, ')')
 		f := strings.Fields(string(b[i+1:]))
 		// f[0] state, f[2] pgrp; zombies are already dead.
 		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
 			out = append(out, pid)
+		}
+		more, err := children(pid)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // gone meanwhile: no children
+			return nil, err
+		}
+		queue = append(queue, more...)
+	}
+	return out, nil
+}
+
+// children lists pid's child processes: each thread's children file names those it forked.
+func children(pid int) ([]int, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + t.Name() + "/children")
+		if err != nil {
+			// A thread that ended meanwhile takes its task dir along; a live one
+			// without the file is a kernel without CONFIG_PROC_CHILDREN.
+			if _, serr := os.Stat(dir + t.Name()); serr == nil && errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("listing the child processes of %d: %w", pid, err)
+			}
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
 		}
 	}
 	return out, nil
