@@ -89,7 +89,15 @@ func main() {
 	// fd 3 is the readiness pipe from crid: never leak it into containers.
 	ready := os.NewFile(3, "ready")
 	unix.CloseOnExec(3)
+	if os.Getenv(api.DetachEnv) == "1" {
+		// launch.c forked this process into its own session before Go started; what
+		// the monitor execs (its other body, an OCI runtime) must not fork again.
+		os.Unsetenv(api.DetachEnv)
+		*forked = true
+	}
 	if !*forked {
+		// Started without api.DetachEnv (by an older crid during an upgrade): detach
+		// the Go way, by re-executing this binary.
 		if err := detach(); err != nil {
 			fmt.Fprintf(ready, "detach: %v\n", err)
 			os.Exit(1)

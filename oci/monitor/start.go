@@ -14,6 +14,7 @@ import (
 	"github.com/crid-dev/crid/errdefs"
 
 	"github.com/crid-dev/crid/oci/kernel"
+	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
 // StartOptions describe the monitor to start for a pod.
@@ -51,6 +52,16 @@ type Runtime struct {
 	Root string   // its state dir (--root)
 	Args []string // global arguments before each command
 }
+
+// monitorEnv is a monitor's whole environment. api.DetachEnv: its C constructor
+// forks it into its own session before Go starts, and the process started here
+// exits. One P: the monitor mostly waits; fewer Ps mean fewer per-P caches and
+// threads. No heap profile is ever read from a monitor: sampling from the first
+// allocation on (runtime.MemProfileRate in main is too late for package
+// initialisers) would touch the profiler's bucket table. One glibc malloc arena:
+// cgo's thread start mallocs on every new thread, each of which would otherwise
+// get an arena of its own.
+var monitorEnv = []string{api.DetachEnv + "=1", "GOMAXPROCS=1", "GODEBUG=memprofilerate=0", "GLIBC_TUNABLES=glibc.malloc.arena_max=1"}
 
 // Start spawns the pod's monitor and connects to it. The monitor is detached from
 // the caller: crid-monitor forks once more into its own session and the first
@@ -98,7 +109,8 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 	cmd := exec.Command(opts.Binary, args...)
 	cmd.ExtraFiles = []*os.File{w} // fd 3: the readiness pipe
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = []string{}
+	cmd.Dir = "/"
+	cmd.Env = monitorEnv
 	err = cmd.Start()
 	w.Close()
 	if err != nil {

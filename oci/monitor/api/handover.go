@@ -35,6 +35,12 @@ const HandoverVersion = 1
 // HandoverEnv is the environment variable whose value is the memfd a C body reads.
 const HandoverEnv = "_CRID_SUPERVISE"
 
+// DetachEnv is set to "1" by the daemon on the crid-monitor it starts: the
+// monitor's C launch constructor forks it into its own session before the Go
+// runtime starts; the process crid started exits at once, its child is the
+// monitor. The monitor unsets it, so that nothing it execs forks again.
+const DetachEnv = "_CRID_DETACH"
+
 // maxHandover bounds what ParseHandover reads: a pod has a few dozen containers.
 const maxHandover = 64 << 20
 
