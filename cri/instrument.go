@@ -23,9 +23,12 @@ import (
 
 var (
 	rpcDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "crid_cri_request_duration_seconds",
-		Help:    "Latency of CRI requests by method.",
-		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		Name: "crid_cri_request_duration_seconds",
+		Help: "Latency of CRI requests by method.",
+		// Doubling from 0.1 ms to 13 s: a p99 estimated from the buckets must tell the
+		// List*/stats goals (10, 20, 50 ms) from the calls' usual 1-5 ms, which a
+		// factor-4 spacing (1.6, 6.4, 25.6 ms) could not.
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 	}, []string{"method"})
 	rpcErrors = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "crid_cri_request_errors_total",
