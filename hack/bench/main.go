@@ -45,6 +45,7 @@ type options struct {
 	running        int
 	podCgroups     bool
 	daemonPids     []int
+	metrics        []string
 	shimRegex      string
 	settle         time.Duration
 	jsonPath       string
@@ -69,7 +70,7 @@ var exitCode int
 func main() {
 	defer func() { os.Exit(exitCode) }()
 	var o options
-	var endpoints, pids listFlag
+	var endpoints, pids, metrics listFlag
 	var execCmd, cmd string
 	flag.Var(&endpoints, "endpoint", "CRI endpoint, unix:///path (repeat to compare runtimes; default unix:///run/crid/crid.sock)")
 	flag.StringVar(&o.image, "image", "registry.k8s.io/e2e-test-images/busybox:1.29-2", "container image (busybox userland: sh, sleep, true); pulled if missing")
@@ -82,6 +83,7 @@ func main() {
 	flag.BoolVar(&o.podCgroups, "pod-cgroups", true, "give each pod a cgroup parent /crid-bench-RUNID/podN as kubelet does with the cgroupfs driver (containerd has no pod stats without one); the bench removes them at the end")
 	flag.IntVar(&o.pods, "pods", 10, "pods running while List*/Status latency and memory are measured")
 	flag.Var(&pids, "daemon-pid", "the runtime daemon's pid, one per --endpoint in order (default: the process listening on the socket)")
+	flag.Var(&metrics, "metrics", "the runtime's Prometheus URL (crid: http://127.0.0.1:9325/metrics), one per --endpoint in order (\"\" for none): List*/stats figures get the server's own p50/p99 beside the client's")
 	flag.StringVar(&o.shimRegex, "shim-regex", "crid-monitor|containerd-shim", "regex on /proc/PID/cmdline (NULs as spaces) of per-pod helper processes; only those naming one of the bench's pod ids count")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait before reading memory figures")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to FILE")
@@ -125,6 +127,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: give one --daemon-pid per --endpoint, or none")
 		os.Exit(2)
 	}
+	o.metrics = metrics
+	if len(o.metrics) > 0 && len(o.metrics) != len(o.endpoints) {
+		fmt.Fprintln(os.Stderr, "bench: give one --metrics per --endpoint (\"\" for none), or none")
+		os.Exit(2)
+	}
 	if *serve {
 		ref, stop, err := serveBenchImage(*serveAddr)
 		if err != nil {
@@ -147,12 +154,15 @@ func main() {
 	var eps []*endpoint
 	failed := false
 	for i, ep := range o.endpoints {
-		pid := 0
+		pid, murl := 0, ""
 		if len(o.daemonPids) > 0 {
 			pid = o.daemonPids[i]
 		}
+		if len(o.metrics) > 0 {
+			murl = o.metrics[i]
+		}
 		fmt.Fprintf(os.Stderr, "bench: %s\n", ep)
-		e, err := openEndpoint(o, ep, pid)
+		e, err := openEndpoint(o, ep, pid, murl)
 		if e != nil {
 			defer e.close()
 		}

@@ -21,6 +21,7 @@ type Result struct {
 	StartAllSeconds  float64           `json:"start_all_pods_s"`
 	RemoveAllSeconds float64           `json:"remove_all_pods_s"`
 	Density          *DensityResult    `json:"density,omitempty"`
+	Split            map[string]*Split `json:"split,omitempty"` // by Latency's names: List*/Status/stats only
 	Errors           []string          `json:"errors,omitempty"`
 	Order            []string          `json:"order"` // the operations in the order measured
 }
@@ -102,6 +103,7 @@ func printResult(w io.Writer, r *Result) {
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", name, s.N, s.Median, s.P95, s.P99, s.Min, s.Max)
 	}
 	tw.Flush()
+	printSplit(w, r)
 	if r.Pull != nil {
 		fmt.Fprintf(w, "pull %s: %.1f MB in median %.1f ms: %.1f MB/s\n", r.Pull.Image, float64(r.Pull.SizeBytes)/1e6,
 			r.Latency["PullImage"].Median, r.Pull.MBPerSecond)

@@ -27,6 +27,9 @@ type bench struct {
 	mu     sync.Mutex // guards pods and seq: the density mode starts pods concurrently
 	pods   map[string]bool
 	seq    int
+	// daemonPid and metrics (its /metrics URL, or "") split the List*/stats latencies.
+	daemonPid int
+	metrics   string
 }
 
 func (b *bench) ctx() (context.Context, context.CancelFunc) {
@@ -44,7 +47,7 @@ type endpoint struct {
 // openEndpoint connects to endpoint, makes sure the image is there and runs one warm-up
 // pod: first-use costs (cgroup parents, CNI bridge, caches) are not the figure anyone
 // wants. On error the returned endpoint (if any) still has its result and must be closed.
-func openEndpoint(o options, addr string, daemonPid int) (*endpoint, error) {
+func openEndpoint(o options, addr string, daemonPid int, metrics string) (*endpoint, error) {
 	sock, ok := strings.CutPrefix(addr, "unix://")
 	if !ok {
 		return nil, fmt.Errorf("endpoint %q: want unix:///path", addr)
@@ -73,7 +76,7 @@ func openEndpoint(o options, addr string, daemonPid int) (*endpoint, error) {
 	id := make([]byte, 4)
 	rand.Read(id)
 	b := &bench{o: o, rt: runtimeapi.NewRuntimeServiceClient(conn), is: runtimeapi.NewImageServiceClient(conn),
-		logDir: logDir, pods: map[string]bool{}, runID: hex.EncodeToString(id)}
+		logDir: logDir, pods: map[string]bool{}, runID: hex.EncodeToString(id), daemonPid: daemonPid, metrics: metrics}
 	e := &endpoint{b: b, r: r, daemonPid: daemonPid, close: func() {
 		b.removeAll()
 		if o.podCgroups {
@@ -493,19 +496,48 @@ func (b *bench) measureLists(r *Result, pods []podIDs, prefix string) error {
 		}},
 	}
 	for _, c := range calls {
+		name := fmt.Sprintf("%s%s (%d pods)", prefix, c.name, len(pods))
+		sp := &Split{ServerP50: -1, ServerP99: -1}
+		before := b.scrape()
 		for i := range b.o.iterations {
 			ctx, cancel := b.ctx()
+			rq := watchRunQueue(b.daemonPid)
 			t0 := time.Now()
 			err := c.call(ctx, i)
 			el := time.Since(t0)
+			rq.since(sp, b.daemonPid)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
-			r.add(fmt.Sprintf("%s%s (%d pods)", prefix, c.name, len(pods)), el)
+			r.add(name, el)
 		}
+		// The calls of one figure run one after the other: the histogram's growth meanwhile
+		// is theirs (and anything else calling the same method on that runtime).
+		if after := b.scrape(); before != nil && after != nil {
+			sp.ServerP50 = quantileMs(before[c.name], after[c.name], 0.5)
+			sp.ServerP99 = quantileMs(before[c.name], after[c.name], 0.99)
+		}
+		if r.Split == nil {
+			r.Split = map[string]*Split{}
+		}
+		r.Split[name] = sp
 	}
 	return nil
+}
+
+// scrape reads the runtime's request-duration histograms from --metrics; nil without it
+// or on error (said once per call site's figure: the latencies are still worth having).
+func (b *bench) scrape() map[string]histogram {
+	if b.metrics == "" {
+		return nil
+	}
+	h, err := scrapeDurations(b.metrics)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: --metrics: %v\n", err)
+		return nil
+	}
+	return h
 }
 
 // measureShims sums the memory of the per-pod helper processes that belong to the bench's
