@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/crid-dev/crid/sandbox/sandboxtest"
 )
@@ -36,7 +35,9 @@ func TestRunPodPanicRollsBackAndFreesTheName(t *testing.T) {
 			netns, attached, h.env.Mounter.Live(), h.env.Runtime.Live())
 	}
 	h.env.Fail.Set("infra", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// A name left reserved makes the retry wait for the deadline; a fixed one would be a
+	// guess about the machine's load (bbolt's fsync on a busy disk), so it is the test's.
+	ctx, cancel := context.WithDeadline(context.Background(), hangBound(t))
 	defer cancel()
 	id, err := h.m.RunPod(ctx, podConfig("web"), "")
 	if err != nil {
@@ -62,7 +63,9 @@ func TestCreateContainerPanicRollsBackAndFreesTheName(t *testing.T) {
 		t.Errorf("container dirs left: %d", len(ents))
 	}
 	h.env.Fail.Set("create", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// A name left reserved makes the retry wait for the deadline; a fixed one would be a
+	// guess about the machine's load (bbolt's fsync on a busy disk), so it is the test's.
+	ctx, cancel := context.WithDeadline(context.Background(), hangBound(t))
 	defer cancel()
 	if _, err := h.m.CreateContainer(ctx, pod, ctrConfig("app")); err != nil {
 		t.Fatalf("retry after the panic: %v", err)
