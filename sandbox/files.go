@@ -53,7 +53,10 @@ func (sysMounter) Unmount(path string) error {
 	return fmt.Errorf("unmount %s: %w", path, err)
 }
 
-// writeFileAtomic replaces path so a crash leaves the old or the new content.
+// writeFileAtomic replaces path so that a crash of crid leaves the old or the new
+// content. Not fsynced: the pod files live in the state dir, volatile by design (tmpfs
+// /run), as the pods they serve are across a power loss; RunPodSandbox rewrites them
+// once the CNI plugins gave the pod its IPs, on its critical path.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -63,9 +66,6 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

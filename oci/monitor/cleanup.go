@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ func Cleanup(stateDir string, tree cgroups.Tree) error {
 			killVerified(rec.Pid, rec.StartTime)
 		}
 		b, err := os.ReadFile(filepath.Join(dir, "spec.json"))
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) || (err == nil && lostWithPower(b)) {
 			continue
 		}
 		var spec specs.Spec
@@ -58,6 +59,14 @@ func Cleanup(stateDir string, tree cgroups.Tree) error {
 		return errors.Join(errs...)
 	}
 	return os.RemoveAll(api.Dir(stateDir))
+}
+
+// lostWithPower tells a file the monitor wrote but a power loss emptied (its writes are
+// not synced: api.WriteFileAtomic) from one it never finished: empty, or the zeros a
+// filesystem shows for blocks it had not written. The machine restarted since, so the
+// processes and cgroups that file named are gone: nothing is left to undo.
+func lostWithPower(b []byte) bool {
+	return len(bytes.Trim(b, "\x00")) == 0
 }
 
 func destroyCgroup(tree cgroups.Tree, cgroupsPath string) error {

@@ -21,6 +21,9 @@ import (
 // runtime's state and cgroup (`delete --force`) and the rootfs mounted on the host.
 // A container of the built-in executor has no record: nothing to do.
 func deleteFromRuntime(dir, id string, spec *specs.Spec) error {
+	if b, err := os.ReadFile(api.ExternalRuntimePath(dir)); err == nil && lostWithPower(b) {
+		return nil // the runtime's state (under /run) and the rootfs mount went with the machine
+	}
 	rt, err := api.ReadExternalRuntime(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
