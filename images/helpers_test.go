@@ -130,9 +130,11 @@ func entries(t testing.TB, dir string) []string {
 }
 
 // blobCounter counts GETs of blobs by digest.
+// blobCounter counts blob GETs per digest, and the most served at once.
 type blobCounter struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu             sync.Mutex
+	n              map[string]int
+	inflight, most int
 }
 
 func (c *blobCounter) middleware(next http.Handler) http.Handler {
@@ -143,7 +145,14 @@ func (c *blobCounter) middleware(next http.Handler) http.Handler {
 				c.n = map[string]int{}
 			}
 			c.n[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]]++
+			c.inflight++
+			c.most = max(c.most, c.inflight)
 			c.mu.Unlock()
+			defer func() {
+				c.mu.Lock()
+				c.inflight--
+				c.mu.Unlock()
+			}()
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -95,6 +95,9 @@ type Service struct {
 	// layerWaiting, set by tests only, is called each time a pull waits on a layer's
 	// fetch (its own or another pull's it joined).
 	layerWaiting func(digest string)
+	// layerStreamed, set by tests only, is called when a layer's bytes are all in, before
+	// its syncs and commit.
+	layerStreamed func(digest string)
 
 	usageMu    sync.Mutex
 	usageCache *FsUsage // ImageFsUsage of Root, dropped on every change

@@ -136,11 +136,14 @@ func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (_ strin
 		return "", err
 	}
 
+	// max_concurrent_downloads bounds the layers streaming at once, not the goroutines: a
+	// layer gives its slot up once its bytes are in, so the next one downloads while it
+	// waits for the disk (syncs take as long as a layer's download on a busy node).
+	opts := fetchOpts{verified: src.layersVerified, slots: make(chan struct{}, s.cfg.MaxConcurrentDownloads)}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.cfg.MaxConcurrentDownloads)
 	for i, l := range layers {
 		lr, chain := rec.Layers[i], rec.ChainIDs[i]
-		g.Go(func() error { return s.ensureLayer(gctx, l, lr, chain, src.layersVerified) })
+		g.Go(func() error { return s.ensureLayer(gctx, l, lr, chain, opts) })
 	}
 	if err := g.Wait(); err != nil {
 		return "", err
@@ -210,9 +213,17 @@ func (s *Service) addImage(rec *record) error {
 // are KiBs; a long history stays far below.
 const maxConfigSize = 8 << 20
 
+// fetchOpts says how an ingest's layers are fetched.
+type fetchOpts struct {
+	// verified: the layers' streams check their own digest (source.layersVerified).
+	verified bool
+	// slots holds a token per layer streaming (max_concurrent_downloads).
+	slots chan struct{}
+}
+
 // ensureLayer makes sure layer l has its blob in the content store and its snapshot
 // unpacked. Concurrent callers for the same layer share the work.
-func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string, verified bool) error {
+func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string, opts fetchOpts) error {
 	for attempt := 0; ; attempt++ {
 		if s.hasSnapshot(chainID) && s.hasBlob(lr.Digest) {
 			return nil
@@ -220,7 +231,7 @@ func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, c
 		ran := false // read only once the result is in: DoChan's send orders it
 		ch := s.layers.DoChan(chainID+"|"+lr.Digest, func() (any, error) {
 			ran = true
-			return nil, s.fetchLayer(ctx, l, lr, chainID, verified)
+			return nil, s.fetchLayer(ctx, l, lr, chainID, opts)
 		})
 		if s.layerWaiting != nil {
 			s.layerWaiting(lr.Digest)
@@ -245,14 +256,28 @@ func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, c
 
 // fetchLayer streams the layer once: download → (content store temp file + digest) →
 // decompress → (diff ID digest) → untar into a temp snapshot. Both digests are checked
-// before anything is renamed into place: the blob's by the content store, or, when verified
-// says l's stream checks its own (a registry's), by that stream, which fails the read that
-// reaches its end; every byte is read to the end before anything is committed.
-func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string, verified bool) (err error) {
+// before anything is renamed into place: the blob's by the content store, or, when
+// opts.verified says l's stream checks its own (a registry's), by that stream, which fails
+// the read that reaches its end; every byte is read to the end before anything is
+// committed. The stream holds one of opts.slots; the syncs and renames after it do not.
+func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string, opts fetchOpts) (err error) {
 	limit := s.cfg.MaxLayerSize
 	if limit > 0 && lr.Size > limit {
 		return fmt.Errorf("layer %s: blob of %d bytes is bigger than max_layer_size (%d bytes): %w", lr.Digest, lr.Size, limit, errdefs.ErrResourceExhausted)
 	}
+	select {
+	case opts.slots <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	streaming := true
+	release := func() {
+		if streaming {
+			streaming = false
+			<-opts.slots
+		}
+	}
+	defer release()
 	needBlob := !s.hasBlob(lr.Digest)
 	needSnap := !s.hasSnapshot(chainID)
 	var rc io.ReadCloser
@@ -277,7 +302,7 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 			return err
 		}
 		defer blob.abort()
-		if verified {
+		if opts.verified {
 			blob.sourceVerifies()
 		}
 		in = io.TeeReader(in, blob)
@@ -305,6 +330,10 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 	// Whatever the tar did not consume (padding, trailing data) still counts for the digest.
 	if _, err := io.Copy(io.Discard, in); err != nil {
 		return fmt.Errorf("layer %s: %w", lr.Digest, err)
+	}
+	release()
+	if s.layerStreamed != nil {
+		s.layerStreamed(lr.Digest)
 	}
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)

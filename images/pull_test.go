@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -244,6 +245,44 @@ func TestConcurrentPullsShareWork(t *testing.T) {
 		if n := c.get(d.String()); n != 1 {
 			t.Errorf("layer %s fetched %d times", d, n)
 		}
+	}
+}
+
+// max_concurrent_downloads bounds the layers downloading at once, and a layer gives its
+// slot up as soon as its bytes are in: the next layer downloads while the first waits for
+// its syncs and commit.
+func TestDownloadSlotFreedBeforeCommit(t *testing.T) {
+	requireRoot(t)
+	var c blobCounter
+	reg := newRegistry(t, testimages.WithMiddleware(c.middleware))
+	// Layers bigger than loopback socket buffers: a layer's GET is still being served while its
+	// bytes are read, so two layers downloading at once would be seen.
+	push(t, reg, "slots/img:1", must[v1.Image](t)(testimages.Large(2, 8<<20)))
+	e := newEnv(t, func(cfg *Config) { cfg.MaxConcurrentDownloads = 1 })
+	var mu sync.Mutex
+	streamed := 0
+	second := make(chan struct{})
+	e.svc.layerStreamed = func(string) {
+		mu.Lock()
+		streamed++
+		n := streamed
+		mu.Unlock()
+		if n > 1 {
+			close(second)
+			return
+		}
+		// Only fails a broken build; a passing one never waits on the clock.
+		select {
+		case <-second:
+		case <-time.After(time.Minute):
+			t.Error("the second layer did not download while the first waited to commit")
+		}
+	}
+	e.pull(t, reg.Ref("slots/img:1"))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.most != 1 {
+		t.Errorf("%d blobs downloaded at once, max_concurrent_downloads is 1", c.most)
 	}
 }
 
