@@ -11,13 +11,16 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/crid-dev/crid/errdefs"
 )
 
 // The content store: every blob (manifest, index, config, compressed layer) once per digest
 // in blobs/sha256/<hex>, shared by all images. Blobs are written to blobs/ingest/, verified
-// against their digest, fsynced and only then renamed into place, so a blob under its digest
-// is always complete and correct.
+// against their digest, made durable (fsync, or the syncfs of the layer unpacked beside
+// them) and only then renamed into place, so a blob under its digest is always complete and
+// correct. The renames are made durable (syncContentDirs) before an image record names them.
 
 func (s *Service) blobDir() string   { return filepath.Join(s.cfg.Root, "blobs", "sha256") }
 func (s *Service) ingestDir() string { return filepath.Join(s.cfg.Root, "blobs", "ingest") }
@@ -85,6 +88,8 @@ type ingest struct {
 	h    hash.Hash
 	n    int64
 	done bool
+	// synced: the caller made the data durable already (a syncfs of the same filesystem).
+	synced bool
 }
 
 func (s *Service) newIngest() (*ingest, error) {
@@ -109,7 +114,7 @@ func (w *ingest) Write(p []byte) (int, error) {
 }
 
 // commit verifies the digest (and size, when known: size < 0 skips it) and moves the blob
-// into place. A mismatch removes the temp file and fails.
+// into place, its data durable first. A mismatch removes the temp file and fails.
 func (w *ingest) commit(digest string, size int64) error {
 	if w.h != nil {
 		if got := "sha256:" + hex.EncodeToString(w.h.Sum(nil)); got != digest {
@@ -119,8 +124,10 @@ func (w *ingest) commit(digest string, size int64) error {
 	if size >= 0 && w.n != size {
 		return fmt.Errorf("blob %s: size %d, manifest says %d: %w", digest, w.n, size, errdefs.ErrFailedPrecondition)
 	}
-	if err := w.f.Sync(); err != nil {
-		return err
+	if !w.synced {
+		if err := w.f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := w.f.Close(); err != nil {
 		return err
@@ -136,7 +143,26 @@ func (w *ingest) commit(digest string, size int64) error {
 		return err
 	}
 	w.done = true
-	return syncDir(w.s.blobDir())
+	return nil
+}
+
+// onFS reports whether the blob is on the filesystem dir is on.
+func (w *ingest) onFS(dir string) bool {
+	var a, b unix.Stat_t
+	return unix.Fstat(int(w.f.Fd()), &a) == nil && unix.Stat(dir, &b) == nil && a.Dev == b.Dev
+}
+
+// syncContentDirs makes the blob and snapshot renames so far durable. An ingest calls it
+// before its image record is saved, whoever renamed them (a concurrent pull sharing a
+// layer included): once per image rather than once per blob and layer; with nothing new,
+// it costs no journal commit.
+func (s *Service) syncContentDirs() error {
+	for _, d := range []string{s.blobDir(), s.snapshotsDir()} {
+		if err := s.syncDir(d); err != nil {
+			return fmt.Errorf("content store: %w", err)
+		}
+	}
+	return nil
 }
 
 // abort removes the temp file unless the blob was committed. Safe to call twice.

@@ -2,10 +2,13 @@ package images
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,4 +114,82 @@ func (w *throttled) Write(p []byte) (int, error) {
 		time.Sleep(60 * time.Millisecond)
 	}
 	return n, nil
+}
+
+// Each layer's files and blob are made durable (one syncfs) before either is renamed into
+// place, and the renames before the image record names them: a power loss never leaves a
+// record naming a half-written layer or a missing one.
+func TestPullSyncsBeforeCommit(t *testing.T) {
+	requireRoot(t)
+	reg := newRegistry(t)
+	img := must[v1.Image](t)(testimages.Large(2, 1<<20))
+	push(t, reg, "sync/img:1", img)
+	e := newEnv(t, nil)
+	layers := must[[]v1.Layer](t)(img.Layers())
+	inPlace := func(i int) (blob, snap bool) {
+		d := must[v1.Hash](t)(layers[i].Digest()).String()
+		p, err := e.svc.blobPath(d)
+		if err != nil {
+			t.Error(err)
+		}
+		_, err = os.Stat(p)
+		return err == nil, e.svc.hasSnapshot(must[[]string](t)(chainIDsOf(img))[i])
+	}
+	var mu sync.Mutex
+	synced := make([]bool, len(layers))
+	dirSyncs := map[string]int{}
+	e.svc.syncFS = func(dir string) error {
+		for i := range layers { // Large's layer i holds data<i>/
+			if _, err := os.Stat(filepath.Join(dir, "fs", fmt.Sprintf("data%d", i))); err != nil {
+				continue
+			}
+			if blob, snap := inPlace(i); blob || snap {
+				t.Errorf("layer %d synced after its blob (%v) or snapshot (%v) was in place", i, blob, snap)
+			}
+			err := syncFS(dir)
+			mu.Lock()
+			synced[i] = true
+			mu.Unlock()
+			return err
+		}
+		t.Errorf("syncFS(%s): not a layer being unpacked", dir)
+		return syncFS(dir)
+	}
+	e.svc.syncDir = func(dir string) error {
+		if l := e.svc.List(); len(l) != 0 {
+			t.Errorf("%s synced after the image record was saved", dir)
+		}
+		mu.Lock()
+		dirSyncs[dir]++
+		for i := range layers {
+			if blob, snap := inPlace(i); !synced[i] || !blob || !snap {
+				t.Errorf("%s synced with layer %d synced %v, blob in place %v, snapshot in place %v", dir, i, synced[i], blob, snap)
+			}
+		}
+		mu.Unlock()
+		return syncDir(dir)
+	}
+	e.pull(t, reg.Ref("sync/img:1"))
+	for i, ok := range synced {
+		if !ok {
+			t.Errorf("layer %d never synced", i)
+		}
+	}
+	for _, d := range []string{e.svc.blobDir(), e.svc.snapshotsDir()} {
+		if dirSyncs[d] == 0 {
+			t.Errorf("%s never synced", d)
+		}
+	}
+}
+
+func chainIDsOf(img v1.Image) ([]string, error) {
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	var diffIDs []string
+	for _, d := range cfg.RootFS.DiffIDs {
+		diffIDs = append(diffIDs, d.String())
+	}
+	return chainIDs(diffIDs), nil
 }

@@ -148,6 +148,9 @@ func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (_ strin
 	if err := g.Wait(); err != nil {
 		return "", err
 	}
+	if err := s.syncContentDirs(); err != nil {
+		return "", err
+	}
 	if err := s.addImage(rec); err != nil {
 		return "", err
 	}
@@ -337,6 +340,16 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 	}
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)
+	}
+	// One syncfs for the unpacked files and the blob beside them: an fsync of the blob
+	// first would be one more wait for the disk and the journal per layer.
+	if needSnap {
+		if err := s.syncFS(snapTmp); err != nil {
+			return err
+		}
+		if blob != nil && blob.onFS(snapTmp) {
+			blob.synced = true
+		}
 	}
 	if blob != nil {
 		if err := blob.commit(lr.Digest, lr.Size); err != nil {

@@ -108,6 +108,9 @@ func (s *Service) haveManifest(digest string, r imageRef) (string, bool) {
 	if r.Tag != "" {
 		rec.RepoTags = []string{r.String()}
 	}
+	if err := s.syncContentDirs(); err != nil {
+		return "", false
+	}
 	if err := s.addImage(rec); err != nil {
 		return "", false
 	}

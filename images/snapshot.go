@@ -61,16 +61,27 @@ func (s *Service) newSnapshotTemp() (string, error) {
 	return dir, nil
 }
 
-// commitSnapshot makes the unpacked tree durable and moves it under chainID. syncfs once
-// per layer is far cheaper than an fsync per file and gives the same guarantee: nothing is
-// committed that a power loss could leave half-written.
+// syncFS makes everything written to dir's filesystem durable: for an unpacked layer, syncfs
+// once is far cheaper than an fsync per file and gives the same guarantee, nothing is
+// committed that a power loss could leave half-written; the layer's blob, beside it, is
+// covered by the same call.
+func syncFS(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// commitSnapshot moves an unpacked tree, synced (syncFS), under chainID; syncContentDirs
+// makes the rename durable.
 func (s *Service) commitSnapshot(tmp, chainID string) error {
 	if err := checkDigest("chain ID", chainID); err != nil {
 		return err
-	}
-	if fd, err := unix.Open(tmp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-		_ = unix.Syncfs(fd)
-		unix.Close(fd)
 	}
 	if err := os.Rename(tmp, s.snapshotDir(chainID)); err != nil {
 		if s.hasSnapshot(chainID) { // someone else committed it first
@@ -79,7 +90,7 @@ func (s *Service) commitSnapshot(tmp, chainID string) error {
 		}
 		return fmt.Errorf("snapshot %s: %w", chainID, err)
 	}
-	return syncDir(s.snapshotsDir())
+	return nil
 }
 
 // chainIDs computes the OCI chain IDs of a layer stack from its diff IDs (bottom first).
