@@ -103,12 +103,16 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
 	}
-	cg, err := tree.New(cgPath, spec.Linux.Resources)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) {
-		err = invalidSpec(err) // the kernel refused a resource value (a CPU period below 1 ms...)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+	making := makeCgroup(tree, cgPath, spec.Linux.Resources)
+	cgroup := func() (*cgroups.Cgroup, error) {
+		cg, err := making.wait()
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) {
+			err = invalidSpec(err) // the kernel refused a resource value (a CPU period below 1 ms...)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+		}
+		return cg, nil
 	}
 	pid := 0
 	defer func() {
@@ -116,9 +120,15 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 			if pid > 0 {
 				_ = unix.Kill(pid, unix.SIGKILL)
 			}
+			_, _ = making.wait()
 			_ = tree.Destroy(cgPath)
 		}
 	}()
+	if tree.Unified { // made already: a refused resource refuses the container before it starts
+		if _, err := cgroup(); err != nil {
+			return nil, err
+		}
+	}
 	parent, child, err := socketPair("init-sync")
 	if err != nil {
 		return nil, err
@@ -168,11 +178,14 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 			sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 			cfg.UserNS = true
 		}
-		cgFd, err := cg.OpenDir()
-		if err != nil {
-			child.Close()
-			closeFiles()
-			return nil, fmt.Errorf("container %s: open cgroup: %w", opts.ID, err)
+		var cgFd *os.File
+		if tree.Unified {
+			cg, _ := making.wait() // made, without error: checked above
+			if cgFd, err = cg.OpenDir(); err != nil {
+				child.Close()
+				closeFiles()
+				return nil, fmt.Errorf("container %s: open cgroup: %w", opts.ID, err)
+			}
 		}
 		if cgFd != nil {
 			defer cgFd.Close()
@@ -219,6 +232,10 @@ func Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("container %s: %w", opts.ID, err)
+	}
+	cg, err := cgroup()
+	if err != nil {
+		return nil, err
 	}
 	if !sys.UseCgroupFD {
 		if err := cg.Add(pid); err != nil {

@@ -52,27 +52,32 @@ func CreatePodInfra(ctx context.Context, spec *specs.Spec, tree cgroups.Tree) (p
 		sys.GidMappingsEnableSetgroups = true
 		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	var cg *cgroups.Cgroup
+	var making *cgroupMaking
 	if spec.Linux.CgroupsPath != "" {
 		p, err := cgroups.ParsePath(spec.Linux.CgroupsPath)
 		if err != nil {
 			return 0, fmt.Errorf("pod infra: %w", err)
 		}
-		if cg, err = tree.New(p, spec.Linux.Resources); err != nil {
-			return 0, fmt.Errorf("pod infra: %w", err)
-		}
+		making = makeCgroup(tree, p, spec.Linux.Resources)
 		defer func() {
 			if retErr != nil {
+				_, _ = making.wait()
 				_ = tree.Destroy(p)
 			}
 		}()
-		fd, err := cg.OpenDir()
-		if err != nil {
-			return 0, fmt.Errorf("pod infra: %w", err)
-		}
-		if fd != nil {
-			defer fd.Close()
-			sys.UseCgroupFD, sys.CgroupFD = true, int(fd.Fd())
+		if tree.Unified {
+			cg, err := making.wait()
+			if err != nil {
+				return 0, fmt.Errorf("pod infra: %w", err)
+			}
+			fd, err := cg.OpenDir()
+			if err != nil {
+				return 0, fmt.Errorf("pod infra: %w", err)
+			}
+			if fd != nil {
+				defer fd.Close()
+				sys.UseCgroupFD, sys.CgroupFD = true, int(fd.Fd())
+			}
 		}
 	}
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
@@ -100,7 +105,12 @@ func CreatePodInfra(ctx context.Context, spec *specs.Spec, tree cgroups.Tree) (p
 	}
 	pid = proc.Pid
 	_ = proc.Release()
-	if cg != nil && !sys.UseCgroupFD {
+	if making != nil && !sys.UseCgroupFD {
+		cg, err := making.wait()
+		if err != nil {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			return 0, fmt.Errorf("pod infra: %w", err)
+		}
 		if err := cg.Add(pid); err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)
 			return 0, fmt.Errorf("pod infra: join cgroup: %w", err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -50,6 +51,12 @@ func TestUserNamespaceRefusedWithoutKernelSupport(t *testing.T) {
 	p, _ := cgPath(spec)
 	if d := hostTree.Dirs(p); len(d) != 0 {
 		t.Errorf("cgroups left after the refusal: %v", d)
+	}
+	// On v1 the cgroup is made in the background (cgroupMaking): a refusal waits for
+	// it before destroying it, or it would be made after its destroy, a little later.
+	time.Sleep(300 * time.Millisecond)
+	if d := hostTree.Dirs(p); len(d) != 0 {
+		t.Errorf("cgroups made after the refusal destroyed them: %v", d)
 	}
 }
 
