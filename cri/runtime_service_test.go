@@ -106,7 +106,7 @@ func TestPodAndContainerOverGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY || st.Status.Network.Ip != "10.88.0.5" ||
-		len(st.Status.Network.AdditionalIps) != 1 || st.Status.Metadata.Name != "web" || !strings.Contains(st.Info["info"], `"pid":100`) {
+		len(st.Status.Network.AdditionalIps) != 1 || st.Status.Metadata.Name != "web" || !strings.Contains(st.Info["info"], fmt.Sprintf(`"pid":%d,`, sandboxtest.InfraPid)) {
 		t.Fatalf("pod status: %v", st)
 	}
 	cr, err := r.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: ctrCfg("app")})

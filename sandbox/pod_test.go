@@ -15,6 +15,7 @@ import (
 
 	"github.com/crid-dev/crid/errdefs"
 	"github.com/crid-dev/crid/sandbox"
+	"github.com/crid-dev/crid/sandbox/sandboxtest"
 )
 
 func TestPodLifecycle(t *testing.T) {
@@ -25,7 +26,7 @@ func TestPodLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.State != sandbox.PodReady || len(p.IPs) != 2 || p.IPs[0] != "10.88.0.5" || p.InfraPid != 100 {
+	if p.State != sandbox.PodReady || len(p.IPs) != 2 || p.IPs[0] != "10.88.0.5" || p.InfraPid != sandboxtest.InfraPid {
 		t.Fatalf("pod after run: %+v", p)
 	}
 	resolv, _ := os.ReadFile(filepath.Join(p.Dir, "resolv.conf"))

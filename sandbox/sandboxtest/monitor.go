@@ -35,6 +35,13 @@ type Monitor struct {
 	Handler    string // the runtime handler the monitor was started for
 }
 
+// InfraPid is the pid the fake gives every pod infra, and container pids start at
+// InfraPid+1000: above Linux's PID_MAX_LIMIT (2^22), so no host process has them. What the
+// Manager reads of /proc/<pid> (a ready pod's network counters) is then absent, as for a
+// pod whose infra is gone, whatever runs on the host: with pid 100 the counters were those
+// of whichever host thread had that pid at the time, if any.
+const InfraPid = 1<<22 + 100
+
 func newMonitor(f *Failures) *Monitor {
 	return &Monitor{fail: f, procs: map[string]*sandbox.ProcState{}, Updated: map[string]*specs.LinuxResources{}}
 }
@@ -129,8 +136,8 @@ func (c *client) CreatePodInfra(_ context.Context, _ *specs.Spec) (int, error) {
 	}
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
-	c.m.procs[sandbox.InfraID] = &sandbox.ProcState{ID: sandbox.InfraID, Pid: 100, Status: sandbox.ProcRunning, StartedAt: time.Now()}
-	return 100, nil
+	c.m.procs[sandbox.InfraID] = &sandbox.ProcState{ID: sandbox.InfraID, Pid: InfraPid, Status: sandbox.ProcRunning, StartedAt: time.Now()}
+	return InfraPid, nil
 }
 
 func (c *client) Create(_ context.Context, r sandbox.CreateRequest) (int, error) {
@@ -145,7 +152,7 @@ func (c *client) Create(_ context.Context, r sandbox.CreateRequest) (int, error)
 	if _, ok := c.m.procs[r.ID]; ok {
 		return 0, fmt.Errorf("container %s: %w", r.ID, errdefs.ErrAlreadyExists)
 	}
-	pid := 1000 + len(c.m.procs)
+	pid := InfraPid + 1000 + len(c.m.procs)
 	c.m.procs[r.ID] = &sandbox.ProcState{ID: r.ID, Pid: pid, Status: sandbox.ProcCreated, CreatedAt: time.Now()}
 	return pid, nil
 }
