@@ -164,13 +164,17 @@ func (t Tree) usageV2(path string, s *Stats, buf []byte, read fileReader) error 
 // Pressure reads the cgroup's pressure stall information (v2 only: nil on v1, and where
 // the kernel reports none).
 func (t Tree) Pressure(path string) (cpu, memory, io *Pressure, err error) {
+	return t.pressure(path, readCgroupFile)
+}
+
+func (t Tree) pressure(path string, read fileReader) (cpu, memory, io *Pressure, err error) {
 	if err := t.valid(); err != nil || !t.Unified {
 		return nil, nil, nil, err
 	}
 	bp := usageBufs.Get().(*[]byte)
 	defer usageBufs.Put(bp)
 	var s Stats
-	if err := s.readPressure(t.Root+path+"/", *bp, readCgroupFile); err != nil {
+	if err := s.readPressure(t.Root+path+"/", *bp, read); err != nil {
 		return nil, nil, nil, fmt.Errorf("cgroup %s pressure: %w", path, err)
 	}
 	return s.CPUPressure, s.MemoryPressure, s.IOPressure, nil

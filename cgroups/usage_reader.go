@@ -60,6 +60,22 @@ func (r *UsageReader) Usage(path string, s *Stats) error {
 	return err
 }
 
+// Pressure is Tree.Pressure through the kept files (nothing is opened on v1, which has
+// none): a pod's cgroup, whose pressure a node-wide stats answer carries, is read like
+// its containers' cgroups.
+func (r *UsageReader) Pressure(path string) (cpu, memory, io *Pressure, err error) {
+	if !r.tree.Unified {
+		return r.tree.Pressure(path)
+	}
+	o := r.entry(path)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return r.tree.Pressure(path) // forgotten while we waited: keep nothing
+	}
+	return r.tree.pressure(path, o.read)
+}
+
 // Forget closes the files kept for path.
 func (r *UsageReader) Forget(path string) {
 	r.mu.Lock()

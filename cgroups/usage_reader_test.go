@@ -98,3 +98,41 @@ func TestUsageReaderClosesIdle(t *testing.T) {
 		t.Fatalf("idle cgroup: %d files still open, %d cgroups kept (want 0, 1)", n, r.Open())
 	}
 }
+
+// TestUsageReaderPressure: the reader gives Tree.Pressure's figures through the three
+// pressure files it keeps open (a pod's cgroup, read for every node-wide stats answer),
+// sees them change, and Forget closes them; on v1 it opens nothing.
+func TestUsageReaderPressure(t *testing.T) {
+	t.Parallel()
+	tree := fakeUnified(t, nil, "pod")
+	writeFiles(t, filepath.Join(tree.Root, "pod"), v2UsageFiles)
+	r := tree.NewUsageReader()
+	defer r.Close()
+	wc, wm, wi, err := tree.Pressure("/pod")
+	if err != nil || wc == nil || wm == nil || wi == nil {
+		t.Fatalf("Tree.Pressure: %v %v %v %v", wc, wm, wi, err)
+	}
+	for range 3 {
+		c, m, i, err := r.Pressure("/pod")
+		if err != nil || !reflect.DeepEqual([]*Pressure{c, m, i}, []*Pressure{wc, wm, wi}) {
+			t.Fatalf("reader %+v %+v %+v %v\nTree %+v %+v %+v", c, m, i, err, wc, wm, wi)
+		}
+	}
+	if n := openUnder(t, tree.Root); n != 3 {
+		t.Fatalf("%d files open after 3 reads, want 3 (each once)", n)
+	}
+	writeFiles(t, filepath.Join(tree.Root, "pod"), map[string]string{"cpu.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=99999\n"})
+	if c, _, _, err := r.Pressure("/pod"); err != nil || c.Some.TotalMicros != 99999 {
+		t.Fatalf("after the file changed: %+v %v, want total 99999", c, err)
+	}
+	r.Forget("/pod")
+	if n := openUnder(t, tree.Root); n != 0 || r.Open() != 0 {
+		t.Fatalf("%d files, %d cgroups open after Forget", n, r.Open())
+	}
+
+	v1 := Tree{Root: tree.Root}
+	r1 := v1.NewUsageReader()
+	if c, m, i, err := r1.Pressure("/pod"); c != nil || m != nil || i != nil || err != nil || r1.Open() != 0 {
+		t.Fatalf("v1: %v %v %v %v, %d kept; want nothing read or kept", c, m, i, err, r1.Open())
+	}
+}

@@ -166,7 +166,8 @@ func TestParsePercent(t *testing.T) {
 
 // BenchmarkUsage compares the direct reader with the library's full read on one v2
 // cgroup (a fake tree: the parsing and allocations, not the kernel's file generation).
-func BenchmarkUsage(b *testing.B) {
+// v2Cgroup makes a temp tree with one cgroup /c holding v2UsageFiles.
+func v2Cgroup(b *testing.B) string {
 	root := b.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "c"), 0o755); err != nil {
 		b.Fatal(err)
@@ -176,7 +177,11 @@ func BenchmarkUsage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	tree := Tree{Root: root, Unified: true}
+	return root
+}
+
+func BenchmarkUsage(b *testing.B) {
+	tree := Tree{Root: v2Cgroup(b), Unified: true}
 	b.Run("Usage", func(b *testing.B) {
 		b.ReportAllocs()
 		var s Stats
@@ -262,4 +267,35 @@ func TestUsageOnTheHost(t *testing.T) {
 	if err := r.Usage(path, &kept); !errors.Is(err, fs.ErrNotExist) || r.Open() != 0 {
 		t.Fatalf("after the cgroup was removed: %v, %d cgroups kept; want ErrNotExist, none", err, r.Open())
 	}
+}
+
+// BenchmarkPressure: a pod cgroup's pressure (3 files) read by open+read+close against
+// preads of the files UsageReader keeps. CGROUP2_DIR names a cgroup on a real cgroup2
+// mount to measure the kernel's files instead of the temp dir's.
+func BenchmarkPressure(b *testing.B) {
+	var root, path string
+	if d := os.Getenv("CGROUP2_DIR"); d != "" {
+		root, path = filepath.Dir(d), "/"+filepath.Base(d)
+	} else {
+		root, path = v2Cgroup(b), "/c"
+	}
+	tree := Tree{Root: root, Unified: true}
+	b.Run("Tree", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if c, _, _, err := tree.Pressure(path); err != nil || c == nil {
+				b.Fatal(c, err)
+			}
+		}
+	})
+	b.Run("Reader", func(b *testing.B) {
+		r := tree.NewUsageReader()
+		defer r.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			if c, _, _, err := r.Pressure(path); err != nil || c == nil {
+				b.Fatal(c, err)
+			}
+		}
+	})
 }

@@ -47,6 +47,7 @@ func (m *Manager) forgetPod(ctx context.Context, e *podEntry) error {
 	m.podNames.forget(p.key())
 	m.stats.forget(p.ID)
 	m.forgetSamples(p.ID)
+	m.forgetPodCgroup(p)
 	m.events.publish(Event{Type: EventDeleted, ID: p.ID, Pod: p, At: m.now()})
 	m.log.Info("pod sandbox removed", "pod", p.ID)
 	m.nriPodEvent(ctx, "RemovePodSandbox", p, NRI.RemovePod)

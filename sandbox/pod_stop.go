@@ -50,6 +50,7 @@ func (m *Manager) stopPod(ctx context.Context, e *podEntry) error {
 		return true
 	})
 	m.forgetSamples(p.ID) // its network file holds the pod's namespace
+	m.forgetPodCgroup(p)
 	if err == nil {
 		m.nriPodEvent(ctx, "StopPodSandbox", e.snap.Load(), NRI.StopPod)
 	}

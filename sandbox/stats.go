@@ -236,8 +236,10 @@ func (m *Manager) podStats(p *Pod, ctrs []*Container, how statsRead) *PodStats {
 		}
 	}
 	if parent := p.Config.GetLinux().GetCgroupParent(); parent != "" && p.State == PodReady {
-		if cpu, mem, io, err := m.deps.Cgroups.Pressure(parent); err == nil {
-			ps.CPUPressure, ps.MemoryPressure, ps.IOPressure = cpu, mem, io
+		if how == readSampled {
+			ps.CPUPressure, ps.MemoryPressure, ps.IOPressure = m.podPressure(p, parent)
+		} else {
+			ps.CPUPressure, ps.MemoryPressure, ps.IOPressure = m.readPodPressure(p, parent, m.now())
 		}
 	}
 	if p.NetNS != "" && p.InfraPid > 0 && p.State == PodReady {

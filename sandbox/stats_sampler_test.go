@@ -2,28 +2,38 @@ package sandbox_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/crid-dev/crid/sandbox"
 )
+
+const maxAge = 2 * time.Second
+
+// sampledHarness is a Manager with samples used up to maxAge old, no sampler (the test
+// runs its passes) and a clock only advance moves.
+func sampledHarness(t *testing.T, maxAge time.Duration) (h *harness, clock func() time.Time, advance func(time.Duration)) {
+	h = newHarness(t)
+	h.cfg.StatsInterval, h.cfg.StatsMaxAge = -1, maxAge
+	h.restart()
+	var mu sync.Mutex
+	now := time.Unix(1e9, 0)
+	clock = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h.m.SetClock(clock)
+	return h, clock, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
 
 // A stats request reports a cgroup sample at most StatsMaxAge old and reads the cgroup
 // itself only past that; a cached sample keeps its time and CPU rate; an exited
 // container's sample goes.
 func TestStatsSamplesBoundedAge(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	const maxAge = 2 * time.Second
-	h.cfg.StatsInterval, h.cfg.StatsMaxAge = -1, maxAge // no sampler: the test runs passes
-	h.restart()
-	var mu sync.Mutex
-	now := time.Unix(1e9, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	h.m.SetClock(clock)
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	h, clock, advance := sampledHarness(t, maxAge)
 	var reads atomic.Int64
 	h.env.Cgroups.StatsFunc = func(string) (*sandbox.CgroupStats, error) {
 		n := reads.Add(1)
@@ -113,5 +123,65 @@ func TestStatsRequestWakesTheSampler(t *testing.T) {
 		case <-time.After(time.Minute):
 			t.Fatalf("the sampler read %v after a request for %s, want %s too", seen, a, b)
 		}
+	}
+}
+
+// A node-wide pod stats request reports the pressure of each pod's cgroup from a sample
+// at most StatsMaxAge old, as it does its containers' cgroups: no file reads per pod per
+// call (3 on v2, hundreds of pods per node). A call for one pod reads now; the sampler's
+// pass reads it; the pod's stop lets the reader close the cgroup's files.
+func TestPodPressureSampled(t *testing.T) {
+	t.Parallel()
+	h, _, advance := sampledHarness(t, maxAge)
+	const parent = "/kubepods/burstable/poduid-web"
+	var reads atomic.Int64
+	h.env.Cgroups.PressureFunc = func(path string) (cpu, memory, io *sandbox.Pressure, err error) {
+		if path != parent {
+			t.Errorf("pressure of %q, want the pod's cgroup %q", path, parent)
+		}
+		n := reads.Add(1)
+		return &sandbox.Pressure{Some: &sandbox.PressureLine{TotalMicros: uint64(n)}}, nil, nil, nil
+	}
+	cfg := podConfig("web")
+	cfg.LogDirectory = t.TempDir()
+	cfg.Linux = &runtimeapi.LinuxPodSandboxConfig{CgroupParent: parent}
+	pod, err := h.m.RunPod(context.Background(), cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	total := func() uint64 {
+		t.Helper()
+		l := h.m.ListPodStats(ctx, sandbox.PodFilter{ID: pod})
+		if len(l) != 1 || l[0].CPUPressure == nil {
+			t.Fatalf("pod stats %+v", l)
+		}
+		return l[0].CPUPressure.Some.TotalMicros
+	}
+	if got := total(); got != 1 || reads.Load() != 1 {
+		t.Fatalf("first request: pressure %d, %d reads", got, reads.Load())
+	}
+	advance(maxAge)
+	for range 3 {
+		if got := total(); got != 1 || reads.Load() != 1 {
+			t.Fatalf("within StatsMaxAge: pressure %d, %d reads; want the sample, no read", got, reads.Load())
+		}
+	}
+	advance(time.Nanosecond)
+	if got := total(); got != 2 || reads.Load() != 2 {
+		t.Fatalf("past StatsMaxAge: pressure %d, %d reads; want a new read", got, reads.Load())
+	}
+	if ps, err := h.m.PodStats(ctx, pod); err != nil || reads.Load() != 3 || ps.CPUPressure.Some.TotalMicros != 3 {
+		t.Fatalf("PodStats: %d reads, %+v, %v; want a read of its own", reads.Load(), ps, err)
+	}
+	h.m.MeasureStats()
+	if got := total(); reads.Load() != 4 || got != 4 {
+		t.Fatalf("a sampler pass: %d reads, the request then saw %d; want the pass's read", reads.Load(), got)
+	}
+	if err := h.m.StopPod(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.env.Cgroups.Forgotten(); !slices.Contains(got, parent) {
+		t.Fatalf("forgotten after the pod's stop: %v, want %s", got, parent)
 	}
 }

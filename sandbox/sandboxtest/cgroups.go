@@ -16,6 +16,9 @@ const FakeCgroupPrefix = "/fake/"
 type Cgroups struct {
 	// StatsFunc answers Stats for a container id; nil returns fixed figures.
 	StatsFunc func(id string) (*sandbox.CgroupStats, error)
+	// PressureFunc answers Pressure for a cgroupsPath (a pod's cgroup_parent); nil
+	// reports none, as on v1.
+	PressureFunc func(cgroupsPath string) (cpu, memory, io *sandbox.Pressure, err error)
 
 	mu        sync.Mutex
 	forgotten []string
@@ -32,7 +35,10 @@ func (c *Cgroups) Usage(cgroupsPath string) (*sandbox.CgroupStats, error) {
 	return c.Stats(cgroupsPath)
 }
 
-func (c *Cgroups) Pressure(string) (cpu, memory, io *sandbox.Pressure, err error) {
+func (c *Cgroups) Pressure(cgroupsPath string) (cpu, memory, io *sandbox.Pressure, err error) {
+	if f := c.PressureFunc; f != nil {
+		return f(cgroupsPath)
+	}
 	return nil, nil, nil, nil
 }
 

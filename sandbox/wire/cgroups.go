@@ -57,13 +57,17 @@ func (a Cgroups) Forget(cgroupsPath string) {
 	}
 }
 
-// Pressure reads the cgroup's pressure stall information (nil on v1).
+// Pressure reads the cgroup's pressure stall information (nil on v1, at no cost) through
+// the files Usage's reader keeps open.
 func (a Cgroups) Pressure(cgroupsPath string) (cpu, memory, io *sandbox.Pressure, err error) {
+	if !a.Tree.Unified {
+		return nil, nil, nil, nil
+	}
 	p, err := cgroups.ParsePath(cgroupsPath)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	c, m, i, err := a.Tree.Pressure(p)
+	c, m, i, err := a.Reader.Pressure(p)
 	if err != nil {
 		return nil, nil, nil, err
 	}
