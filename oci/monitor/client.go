@@ -50,12 +50,7 @@ const maxIdle = 2
 // after a daemon restart. It fails with errdefs.ErrUnavailable when no monitor
 // answers (it was killed: see Cleanup).
 func Connect(ctx context.Context, stateDir string) (*Client, error) {
-	c := &Client{
-		stateDir: stateDir,
-		sock:     api.SocketPath(stateDir),
-		events:   make(chan *State, 16),
-		closed:   make(chan struct{}),
-	}
+	c := newClient(stateDir)
 	// A List proves the monitor answers, not just that a socket file is left. A
 	// monitor that accepts but never answers (stopped, hung) is unavailable too.
 	pctx, cancel := context.WithTimeout(ctx, connectTimeout)
@@ -68,6 +63,16 @@ func Connect(ctx context.Context, stateDir string) (*Client, error) {
 	}
 	go c.watchEvents()
 	return c, nil
+}
+
+// newClient is a client of the monitor in stateDir, not yet watching its events.
+func newClient(stateDir string) *Client {
+	return &Client{
+		stateDir: stateDir,
+		sock:     api.SocketPath(stateDir),
+		events:   make(chan *State, 16),
+		closed:   make(chan struct{}),
+	}
 }
 
 // Close drops the client's connections; the monitor and its containers go on.

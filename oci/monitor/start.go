@@ -66,8 +66,8 @@ var monitorEnv = []string{api.DetachEnv + "=1", "GOMAXPROCS=1", "GODEBUG=memprof
 // Start spawns the pod's monitor and connects to it. The monitor is detached from
 // the caller: crid-monitor forks once more into its own session and the first
 // process exits at once (Start reaps it), so the monitor's parent is init (or the
-// daemon's subreaper), never the daemon. Start returns when the monitor's socket
-// answers; the monitor reports a failure to start on the readiness pipe. If a
+// daemon's subreaper), never the daemon. Start returns when the monitor says "ok"
+// on the readiness pipe (its socket listens), or why it failed to start. If a
 // monitor already answers in StateDir, Start connects to it instead.
 func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 	if opts.PodID == "" || opts.StateDir == "" || opts.Binary == "" {
@@ -148,5 +148,12 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 		r.Close()
 		return nil, fmt.Errorf("monitor for pod %s: %w", opts.PodID, ctx.Err())
 	}
-	return Connect(ctx, opts.StateDir)
+	// "ok" is the monitor's proof that it answers: it is written once the socket
+	// listens and the server is made. No List to prove it again, as Connect does for
+	// a monitor found after a restart: one round trip less on RunPodSandbox's
+	// critical path (about 7 ms at load 15 on two vCPUs). A monitor that dies after
+	// its "ok" fails the first call instead.
+	c := newClient(opts.StateDir)
+	go c.watchEvents()
+	return c, nil
 }

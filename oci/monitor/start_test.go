@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/crid-dev/crid/errdefs"
 	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
@@ -85,4 +86,26 @@ func procParentSession(t *testing.T, pid int) (ppid, sid int) {
 	ppid, _ = strconv.Atoi(f[1])
 	sid, _ = strconv.Atoi(f[3])
 	return ppid, sid
+}
+
+// TestStartTakesTheMonitorsOk: the "ok" on the readiness pipe, written once the
+// monitor's socket listens, is the proof Start returns on: no List round trip after
+// it (one less on RunPodSandbox's critical path). A stand-in that says "ok" and never
+// listens gets its client; the first call finds no monitor (unavailable). Starting
+// the client's event watch is not a call: it retries in the background.
+func TestStartTakesTheMonitorsOk(t *testing.T) {
+	dir := t.TempDir()
+	bin := dir + "/say-ok"
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho ok >&3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := dir + "/state"
+	c, err := Start(ctxT(t), StartOptions{PodID: "ok-only", StateDir: stateDir, Binary: bin})
+	if err != nil {
+		t.Fatalf("Start on the monitor's ok: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.List(ctxT(t)); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("a call to a monitor that said ok and is gone: %v, want ErrUnavailable", err)
+	}
 }
