@@ -21,6 +21,8 @@ func ParsePath(cgroupsPath string) (string, error) {
 		p = filepath.Join("/", ExpandSlice(p))
 	} else if u, ok := parseUnit(p); ok {
 		p = filepath.Join("/", ExpandSlice(u.Slice), u.Name)
+	} else if strings.HasPrefix(p, "/") {
+		p = filepath.Clean(p) // no copy when already clean: the stats path parses every container's each pass
 	} else {
 		p = filepath.Clean("/" + p)
 	}
@@ -41,10 +43,10 @@ type unit struct{ Slice, Name string }
 
 // parseUnit splits "slice:prefix:name" as runc's systemd driver reads it.
 func parseUnit(p string) (unit, bool) {
-	parts := strings.Split(p, ":")
-	if len(parts) != 3 || strings.HasPrefix(p, "/") {
+	if strings.HasPrefix(p, "/") || strings.Count(p, ":") != 2 {
 		return unit{}, false
 	}
+	parts := strings.Split(p, ":")
 	slice, prefix, name := parts[0], parts[1], parts[2]
 	if slice == "" {
 		slice = "system.slice"

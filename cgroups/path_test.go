@@ -8,6 +8,8 @@ func TestParsePath(t *testing.T) {
 		"/kubepods/pod123/abc": "/kubepods/pod123/abc",
 		"kubepods/pod123/abc":  "/kubepods/pod123/abc",
 		"/a/../b":              "/b",
+		"/a//b/":               "/a/b",
+		"a:b":                  "/a:b",
 		"kubepods-besteffort-pod12.slice:cri-containerd:abc": "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope",
 		"system.slice:crid:x":                                "/system.slice/crid-x.scope",
 		":crid:x":                                            "/system.slice/crid-x.scope",
@@ -25,6 +27,15 @@ func TestParsePath(t *testing.T) {
 		if _, err := ParsePath(bad); err == nil {
 			t.Errorf("ParsePath(%q) accepted", bad)
 		}
+	}
+}
+
+// TestParsePathCleanNoCopy: the stats path parses each running container's cgroupsPath
+// every sampler pass; an absolute clean one (cgroupfs driver) comes back as it is. Not
+// parallel: AllocsPerRun.
+func TestParsePathCleanNoCopy(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParsePath("/kubepods/burstable/pod1/crid-abc") }); n != 0 {
+		t.Errorf("ParsePath of a clean absolute path allocates %.0f times, want 0", n)
 	}
 }
 

@@ -22,12 +22,22 @@ import (
 // A cgroup that does not exist is an error wrapping fs.ErrNotExist; a missing optional
 // file (pids or swap accounting off, a kernel without PSI) leaves its figures zero or nil.
 func (t Tree) Usage(path string, s *Stats) error {
-	return t.usage(path, s, readCgroupFile)
+	return t.usage(path, s, t.files(path))
 }
 
-// fileReader reads one cgroup file whole into buf; a missing file (or cgroup) is an error
-// wrapping ENOENT.
-type fileReader func(path string, buf []byte) ([]byte, error)
+// fileReader reads one file of a cgroup whole into buf: ctrl is the v1 hierarchy the file
+// is in ("/memory"; "" on v2) and file its name. A missing file (or cgroup) is an error
+// wrapping ENOENT. The file's path is built only to open it: a reader that keeps the
+// files open (UsageReader) reads every container's cgroup each stats pass without
+// allocating one.
+type fileReader func(ctrl, file string, buf []byte) ([]byte, error)
+
+// files reads path's files by open+read+close.
+func (t Tree) files(path string) fileReader {
+	return func(ctrl, file string, buf []byte) ([]byte, error) {
+		return readCgroupFile(t.Root+ctrl+path+"/"+file, buf)
+	}
+}
 
 func (t Tree) usage(path string, s *Stats, read fileReader) error {
 	if err := t.valid(); err != nil {
@@ -39,9 +49,9 @@ func (t Tree) usage(path string, s *Stats, read fileReader) error {
 	*s = Stats{Timestamp: time.Now()}
 	var err error
 	if t.Unified {
-		err = t.usageV2(path, s, buf, read)
+		err = usageV2(s, buf, read)
 	} else {
-		err = t.usageV1(path, s, buf, read)
+		err = usageV1(s, buf, read)
 	}
 	if err != nil {
 		return fmt.Errorf("cgroup %s stats: %w", path, err)
@@ -53,22 +63,22 @@ func (t Tree) usage(path string, s *Stats, read fileReader) error {
 // v1 and 2 KiB on v2 (kernel 6.x).
 var usageBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
-func (t Tree) usageV1(path string, s *Stats, buf []byte, read fileReader) error {
-	mem := t.Root + "/memory" + path + "/"
-	b, err := read(t.Root+"/cpuacct"+path+"/cpuacct.usage", buf)
+func usageV1(s *Stats, buf []byte, read fileReader) error {
+	const mem = "/memory"
+	b, err := read("/cpuacct", "cpuacct.usage", buf)
 	if err != nil {
 		return err
 	}
 	s.CPUUsageNanos = parseUint(b)
-	if b, err = read(mem+"memory.usage_in_bytes", buf); err != nil {
+	if b, err = read(mem, "memory.usage_in_bytes", buf); err != nil {
 		return err
 	}
 	s.MemoryUsage = parseUint(b)
-	if b, err = read(mem+"memory.limit_in_bytes", buf); err != nil {
+	if b, err = read(mem, "memory.limit_in_bytes", buf); err != nil {
 		return err
 	}
 	s.MemoryLimit = unlimited(parseUint(b))
-	if b, err = read(mem+"memory.stat", buf); err != nil {
+	if b, err = read(mem, "memory.stat", buf); err != nil {
 		return err
 	}
 	var inactiveFile uint64
@@ -90,22 +100,21 @@ func (t Tree) usageV1(path string, s *Stats, buf []byte, read fileReader) error 
 	})
 	s.MemoryWorkingSet = workingSet(s.MemoryUsage, inactiveFile)
 	// memsw counts memory + swap; absent without swap accounting.
-	if b, err = optional(read(mem+"memory.memsw.usage_in_bytes", buf)); err != nil {
+	if b, err = optional(read(mem, "memory.memsw.usage_in_bytes", buf)); err != nil {
 		return err
 	}
 	if sw := parseUint(b); sw > s.MemoryUsage {
 		s.MemorySwap = sw - s.MemoryUsage
 	}
-	if b, err = optional(read(t.Root+"/pids"+path+"/pids.current", buf)); err != nil {
+	if b, err = optional(read("/pids", "pids.current", buf)); err != nil {
 		return err
 	}
 	s.Pids = parseUint(b)
 	return nil
 }
 
-func (t Tree) usageV2(path string, s *Stats, buf []byte, read fileReader) error {
-	dir := t.Root + path + "/"
-	b, err := read(dir+"cpu.stat", buf)
+func usageV2(s *Stats, buf []byte, read fileReader) error {
+	b, err := read("", "cpu.stat", buf)
 	if err != nil {
 		return err
 	}
@@ -121,15 +130,15 @@ func (t Tree) usageV2(path string, s *Stats, buf []byte, read fileReader) error 
 	})
 	// memory, pids and swap are optional on v2: a controller not enabled in the parent's
 	// subtree_control has no files here.
-	if b, err = optional(read(dir+"memory.current", buf)); err != nil {
+	if b, err = optional(read("", "memory.current", buf)); err != nil {
 		return err
 	}
 	s.MemoryUsage = parseUint(b)
-	if b, err = optional(read(dir+"memory.max", buf)); err != nil {
+	if b, err = optional(read("", "memory.max", buf)); err != nil {
 		return err
 	}
 	s.MemoryLimit = unlimited(parseUint(b)) // "max" parses as 0: no limit
-	if b, err = optional(read(dir+"memory.stat", buf)); err != nil {
+	if b, err = optional(read("", "memory.stat", buf)); err != nil {
 		return err
 	}
 	var inactiveFile uint64
@@ -150,21 +159,21 @@ func (t Tree) usageV2(path string, s *Stats, buf []byte, read fileReader) error 
 		}
 	})
 	s.MemoryWorkingSet = workingSet(s.MemoryUsage, inactiveFile)
-	if b, err = optional(read(dir+"memory.swap.current", buf)); err != nil {
+	if b, err = optional(read("", "memory.swap.current", buf)); err != nil {
 		return err
 	}
 	s.MemorySwap = parseUint(b)
-	if b, err = optional(read(dir+"pids.current", buf)); err != nil {
+	if b, err = optional(read("", "pids.current", buf)); err != nil {
 		return err
 	}
 	s.Pids = parseUint(b)
-	return s.readPressure(dir, buf, read)
+	return s.readPressure(buf, read)
 }
 
 // Pressure reads the cgroup's pressure stall information (v2 only: nil on v1, and where
 // the kernel reports none).
 func (t Tree) Pressure(path string) (cpu, memory, io *Pressure, err error) {
-	return t.pressure(path, readCgroupFile)
+	return t.pressure(path, t.files(path))
 }
 
 func (t Tree) pressure(path string, read fileReader) (cpu, memory, io *Pressure, err error) {
@@ -174,18 +183,18 @@ func (t Tree) pressure(path string, read fileReader) (cpu, memory, io *Pressure,
 	bp := usageBufs.Get().(*[]byte)
 	defer usageBufs.Put(bp)
 	var s Stats
-	if err := s.readPressure(t.Root+path+"/", *bp, read); err != nil {
+	if err := s.readPressure(*bp, read); err != nil {
 		return nil, nil, nil, fmt.Errorf("cgroup %s pressure: %w", path, err)
 	}
 	return s.CPUPressure, s.MemoryPressure, s.IOPressure, nil
 }
 
-func (s *Stats) readPressure(dir string, buf []byte, read fileReader) error {
+func (s *Stats) readPressure(buf []byte, read fileReader) error {
 	for _, p := range []struct {
 		file string
 		into **Pressure
 	}{{"cpu.pressure", &s.CPUPressure}, {"memory.pressure", &s.MemoryPressure}, {"io.pressure", &s.IOPressure}} {
-		b, err := optional(read(dir+p.file, buf))
+		b, err := optional(read("", p.file, buf))
 		if err != nil {
 			return err
 		}

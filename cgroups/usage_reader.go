@@ -25,14 +25,19 @@ type UsageReader struct {
 	lastSweep time.Time
 }
 
-// openCgroup is one cgroup's open files: path → fd, or -1 for a file that does not exist
+// openCgroup is one cgroup's open files: file → fd, or -1 for a file that does not exist
 // (an optional one: asked for again only after the cgroup is forgotten).
 type openCgroup struct {
+	root   string // the tree's root and the cgroup's path: a file's path is root+ctrl+path+"/"+file
+	path   string
 	mu     sync.Mutex
-	fds    map[string]int
+	fds    map[cgroupFile]int
 	used   time.Time
 	closed bool // forgotten or swept: read without keeping
 }
+
+// cgroupFile names a file of a cgroup: its v1 hierarchy ("/memory"; "" on v2) and name.
+type cgroupFile struct{ ctrl, file string }
 
 // NewUsageReader returns a reader of t's cgroups.
 func (t Tree) NewUsageReader() *UsageReader {
@@ -126,7 +131,7 @@ func (r *UsageReader) entry(path string) *openCgroup {
 	}
 	o := r.cgroups[path]
 	if o == nil {
-		o = &openCgroup{fds: map[string]int{}}
+		o = &openCgroup{root: r.tree.Root, path: path, fds: map[cgroupFile]int{}}
 		r.cgroups[path] = o
 	}
 	o.used = now
@@ -139,25 +144,28 @@ func (r *UsageReader) entry(path string) *openCgroup {
 	return o
 }
 
-// read preads a kept file from offset 0, opening it on first use. Called with o.mu held.
-func (o *openCgroup) read(path string, buf []byte) ([]byte, error) {
-	fd, ok := o.fds[path]
+// read preads a kept file from offset 0, opening it on first use (a fileReader). Called
+// with o.mu held.
+func (o *openCgroup) read(ctrl, file string, buf []byte) ([]byte, error) {
+	key := cgroupFile{ctrl, file}
+	fd, ok := o.fds[key]
 	if !ok {
+		path := o.root + ctrl + o.path + "/" + file
 		var err error
 		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		switch {
 		case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE):
 			return readCgroupFile(path, buf) // out of fds: read without keeping
 		case errors.Is(err, unix.ENOENT):
-			o.fds[path] = -1
+			o.fds[key] = -1
 			return nil, &pathError{path, err}
 		case err != nil:
 			return nil, &pathError{path, err}
 		}
-		o.fds[path] = fd
+		o.fds[key] = fd
 	}
 	if fd < 0 {
-		return nil, &pathError{path, unix.ENOENT}
+		return nil, &pathError{o.root + ctrl + o.path + "/" + file, unix.ENOENT}
 	}
 	for {
 		n, err := unix.Pread(fd, buf, 0)
@@ -165,9 +173,9 @@ func (o *openCgroup) read(path string, buf []byte) ([]byte, error) {
 		case errors.Is(err, unix.EINTR):
 			continue
 		case errors.Is(err, unix.ENODEV):
-			return nil, &pathError{path, unix.ENOENT} // the cgroup was removed under the open file
+			return nil, &pathError{o.root + ctrl + o.path + "/" + file, unix.ENOENT} // the cgroup was removed under the open file
 		case err != nil:
-			return nil, &pathError{path, err}
+			return nil, &pathError{o.root + ctrl + o.path + "/" + file, err}
 		}
 		return buf[:n], nil // see readCgroupFile: one read is the whole file
 	}

@@ -102,24 +102,27 @@ func TestV2UsageOptionalFiles(t *testing.T) {
 
 // TestV1Usage reads a v1 hierarchy's files as the kernel writes them (memsw above the
 // usage by the swap in use).
-func TestV1Usage(t *testing.T) {
-	t.Parallel()
+// v1UsageFiles: a v1 tree with a cgroup /k/c and /k/other (no pids, no memsw).
+var v1UsageFiles = map[string]string{
+	"cpuacct/k/c/cpuacct.usage":              "123456789\n",
+	"cpuacct/k/c/cpuacct.stat":               "user 12\nsystem 3\n",
+	"memory/k/c/memory.usage_in_bytes":       "10485760\n",
+	"memory/k/c/memory.limit_in_bytes":       "9223372036854771712\n",
+	"memory/k/c/memory.memsw.usage_in_bytes": "10489856\n",
+	"memory/k/c/memory.stat":                 "cache 1\nrss 2\nrss_huge 0\nhierarchical_memory_limit 9223372036854771712\ntotal_cache 4096\ntotal_rss 8192\ntotal_mapped_file 512\ntotal_pgfault 100\ntotal_pgmajfault 5\ntotal_inactive_file 1048576\n",
+	"pids/k/c/pids.current":                  "4\n",
+	"memory/k/other/memory.usage_in_bytes":   "1\n",
+	"memory/k/other/memory.limit_in_bytes":   "1048576\n",
+	"memory/k/other/memory.stat":             "",
+	"cpuacct/k/other/cpuacct.usage":          "1\n",
+	"memory/k/other/memory.oom_control":      "oom_kill 0\n",
+}
+
+// v1Tree writes v1UsageFiles under a temp root.
+func v1Tree(t *testing.T) string {
+	t.Helper()
 	root := t.TempDir()
-	files := map[string]string{
-		"cpuacct/k/c/cpuacct.usage":              "123456789\n",
-		"cpuacct/k/c/cpuacct.stat":               "user 12\nsystem 3\n",
-		"memory/k/c/memory.usage_in_bytes":       "10485760\n",
-		"memory/k/c/memory.limit_in_bytes":       "9223372036854771712\n",
-		"memory/k/c/memory.memsw.usage_in_bytes": "10489856\n",
-		"memory/k/c/memory.stat":                 "cache 1\nrss 2\nrss_huge 0\nhierarchical_memory_limit 9223372036854771712\ntotal_cache 4096\ntotal_rss 8192\ntotal_mapped_file 512\ntotal_pgfault 100\ntotal_pgmajfault 5\ntotal_inactive_file 1048576\n",
-		"pids/k/c/pids.current":                  "4\n",
-		"memory/k/other/memory.usage_in_bytes":   "1\n",
-		"memory/k/other/memory.limit_in_bytes":   "1048576\n",
-		"memory/k/other/memory.stat":             "",
-		"cpuacct/k/other/cpuacct.usage":          "1\n",
-		"memory/k/other/memory.oom_control":      "oom_kill 0\n",
-	}
-	for f, v := range files {
+	for f, v := range v1UsageFiles {
 		p := filepath.Join(root, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -128,6 +131,12 @@ func TestV1Usage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return root
+}
+
+func TestV1Usage(t *testing.T) {
+	t.Parallel()
+	root := v1Tree(t)
 	tree := Tree{Root: root}
 	var s Stats
 	if err := tree.Usage("/k/c", &s); err != nil {
@@ -152,6 +161,46 @@ func TestV1Usage(t *testing.T) {
 	}
 	if err := tree.Usage("/k/gone", &s); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a missing cgroup: %v, want ErrNotExist", err)
+	}
+	// Through kept files: the same figures, missing optional files included.
+	r := tree.NewUsageReader()
+	defer r.Close()
+	for _, c := range []string{"/k/c", "/k/other"} {
+		var want, got Stats
+		if err := tree.Usage(c, &want); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := r.Usage(c, &got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got.Timestamp = want.Timestamp
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s through the reader:\n%+v\nUsage:\n%+v", c, got, want)
+		}
+	}
+	if err := r.Usage("/k/gone", &s); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a missing cgroup through the reader: %v, want ErrNotExist", err)
+	}
+}
+
+// TestUsageReaderAllocations: a stats pass reads every running container's cgroup; once
+// its files are open, a read allocates nothing on v1 and only the parsed pressure figures
+// on v2 (3 *Pressure and their 6 lines). Not parallel: AllocsPerRun.
+func TestUsageReaderAllocations(t *testing.T) {
+	v1 := Tree{Root: v1Tree(t)}.NewUsageReader()
+	defer v1.Close()
+	var s Stats
+	if n := testing.AllocsPerRun(50, func() { _ = v1.Usage("/k/c", &s) }); n != 0 {
+		t.Errorf("v1: %.0f allocations per read, want 0", n)
+	}
+	tree := fakeUnified(t, nil, "c")
+	writeFiles(t, filepath.Join(tree.Root, "c"), v2UsageFiles)
+	v2 := tree.NewUsageReader()
+	defer v2.Close()
+	if n := testing.AllocsPerRun(50, func() { _ = v2.Usage("/c", &s) }); n > 9 {
+		t.Errorf("v2: %.0f allocations per read, want 9 (the pressure figures)", n)
 	}
 }
 
@@ -187,6 +236,17 @@ func BenchmarkUsage(b *testing.B) {
 		var s Stats
 		for b.Loop() {
 			if err := tree.Usage("/c", &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Reader", func(b *testing.B) {
+		r := tree.NewUsageReader()
+		defer r.Close()
+		b.ReportAllocs()
+		var s Stats
+		for b.Loop() {
+			if err := r.Usage("/c", &s); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+	"math"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -97,21 +96,44 @@ func parseNetDev(b []byte) []NetStats {
 		} else {
 			b = nil
 		}
-		name, rest, ok := strings.Cut(string(line), ":")
-		if !ok {
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
 			continue // the two header lines
 		}
-		name = strings.TrimSpace(name)
-		fields := strings.Fields(rest)
-		if name == "lo" || len(fields) < 12 {
+		name := bytes.TrimSpace(line[:colon])
+		// receive: bytes packets errs drop ...; transmit (from field 8): the same.
+		var f [12]uint64
+		n := 0
+		for rest := line[colon+1:]; n < len(f); n++ {
+			rest = bytes.TrimLeft(rest, " \t")
+			if len(rest) == 0 {
+				break
+			}
+			end := bytes.IndexAny(rest, " \t")
+			if end < 0 {
+				end = len(rest)
+			}
+			f[n], rest = decimal(rest[:end]), rest[end:]
+		}
+		if string(name) == "lo" || n < len(f) {
 			continue
 		}
-		n := func(i int) uint64 { v, _ := strconv.ParseUint(fields[i], 10, 64); return v }
-		// receive: bytes packets errs drop ...; transmit (from field 8): the same.
 		out = append(out, NetStats{
-			Name: name, RxBytes: n(0), RxPackets: n(1), RxErrors: n(2), RxDropped: n(3),
-			TxBytes: n(8), TxPackets: n(9), TxErrors: n(10), TxDropped: n(11),
+			Name: string(name), RxBytes: f[0], RxPackets: f[1], RxErrors: f[2], RxDropped: f[3],
+			TxBytes: f[8], TxPackets: f[9], TxErrors: f[10], TxDropped: f[11],
 		})
 	}
 	return out
+}
+
+// decimal is b's value as an unsigned decimal; 0 unless b is all digits (and fits).
+func decimal(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' || v > (math.MaxUint64-9)/10 {
+			return 0
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v
 }

@@ -208,8 +208,9 @@ func (m *Manager) sampleStats() {
 // counters and cgroup pressure, and drops the samples of the others.
 func (m *Manager) measureStats() {
 	now := m.now()
-	live := map[string]bool{}
-	for _, c := range m.Containers(ContainerFilter{}) {
+	ctrs, pods := m.Containers(ContainerFilter{}), m.Pods(PodFilter{})
+	live := make(map[string]bool, len(ctrs)+len(pods))
+	for _, c := range ctrs {
 		if c.State != ContainerRunning || c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" {
 			continue
 		}
@@ -218,7 +219,7 @@ func (m *Manager) measureStats() {
 			m.log.Debug("container stats", "container", c.ID, "error", err)
 		}
 	}
-	for _, p := range m.Pods(PodFilter{}) {
+	for _, p := range pods {
 		if p.State != PodReady {
 			continue
 		}
