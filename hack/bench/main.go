@@ -41,6 +41,7 @@ type options struct {
 	pullImage      string
 	iterations     int
 	pullIterations int
+	pullOnly       bool
 	pods           int
 	running        int
 	podCgroups     bool
@@ -79,6 +80,7 @@ func main() {
 	serveAddr := flag.String("serve-addr", "127.0.0.1:5001", "where --serve-pull-image listens (the critest kit's hosts.d maps 127.0.0.1:5001 to plain HTTP); empty: a random loopback port")
 	flag.IntVar(&o.iterations, "iterations", 20, "samples per latency figure")
 	flag.IntVar(&o.pullIterations, "pull-iterations", 5, "timed pulls (0 skips the pull figure)")
+	flag.BoolVar(&o.pullOnly, "pull-only", false, "time only the pulls (--pull-image or --serve-pull-image): no pods, no --image, no other phase")
 	flag.IntVar(&o.running, "running", 0, "pods kept running on each endpoint while the pod lifecycle is timed (issue 16.3 times pod start with 30)")
 	flag.BoolVar(&o.podCgroups, "pod-cgroups", true, "give each pod a cgroup parent /crid-bench-RUNID/podN as kubelet does with the cgroupfs driver (containerd has no pod stats without one); the bench removes them at the end")
 	flag.IntVar(&o.pods, "pods", 10, "pods running while List*/Status latency and memory are measured")
@@ -146,6 +148,10 @@ func main() {
 	}
 	o.execCmd = strings.Fields(execCmd)
 	o.cmd = []string{"sh", "-c", cmd}
+	if o.pullOnly && o.pullIterations < 1 {
+		fmt.Fprintln(os.Stderr, "bench: --pull-only needs --pull-iterations of at least 1")
+		os.Exit(2)
+	}
 	if o.iterations < 1 || o.pods < 1 || o.workers < 1 || o.density < 0 || o.running < 0 {
 		fmt.Fprintln(os.Stderr, "bench: --iterations, --pods and --workers must be at least 1, --density and --running at least 0")
 		os.Exit(2)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Mem is a process's (or a group's summed) resident and proportional set size.
@@ -118,4 +119,25 @@ func memAvailableKB() int64 {
 		}
 	}
 	return 0
+}
+
+// daemonCPU is the CPU time pid's threads have used so far, user and system (utime and
+// stime of /proc/PID/stat, in USER_HZ ticks of 10 ms); zero without a pid.
+func daemonCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: fields count from its end.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }

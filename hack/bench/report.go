@@ -44,6 +44,8 @@ type PullResult struct {
 	Image       string  `json:"image"`
 	SizeBytes   uint64  `json:"size_bytes"`
 	MBPerSecond float64 `json:"mb_per_s"`
+	// DaemonCPUMsPerPull: the daemon's CPU time (user + system) per pull, when its pid is known.
+	DaemonCPUMsPerPull float64 `json:"daemon_cpu_ms_per_pull,omitempty"`
 }
 
 // Stats summarises one latency's samples (milliseconds).
@@ -105,11 +107,18 @@ func printResult(w io.Writer, r *Result) {
 	tw.Flush()
 	printSplit(w, r)
 	if r.Pull != nil {
-		fmt.Fprintf(w, "pull %s: %.1f MB in median %.1f ms: %.1f MB/s\n", r.Pull.Image, float64(r.Pull.SizeBytes)/1e6,
+		fmt.Fprintf(w, "pull %s: %.1f MB in median %.1f ms: %.1f MB/s", r.Pull.Image, float64(r.Pull.SizeBytes)/1e6,
 			r.Latency["PullImage"].Median, r.Pull.MBPerSecond)
+		if r.Pull.DaemonCPUMsPerPull > 0 {
+			fmt.Fprintf(w, ", daemon cpu %.0f ms per pull", r.Pull.DaemonCPUMsPerPull)
+		}
+		fmt.Fprintln(w)
 	}
 	if r.Density != nil {
 		printDensity(w, r)
+		return
+	}
+	if r.Memory.Pods == 0 { // --pull-only: no pods, no memory figures
 		return
 	}
 	m := r.Memory
@@ -149,8 +158,8 @@ func printComparison(w io.Writer, rs []*Result) {
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
-	if rs[0].Density != nil {
-		tw.Flush() // the density figures are in the goals table
+	if rs[0].Density != nil || rs[0].Memory.Pods == 0 {
+		tw.Flush() // the density figures are in the goals table; --pull-only has no memory ones
 		return
 	}
 	row("daemon PSS idle", func(r *Result) string { return mib(r.Memory.Idle.PssKB) })

@@ -95,6 +95,9 @@ func openEndpoint(o options, addr string, daemonPid int, metrics string) (*endpo
 		return e, fmt.Errorf("calling Version: %w", err)
 	}
 	r.Runtime = v.RuntimeName + " " + v.RuntimeVersion
+	if o.pullOnly {
+		return e, nil
+	}
 	if err := b.ensureImage(o.image); err != nil {
 		return e, err
 	}
@@ -134,6 +137,11 @@ func runAll(o options, eps []*endpoint) map[*endpoint]error {
 		return errs
 	}
 
+	if o.pullOnly {
+		runPulls(o, live(), fail)
+		return errs
+	}
+
 	// --running pods stay up on every endpoint during the lifecycle samples (a node is
 	// rarely empty when kubelet starts a pod); both runtimes' pods run at once, so each
 	// pays for the other's alike.
@@ -168,33 +176,7 @@ func runAll(o options, eps []*endpoint) map[*endpoint]error {
 	}
 
 	if o.pullIterations > 0 {
-		progress("PullImage "+o.pullImage+", endpoints alternating", o.pullIterations)
-		// A pull that fails (a registry the runtime is not set up to reach) loses only
-		// this figure.
-		pulling := live()
-		total := map[*endpoint]time.Duration{}
-		size := map[*endpoint]uint64{}
-		for i := range o.pullIterations {
-			for _, e := range pulling {
-				if total[e] < 0 {
-					continue
-				}
-				el, n, err := e.b.pullOnce(e.r, i)
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "bench: %s: no pull figure: %v\n", e.r.Endpoint, err)
-					e.r.Errors = append(e.r.Errors, err.Error())
-					total[e] = -1
-					continue
-				}
-				total[e] += el
-				size[e] = n
-			}
-		}
-		for _, e := range pulling {
-			if total[e] > 0 {
-				e.r.Pull = &PullResult{Image: o.pullImage, SizeBytes: size[e],
-					MBPerSecond: float64(size[e]) * float64(o.pullIterations) / total[e].Seconds() / 1e6}
-			}
+		for _, e := range runPulls(o, live(), fail) {
 			fail(e, e.b.ensureImage(o.image))
 		}
 	}
@@ -203,6 +185,46 @@ func runAll(o options, eps []*endpoint) map[*endpoint]error {
 		fail(e, e.b.measurePods(e.r, e.daemonPid))
 	}
 	return errs
+}
+
+// runPulls times --pull-iterations cold pulls of --pull-image, endpoints alternating pull by
+// pull, and returns the endpoints it ran on. A failed pull loses that endpoint's pull figure
+// only, unless the run is --pull-only, where it is the endpoint's failure.
+func runPulls(o options, pulling []*endpoint, fail func(*endpoint, error)) []*endpoint {
+	progress("PullImage "+o.pullImage+", endpoints alternating", o.pullIterations)
+	total := map[*endpoint]time.Duration{}
+	cpu := map[*endpoint]time.Duration{}
+	size := map[*endpoint]uint64{}
+	for i := range o.pullIterations {
+		for _, e := range pulling {
+			if total[e] < 0 {
+				continue
+			}
+			el, used, n, err := e.b.pullOnce(e.r, i)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %s: no pull figure: %v\n", e.r.Endpoint, err)
+				e.r.Errors = append(e.r.Errors, err.Error())
+				if o.pullOnly {
+					fail(e, err)
+				}
+				total[e] = -1
+				continue
+			}
+			total[e] += el
+			cpu[e] += used
+			size[e] = n
+		}
+	}
+	for _, e := range pulling {
+		if total[e] > 0 {
+			e.r.Pull = &PullResult{Image: o.pullImage, SizeBytes: size[e],
+				MBPerSecond: float64(size[e]) * float64(o.pullIterations) / total[e].Seconds() / 1e6}
+			if e.daemonPid > 0 {
+				e.r.Pull.DaemonCPUMsPerPull = float64(cpu[e].Milliseconds()) / float64(o.pullIterations)
+			}
+		}
+	}
+	return pulling
 }
 
 // measureExec times ExecSync in one running container.
@@ -418,7 +440,7 @@ func (b *bench) removeAll() {
 // pullOnce removes the pull image (so the pull is cold: the runtimes delete an image's
 // content and layers with it) and times one pull; it returns the time and the image size
 // as ImageStatus reports it, from which throughput is computed.
-func (b *bench) pullOnce(r *Result, i int) (time.Duration, uint64, error) {
+func (b *bench) pullOnce(r *Result, i int) (el, cpu time.Duration, size uint64, err error) {
 	ref := &runtimeapi.ImageSpec{Image: b.o.pullImage}
 	ctx, cancel := b.ctx()
 	defer cancel()
@@ -427,20 +449,22 @@ func (b *bench) pullOnce(r *Result, i int) (time.Duration, uint64, error) {
 		_, err = b.is.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: ref})
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("removing %s before pull %d: %w", b.o.pullImage, i, err)
+		return 0, 0, 0, fmt.Errorf("removing %s before pull %d: %w", b.o.pullImage, i, err)
 	}
+	cpu0 := daemonCPU(b.daemonPid)
 	t0 := time.Now()
 	_, err = b.is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: ref})
-	el := time.Since(t0)
+	el = time.Since(t0)
+	cpu = daemonCPU(b.daemonPid) - cpu0
 	if err != nil {
-		return 0, 0, fmt.Errorf("PullImage %s: %w", b.o.pullImage, err)
+		return 0, 0, 0, fmt.Errorf("PullImage %s: %w", b.o.pullImage, err)
 	}
 	st, err = b.is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: ref})
 	if err != nil || st.Image == nil {
-		return 0, 0, fmt.Errorf("ImageStatus after pull: %v", err)
+		return 0, 0, 0, fmt.Errorf("ImageStatus after pull: %v", err)
 	}
 	r.add("PullImage", el)
-	return el, st.Image.Size, nil
+	return el, cpu, st.Image.Size, nil
 }
 
 // measureLists times the calls kubelet's relist and status loops make, with pods running;
