@@ -83,8 +83,13 @@ func (s *Service) writeBlob(digest string, data []byte) error {
 // ingest is a blob being written: a temp file and a running digest (nil when the source
 // checks the digest itself).
 type ingest struct {
-	s    *Service
-	f    *os.File
+	s *Service
+	f *os.File
+	// Bytes go through buf (writeBufs, taken at the first write) to out in whole buffers:
+	// O_DIRECT (direct.go), the tail buffered at commit.
+	out  directFile
+	buf  *[]byte
+	bn   int
 	h    hash.Hash
 	n    int64
 	done bool
@@ -97,7 +102,7 @@ func (s *Service) newIngest() (*ingest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content store: %w", err)
 	}
-	return &ingest{s: s, f: f, h: sha256.New()}, nil
+	return &ingest{s: s, f: f, out: directFile{f: f}, h: sha256.New()}, nil
 }
 
 // sourceVerifies drops the digest: the caller's source checks it and fails the read that
@@ -105,17 +110,52 @@ func (s *Service) newIngest() (*ingest, error) {
 func (w *ingest) sourceVerifies() { w.h = nil }
 
 func (w *ingest) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
 	if w.h != nil {
-		w.h.Write(p[:n])
+		w.h.Write(p)
 	}
+	n := len(p)
 	w.n += int64(n)
-	return n, err
+	for len(p) > 0 {
+		if w.buf == nil {
+			w.buf = getWriteBuf()
+		}
+		c := copy((*w.buf)[w.bn:], p)
+		w.bn += c
+		p = p[c:]
+		if w.bn == len(*w.buf) {
+			if err := w.out.write(*w.buf); err != nil {
+				return 0, err
+			}
+			w.bn = 0
+		}
+	}
+	return n, nil
+}
+
+// flush writes what buf holds (the blob's tail) and gives buf back.
+func (w *ingest) flush() error {
+	if w.buf == nil {
+		return nil
+	}
+	// A blob smaller than a buffer is written buffered: a direct write waits for the device.
+	tail := (*w.buf)[:w.bn]
+	var err error
+	if w.out.direct {
+		err = w.out.write(tail)
+	} else {
+		_, err = w.f.Write(tail)
+	}
+	putWriteBuf(w.buf)
+	w.buf, w.bn = nil, 0
+	return err
 }
 
 // commit verifies the digest (and size, when known: size < 0 skips it) and moves the blob
 // into place, its data durable first. A mismatch removes the temp file and fails.
 func (w *ingest) commit(digest string, size int64) error {
+	if err := w.flush(); err != nil {
+		return err
+	}
 	if w.h != nil {
 		if got := "sha256:" + hex.EncodeToString(w.h.Sum(nil)); got != digest {
 			return fmt.Errorf("blob %s: content has digest %s: %w", digest, got, errdefs.ErrFailedPrecondition)
@@ -171,6 +211,10 @@ func (w *ingest) abort() {
 		return
 	}
 	w.done = true
+	if w.buf != nil {
+		putWriteBuf(w.buf)
+		w.buf = nil
+	}
 	w.f.Close()
 	os.Remove(w.f.Name())
 }

@@ -34,7 +34,7 @@ type unpacker struct {
 	limit   int64 // > 0: the most bytes the layer's files may hold, counted at their full size
 	written int64
 	isRoot  bool
-	buf     []byte
+	buf     *[]byte // writeBufs: aligned, for O_DIRECT (direct.go)
 	dirs    []dirTimes
 	cacheP  string // parent dir fd cache: the last parent resolved, valid until a removal
 	cacheFd int
@@ -52,7 +52,7 @@ func unpackLayer(r io.Reader, dir string, limit int64) error {
 	if err != nil {
 		return fmt.Errorf("unpack: %w", err)
 	}
-	u := &unpacker{rootFd: rootFd, limit: limit, isRoot: os.Geteuid() == 0, buf: make([]byte, 1<<20), cacheFd: -1}
+	u := &unpacker{rootFd: rootFd, limit: limit, isRoot: os.Geteuid() == 0, buf: getWriteBuf(), cacheFd: -1}
 	defer u.close()
 	tr := tar.NewReader(r)
 	for {
@@ -78,6 +78,7 @@ func unpackLayer(r io.Reader, dir string, limit int64) error {
 func (u *unpacker) close() {
 	u.dropCache()
 	unix.Close(u.rootFd)
+	putWriteBuf(u.buf)
 }
 
 func (u *unpacker) dropCache() {
@@ -191,14 +192,22 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 // disk, so a small blob cannot expand into gigabytes of zeros on the node's disk.
 func (u *unpacker) copyFile(f *os.File, r io.Reader) error {
 	var size int64
+	buf := *u.buf
+	out := directFile{f: f}
 	for {
-		n, err := fill(r, u.buf)
+		n, err := fill(r, buf)
 		if n > 0 {
-			chunk := u.buf[:n]
+			chunk := buf[:n]
 			var werr error
-			if isZeros(chunk) {
+			switch {
+			case isZeros(chunk):
 				_, werr = f.Seek(int64(n), io.SeekCurrent)
-			} else {
+			case n == len(buf) || out.direct:
+				// A file of a buffer or more (the bulk of a layer's bytes) is written
+				// direct; smaller ones, many in most layers, buffered: a direct write
+				// waits for the device.
+				werr = out.write(chunk)
+			default:
 				_, werr = f.Write(chunk)
 			}
 			if werr != nil {
