@@ -26,7 +26,7 @@ type fsUsageCache struct {
 }
 
 type fsSample struct {
-	usage FsUsage
+	usage *FsUsage  // shared by the stats answers that report it: read only
 	at    time.Time // when its walk started: the figures are at least this fresh
 }
 
@@ -41,8 +41,7 @@ func (m *Manager) fsUsage(id string, now time.Time) (*FsUsage, time.Time) {
 	s, ok := m.fs.samples[id]
 	m.fs.mu.Unlock()
 	if ok && now.Sub(s.at) <= m.cfg.FsUsageMaxAge {
-		u := s.usage
-		return &u, s.at
+		return s.usage, s.at
 	}
 	select {
 	case m.fs.kick <- struct{}{}:
@@ -131,7 +130,7 @@ func (m *Manager) sampleFsUsage(id string, at time.Time) {
 	}
 	m.fs.mu.Lock()
 	if _, present := m.ctrs.get(id); present && !m.fs.samples[id].at.After(at) {
-		m.fs.samples[id] = fsSample{usage: u, at: at}
+		m.fs.samples[id] = fsSample{usage: &u, at: at}
 	}
 	m.fs.mu.Unlock()
 }

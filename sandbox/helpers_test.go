@@ -16,7 +16,7 @@ import (
 )
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	env   *sandboxtest.Env
 	cfg   sandbox.Config
 	m     *sandbox.Manager
@@ -24,13 +24,13 @@ type harness struct {
 	state string
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	return newHarnessWith(t, func(*sandbox.Config) {})
 }
 
 // newHarnessWith: configure changes the Manager's config before it opens.
-func newHarnessWith(t *testing.T, configure func(*sandbox.Config)) *harness {
+func newHarnessWith(t testing.TB, configure func(*sandbox.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, env: sandboxtest.NewEnv(), logs: t.TempDir(), state: t.TempDir()}
 	h.cfg = sandbox.Config{Root: t.TempDir(), State: h.state, StopGrace: 2 * time.Second}
