@@ -138,7 +138,27 @@ func TestPullSyncsBeforeCommit(t *testing.T) {
 	var mu sync.Mutex
 	synced := make([]bool, len(layers))
 	dirSyncs := map[string]int{}
-	e.svc.syncFS = func(dir string) error {
+	// syncfs reports the writeback errors since its fd was opened: the fd is opened before
+	// anything of the layer is written, or an error another syncfs reported first is missed.
+	opened := map[*os.File]bool{}
+	e.svc.openFS = func(dir string) (*os.File, error) {
+		if ents, err := os.ReadDir(filepath.Join(dir, "fs")); err != nil || len(ents) != 0 {
+			t.Errorf("%s opened for its syncfs with %d files unpacked already (%v)", dir, len(ents), err)
+		}
+		d, err := openFS(dir)
+		mu.Lock()
+		opened[d] = true
+		mu.Unlock()
+		return d, err
+	}
+	e.svc.syncFS = func(d *os.File) error {
+		mu.Lock()
+		early := opened[d]
+		mu.Unlock()
+		if !early {
+			t.Errorf("%s synced through an fd not opened before its writes", d.Name())
+		}
+		dir := d.Name()
 		for i := range layers { // Large's layer i holds data<i>/
 			if _, err := os.Stat(filepath.Join(dir, "fs", fmt.Sprintf("data%d", i))); err != nil {
 				continue
@@ -146,14 +166,14 @@ func TestPullSyncsBeforeCommit(t *testing.T) {
 			if blob, snap := inPlace(i); blob || snap {
 				t.Errorf("layer %d synced after its blob (%v) or snapshot (%v) was in place", i, blob, snap)
 			}
-			err := syncFS(dir)
+			err := syncFS(d)
 			mu.Lock()
 			synced[i] = true
 			mu.Unlock()
 			return err
 		}
 		t.Errorf("syncFS(%s): not a layer being unpacked", dir)
-		return syncFS(dir)
+		return syncFS(d)
 	}
 	e.svc.syncDir = func(dir string) error {
 		if l := e.svc.List(); len(l) != 0 {

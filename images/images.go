@@ -98,9 +98,11 @@ type Service struct {
 	// layerStreamed, set by tests only, is called when a layer's bytes are all in, before
 	// its syncs and commit.
 	layerStreamed func(digest string)
-	// syncFS and syncDir make a layer's files and blob, and the content store's renames,
-	// durable (syncFS and syncDir in production; tests record the order).
-	syncFS, syncDir func(dir string) error
+	// openFS, syncFS and syncDir make a layer's files and blob, and the content store's
+	// renames, durable (openFS, syncFS and syncDir in production; tests record the order).
+	openFS  func(dir string) (*os.File, error)
+	syncFS  func(d *os.File) error
+	syncDir func(dir string) error
 
 	usageMu    sync.Mutex
 	usageCache *FsUsage // ImageFsUsage of Root, dropped on every change
@@ -130,6 +132,7 @@ func Open(cfg Config) (*Service, error) {
 		refs:     map[string]string{},
 		leases:   map[string]*lease{},
 		inflight: map[string]int{},
+		openFS:   openFS,
 		syncFS:   syncFS,
 		syncDir:  syncDir,
 	}

@@ -316,10 +316,15 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 			os.RemoveAll(snapTmp)
 		}
 	}()
+	var fsDir *os.File // snapTmp, opened before any write for its syncfs (openFS)
 	if needSnap {
 		if snapTmp, err = s.newSnapshotTemp(); err != nil {
 			return err
 		}
+		if fsDir, err = s.openFS(snapTmp); err != nil {
+			return err
+		}
+		defer fsDir.Close()
 		if err := unpackStream(in, snapTmp+"/fs", lr, limit); err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
@@ -344,7 +349,7 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 	// One syncfs for the unpacked files and the blob beside them: an fsync of the blob
 	// first would be one more wait for the disk and the journal per layer.
 	if needSnap {
-		if err := s.syncFS(snapTmp); err != nil {
+		if err := s.syncFS(fsDir); err != nil {
 			return err
 		}
 		if blob != nil && blob.onFS(snapTmp) {

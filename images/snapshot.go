@@ -61,18 +61,32 @@ func (s *Service) newSnapshotTemp() (string, error) {
 	return dir, nil
 }
 
-// syncFS makes everything written to dir's filesystem durable: for an unpacked layer, syncfs
+// openFS opens dir, an unpack's temp snapshot, for syncFS, before the layer's first byte
+// (file or blob) is written: syncfs reports the filesystem's writeback errors since its fd
+// was opened (errseq), and one opened only to sync would miss an error that anyone's
+// syncfs on the filesystem, another layer's included, reported first (Linux marks it
+// seen, and an fd opened later samples it as old).
+func openFS(dir string) (*os.File, error) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// syncFS makes everything written to d's filesystem durable: for an unpacked layer, syncfs
 // once is far cheaper than an fsync per file and gives the same guarantee, nothing is
 // committed that a power loss could leave half-written; the layer's blob, beside it, is
-// covered by the same call.
-func syncFS(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
+// covered by the same call. d comes from openFS, before the writes.
+func syncFS(d *os.File) error {
+	rc, err := d.SyscallConn()
+	if err == nil {
+		if cerr := rc.Control(func(fd uintptr) { err = unix.Syncfs(int(fd)) }); cerr != nil {
+			err = cerr
+		}
 	}
-	defer unix.Close(fd)
-	if err := unix.Syncfs(fd); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", d.Name(), err)
 	}
 	return nil
 }
