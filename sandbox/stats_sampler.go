@@ -88,14 +88,22 @@ func (m *Manager) readCgroupUsage(c *Container, now time.Time) (*CgroupStats, *u
 	}
 	nano := m.stats.nanoCores(c.ID, ts, st.CPUUsageNanos)
 	m.samples.mu.Lock()
-	if _, present := m.ctrs.get(c.ID); present {
+	e, present := m.ctrs.get(c.ID)
+	running := present && e.snap.Load().State == ContainerRunning
+	if running {
 		if prev, ok := m.samples.cgroups[c.ID]; !ok || !prev.at.After(now) {
 			m.samples.cgroups[c.ID] = cgroupSample{stats: st, nano: nano, at: now}
 		}
-	} else {
+	} else if !present {
 		m.stats.forget(c.ID)
 	}
 	m.samples.mu.Unlock()
+	if !running {
+		// c is a snapshot taken while it ran: its exit (which marks it exited, then forgets
+		// its cgroup) may have forgotten the cgroup before this read, which opened and kept
+		// its files again, until the reader's idle sweep.
+		m.deps.Cgroups.Forget(c.Spec.Linux.CgroupsPath)
+	}
 	return st, nano, nil
 }
 
@@ -141,20 +149,28 @@ func (m *Manager) podPressure(p *Pod, parent string) (cpu, memory, io *Pressure)
 }
 
 // readPodPressure reads the pressure of the pod's cgroup and keeps the sample, unless the
-// pod went away meanwhile; nil figures when they cannot be read.
+// pod stopped or went away meanwhile; nil figures when they cannot be read.
 func (m *Manager) readPodPressure(p *Pod, parent string, now time.Time) (cpu, memory, io *Pressure) {
 	cpu, memory, io, err := m.deps.Cgroups.Pressure(parent)
-	if err != nil {
-		m.log.Debug("pod pressure", "pod", p.ID, "error", err)
-		return nil, nil, nil
-	}
 	m.samples.mu.Lock()
-	if _, present := m.pods.get(p.ID); present {
+	e, present := m.pods.get(p.ID)
+	ready := present && e.snap.Load().State == PodReady
+	if ready && err == nil {
 		if prev, ok := m.samples.psi[p.ID]; !ok || !prev.at.After(now) {
 			m.samples.psi[p.ID] = psiSample{cpu: cpu, memory: memory, io: io, at: now}
 		}
 	}
 	m.samples.mu.Unlock()
+	if !ready {
+		// p is a snapshot taken while the pod was ready: its stop (which makes it not ready,
+		// then forgets its cgroup) may have forgotten the cgroup before this read, which
+		// opened and kept its files again, until the reader's idle sweep.
+		m.forgetPodCgroup(p)
+	}
+	if err != nil {
+		m.log.Debug("pod pressure", "pod", p.ID, "error", err)
+		return nil, nil, nil
+	}
 	return cpu, memory, io
 }
 

@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crid-dev/crid/sandbox"
+	"github.com/crid-dev/crid/sandbox/sandboxtest"
 )
 
 const maxAge = 2 * time.Second
@@ -183,5 +184,78 @@ func TestPodPressureSampled(t *testing.T) {
 	}
 	if got := h.env.Cgroups.Forgotten(); !slices.Contains(got, parent) {
 		t.Fatalf("forgotten after the pod's stop: %v, want %s", got, parent)
+	}
+}
+
+// A sampler pass works on a snapshot of the ready pods: a stop that forgets a pod's cgroup
+// while the pass reads it must not leave the reader keeping the cgroup's files (opened
+// again by the read after the Forget, on v2 pinning the removed cgroup until the idle
+// sweep): the read is followed by a Forget of its own.
+func TestPodPressureReadRacingStopIsForgotten(t *testing.T) {
+	t.Parallel()
+	h, _, _ := sampledHarness(t, maxAge)
+	const parent = "/kubepods/burstable/poduid-race"
+	ctx := context.Background()
+	var pod string
+	var raced atomic.Bool
+	forgetsAtRead := -1
+	h.env.Cgroups.PressureFunc = func(string) (cpu, memory, io *sandbox.Pressure, err error) {
+		if pod != "" && raced.CompareAndSwap(false, true) {
+			// The stop runs between the pass's snapshot and this read's open.
+			if err := h.m.StopPod(ctx, pod); err != nil {
+				t.Error(err)
+			}
+			forgetsAtRead = len(h.env.Cgroups.Forgotten())
+		}
+		return &sandbox.Pressure{}, nil, nil, nil
+	}
+	cfg := podConfig("race")
+	cfg.LogDirectory = t.TempDir()
+	cfg.Linux = &runtimeapi.LinuxPodSandboxConfig{CgroupParent: parent}
+	var err error
+	if pod, err = h.m.RunPod(ctx, cfg, ""); err != nil {
+		t.Fatal(err)
+	}
+	passForgetsAfterRace(t, h, &raced, &forgetsAtRead, parent)
+}
+
+// The same for a container: an exit that forgets its cgroup while a pass reads it.
+func TestCgroupReadRacingExitIsForgotten(t *testing.T) {
+	t.Parallel()
+	h, clock, _ := sampledHarness(t, maxAge)
+	pod := h.runPod("web")
+	id := h.createStarted(pod, "app")
+	path := sandboxtest.FakeCgroupPrefix + id
+	p, _ := h.m.Pod(pod)
+	var raced atomic.Bool
+	forgetsAtRead := -1
+	h.env.Cgroups.StatsFunc = func(string) (*sandbox.CgroupStats, error) {
+		if raced.CompareAndSwap(false, true) {
+			// The exit is handled between the pass's snapshot and this read's open.
+			h.env.Runtime.Monitor(p.Dir).Exit(id, 0, false)
+			// The exit's forget follows its state change.
+			waitUntil(t, "the exit's forget of "+path, func() bool { return slices.Contains(h.env.Cgroups.Forgotten(), path) })
+			forgetsAtRead = len(h.env.Cgroups.Forgotten())
+		}
+		return &sandbox.CgroupStats{Timestamp: clock(), CPUUsageNanos: 1}, nil
+	}
+	passForgetsAfterRace(t, h, &raced, &forgetsAtRead, path)
+	if n := h.m.StatsSamples(); n != 0 {
+		t.Errorf("%d samples kept of a container that exited", n)
+	}
+}
+
+// passForgetsAfterRace runs a sampler pass whose read of path races a stop or an exit (the
+// fake read sets raced and counts the Forgets so far in forgetsAtRead) and checks that path
+// is forgotten again after that read.
+func passForgetsAfterRace(t *testing.T, h *harness, raced *atomic.Bool, forgetsAtRead *int, path string) {
+	t.Helper()
+	h.m.MeasureStats()
+	if !raced.Load() {
+		t.Fatalf("the sampler pass did not read %s", path)
+	}
+	got := h.env.Cgroups.Forgotten()
+	if len(got) <= *forgetsAtRead || got[len(got)-1] != path {
+		t.Errorf("forgotten %v, %d of them before the read: want %s forgotten after the read", got, *forgetsAtRead, path)
 	}
 }
