@@ -132,13 +132,17 @@ func (w *ingest) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// flush writes what buf holds (the blob's tail) and gives buf back.
+// flush writes what buf holds (the blob's tail) and gives buf back. Bytes written here are
+// not covered by a sync made before (synced is dropped): commit then fsyncs.
 func (w *ingest) flush() error {
 	if w.buf == nil {
 		return nil
 	}
 	// A blob smaller than a buffer is written buffered: a direct write waits for the device.
 	tail := (*w.buf)[:w.bn]
+	if len(tail) > 0 {
+		w.synced = false
+	}
 	var err error
 	if w.out.direct {
 		err = w.out.write(tail)

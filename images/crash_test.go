@@ -166,6 +166,11 @@ func TestPullSyncsBeforeCommit(t *testing.T) {
 			if blob, snap := inPlace(i); blob || snap {
 				t.Errorf("layer %d synced after its blob (%v) or snapshot (%v) was in place", i, blob, snap)
 			}
+			// The syncfs covers the blob only if all of it is in its file by then (the
+			// ingest holds its last bytes in a buffer).
+			if size := must[int64](t)(layers[i].Size()); !ingestHolds(t, e.svc.ingestDir(), size) {
+				t.Errorf("layer %d synced before its blob's %d bytes were all written to its file", i, size)
+			}
 			err := syncFS(d)
 			mu.Lock()
 			synced[i] = true
@@ -212,4 +217,19 @@ func chainIDsOf(img v1.Image) ([]string, error) {
 		diffIDs = append(diffIDs, d.String())
 	}
 	return chainIDs(diffIDs), nil
+}
+
+// ingestHolds reports whether a blob being ingested in dir has size bytes in its file.
+func ingestHolds(t *testing.T, dir string, size int64) bool {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Size() == size {
+			return true
+		}
+	}
+	return false
 }

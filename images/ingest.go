@@ -347,7 +347,14 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 		return context.Cause(ctx)
 	}
 	// One syncfs for the unpacked files and the blob beside them: an fsync of the blob
-	// first would be one more wait for the disk and the journal per layer.
+	// first would be one more wait for the disk and the journal per layer. The blob's last
+	// bytes (less than a write buffer, all of a small blob) are still in memory: written
+	// first, or the syncfs would not cover them.
+	if blob != nil {
+		if err := blob.flush(); err != nil {
+			return fmt.Errorf("layer %s: %w", lr.Digest, err)
+		}
+	}
 	if needSnap {
 		if err := s.syncFS(fsDir); err != nil {
 			return err
