@@ -82,7 +82,7 @@ type Config struct {
 	PauseImage             string                    `toml:"pause_image" comment:"Reported pinned and never garbage-collected; crid needs no pause container to run pods."`
 	PinnedImages           []string                  `toml:"pinned_images" comment:"Images reported Pinned and never removed (RemoveImage is refused): exact references (\"busybox\" means\ndocker.io/library/busybox:latest) or globs over the full reference, like \"registry.k8s.io/pause:*\".\nChanged by SIGHUP without a restart."`
 	PullProgressTimeout    Duration                  `toml:"pull_progress_timeout" comment:"A pull that receives no bytes for this long fails."`
-	MaxConcurrentDownloads int                       `toml:"max_concurrent_downloads" comment:"Layers fetched in parallel per pull."`
+	MaxConcurrentDownloads int                       `toml:"max_concurrent_downloads" comment:"Layers downloading at once per pull (a downloaded layer waiting for its sync and commit holds no slot)."`
 	MaxLayerSize           ByteSize                  `toml:"max_layer_size" comment:"The most one image layer may hold: its compressed blob, its uncompressed tar stream and the sizes of\nits files (a sparse file counts at its full size). A pull of a bigger layer fails (ResourceExhausted)\nand leaves nothing behind. Bytes, or a binary unit (\"512MiB\", \"32GiB\"); 0 means no limit."`
 	CNIConfDir             string                    `toml:"cni_conf_dir" comment:"CNI network configs; the first .conflist/.conf by name is used and reloaded on change."`
 	CNIBinDirs             []string                  `toml:"cni_bin_dirs" comment:"Where CNI plugins are looked up, in order."`
