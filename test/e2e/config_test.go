@@ -128,8 +128,8 @@ func TestOOMKilled(t *testing.T) {
 	d := sharedDaemon(t)
 	pod := d.podConfig(t, "oom")
 	podID := d.runPod(t, pod)
-	// tail keeps every line of its input in memory: 256 MiB without a newline.
-	cfg := containerConfig("hog", testImage(t, d), "sh", "-c", "head -c 268435456 /dev/zero | tail")
+	// dd fills a 256 MiB buffer in one read(2) of /dev/zero (see TestIdleMonitorSwitch).
+	cfg := containerConfig("hog", testImage(t, d), "sh", "-c", "dd if=/dev/zero of=/dev/null bs=256M count=1")
 	cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20}
 	id := d.runContainer(t, podID, pod, cfg)
 	st := d.waitState(t, id, runtimeapi.ContainerState_CONTAINER_EXITED, 60*time.Second)

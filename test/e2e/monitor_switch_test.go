@@ -26,8 +26,13 @@ func TestIdleMonitorSwitch(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(sync, "go"), 0o666); err != nil {
 		t.Fatal(err)
 	}
-	// tail keeps every line of its input in memory: 256 MiB without a newline.
-	cfg := containerConfig("hog", testImage(t, d), "sh", "-c", "echo before; read x < /sync/go; head -c 268435456 /dev/zero | tail")
+	// dd fills a 256 MiB buffer in one read(2) of /dev/zero: the pages are charged while
+	// the kernel fills them, so the OOM kill comes once reclaim finds nothing left. The
+	// former `head -c 256M /dev/zero | tail` thrashed at the limit instead: head, refaulting
+	// its own text (the image's busybox, charged to this cgroup), kept reclaim "making
+	// progress" while tail waited on the pipe, and the kill came after 0.3 s to over a
+	// minute, as the CPU load went.
+	cfg := containerConfig("hog", testImage(t, d), "sh", "-c", "echo before; read x < /sync/go; dd if=/dev/zero of=/dev/null bs=256M count=1")
 	cfg.Mounts = append(cfg.Mounts, &runtimeapi.Mount{ContainerPath: "/sync", HostPath: sync})
 	cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20}
 	hog := d.runContainer(t, podID, pod, cfg)
