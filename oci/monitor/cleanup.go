@@ -36,13 +36,17 @@ func Cleanup(stateDir string, tree cgroups.Tree) error {
 		if rec, err := api.ReadRecord(dir); err == nil && rec.Pid > 0 && rec.Status != api.StatusStopped {
 			killVerified(rec.Pid, rec.StartTime)
 		}
-		b, err := os.ReadFile(filepath.Join(dir, "spec.json"))
+		specPath := filepath.Join(dir, "spec.json")
+		b, err := os.ReadFile(specPath)
 		if errors.Is(err, os.ErrNotExist) || (err == nil && lostWithPower(b)) {
 			continue
 		}
 		var spec specs.Spec
 		if err == nil {
 			err = json.Unmarshal(b, &spec)
+			if err != nil && writtenBeforeBoot(specPath) {
+				continue // cut short by the power loss that ended its processes too
+			}
 		}
 		if err == nil {
 			err = deleteFromRuntime(dir, e.Name(), &spec)
@@ -67,6 +71,25 @@ func Cleanup(stateDir string, tree cgroups.Tree) error {
 // processes and cgroups that file named are gone: nothing is left to undo.
 func lostWithPower(b []byte) bool {
 	return len(bytes.Trim(b, "\x00")) == 0
+}
+
+// writtenBeforeBoot tells whether path was last written before the machine booted. A
+// state file is not synced (api.WriteFileAtomic), so a power loss can leave one of more
+// than a page cut short, not only empty: bad JSON from an earlier boot names processes
+// and cgroups that boot ended, while bad JSON written since is still an error.
+func writtenBeforeBoot(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	var info syscall.Sysinfo_t
+	if syscall.Sysinfo(&info) != nil {
+		return false
+	}
+	boot := time.Now().Add(-time.Duration(info.Uptime) * time.Second)
+	// Uptime is whole seconds: a file from the first second of this boot counts as this
+	// boot's, never the other way round.
+	return fi.ModTime().Before(boot.Add(-time.Second))
 }
 
 func destroyCgroup(tree cgroups.Tree, cgroupsPath string) error {

@@ -28,6 +28,9 @@ func deleteFromRuntime(dir, id string, spec *specs.Spec) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	if err != nil && writtenBeforeBoot(api.ExternalRuntimePath(dir)) {
+		return nil // cut short by the power loss: as above
+	}
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/crid-dev/crid/cgroups"
 	"github.com/crid-dev/crid/oci/monitor/api"
@@ -21,11 +22,14 @@ func TestCleanupAfterPowerLoss(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		content []byte
-		wantErr bool
+		// beforeBoot dates the files before this boot: cut short by a power loss.
+		beforeBoot bool
+		wantErr    bool
 	}{
-		{"empty", nil, false},
-		{"zeros", make([]byte, 300), false},
-		{"not-json", []byte(`{"ociVersion":"1.2.0","linux":{"cgroupsP`), true},
+		{"empty", nil, false, false},
+		{"zeros", make([]byte, 300), false, false},
+		{"not-json", []byte(`{"ociVersion":"1.2.0","linux":{"cgroupsP`), false, true},
+		{"cut-short-before-boot", []byte(`{"ociVersion":"1.2.0","linux":{"cgroupsP`), true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -50,6 +54,13 @@ func TestCleanupAfterPowerLoss(t *testing.T) {
 			}
 			if err := os.WriteFile(api.ExternalRuntimePath(ext), tc.content, 0o600); err != nil {
 				t.Fatal(err)
+			}
+			if tc.beforeBoot {
+				for _, p := range []string{filepath.Join(dir, "spec.json"), api.ExternalRuntimePath(ext)} {
+					if err := os.Chtimes(p, time.Unix(86400, 0), time.Unix(86400, 0)); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
 			err := Cleanup(stateDir, cgroups.HostTree())
 			if tc.wantErr {

@@ -31,7 +31,8 @@ func ValidID(id string) bool {
 // the same dir, rename it over path. Nothing is fsynced: the files live in the pod's
 // state dir, volatile by design (tmpfs, /run), describing processes and cgroups that a
 // power loss ends too; the page cache outlives the monitor and crid. On a state dir
-// on disk a power loss can leave a file empty, which Cleanup takes for what it is.
+// on disk a power loss can leave a file empty or cut short, which Cleanup takes for
+// what it is (bad JSON written before this boot).
 // Syncing cost a pod start up to a dozen fsyncs on its critical path.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
