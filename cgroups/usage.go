@@ -35,8 +35,14 @@ type fileReader func(ctrl, file string, buf []byte) ([]byte, error)
 // files reads path's files by open+read+close.
 func (t Tree) files(path string) fileReader {
 	return func(ctrl, file string, buf []byte) ([]byte, error) {
-		return readCgroupFile(t.Root+ctrl+path+"/"+file, buf)
+		return readCgroupFile(filePath(t.Root, ctrl, path, file), buf)
 	}
+}
+
+// filePath is the path of file name of the cgroup at path in the tree at root, in
+// hierarchy ctrl on v1.
+func filePath(root, ctrl, path, name string) string {
+	return root + ctrl + path + "/" + name
 }
 
 func (t Tree) usage(path string, s *Stats, read fileReader) error {

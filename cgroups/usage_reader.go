@@ -28,7 +28,7 @@ type UsageReader struct {
 // openCgroup is one cgroup's open files: file → fd, or -1 for a file that does not exist
 // (an optional one: asked for again only after the cgroup is forgotten).
 type openCgroup struct {
-	root   string // the tree's root and the cgroup's path: a file's path is root+ctrl+path+"/"+file
+	root   string // the tree's root and the cgroup's path (filePath)
 	path   string
 	mu     sync.Mutex
 	fds    map[cgroupFile]int
@@ -144,13 +144,19 @@ func (r *UsageReader) entry(path string) *openCgroup {
 	return o
 }
 
+// filePath is the path of a file of the cgroup (see cgroupFile), built only to open it or
+// to name it in an error.
+func (o *openCgroup) filePath(ctrl, name string) string {
+	return filePath(o.root, ctrl, o.path, name)
+}
+
 // read preads a kept file from offset 0, opening it on first use (a fileReader). Called
 // with o.mu held.
 func (o *openCgroup) read(ctrl, file string, buf []byte) ([]byte, error) {
 	key := cgroupFile{ctrl, file}
 	fd, ok := o.fds[key]
 	if !ok {
-		path := o.root + ctrl + o.path + "/" + file
+		path := o.filePath(ctrl, file)
 		var err error
 		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		switch {
@@ -165,7 +171,7 @@ func (o *openCgroup) read(ctrl, file string, buf []byte) ([]byte, error) {
 		o.fds[key] = fd
 	}
 	if fd < 0 {
-		return nil, &pathError{o.root + ctrl + o.path + "/" + file, unix.ENOENT}
+		return nil, &pathError{o.filePath(ctrl, file), unix.ENOENT}
 	}
 	for {
 		n, err := unix.Pread(fd, buf, 0)
@@ -173,9 +179,9 @@ func (o *openCgroup) read(ctrl, file string, buf []byte) ([]byte, error) {
 		case errors.Is(err, unix.EINTR):
 			continue
 		case errors.Is(err, unix.ENODEV):
-			return nil, &pathError{o.root + ctrl + o.path + "/" + file, unix.ENOENT} // the cgroup was removed under the open file
+			return nil, &pathError{o.filePath(ctrl, file), unix.ENOENT} // the cgroup was removed under the open file
 		case err != nil:
-			return nil, &pathError{o.root + ctrl + o.path + "/" + file, err}
+			return nil, &pathError{o.filePath(ctrl, file), err}
 		}
 		return buf[:n], nil // see readCgroupFile: one read is the whole file
 	}
