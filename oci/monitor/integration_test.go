@@ -270,7 +270,12 @@ func TestOCIPodInfraAndOOM(t *testing.T) {
 	if st, err := c.State(ctxT(t), InfraID); err != nil || st.Pid != pid || st.Status != "running" {
 		t.Fatalf("infra state %+v %v", st, err)
 	}
-	spec, rootfs := bbSpec(t, "sh", "-c", "hostname; head -c 1000000000 /dev/zero | tail")
+	// dd fills a 256 MiB buffer in one read(2) of /dev/zero: its pages are charged while
+	// the kernel fills them, so the OOM kill comes once reclaim finds nothing left. A
+	// `head -c ... /dev/zero | tail` could thrash at the limit instead: head refaulting its
+	// own text (busybox, charged to this cgroup) kept reclaim "making progress" while tail
+	// waited on the pipe (as in test/e2e, 646b974).
+	spec, rootfs := bbSpec(t, "sh", "-c", "hostname; dd if=/dev/zero of=/dev/null bs=256M count=1")
 	spec.Hostname = ""
 	spec.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 	for _, n := range []string{"ipc", "uts", "pid", "net"} {
@@ -421,7 +426,8 @@ func TestOCISwitchOOMAndCleanup(t *testing.T) {
 		if err := syscall.Mkfifo(sync+"/go", 0o666); err != nil {
 			t.Fatal(err)
 		}
-		spec, rootfs := bbSpec(t, "sh", "-c", "read x < /sync/go; head -c 1000000000 /dev/zero | tail")
+		// The hog of TestOCIPodInfraAndOOM.
+		spec, rootfs := bbSpec(t, "sh", "-c", "read x < /sync/go; dd if=/dev/zero of=/dev/null bs=256M count=1")
 		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/sync", Type: "bind", Source: sync, Options: []string{"bind"}})
 		limit := int64(96 << 20) // room for the init of a -race build
 		spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
