@@ -92,6 +92,7 @@ type Config struct {
 	StreamPort             int                       `toml:"stream_port" comment:"Port of the streaming server; 0 picks a free one."`
 	MonitorPath            string                    `toml:"monitor_path" comment:"The crid-monitor binary; empty means next to the crid binary, then $PATH."`
 	MonitorIdleSwitch      Duration                  `toml:"monitor_idle_switch" comment:"After this long with no request, exec, attach or exit in flight (and no container waiting in created),\na pod's crid-monitor hands the pod to its small C body in place (same pid; ~0.1 MiB instead of ~2.5 MiB);\nany request brings the Go body back at once. \"0s\" keeps every monitor in Go. Pods of external runtime handlers\nnever switch. Applies to pods started after a change."`
+	MonitorSpares          int                       `toml:"monitor_spares" comment:"How many crid-monitor processes crid keeps started ahead, idle, for the next pods of the built-in executor:\nRunPodSandbox adopts one instead of waiting for a monitor's exec and Go runtime start. 0 starts each pod's monitor\nat RunPodSandbox. A spare exits when crid stops or dies."`
 	ShutdownTimeout        Duration                  `toml:"shutdown_timeout" comment:"On SIGTERM, how long in-flight RPCs may take before crid exits anyway."`
 	CDISpecDirs            []string                  `toml:"cdi_spec_dirs" comment:"Container Device Interface spec dirs (*.json, *.yaml), later dirs winning a conflict. A container's\nCDIDevices and cdi.k8s.io/* annotations name devices from them; an unknown device fails CreateContainer.\nRe-read at each CreateContainer that asks for a device."`
 	HooksDirs              []string                  `toml:"hooks_dirs" comment:"OCI hooks.d dirs (schema 1.0.0 *.json files, as CRI-O and podman read them); a file name in a later dir masks\nthe same name in an earlier one. Re-read at each CreateContainer; a file that does not load fails it.\nThe built-in executor runs each stage where the OCI runtime spec says (a failing prestart,\ncreateRuntime or createContainer hook fails CreateContainer and leaves nothing)."`
@@ -119,6 +120,7 @@ func Default() Config {
 		StreamAddress:          "127.0.0.1",
 		StreamPort:             0,
 		MonitorIdleSwitch:      Duration(5 * time.Second),
+		MonitorSpares:          1,
 		ShutdownTimeout:        Duration(10 * time.Second),
 		CDISpecDirs:            []string{"/etc/cdi", "/var/run/cdi"},
 		NRI:                    defaultNRI(),
@@ -164,6 +166,9 @@ func checkDurationsQuoted(data []byte) (map[string]any, error) {
 	}
 	return raw, nil
 }
+
+// maxMonitorSpares bounds monitor_spares: each spare is an idle process.
+const maxMonitorSpares = 16
 
 // Validate checks values that parse but make no sense; the error names the key.
 func (c *Config) Validate() error {
@@ -223,6 +228,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MonitorIdleSwitch < 0 {
 		return fmt.Errorf("config: monitor_idle_switch must not be negative")
+	}
+	if c.MonitorSpares < 0 || c.MonitorSpares > maxMonitorSpares {
+		return fmt.Errorf("config: monitor_spares must be 0 to %d", maxMonitorSpares)
 	}
 	return c.validateHandlers()
 }

@@ -90,6 +90,8 @@ func TestRefused(t *testing.T) {
 		"shutdown_timeout = 10\n":              "shutdown_timeout",
 		"monitor_idle_switch = 5\n":            "monitor_idle_switch",
 		"monitor_idle_switch = \"-1s\"\n":      "monitor_idle_switch",
+		"monitor_spares = -1\n":                "monitor_spares",
+		"monitor_spares = 17\n":                "monitor_spares",
 		"registry_config_dir = \"certs.d\"\n":  "registry_config_dir",
 		"cni_conf_dir = \"net.d\"\n":           "cni_conf_dir",
 		"cni_bin_dirs = [\"/opt\", \"bin\"]\n": "cni_bin_dirs",

@@ -4,6 +4,7 @@
 // little memory: it must not link gRPC, k8s or prometheus (go list -deps).
 //
 //	crid-monitor monitor <pod-id> --state-dir DIR [--log-level LEVEL] [--max-log-line BYTES] [--idle D]
+//	crid-monitor spare [--log-level LEVEL] [...]  (a monitor started ahead, for the next pod: spare.go)
 //	crid-monitor init     (started by the executor in a container's namespaces)
 //	crid-monitor pause    (the pod infra process)
 package main
@@ -44,11 +45,18 @@ func main() {
 	// process: dispatch before anything else starts (see package oci).
 	dispatchExecutorModes()
 
-	if len(os.Args) < 3 || os.Args[1] != "monitor" {
+	var podID string
+	var flagArgs []string
+	switch {
+	case len(os.Args) >= 3 && os.Args[1] == "monitor":
+		podID, flagArgs = os.Args[2], os.Args[3:]
+	case len(os.Args) >= 2 && os.Args[1] == api.SpareArg:
+		keepArgRegion()
+		flagArgs = os.Args[2:]
+	default:
 		fmt.Fprintln(os.Stderr, "usage: crid-monitor monitor <pod-id> --state-dir DIR [--log-level LEVEL] (started by crid)")
 		os.Exit(2)
 	}
-	podID := os.Args[2]
 	fs := flag.NewFlagSet("monitor", flag.ExitOnError)
 	stateDir := fs.String("state-dir", "", "the pod's state dir")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -62,8 +70,9 @@ func main() {
 	idleExec := fs.String("idle-exec", "c", "internal, for tests: \"go\" re-executes the Go body through the handover instead")
 	resume := fs.Int(server.ResumeFlag[2:], -1, "internal: the memfd of a handover from the monitor's other body")
 	rt := addRuntimeFlags(fs)
-	_ = fs.Parse(os.Args[3:])
-	if podID == "" || *stateDir == "" {
+	_ = fs.Parse(flagArgs)
+	spare := os.Args[1] == api.SpareArg
+	if !spare && (podID == "" || *stateDir == "") {
 		fmt.Fprintln(os.Stderr, "crid-monitor: pod id and --state-dir are required")
 		os.Exit(2)
 	}
@@ -95,6 +104,13 @@ func main() {
 		os.Unsetenv(api.DetachEnv)
 		*forked = true
 	}
+	if spare {
+		if !*forked {
+			fmt.Fprintln(ready, "a spare monitor is started with "+api.DetachEnv+"=1")
+			os.Exit(2)
+		}
+		os.Exit(runSpare(*logLevel, *maxLogLine, kern, rt, sw, ready))
+	}
 	if !*forked {
 		// Started without api.DetachEnv (by an older crid during an upgrade): detach
 		// the Go way, by re-executing this binary.
@@ -104,7 +120,8 @@ func main() {
 		}
 		os.Exit(0)
 	}
-	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, kern, rt, sw, ready))
+	executor, attach := rt.executor(newExecutor(kern))
+	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, executor, attach, sw, ready))
 }
 
 // switchOptions say when and how the monitor hands its pod to its C body.
@@ -176,10 +193,7 @@ func detach() error {
 
 // setup is what every body of the Go monitor does first: heap goals and its log.
 func setup(podID, stateDir, level string) (*slog.Logger, error) {
-	// A small heap goal: the monitor's live heap is tens of KiB; the default GOGC
-	// would let it grow to the 4 MiB minimum goal before collecting.
-	debug.SetGCPercent(25)
-	debug.SetMemoryLimit(8 << 20)
+	heapGoals()
 	if err := os.MkdirAll(api.ContainersDir(stateDir), 0o700); err != nil {
 		return nil, err
 	}
@@ -194,6 +208,13 @@ func setup(podID, stateDir, level string) (*slog.Logger, error) {
 		lv = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: lv})).With("pod", podID), nil
+}
+
+// heapGoals are small: the monitor's live heap is tens of KiB; the default GOGC
+// would let it grow to the 4 MiB minimum goal before collecting.
+func heapGoals() {
+	debug.SetGCPercent(25)
+	debug.SetMemoryLimit(8 << 20)
 }
 
 // runResumed continues the monitor from a handover (see server.Resume).
@@ -231,7 +252,7 @@ func runResumed(podID, stateDir, level string, maxLogLine int, kern *kernel.Feat
 	return serve(srv, l, stateDir, log)
 }
 
-func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, rt *runtimeFlags, sw switchOptions, ready *os.File) int {
+func run(podID, stateDir, level string, maxLogLine int, executor server.Executor, attach func(*server.Server), sw switchOptions, ready *os.File) int {
 	fail := func(format string, args ...any) int {
 		msg := fmt.Sprintf(format, args...)
 		fmt.Fprintln(ready, msg)
@@ -262,7 +283,6 @@ func run(podID, stateDir, level string, maxLogLine int, kern *kernel.Features, r
 	// The monitor must outlive a terminal or a ^C aimed at crid.
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 
-	executor, attach := rt.executor(newExecutor(kern))
 	srv := server.New(sw.config(server.Config{
 		PodID: podID, StateDir: stateDir, Executor: executor, Logger: log, MaxLogLine: maxLogLine,
 	}))

@@ -87,7 +87,13 @@ func newDaemon(cfg config.Config, log *slog.Logger) (_ *daemon, err error) {
 	d.appArmor = setupAppArmor(context.Background(), log)
 	features := runtimeFeatures(kern)
 	handlers, runtimes := runtimeHandlers(cfg, features, log)
-	deps := wire.Deps(d.images, d.network, wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed, Runtimes: runtimes, Idle: time.Duration(cfg.MonitorIdleSwitch)})
+	monOpts := wire.MonitorOptions{Binary: monitorPath, LogLevel: cfg.LogLevel, Cgroups: cgroups.HostTree(), Kernel: probed, Runtimes: runtimes, Idle: time.Duration(cfg.MonitorIdleSwitch)}
+	if cfg.MonitorSpares > 0 {
+		// Started now, beside recovery: the first pod finds one ready.
+		monOpts.Spares = wire.NewSpares(monOpts, cfg.MonitorSpares, log)
+		d.closers = append(d.closers, monOpts.Spares.Close)
+	}
+	deps := wire.Deps(d.images, d.network, monOpts)
 	cdi := wire.NewCDI(cfg.CDISpecDirs)
 	deps.Devices = cdi
 	var nri *wire.NRI

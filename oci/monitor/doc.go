@@ -2,7 +2,9 @@
 // pod, that is the parent of the pod's containers (cmd/crid-monitor, server in
 // oci/monitor/server, wire protocol and on-disk layout in oci/monitor/api).
 //
-// The monitor is started by Start, lives in its own session as a child
+// The monitor is started by Start, or started ahead as a Spare that the pod adopts
+// (Spares keeps them, daemon-wide options only: the pod's id and state dir come at
+// the adoption), lives in its own session as a child
 // subreaper, and outlives crid: after a restart crid calls Connect and learns of
 // the exits it missed from List/State and from Events, which replays every
 // recorded exit on each (re)connection. A monitor that was itself killed is seen

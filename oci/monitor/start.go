@@ -77,16 +77,26 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 	if c, err := Connect(ctx, opts.StateDir); err == nil {
 		return c, nil
 	}
-	level := opts.LogLevel
-	if level == "" {
-		level = "info"
-	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	args := []string{"monitor", opts.PodID, "--state-dir", opts.StateDir, "--log-level", level}
+	args := append([]string{"monitor", opts.PodID, "--state-dir", opts.StateDir}, monitorArgs(opts)...)
+	if err := launch(opts.Binary, args, w, r); err != nil {
+		return nil, fmt.Errorf("monitor for pod %s: %w", opts.PodID, err)
+	}
+	return awaitReady(ctx, r, opts.PodID, opts.StateDir)
+}
+
+// monitorArgs are the options on a monitor's command line that are not its pod's: a
+// spare is started with them.
+func monitorArgs(opts StartOptions) []string {
+	level := opts.LogLevel
+	if level == "" {
+		level = "info"
+	}
+	args := []string{"--log-level", level}
 	if opts.MaxLogLine > 0 {
 		args = append(args, "--max-log-line", strconv.Itoa(opts.MaxLogLine))
 	}
@@ -106,22 +116,34 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 			args = append(args, "--runtime-arg="+a) // "=": an argument may start with "-"
 		}
 	}
-	cmd := exec.Command(opts.Binary, args...)
-	cmd.ExtraFiles = []*os.File{w} // fd 3: the readiness pipe
+	return args
+}
+
+// launch starts crid-monitor with args and fd3 as its fd 3 (closed here once the child
+// has it) and reaps the launcher, which exits as soon as the monitor is detached. If
+// the launcher failed, its reason is read from back, the daemon's end of fd3.
+func launch(binary string, args []string, fd3, back *os.File) error {
+	cmd := exec.Command(binary, args...)
+	cmd.ExtraFiles = []*os.File{fd3}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
 	cmd.Env = monitorEnv
-	err = cmd.Start()
-	w.Close()
+	err := cmd.Start()
+	fd3.Close()
 	if err != nil {
-		return nil, fmt.Errorf("monitor for pod %s: %w", opts.PodID, err)
+		return err
 	}
 	if err := cmd.Wait(); err != nil {
-		// The launcher failed before starting the monitor: its reason is on the pipe.
-		b, _ := io.ReadAll(io.LimitReader(r, 4096))
-		return nil, fmt.Errorf("monitor for pod %s: launcher: %v: %s: %w", opts.PodID, err, strings.TrimSpace(string(b)), errdefs.ErrUnavailable)
+		b, _ := io.ReadAll(io.LimitReader(back, 4096))
+		return fmt.Errorf("launcher: %v: %s: %w", err, strings.TrimSpace(string(b)), errdefs.ErrUnavailable)
 	}
+	return nil
+}
 
+// awaitReady reads the monitor's answer on r to its end and connects to the monitor
+// if it is "ok". r is closed if ctx ends first: the monitor's write then fails and it
+// exits.
+func awaitReady(ctx context.Context, r *os.File, podID, stateDir string) (*Client, error) {
 	// The monitor writes "ok" or why it failed, then closes the pipe.
 	type result struct {
 		msg string
@@ -135,25 +157,25 @@ func Start(ctx context.Context, opts StartOptions) (*Client, error) {
 	select {
 	case res := <-ready:
 		if res.err != nil {
-			return nil, fmt.Errorf("monitor for pod %s: %w", opts.PodID, res.err)
+			return nil, fmt.Errorf("monitor for pod %s: %w", podID, res.err)
 		}
 		if res.msg != "ok" {
 			if res.msg == "" {
-				res.msg = "exited before it was ready (see " + opts.StateDir + "/monitor/log)"
+				res.msg = "exited before it was ready (see " + stateDir + "/monitor/log)"
 			}
-			return nil, fmt.Errorf("monitor for pod %s: %s: %w", opts.PodID, res.msg, errdefs.ErrUnavailable)
+			return nil, fmt.Errorf("monitor for pod %s: %s: %w", podID, res.msg, errdefs.ErrUnavailable)
 		}
 	case <-ctx.Done():
 		// Closing our end makes the monitor's readiness write fail: it exits.
 		r.Close()
-		return nil, fmt.Errorf("monitor for pod %s: %w", opts.PodID, ctx.Err())
+		return nil, fmt.Errorf("monitor for pod %s: %w", podID, ctx.Err())
 	}
 	// "ok" is the monitor's proof that it answers: it is written once the socket
 	// listens and the server is made. No List to prove it again, as Connect does for
 	// a monitor found after a restart: one round trip less on RunPodSandbox's
 	// critical path (about 7 ms at load 15 on two vCPUs). A monitor that dies after
 	// its "ok" fails the first call instead.
-	c := newClient(opts.StateDir)
+	c := newClient(stateDir)
 	go c.watchEvents()
 	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"log/slog"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +40,30 @@ type MonitorOptions struct {
 	Runtimes map[string]monitor.Runtime
 	// Idle is how long a monitor idles before it hands the pod to its C body (0: never).
 	Idle time.Duration
+	// Spares, if set (NewSpares), are monitors started ahead that pods of the built-in
+	// executor adopt; nil starts each pod's monitor.
+	Spares *monitor.Spares
+}
+
+// NewSpares keeps n spare monitors of o ready for pods of the built-in executor; the
+// caller closes it when the daemon stops.
+func NewSpares(o MonitorOptions, n int, log *slog.Logger) *monitor.Spares {
+	return monitor.NewSpares(o.startOptions("", "", ""), n, log)
+}
+
+// startOptions are how the monitor of a pod of handler is started.
+func (o MonitorOptions) startOptions(podID, stateDir, handler string) monitor.StartOptions {
+	opts := monitor.StartOptions{PodID: podID, StateDir: stateDir, Binary: o.Binary, LogLevel: o.LogLevel}
+	if rt, ok := o.Runtimes[handler]; ok {
+		opts.Runtime = &rt
+	} else {
+		opts.Idle = o.Idle // an external runtime's pod never switches
+	}
+	if k := o.Kernel; k != nil {
+		opts.Overlay, opts.IDMappedOverlay = k.Overlay, k.IDMappedOverlay
+		opts.NoMountSetattr, opts.NoCloseRangeCloexec = !k.MountSetattr, !k.CloseRangeCloexec
+	}
+	return opts
 }
 
 // Deps returns the sandbox's dependencies over the real services.
@@ -129,17 +154,12 @@ func cniPod(p sandbox.NetPod) cni.Pod {
 type Runtime struct{ Opts MonitorOptions }
 
 func (r Runtime) Start(ctx context.Context, podID, stateDir, handler string) (sandbox.Monitor, error) {
-	opts := monitor.StartOptions{PodID: podID, StateDir: stateDir, Binary: r.Opts.Binary, LogLevel: r.Opts.LogLevel}
-	if rt, ok := r.Opts.Runtimes[handler]; ok {
-		opts.Runtime = &rt
-	} else {
-		opts.Idle = r.Opts.Idle // an external runtime's pod never switches
+	opts := r.Opts.startOptions(podID, stateDir, handler)
+	start := monitor.Start
+	if r.Opts.Spares != nil && opts.Runtime == nil {
+		start = r.Opts.Spares.Start
 	}
-	if k := r.Opts.Kernel; k != nil {
-		opts.Overlay, opts.IDMappedOverlay = k.Overlay, k.IDMappedOverlay
-		opts.NoMountSetattr, opts.NoCloseRangeCloexec = !k.MountSetattr, !k.CloseRangeCloexec
-	}
-	c, err := monitor.Start(ctx, opts)
+	c, err := start(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
