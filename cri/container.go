@@ -77,23 +77,14 @@ func fromContainerState(s runtimeapi.ContainerState) sandbox.ContainerState {
 
 // ListContainers lists containers from memory.
 func (s *Server) ListContainers(_ context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
-	cs := s.Sandbox.Containers(containerFilter(req.GetFilter()))
-	out := make([]*runtimeapi.Container, len(cs))
-	for i, c := range cs {
-		out[i] = toContainer(c)
-	}
-	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+	return &runtimeapi.ListContainersResponse{Containers: toContainers(s.Sandbox.Containers(containerFilter(req.GetFilter())))}, nil
 }
 
 // StreamContainers is ListContainers in chunks.
 func (s *Server) StreamContainers(req *runtimeapi.StreamContainersRequest, stream runtimeapi.RuntimeService_StreamContainersServer) error {
 	cs := s.Sandbox.Containers(containerFilter(req.GetFilter()))
 	return sendChunks(len(cs), func(lo, hi int) error {
-		resp := &runtimeapi.StreamContainersResponse{}
-		for _, c := range cs[lo:hi] {
-			resp.Containers = append(resp.Containers, toContainer(c))
-		}
-		return stream.Send(resp)
+		return stream.Send(&runtimeapi.StreamContainersResponse{Containers: toContainers(cs[lo:hi])})
 	})
 }
 

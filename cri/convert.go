@@ -22,11 +22,20 @@ func podState(s sandbox.PodState) runtimeapi.PodSandboxState {
 	return runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 }
 
-func toPodSandbox(p *sandbox.Pod) *runtimeapi.PodSandbox {
-	return &runtimeapi.PodSandbox{
-		Id: p.ID, Metadata: p.Config.GetMetadata(), State: podState(p.State), CreatedAt: nanos(p.CreatedAt),
-		Labels: p.Config.GetLabels(), Annotations: p.Config.GetAnnotations(), RuntimeHandler: p.RuntimeHandler,
+// toPodSandboxes maps pods to one list answer's messages, all cut from one slice: a
+// message allocated per pod was a fifth of the daemon's allocations per ListPodSandbox
+// (the rest is protobuf's marshalling of the label and annotation maps).
+func toPodSandboxes(pods []*sandbox.Pod) []*runtimeapi.PodSandbox {
+	msgs := make([]runtimeapi.PodSandbox, len(pods))
+	out := make([]*runtimeapi.PodSandbox, len(pods))
+	for i, p := range pods {
+		msgs[i] = runtimeapi.PodSandbox{
+			Id: p.ID, Metadata: p.Config.GetMetadata(), State: podState(p.State), CreatedAt: nanos(p.CreatedAt),
+			Labels: p.Config.GetLabels(), Annotations: p.Config.GetAnnotations(), RuntimeHandler: p.RuntimeHandler,
+		}
+		out[i] = &msgs[i]
 	}
+	return out
 }
 
 func toPodStatus(p *sandbox.Pod) *runtimeapi.PodSandboxStatus {
@@ -72,18 +81,34 @@ func containerState(s sandbox.ContainerState) runtimeapi.ContainerState {
 }
 
 func imageSpec(c *sandbox.Container) *runtimeapi.ImageSpec {
-	return &runtimeapi.ImageSpec{
+	spec := &runtimeapi.ImageSpec{}
+	fillImageSpec(spec, c)
+	return spec
+}
+
+func fillImageSpec(spec *runtimeapi.ImageSpec, c *sandbox.Container) {
+	*spec = runtimeapi.ImageSpec{
 		Image: c.Image.Spec, Annotations: c.Config.GetImage().GetAnnotations(),
 		UserSpecifiedImage: c.Image.Spec, RuntimeHandler: c.Config.GetImage().GetRuntimeHandler(),
 	}
 }
 
-func toContainer(c *sandbox.Container) *runtimeapi.Container {
-	return &runtimeapi.Container{
-		Id: c.ID, PodSandboxId: c.PodID, Metadata: c.Config.GetMetadata(), Image: imageSpec(c),
-		ImageRef: c.Image.Ref, ImageId: c.Image.ID, State: containerState(c.State), CreatedAt: nanos(c.CreatedAt),
-		Labels: c.Config.GetLabels(), Annotations: c.Config.GetAnnotations(),
+// toContainers maps ctrs to one list answer's messages, cut from two slices (containers and
+// their image specs) as toPodSandboxes does.
+func toContainers(ctrs []*sandbox.Container) []*runtimeapi.Container {
+	msgs := make([]runtimeapi.Container, len(ctrs))
+	images := make([]runtimeapi.ImageSpec, len(ctrs))
+	out := make([]*runtimeapi.Container, len(ctrs))
+	for i, c := range ctrs {
+		fillImageSpec(&images[i], c)
+		msgs[i] = runtimeapi.Container{
+			Id: c.ID, PodSandboxId: c.PodID, Metadata: c.Config.GetMetadata(), Image: &images[i],
+			ImageRef: c.Image.Ref, ImageId: c.Image.ID, State: containerState(c.State), CreatedAt: nanos(c.CreatedAt),
+			Labels: c.Config.GetLabels(), Annotations: c.Config.GetAnnotations(),
+		}
+		out[i] = &msgs[i]
 	}
+	return out
 }
 
 func unixNanosOrZero(t interface {

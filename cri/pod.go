@@ -80,23 +80,14 @@ func podFilter(f *runtimeapi.PodSandboxFilter) sandbox.PodFilter {
 
 // ListPodSandbox lists pods from memory.
 func (s *Server) ListPodSandbox(_ context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
-	pods := s.Sandbox.Pods(podFilter(req.GetFilter()))
-	out := make([]*runtimeapi.PodSandbox, len(pods))
-	for i, p := range pods {
-		out[i] = toPodSandbox(p)
-	}
-	return &runtimeapi.ListPodSandboxResponse{Items: out}, nil
+	return &runtimeapi.ListPodSandboxResponse{Items: toPodSandboxes(s.Sandbox.Pods(podFilter(req.GetFilter())))}, nil
 }
 
 // StreamPodSandboxes is ListPodSandbox in chunks, each pod in exactly one.
 func (s *Server) StreamPodSandboxes(req *runtimeapi.StreamPodSandboxesRequest, stream runtimeapi.RuntimeService_StreamPodSandboxesServer) error {
 	pods := s.Sandbox.Pods(podFilter(req.GetFilter()))
 	return sendChunks(len(pods), func(lo, hi int) error {
-		resp := &runtimeapi.StreamPodSandboxesResponse{}
-		for _, p := range pods[lo:hi] {
-			resp.PodSandboxes = append(resp.PodSandboxes, toPodSandbox(p))
-		}
-		return stream.Send(resp)
+		return stream.Send(&runtimeapi.StreamPodSandboxesResponse{PodSandboxes: toPodSandboxes(pods[lo:hi])})
 	})
 }
 
