@@ -519,17 +519,19 @@ func (b *bench) measureLists(r *Result, pods []podIDs, prefix string) error {
 			return err
 		}},
 	}
+	rqs := newRunQueues(b.daemonPid)
+	defer rqs.close()
 	for _, c := range calls {
 		name := fmt.Sprintf("%s%s (%d pods)", prefix, c.name, len(pods))
 		sp := &Split{ServerP50: -1, ServerP99: -1}
 		before := b.scrape()
 		for i := range b.o.iterations {
 			ctx, cancel := b.ctx()
-			rq := watchRunQueue(b.daemonPid)
+			rq := rqs.watch()
 			t0 := time.Now()
 			err := c.call(ctx, i)
 			el := time.Since(t0)
-			rq.since(sp, b.daemonPid)
+			rqs.since(rq, sp)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)

@@ -30,57 +30,44 @@ type Split struct {
 	BenchRunQueue  []float64 `json:"bench_run_queue_ms,omitempty"`
 }
 
-// runQueueNs is the time the threads of pid have spent runnable but not running, summed
-// (schedstat's second field, ns); ok is false where the kernel has no schedstat.
-func runQueueNs(pid int) (ns int64, ok bool) {
-	dir := fmt.Sprintf("/proc/%d/task", pid)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, false
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
-		if err != nil {
-			continue // a thread that just ended
-		}
-		f := strings.Fields(string(b))
-		if len(f) < 2 {
-			continue
-		}
-		v, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil {
-			continue
-		}
-		ns, ok = ns+v, true
-	}
-	return ns, ok
-}
-
-// runQueueWatch reads the run-queue time of the daemon and of this process around a call.
+// runQueueWatch is the run-queue time of the daemon and of the bench before a call.
 type runQueueWatch struct {
-	daemon, self int64
-	daemonOK     bool
-	selfOK       bool
+	daemon, self     int64
+	daemonOK, selfOK bool
 }
 
-func watchRunQueue(daemonPid int) runQueueWatch {
-	var w runQueueWatch
+// runQueues reads the run-queue time of the daemon's threads and the bench's own.
+type runQueues struct{ daemon, self *runQueue }
+
+func newRunQueues(daemonPid int) *runQueues {
+	q := &runQueues{self: newRunQueue(os.Getpid())}
 	if daemonPid > 0 {
-		w.daemon, w.daemonOK = runQueueNs(daemonPid)
+		q.daemon = newRunQueue(daemonPid)
 	}
-	w.self, w.selfOK = runQueueNs(os.Getpid())
+	return q
+}
+
+func (q *runQueues) watch() runQueueWatch {
+	var w runQueueWatch
+	w.daemon, w.daemonOK = q.daemon.ns()
+	w.self, w.selfOK = q.self.ns()
 	return w
 }
 
 // since adds the run-queue time of both since w to s.
-func (w runQueueWatch) since(s *Split, daemonPid int) {
-	now := watchRunQueue(daemonPid)
+func (q *runQueues) since(w runQueueWatch, s *Split) {
+	now := q.watch()
 	if w.daemonOK && now.daemonOK {
 		s.DaemonRunQueue = append(s.DaemonRunQueue, float64(max(now.daemon-w.daemon, 0))/1e6)
 	}
 	if w.selfOK && now.selfOK {
 		s.BenchRunQueue = append(s.BenchRunQueue, float64(max(now.self-w.self, 0))/1e6)
 	}
+}
+
+func (q *runQueues) close() {
+	q.daemon.close()
+	q.self.close()
 }
 
 // histogram is one method's cumulative bucket counts: upper bound (s) -> count.

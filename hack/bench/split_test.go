@@ -3,8 +3,11 @@ package main
 import (
 	"math"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 const metricsBefore = `# HELP crid_cri_request_duration_seconds Latency of CRI requests by method.
@@ -87,22 +90,86 @@ func TestRunQueueOfThisProcess(t *testing.T) {
 	if _, err := os.Stat("/proc/self/schedstat"); err != nil {
 		t.Skip("no schedstat in this kernel")
 	}
-	a, ok := runQueueNs(os.Getpid())
+	q := newRunQueue(os.Getpid())
+	defer q.close()
+	a, ok := q.ns()
 	if !ok {
 		t.Fatal("no run-queue figure for this process")
 	}
-	b, _ := runQueueNs(os.Getpid())
-	if b < a {
+	// Threads that start or end between two reads are followed: the files kept are those
+	// of the threads there are (retried: the Go runtime starts threads of its own).
+	keepsEvery := func(when string) {
+		t.Helper()
+		for range 50 {
+			if _, ok := q.ns(); ok && len(q.threads) == countThreads(t) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("%s: %d threads' files kept, %d threads", when, len(q.threads), countThreads(t))
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			<-stop
+		})
+	}
+	keepsEvery("3 locked threads started")
+	close(stop)
+	wg.Wait()
+	keepsEvery("3 locked threads ended")
+	b, _ := q.ns()
+	if b < a-int64(time.Second) { // an ended thread's wait leaves the sum; the rest only grows
 		t.Errorf("run-queue time went back: %d then %d", a, b)
 	}
-	if _, ok := runQueueNs(-1); ok {
+	if q := newRunQueue(-1); q != nil {
 		t.Error("a process that does not exist has a run-queue figure")
 	}
 	// A call watched with no daemon pid gets the bench's figure only.
 	var sp Split
-	watchRunQueue(0).since(&sp, 0)
+	rqs := newRunQueues(0)
+	defer rqs.close()
+	rqs.since(rqs.watch(), &sp)
 	if len(sp.DaemonRunQueue) != 0 || len(sp.BenchRunQueue) != 1 || sp.BenchRunQueue[0] < 0 {
 		t.Errorf("split %+v", sp)
+	}
+}
+
+func countThreads(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func TestStatThreads(t *testing.T) {
+	// A command name with spaces and a parenthesis: fields count from the last ')'.
+	line := "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 5 6 0 0 20 0 7 0 123 456 789"
+	if n, ok := statThreads([]byte(line)); !ok || n != 7 {
+		t.Errorf("statThreads = %d, %v; want 7", n, ok)
+	}
+	if got := string(field([]byte(" 12  345 6\n"), 1)); got != "345" {
+		t.Errorf("field 1 = %q", got)
+	}
+	if field([]byte("1 2"), 2) != nil {
+		t.Error("field past the end is not nil")
+	}
+}
+
+// BenchmarkRunQueueWatch: what the bench does around each timed call (the daemon's threads
+// and its own, before and after), here on this process twice.
+//
+//	go test -run '^$' -bench RunQueue -benchmem ./hack/bench/
+func BenchmarkRunQueueWatch(b *testing.B) {
+	rqs := newRunQueues(os.Getpid())
+	defer rqs.close()
+	var sp Split
+	b.ReportAllocs()
+	for range b.N {
+		rqs.since(rqs.watch(), &sp)
 	}
 }
 
