@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/crid-dev/crid/cgroups"
+	"github.com/crid-dev/crid/errdefs"
 	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
@@ -346,4 +348,25 @@ func TestSpareAdoptedSwitches(t *testing.T) {
 			t.Errorf("switched monitor's command line %q, want the pod's", got)
 		}
 	})
+}
+
+// TestSpareAdoptedCleanupAfterKill: an adopted spare killed with kill -9 is cleaned up
+// after as a started monitor is: its pid file names it, Cleanup kills its container and
+// removes its dir; its state dir is the pod's.
+func TestSpareAdoptedCleanupAfterKill(t *testing.T) {
+	c, _, stateDir := adoptSpare(t, StartOptions{Binary: spareBinary(t)})
+	pid := run(t, c, "c", "exec sleep 1000", CreateRequest{})
+	killMonitor(t, stateDir, syscall.SIGKILL)
+	if _, err := Connect(ctxT(t), stateDir); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("connect to a dead monitor: %v", err)
+	}
+	if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !isZombie(b) {
+		t.Errorf("container process %d survived Cleanup", pid)
+	}
+	if _, err := os.Stat(api.Dir(stateDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("monitor dir after Cleanup: %v", err)
+	}
 }
