@@ -19,12 +19,14 @@ import (
 // Cleanup removes what a dead monitor left behind in stateDir: it kills the
 // monitor if it still runs, then every recorded container process and the pod
 // infra (a pid is signalled only if /proc/<pid>/stat still shows the recorded
-// start time, so a reused pid is never killed), destroys their cgroups in tree
+// start time, so a reused pid is never killed, and only if the monitor's pid file is
+// of this boot: start times count from the boot), destroys their cgroups in tree
 // (the host's, cgroups.HostTree) and removes the monitor's directory.
 // Idempotent; the rest of stateDir is the caller's.
 func Cleanup(stateDir string, tree cgroups.Tree) error {
-	if pid, start, err := api.ReadPidFile(stateDir); err == nil {
-		killVerified(pid, start)
+	mon, boot := monitorBoot(stateDir)
+	if boot != otherBoot {
+		killVerified(mon.Pid, mon.StartTime)
 	}
 	ents, err := os.ReadDir(api.ContainersDir(stateDir))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -33,7 +35,7 @@ func Cleanup(stateDir string, tree cgroups.Tree) error {
 	var errs []error
 	for _, e := range ents {
 		dir := filepath.Join(api.ContainersDir(stateDir), e.Name())
-		if rec, err := api.ReadRecord(dir); err == nil && rec.Pid > 0 && rec.Status != api.StatusStopped {
+		if rec, err := api.ReadRecord(dir); err == nil && rec.Pid > 0 && rec.Status != api.StatusStopped && boot != otherBoot {
 			killVerified(rec.Pid, rec.StartTime)
 		}
 		specPath := filepath.Join(dir, "spec.json")
@@ -44,12 +46,12 @@ func Cleanup(stateDir string, tree cgroups.Tree) error {
 		var spec specs.Spec
 		if err == nil {
 			err = json.Unmarshal(b, &spec)
-			if err != nil && writtenBeforeBoot(specPath) {
+			if err != nil && boot.before(specPath) {
 				continue // cut short by the power loss that ended its processes too
 			}
 		}
 		if err == nil {
-			err = deleteFromRuntime(dir, e.Name(), &spec)
+			err = deleteFromRuntime(dir, e.Name(), &spec, boot)
 		}
 		// A spec without a cgroup put nothing in one (the monitor's own tests).
 		if err == nil && spec.Linux != nil && spec.Linux.CgroupsPath != "" {
@@ -73,11 +75,47 @@ func lostWithPower(b []byte) bool {
 	return len(bytes.Trim(b, "\x00")) == 0
 }
 
-// writtenBeforeBoot tells whether path was last written before the machine booted. A
-// state file is not synced (api.WriteFileAtomic), so a power loss can leave one of more
-// than a page cut short, not only empty: bad JSON from an earlier boot names processes
-// and cgroups that boot ended, while bad JSON written since is still an error.
-func writtenBeforeBoot(path string) bool {
+// stateBoot is what Cleanup knows of the boot the monitor's files were written in.
+type stateBoot int
+
+const (
+	unknownBoot stateBoot = iota // no pid file, or one from before crid recorded boots
+	thisBoot
+	otherBoot
+)
+
+// monitorBoot reads the pid file of the monitor in stateDir (zero if unreadable) and
+// tells its boot: that of every file in the monitor's dir, as no monitor outlives its
+// boot. A pid file a power loss emptied is of another boot.
+func monitorBoot(stateDir string) (api.PidFile, stateBoot) {
+	pf, err := api.LoadPidFile(stateDir)
+	switch {
+	case err != nil:
+		if b, err := os.ReadFile(api.PidPath(stateDir)); err == nil && lostWithPower(b) {
+			return api.PidFile{}, otherBoot
+		}
+		return api.PidFile{}, unknownBoot
+	case pf.BootID == "" || api.BootID() == "":
+		return pf, unknownBoot
+	case api.ThisBoot(pf.BootID):
+		return pf, thisBoot
+	}
+	return pf, otherBoot
+}
+
+// before tells whether the monitor's file at path was last written before the machine
+// booted. A state file is not synced (api.WriteFileAtomic), so a power loss can leave
+// one of more than a page cut short, not only empty: bad JSON from an earlier boot
+// names processes and cgroups that boot ended, while bad JSON written since is still
+// an error. The boot id decides; without one, the file's mtime against the boot time
+// (which a wall clock set since, or wrong in the last boot, can mislead).
+func (b stateBoot) before(path string) bool {
+	switch b {
+	case thisBoot:
+		return false
+	case otherBoot:
+		return true
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return false

@@ -20,7 +20,7 @@ import (
 // dir dir holds the runtime's record), what its dead monitor would have undone: the
 // runtime's state and cgroup (`delete --force`) and the rootfs mounted on the host.
 // A container of the built-in executor has no record: nothing to do.
-func deleteFromRuntime(dir, id string, spec *specs.Spec) error {
+func deleteFromRuntime(dir, id string, spec *specs.Spec, boot stateBoot) error {
 	if b, err := os.ReadFile(api.ExternalRuntimePath(dir)); err == nil && lostWithPower(b) {
 		return nil // the runtime's state (under /run) and the rootfs mount went with the machine
 	}
@@ -28,7 +28,7 @@ func deleteFromRuntime(dir, id string, spec *specs.Spec) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err != nil && writtenBeforeBoot(api.ExternalRuntimePath(dir)) {
+	if err != nil && boot.before(api.ExternalRuntimePath(dir)) {
 		return nil // cut short by the power loss: as above
 	}
 	if err != nil {

@@ -2,8 +2,10 @@ package monitor
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,17 +21,25 @@ import (
 // ever; a spec that is not JSON for any other reason is still an error.
 func TestCleanupAfterPowerLoss(t *testing.T) {
 	t.Parallel()
+	cut := []byte(`{"ociVersion":"1.2.0","linux":{"cgroupsP`)
 	for _, tc := range []struct {
 		name    string
 		content []byte
 		// beforeBoot dates the files before this boot: cut short by a power loss.
 		beforeBoot bool
-		wantErr    bool
+		// boot, when set, is the boot id of a whole pid file (a pid no process has): it
+		// decides which boot the bad JSON is of, whatever the files' dates.
+		boot    string
+		wantErr bool
 	}{
-		{"empty", nil, false, false},
-		{"zeros", make([]byte, 300), false, false},
-		{"not-json", []byte(`{"ociVersion":"1.2.0","linux":{"cgroupsP`), false, true},
-		{"cut-short-before-boot", []byte(`{"ociVersion":"1.2.0","linux":{"cgroupsP`), true, false},
+		{"empty", nil, false, "", false},
+		{"zeros", make([]byte, 300), false, "", false},
+		{"not-json", cut, false, "", true},
+		{"cut-short-before-boot", cut, true, "", false},
+		// The last boot's clock was ahead, or this boot's was set back since.
+		{"cut-short-other-boot", cut, false, otherBootID, false},
+		// This boot's clock was set forward since the files were written.
+		{"not-json-this-boot", cut, true, api.BootID(), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -55,6 +65,11 @@ func TestCleanupAfterPowerLoss(t *testing.T) {
 			if err := os.WriteFile(api.ExternalRuntimePath(ext), tc.content, 0o600); err != nil {
 				t.Fatal(err)
 			}
+			if tc.boot != "" {
+				if err := os.WriteFile(api.PidPath(stateDir), []byte(fmt.Sprintf("%d 1 %s\n", noPid, tc.boot)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if tc.beforeBoot {
 				for _, p := range []string{filepath.Join(dir, "spec.json"), api.ExternalRuntimePath(ext)} {
 					if err := os.Chtimes(p, time.Unix(86400, 0), time.Unix(86400, 0)); err != nil {
@@ -77,4 +92,89 @@ func TestCleanupAfterPowerLoss(t *testing.T) {
 			}
 		})
 	}
+}
+
+// otherBootID is a boot id no boot has; noPid a pid no process has (above Linux's
+// PID_MAX_LIMIT).
+const (
+	otherBootID = "00000000-0000-0000-0000-000000000000"
+	noPid       = 1<<22 + 100
+)
+
+// TestCleanupOtherBoot: a state dir off tmpfs outlives a reboot. Its monitor's and its
+// containers' pids and start times, recorded in the last boot, may be those of live
+// processes of this boot: Cleanup kills none of them and removes the dir. Records of
+// this boot, and old ones without a boot id (taken as this boot's), are killed.
+func TestCleanupOtherBoot(t *testing.T) {
+	t.Parallel()
+	if api.BootID() == "" {
+		t.Skip("no boot id")
+	}
+	for _, tc := range []struct {
+		name, boot string
+		wantKilled bool
+	}{
+		{"other-boot", otherBootID, false},
+		{"this-boot", api.BootID(), true},
+		{"no-boot-id", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			stateDir := t.TempDir()
+			// Live processes of this boot in the monitor's and a container init's record.
+			mon, monStart := sleeper(t)
+			init, initStart := sleeper(t)
+			dir := api.ContainerDir(stateDir, "c")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			line := fmt.Sprintf("%d %d %s", mon, monStart, tc.boot)
+			if err := os.WriteFile(api.PidPath(stateDir), []byte(line+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			rec := &api.Record{State: api.State{ID: "c", Pid: init, Status: api.StatusRunning}, StartTime: initStart}
+			if err := api.WriteRecord(dir, rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "spec.json"), []byte(`{"ociVersion":"1.2.0"}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
+				t.Fatal(err)
+			}
+			// killVerified returns once a killed process is a zombie (they are this
+			// test's children, not reaped until its cleanup).
+			for _, p := range []struct {
+				what  string
+				pid   int
+				start uint64
+			}{{"the monitor's", mon, monStart}, {"the container init's", init, initStart}} {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+				if killed := err != nil || isZombie(b); killed != tc.wantKilled {
+					t.Errorf("pid file %q: %s pid %d killed %v, want %v", line, p.what, p.pid, killed, tc.wantKilled)
+				}
+			}
+			if _, err := os.Stat(api.Dir(stateDir)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("monitor dir left: %v", err)
+			}
+		})
+	}
+}
+
+// sleeper starts a process that runs until the test ends and returns its pid and start time.
+func sleeper(t *testing.T) (int, uint64) {
+	t.Helper()
+	cmd := exec.Command("sleep", "1000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // "signal: killed"
+	})
+	start, err := api.ProcStartTime(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid, start
 }

@@ -32,9 +32,10 @@
 //     their cgroups and is exiting; it removes its directory (api.Dir).
 //
 // Files, in the monitor's own 0700 directory <StateDir>/monitor (see package api):
-// sock (the socket), pid ("<pid> <start time>"), log (the monitor's own log) and
-// containers/<id>/{state.json,spec.json,exec/}; state.json is rewritten atomically
-// (temp file, fsync, rename, fsync of the dir) on create, start and exit.
+// sock (the socket), pid ("<pid> <start time> <boot id>"), log (the monitor's own
+// log) and containers/<id>/{state.json,spec.json,exec/}; state.json is rewritten
+// atomically (temp file, rename; not synced: api.WriteFileAtomic) on create, start
+// and exit.
 //
 // The monitor stays in the cgroup of the process that started it: a crid run by
 // systemd needs KillMode=process (as containerd's unit), or stopping crid kills

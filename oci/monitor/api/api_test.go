@@ -163,3 +163,35 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+// TestPidFileBoot: the pid file records the boot; one of another boot names no
+// process, and one from before boots were recorded is taken as this boot's.
+func TestPidFileBoot(t *testing.T) {
+	if BootID() == "" {
+		t.Skip("no boot id")
+	}
+	stateDir := t.TempDir()
+	if err := os.MkdirAll(Dir(stateDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := WritePidFile(stateDir, os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	start, _ := ProcStartTime(os.Getpid())
+	if pf, err := LoadPidFile(stateDir); err != nil || pf != (PidFile{os.Getpid(), start, BootID()}) {
+		t.Errorf("pid file %+v %v, want pid %d start %d boot %s", pf, err, os.Getpid(), start, BootID())
+	}
+	for content, want := range map[string]error{
+		"12 34\n":                  nil,
+		"12 34 " + BootID() + "\n": nil,
+		"12 34 00000000-0000-0000-0000-000000000000\n": ErrOtherBoot,
+	} {
+		if err := os.WriteFile(PidPath(stateDir), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pid, st, err := ReadPidFile(stateDir)
+		if !errors.Is(err, want) || (want == nil && (pid != 12 || st != 34)) {
+			t.Errorf("pid file %q: %d %d %v, want 12 34 %v", content, pid, st, err, want)
+		}
+	}
+}

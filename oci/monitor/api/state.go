@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,23 +107,66 @@ func ProcStartTime(pid int) (uint64, error) {
 	return strconv.ParseUint(f[19], 10, 64)
 }
 
-// WritePidFile records the monitor's pid and start time.
+// ErrOtherBoot is a pid file written before the machine last booted: the process it
+// recorded is gone, and its pid and start time may name a process of this boot.
+var ErrOtherBoot = errors.New("written before the last boot")
+
+// PidFile is the monitor's pid file.
+type PidFile struct {
+	Pid       int
+	StartTime uint64 // as ProcStartTime
+	// BootID is the boot the monitor ran in (BootID); "" in a pid file from before crid
+	// recorded it.
+	BootID string
+}
+
+// WritePidFile records the monitor's pid, start time and boot.
 func WritePidFile(stateDir string, pid int) error {
 	st, err := ProcStartTime(pid)
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(PidPath(stateDir), []byte(fmt.Sprintf("%d %d\n", pid, st)), 0o600)
+	line := fmt.Sprintf("%d %d", pid, st)
+	if boot := BootID(); boot != "" {
+		line += " " + boot
+	}
+	return WriteFileAtomic(PidPath(stateDir), []byte(line+"\n"), 0o600)
 }
 
-// ReadPidFile returns the monitor's pid and start time.
-func ReadPidFile(stateDir string) (pid int, start uint64, err error) {
+// LoadPidFile returns the monitor's pid file as written, whatever its boot.
+func LoadPidFile(stateDir string) (PidFile, error) {
 	b, err := os.ReadFile(PidPath(stateDir))
+	if err != nil {
+		return PidFile{}, err
+	}
+	var pf PidFile
+	f := strings.Fields(string(b))
+	if len(f) == 2 || len(f) == 3 {
+		pf.Pid, err = strconv.Atoi(f[0])
+		if err == nil {
+			pf.StartTime, err = strconv.ParseUint(f[1], 10, 64)
+		}
+		if len(f) == 3 {
+			pf.BootID = f[2]
+		}
+	} else {
+		err = fmt.Errorf("%d fields, want 2 or 3", len(f))
+	}
+	if err != nil {
+		return PidFile{}, fmt.Errorf("%s: %w", PidPath(stateDir), err)
+	}
+	return pf, nil
+}
+
+// ReadPidFile returns the monitor's pid and start time. A pid file of another boot
+// names no process: ErrOtherBoot.
+func ReadPidFile(stateDir string) (pid int, start uint64, err error) {
+	pf, err := LoadPidFile(stateDir)
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &start); err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", PidPath(stateDir), err)
+	if !ThisBoot(pf.BootID) {
+		return 0, 0, fmt.Errorf("%s: %w", PidPath(stateDir), ErrOtherBoot)
 	}
-	return pid, start, nil
+	return pf.Pid, pf.StartTime, nil
 }
