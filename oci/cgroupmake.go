@@ -18,8 +18,16 @@ type cgroupMaking struct {
 	err  error
 }
 
+// cgroupMakingStarted, when set (by a test that does not run in parallel), is given
+// each cgroup being made: the test can wait until the making is over, after which no
+// directory of it can appear, before it looks whether one was left.
+var cgroupMakingStarted func(path string, m *cgroupMaking)
+
 func makeCgroup(tree cgroups.Tree, path string, r *specs.LinuxResources) *cgroupMaking {
 	m := &cgroupMaking{done: make(chan struct{})}
+	if cgroupMakingStarted != nil {
+		cgroupMakingStarted(path, m)
+	}
 	run := func() {
 		defer close(m.done)
 		m.cg, m.err = tree.New(path, r)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -44,17 +43,27 @@ func TestUserNamespaceRefusedWithoutKernelSupport(t *testing.T) {
 	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 	spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	spec.Linux.GIDMappings = spec.Linux.UIDMappings
+	p, _ := cgPath(spec)
+	// On v1 the cgroup is made in the background (cgroupMaking): a refusal waits for
+	// it before destroying it, or it would be made after its destroy, as late as the
+	// load makes the goroutine. Once the making is over, what is left stays.
+	var making *cgroupMaking
+	cgroupMakingStarted = func(path string, m *cgroupMaking) {
+		if path == p {
+			making = m
+		}
+	}
+	defer func() { cgroupMakingStarted = nil }()
 	_, err := Create(t.Context(), CreateOptions{Cgroups: hostTree, ID: "t" + randID(), StateDir: tmpDir(t), Spec: spec, Rootfs: rootfs, Kernel: kernel510()})
 	if err == nil || !strings.Contains(err.Error(), "user namespaces are not supported") {
 		t.Fatalf("create in a user namespace on 5.10: %v", err)
 	}
-	p, _ := cgPath(spec)
 	if d := hostTree.Dirs(p); len(d) != 0 {
 		t.Errorf("cgroups left after the refusal: %v", d)
 	}
-	// On v1 the cgroup is made in the background (cgroupMaking): a refusal waits for
-	// it before destroying it, or it would be made after its destroy, a little later.
-	time.Sleep(300 * time.Millisecond)
+	if making != nil {
+		_, _ = making.wait()
+	}
 	if d := hostTree.Dirs(p); len(d) != 0 {
 		t.Errorf("cgroups made after the refusal destroyed them: %v", d)
 	}
