@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -210,16 +211,31 @@ func TestSpareHelperDaemon(t *testing.T) {
 }
 
 // TestSparesFallBack: Spares.Start falls back to starting the pod's monitor when the
-// ready spare died (kill -9 before its adoption) or its adoption fails (a stand-in
-// spare that reads the adoption and exits without its "ok").
+// ready spare died (kill -9 before its adoption: the pool drops it without trying it)
+// or its adoption fails (a stand-in spare that reads the adoption and exits without its
+// "ok"). The pool's log tells the two paths apart: only a failed adoption warns.
 func TestSparesFallBack(t *testing.T) {
+	const adoptionFailed = "adopting a spare monitor failed"
 	t.Run("dead", func(t *testing.T) {
 		bin := spareBinary(t)
-		p := NewSpares(StartOptions{Binary: bin}, 1, nil)
+		var log syncBuffer
+		p := NewSpares(StartOptions{Binary: bin}, 1, slog.New(slog.NewTextHandler(&log, nil)))
 		defer p.Close()
-		syscall.Kill(waitSpare(t, bin), syscall.SIGKILL)
-		time.Sleep(100 * time.Millisecond) // reaped by init or our subreaper
+		pid := waitSpare(t, bin)
+		spare := waitReadySpare(t, p)
+		syscall.Kill(pid, syscall.SIGKILL)
+		// Dead once its end of the socket is closed, which its exit does.
+		deadline := time.Now().Add(10 * time.Second)
+		for spare.Alive() {
+			if time.Now().After(deadline) {
+				t.Fatalf("spare %d still alive 10s after SIGKILL", pid)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		startFromSpares(t, p, StartOptions{Binary: bin})
+		if strings.Contains(log.String(), adoptionFailed) {
+			t.Errorf("the dead spare was adopted, not dropped: %s", log.String())
+		}
 	})
 	t.Run("adoption-fails", func(t *testing.T) {
 		bin := filepath.Join(t.TempDir(), "spare-says-nothing")
@@ -227,17 +243,36 @@ func TestSparesFallBack(t *testing.T) {
 		if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		p := NewSpares(StartOptions{Binary: bin}, 1, nil)
+		var log syncBuffer
+		p := NewSpares(StartOptions{Binary: bin}, 1, slog.New(slog.NewTextHandler(&log, nil)))
 		defer p.Close()
-		deadline := time.Now().Add(10 * time.Second)
-		for p.readyCount() == 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if p.readyCount() == 0 {
-			t.Fatal("no spare ready")
-		}
+		waitReadySpare(t, p)
 		startFromSpares(t, p, StartOptions{Binary: bin})
+		if !strings.Contains(log.String(), adoptionFailed) {
+			t.Errorf("no failed adoption logged: %q", log.String())
+		}
 	})
+}
+
+// waitReadySpare fails unless p has a ready spare within 10 s, and returns it.
+func waitReadySpare(t *testing.T, p *Spares) *Spare {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		var s *Spare
+		if len(p.ready) > 0 {
+			s = p.ready[0]
+		}
+		p.mu.Unlock()
+		if s != nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no spare ready after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // startFromSpares starts a pod's monitor from p and checks it runs a container.
@@ -294,10 +329,7 @@ func TestSparesConcurrent(t *testing.T) {
 		pids[pid] = true
 	}
 	// A retried RunPodSandbox: the pod's monitor answers, the spare stays.
-	deadline := time.Now().Add(10 * time.Second)
-	for p.readyCount() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitReadySpare(t, p)
 	c, err := p.Start(ctxT(t), StartOptions{Binary: bin, PodID: "pod0", StateDir: dirs[0]})
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +339,7 @@ func TestSparesConcurrent(t *testing.T) {
 		t.Errorf("a retried start replaced the pod's monitor: pid %d", pid)
 	}
 	p.Close()
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var others []int
 		for pid := range processesOf(t, bin) {
