@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
 // state records everything up made on the host, written before each thing is made, so that
@@ -29,13 +31,15 @@ type state struct {
 	Registry        string   `json:"registry"`
 }
 
-// proc is a process up started, identified by pid and start time so that down never
-// signals a process that reused the pid.
+// proc is a process up started, identified by pid, start time and boot so that down
+// never signals a process that reused the pid: the state dir outlives a reboot, and a
+// pid with its start time (clock ticks since boot) can name a process of the next boot.
 type proc struct {
 	Name    string   `json:"name"`
 	Node    int      `json:"node,omitempty"`
 	Pid     int      `json:"pid"`
-	Started string   `json:"started"` // field 22 of /proc/<pid>/stat
+	Started string   `json:"started"`        // field 22 of /proc/<pid>/stat
+	Boot    string   `json:"boot,omitempty"` // api.BootID; "" in a state from before it was recorded
 	Log     string   `json:"log"`
 	Argv    []string `json:"argv"`
 	// Socket is a crid's CRI socket, for down to remove its pods.
@@ -86,7 +90,7 @@ func (s *state) start(c *config, name string, node int, argv []string, env []str
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := proc{Name: name, Node: node, Pid: cmd.Process.Pid, Started: startTime(cmd.Process.Pid), Log: log, Argv: argv}
+	p := proc{Name: name, Node: node, Pid: cmd.Process.Pid, Started: startTime(cmd.Process.Pid), Boot: api.BootID(), Log: log, Argv: argv}
 	// Reap it in the background: while up runs, an exited child must not linger as a
 	// zombie that alive() would still see.
 	go func() { _ = cmd.Wait() }()
@@ -134,8 +138,11 @@ func startTime(pid int) string {
 	return f[19]
 }
 
-// alive reports whether p still runs (not a zombie, same start time).
+// alive reports whether p still runs (same boot, same start time, not a zombie).
 func (p *proc) alive() bool {
+	if !api.ThisBoot(p.Boot) {
+		return false
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
 	if err != nil || startTime(p.Pid) != p.Started {
 		return false
