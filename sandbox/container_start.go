@@ -55,6 +55,7 @@ func (m *Manager) startContainer(ctx context.Context, e *ctrEntry) error {
 		return true
 	})
 	if err == nil {
+		m.openCgroup(e.snap.Load())
 		m.nriContainerEvent(ctx, "PostStartContainer", e.snap.Load(), NRI.ContainerStarted)
 	}
 	return err

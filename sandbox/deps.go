@@ -154,6 +154,9 @@ type Cgroups interface {
 	// Usage reads only what the CRI stats messages carry (CPU, memory, swap, pids,
 	// pressure), cheaply: kubelet asks for every container every few seconds.
 	Usage(cgroupsPath string) (*CgroupStats, error)
+	// Open opens what Usage keeps for the cgroup (its files), so that the first Usage
+	// costs reads only: the container has just started.
+	Open(cgroupsPath string)
 	// Forget lets go of what Usage keeps for the cgroup (open files): its container
 	// has exited or is removed.
 	Forget(cgroupsPath string)

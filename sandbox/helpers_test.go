@@ -99,6 +99,16 @@ func (h *harness) createStarted(podID, name string) string {
 	if err := h.m.StartContainer(context.Background(), id); err != nil {
 		h.t.Fatalf("StartContainer %s: %v", name, err)
 	}
+	// Its cgroup's files are opened in the background after the start (openCgroup): wait
+	// for it, so that what a test counts (reads, Forgotten) does not change under it later.
+	path := sandboxtest.FakeCgroupPrefix + id
+	opened := func() bool { return slices.Contains(h.env.Cgroups.Opened(), path) }
+	if t, ok := h.t.(*testing.T); ok {
+		waitUntil(t, "the open of "+path, opened)
+	}
+	for !opened() {
+		time.Sleep(time.Millisecond)
+	}
 	return id
 }
 

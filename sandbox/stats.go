@@ -153,6 +153,30 @@ func (m *Manager) containerStats(cs *ContainerStats, c *Container, how statsRead
 	}
 }
 
+// openCgroup has the cgroup reader open, in the background, the files it keeps for the
+// started container c's cgroup: opening a cgroup file can wait for the kernel's cgroup
+// locks while other cgroups are made or removed (13 ms seen at 110 pods), a read of an
+// open one does not, so the first ContainerStats (which reads now) or node-wide pass
+// over c costs reads only. Not on the start's own path, for the same reason.
+func (m *Manager) openCgroup(c *Container) {
+	if c == nil || c.State != ContainerRunning || c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" || m.deps.Cgroups == nil {
+		return
+	}
+	path := c.Spec.Linux.CgroupsPath
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if m.ctx.Err() != nil {
+			return
+		}
+		m.deps.Cgroups.Open(path)
+		if e, present := m.ctrs.get(c.ID); !present || e.snap.Load().State != ContainerRunning {
+			// Its exit (which forgets the cgroup) may have come before the open.
+			m.deps.Cgroups.Forget(path)
+		}
+	}()
+}
+
 // forgetCgroup lets the cgroup reader close what it keeps for c's cgroup: c has exited
 // (its cgroup goes with it) or is being removed.
 func (m *Manager) forgetCgroup(c *Container) {

@@ -22,6 +22,7 @@ type Cgroups struct {
 
 	mu        sync.Mutex
 	forgotten []string
+	opened    []string
 }
 
 func (c *Cgroups) Stats(cgroupsPath string) (*sandbox.CgroupStats, error) {
@@ -42,18 +43,28 @@ func (c *Cgroups) Pressure(cgroupsPath string) (cpu, memory, io *sandbox.Pressur
 	return nil, nil, nil, nil
 }
 
+// Open records the cgroupsPath opened.
+func (c *Cgroups) Open(cgroupsPath string) { c.record(&c.opened, cgroupsPath) }
+
+// Opened returns the cgroupsPaths Open was called with, in order.
+func (c *Cgroups) Opened() []string { return c.calls(&c.opened) }
+
 // Forget records the cgroupsPath forgotten.
-func (c *Cgroups) Forget(cgroupsPath string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.forgotten = append(c.forgotten, cgroupsPath)
-}
+func (c *Cgroups) Forget(cgroupsPath string) { c.record(&c.forgotten, cgroupsPath) }
 
 // Forgotten returns the cgroupsPaths Forget was called with, in order.
-func (c *Cgroups) Forgotten() []string {
+func (c *Cgroups) Forgotten() []string { return c.calls(&c.forgotten) }
+
+func (c *Cgroups) record(calls *[]string, cgroupsPath string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]string(nil), c.forgotten...)
+	*calls = append(*calls, cgroupsPath)
+}
+
+func (c *Cgroups) calls(calls *[]string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), *calls...)
 }
 
 func (c *Cgroups) Procs(string) []int { return nil }

@@ -50,6 +50,14 @@ func (a Cgroups) Usage(cgroupsPath string) (*sandbox.CgroupStats, error) {
 	return toSandboxStats(&s), nil
 }
 
+// Open opens the files Usage keeps for the cgroup, by reading it once.
+func (a Cgroups) Open(cgroupsPath string) {
+	if p, err := cgroups.ParsePath(cgroupsPath); err == nil {
+		var s cgroups.Stats
+		_ = a.Reader.Usage(p, &s) // a cgroup already gone is Usage's error to report later
+	}
+}
+
 // Forget closes the files Usage keeps open for the cgroup.
 func (a Cgroups) Forget(cgroupsPath string) {
 	if p, err := cgroups.ParsePath(cgroupsPath); err == nil {
