@@ -128,6 +128,7 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (*Manager
 		m.Close()
 		return nil, fmt.Errorf("sandbox: recover: %w", err)
 	}
+	m.openRecoveredCgroups()
 	if cfg.FsUsageInterval > 0 {
 		m.collectFsUsage()
 	}

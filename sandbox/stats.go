@@ -159,22 +159,42 @@ func (m *Manager) containerStats(cs *ContainerStats, c *Container, how statsRead
 // open one does not, so the first ContainerStats (which reads now) or node-wide pass
 // over c costs reads only. Not on the start's own path, for the same reason.
 func (m *Manager) openCgroup(c *Container) {
-	if c == nil || c.State != ContainerRunning || c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" || m.deps.Cgroups == nil {
-		return
-	}
-	path := c.Spec.Linux.CgroupsPath
+	m.inBackground(func() { m.openCgroupNow(c) })
+}
+
+// openRecoveredCgroups is openCgroup for every container found running at a restart, one
+// after the other: kubelet's first node-wide stats call would otherwise open them all.
+func (m *Manager) openRecoveredCgroups() {
+	ctrs := m.Containers(ContainerFilter{State: ptr(ContainerRunning)})
+	m.inBackground(func() {
+		for _, c := range ctrs {
+			if m.ctx.Err() != nil {
+				return
+			}
+			m.openCgroupNow(c)
+		}
+	})
+}
+
+func (m *Manager) inBackground(f func()) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		if m.ctx.Err() != nil {
-			return
-		}
-		m.deps.Cgroups.Open(path)
-		if e, present := m.ctrs.get(c.ID); !present || e.snap.Load().State != ContainerRunning {
-			// Its exit (which forgets the cgroup) may have come before the open.
-			m.deps.Cgroups.Forget(path)
+		if m.ctx.Err() == nil {
+			f()
 		}
 	}()
+}
+
+func (m *Manager) openCgroupNow(c *Container) {
+	if c == nil || c.State != ContainerRunning || c.Spec == nil || c.Spec.Linux == nil || c.Spec.Linux.CgroupsPath == "" || m.deps.Cgroups == nil {
+		return
+	}
+	m.deps.Cgroups.Open(c.Spec.Linux.CgroupsPath)
+	if e, present := m.ctrs.get(c.ID); !present || e.snap.Load().State != ContainerRunning {
+		// Its exit (which forgets the cgroup) may have come before the open.
+		m.deps.Cgroups.Forget(c.Spec.Linux.CgroupsPath)
+	}
 }
 
 // forgetCgroup lets the cgroup reader close what it keeps for c's cgroup: c has exited

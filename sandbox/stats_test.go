@@ -81,3 +81,27 @@ func TestStartedContainerCgroupOpened(t *testing.T) {
 		t.Errorf("opened %v: a created container's cgroup is not opened before its start", got)
 	}
 }
+
+// After a restart, the cgroup files of the containers found running are opened in the
+// background too (kubelet's first node-wide stats call would open them all), and those
+// of the others are not.
+func TestRecoveredContainerCgroupOpened(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	pod := h.runPod("web")
+	exited := h.createStarted(pod, "exited")
+	if p, err := h.m.Pod(pod); err == nil {
+		h.env.Runtime.Monitor(p.Dir).Exit(exited, 0, false)
+	}
+	waitExited(t, h.m, exited)
+	running := h.createStarted(pod, "running")
+	h.restart()
+	path := sandboxtest.FakeCgroupPrefix + running
+	waitUntil(t, "the open of "+path+" after the restart", func() bool {
+		return len(slices.DeleteFunc(h.env.Cgroups.Opened(), func(p string) bool { return p != path })) == 2
+	})
+	h.m.Close() // waits for the background opens
+	if got := h.env.Cgroups.Opened(); slices.Contains(got[2:], sandboxtest.FakeCgroupPrefix+exited) {
+		t.Errorf("opened %v: the exited container's cgroup was opened after the restart", got)
+	}
+}
