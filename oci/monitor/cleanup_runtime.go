@@ -18,7 +18,8 @@ import (
 
 // deleteFromRuntime undoes, for a container an external OCI runtime ran (its monitor
 // dir dir holds the runtime's record), what its dead monitor would have undone: the
-// runtime's state and cgroup (`delete --force`) and the rootfs mounted on the host.
+// runtime's state and cgroup (`delete --force`; only the state for a dir of another
+// boot) and the rootfs mounted on the host.
 // A container of the built-in executor has no record: nothing to do.
 func deleteFromRuntime(dir, id string, spec *specs.Spec, boot stateBoot) error {
 	if b, err := os.ReadFile(api.ExternalRuntimePath(dir)); err == nil && lostWithPower(b) {
@@ -35,7 +36,16 @@ func deleteFromRuntime(dir, id string, spec *specs.Spec, boot stateBoot) error {
 		return err
 	}
 	var errs []error
-	if _, err := os.Stat(filepath.Join(rt.Root, id)); err == nil {
+	if boot == otherBoot {
+		// The runtime's state names the last boot's init by pid and start time, which a
+		// process of this boot may have: `delete --force` would SIGKILL it. Nothing the
+		// state names runs any more; only the state itself is left (a root off tmpfs).
+		if filepath.IsAbs(rt.Root) && api.ValidID(id) {
+			if err := os.RemoveAll(filepath.Join(rt.Root, id)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	} else if _, err := os.Stat(filepath.Join(rt.Root, id)); err == nil {
 		args := append(append([]string{}, rt.Args...), "--root", rt.Root)
 		if rt.SystemdCgroup {
 			args = append(args, "--systemd-cgroup")

@@ -161,6 +161,63 @@ func TestCleanupOtherBoot(t *testing.T) {
 	}
 }
 
+// TestCleanupOtherBootExternalRuntime: the state an external runtime keeps under a root
+// off tmpfs outlives a reboot too, and names the last boot's init by pid and start time:
+// Cleanup of another boot's dir does not run the runtime's `delete --force` (which would
+// kill a process of this boot that has them) but removes that state; of this boot's, it
+// does.
+func TestCleanupOtherBootExternalRuntime(t *testing.T) {
+	t.Parallel()
+	if api.BootID() == "" {
+		t.Skip("no boot id")
+	}
+	for _, tc := range []struct {
+		name, boot string
+		wantDelete bool
+	}{
+		{"other-boot", otherBootID, false},
+		{"this-boot", api.BootID(), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			stateDir, root, calls := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "calls")
+			runtime := filepath.Join(t.TempDir(), "runtime")
+			if err := os.WriteFile(runtime, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Join(root, "ext"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			dir := api.ContainerDir(stateDir, "ext")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(api.PidPath(stateDir), []byte(fmt.Sprintf("%d 1 %s\n", noPid, tc.boot)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "spec.json"), []byte(`{"ociVersion":"1.2.0"}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := api.WriteExternalRuntime(dir, &api.ExternalRuntime{Path: runtime, Root: root}); err != nil {
+				t.Fatal(err)
+			}
+			if err := Cleanup(stateDir, cgroups.HostTree()); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(calls)
+			if deleted := len(b) > 0; deleted != tc.wantDelete {
+				t.Errorf("runtime called %v (%q), want %v", deleted, b, tc.wantDelete)
+			}
+			if _, err := os.Stat(filepath.Join(root, "ext")); !tc.wantDelete && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the runtime's state of another boot left: %v", err)
+			}
+			if _, err := os.Stat(api.Dir(stateDir)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("monitor dir left: %v", err)
+			}
+		})
+	}
+}
+
 // sleeper starts a process that runs until the test ends and returns its pid and start time.
 func sleeper(t *testing.T) (int, uint64) {
 	t.Helper()
