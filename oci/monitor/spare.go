@@ -3,7 +3,9 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -95,5 +97,31 @@ func (s *Spare) Adopt(ctx context.Context, podID, stateDir string) (*Client, err
 	return awaitReady(ctx, s.conn, podID, stateDir)
 }
 
-// Close makes an unadopted spare exit.
-func (s *Spare) Close() error { return s.conn.Close() }
+// spareExitWait bounds how long closing unadopted spares waits for them to exit.
+const spareExitWait = time.Second
+
+// Close makes an unadopted spare exit and waits, up to spareExitWait, until it has:
+// crid's stop must not leave a spare behind for a moment (systemd's "left-over
+// process", a leak check run right after).
+func (s *Spare) Close() error {
+	s.hangUp()
+	s.awaitExit(time.Now().Add(spareExitWait))
+	return s.conn.Close()
+}
+
+// hangUp ends what crid says: the spare reads its socket to the end with nothing said
+// and exits.
+func (s *Spare) hangUp() {
+	if raw, err := s.conn.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_WR) })
+	}
+}
+
+// awaitExit waits until the spare's end of conn is closed, or deadline: only the spare
+// holds that end (the launcher has exited), so its exit closes it. An unadopted spare
+// says nothing; whatever it might is discarded.
+func (s *Spare) awaitExit(deadline time.Time) {
+	if s.conn.SetReadDeadline(deadline) == nil {
+		_, _ = io.Copy(io.Discard, s.conn)
+	}
+}

@@ -141,8 +141,8 @@ func TestSpareAdopt(t *testing.T) {
 }
 
 // TestSpareExitsWithoutDaemon: a spare nobody adopts exits when the daemon's end of its
-// socket closes, by Close or by the daemon's death (kill -9), and leaves nothing: it
-// has no state on disk.
+// socket closes, by Close (which returns once it is gone) or by the daemon's death
+// (kill -9), and leaves nothing: it has no state on disk.
 func TestSpareExitsWithoutDaemon(t *testing.T) {
 	t.Run("close", func(t *testing.T) {
 		bin := spareBinary(t)
@@ -152,6 +152,9 @@ func TestSpareExitsWithoutDaemon(t *testing.T) {
 		}
 		waitSpare(t, bin)
 		s.Close()
+		if left := processesOf(t, bin); len(left) > 0 {
+			t.Errorf("processes left once Close returned: %v", left)
+		}
 		waitNoProcessOf(t, bin)
 	})
 	t.Run("kill-9", func(t *testing.T) {
@@ -252,6 +255,27 @@ func TestSparesFallBack(t *testing.T) {
 			t.Errorf("no failed adoption logged: %q", log.String())
 		}
 	})
+}
+
+// TestSparesCloseWaits: the pool's Close (the daemon's stop) returns once its spares are
+// gone, not a moment before they exit.
+func TestSparesCloseWaits(t *testing.T) {
+	bin := spareBinary(t)
+	const n = 3
+	p := NewSpares(StartOptions{Binary: bin}, n, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for p.readyCount() < n || len(processesOf(t, bin)) < n {
+		if time.Now().After(deadline) {
+			p.Close()
+			t.Fatalf("%d spares ready, processes %v after 10s; want %d", p.readyCount(), processesOf(t, bin), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Close()
+	if left := processesOf(t, bin); len(left) > 0 {
+		t.Errorf("processes left once Close returned: %v", left)
+	}
+	waitNoProcessOf(t, bin)
 }
 
 // waitReadySpare fails unless p has a ready spare within 10 s, and returns it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Spares keeps up to N spare monitors of one set of daemon-wide options ready, and
@@ -84,30 +85,40 @@ func (p *Spares) fillLocked() {
 			defer p.wg.Done()
 			s, err := StartSpare(p.opts)
 			p.mu.Lock()
-			defer p.mu.Unlock()
 			p.starting--
+			closed := p.closed
+			if err == nil && !closed {
+				p.ready = append(p.ready, s)
+			}
+			p.mu.Unlock()
 			switch {
 			case err != nil:
 				// Not retried until the next pod start: that one starts its monitor itself.
 				p.log.Warn("starting a spare monitor", "error", err)
-			case p.closed:
+			case closed:
+				// Outside mu: Close waits for the spare's exit.
 				s.Close()
-			default:
-				p.ready = append(p.ready, s)
 			}
 		}()
 	}
 }
 
-// Close makes the ready spares exit and starts no more.
+// Close makes the ready spares exit, starts no more and returns once they are gone
+// (up to spareExitWait for all of them, then it goes on).
 func (p *Spares) Close() {
 	p.mu.Lock()
 	p.closed = true
 	ready := p.ready
 	p.ready = nil
 	p.mu.Unlock()
+	// All told first: they exit side by side.
 	for _, s := range ready {
-		s.Close()
+		s.hangUp()
+	}
+	deadline := time.Now().Add(spareExitWait)
+	for _, s := range ready {
+		s.awaitExit(deadline)
+		s.conn.Close()
 	}
 	p.wg.Wait()
 }
