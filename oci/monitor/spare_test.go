@@ -168,6 +168,12 @@ func TestSpareExitsWithoutDaemon(t *testing.T) {
 		if err := daemon.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// A failure before the kill below must not leave the daemon, and so its
+		// spare, for the minute it sleeps.
+		t.Cleanup(func() {
+			_ = daemon.Process.Kill()
+			_ = daemon.Wait()
+		})
 		if _, err := out.Read(make([]byte, 1)); err != nil {
 			t.Fatalf("helper daemon: %v", err)
 		}
