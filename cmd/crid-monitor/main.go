@@ -121,7 +121,7 @@ func main() {
 		os.Exit(0)
 	}
 	executor, attach := rt.executor(newExecutor(kern))
-	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, executor, attach, sw, ready))
+	os.Exit(run(podID, *stateDir, *logLevel, *maxLogLine, executor, attach, sw, ready, nil))
 }
 
 // switchOptions say when and how the monitor hands its pod to its C body.
@@ -252,7 +252,9 @@ func runResumed(podID, stateDir, level string, maxLogLine int, kern *kernel.Feat
 	return serve(srv, l, stateDir, log)
 }
 
-func run(podID, stateDir, level string, maxLogLine int, executor server.Executor, attach func(*server.Server), sw switchOptions, ready *os.File) int {
+// run serves the pod; cmdlineErr is why ps does not show its command line as sw.argv
+// (an adopted spare's rewrite failed), which its log says.
+func run(podID, stateDir, level string, maxLogLine int, executor server.Executor, attach func(*server.Server), sw switchOptions, ready *os.File, cmdlineErr error) int {
 	fail := func(format string, args ...any) int {
 		msg := fmt.Sprintf(format, args...)
 		fmt.Fprintln(ready, msg)
@@ -294,6 +296,10 @@ func run(podID, stateDir, level string, maxLogLine int, executor server.Executor
 	}
 	ready.Close()
 	log.Info("monitor started", "pid", os.Getpid())
+	if cmdlineErr != nil {
+		// Tools that find a pod's monitor by "crid-monitor monitor <pod id>" miss it.
+		log.Warn("ps shows this monitor as the spare it was until its first idle switch", "err", cmdlineErr)
+	}
 	return serve(srv, l, stateDir, log)
 }
 

@@ -101,19 +101,26 @@ func cleanupPod(t *testing.T, stateDir string) {
 // shut down and cleaned up after the test.
 func adoptSpare(t *testing.T, opts StartOptions) (c *Client, podID, stateDir string) {
 	t.Helper()
+	stateDir = t.TempDir()
+	podID = "pod-" + filepath.Base(stateDir)
+	return adoptSpareIn(t, opts, podID, stateDir), podID, stateDir
+}
+
+// adoptSpareIn is adoptSpare for podID in stateDir.
+func adoptSpareIn(t *testing.T, opts StartOptions, podID, stateDir string) *Client {
+	t.Helper()
 	s, err := StartSpare(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	stateDir = t.TempDir()
 	cleanupPod(t, stateDir)
-	podID = "pod-" + filepath.Base(stateDir)
-	if c, err = s.Adopt(ctxT(t), podID, stateDir); err != nil {
+	c, err := s.Adopt(ctxT(t), podID, stateDir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c, podID, stateDir
+	return c
 }
 
 // TestSpareAdopt: an adopted spare is the pod's monitor as a started one is: detached
@@ -137,6 +144,34 @@ func TestSpareAdopt(t *testing.T) {
 	want := []string{bin, "monitor", podID, "--state-dir", stateDir, "--log-level", "debug"}
 	if got := processesOf(t, bin)[pid]; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("adopted monitor's command line %q, want %q", got, want)
+	}
+}
+
+// TestSpareAdoptLongStateDir: a spare adopted for a state dir longer than its room
+// (api.SpareRoom) is the pod's monitor all the same, and its log says why ps shows it
+// as the spare it was.
+func TestSpareAdoptLongStateDir(t *testing.T) {
+	bin := spareBinary(t)
+	stateDir := filepath.Join(t.TempDir(), strings.Repeat("d", 200), strings.Repeat("e", 200))
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c := adoptSpareIn(t, StartOptions{Binary: bin}, "long", stateDir)
+	run(t, c, "c1", "exit 0", CreateRequest{})
+	waitExit(t, c, "c1")
+	pid, _, err := api.ReadPidFile(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := processesOf(t, bin)[pid]; len(got) < 2 || got[1] != api.SpareArg {
+		t.Errorf("command line %q: rewritten past the spare's room?", got)
+	}
+	b, err := os.ReadFile(api.LogPath(stateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("the pod's state dir is %d bytes, at most", len(stateDir)); !strings.Contains(string(b), want) {
+		t.Errorf("the monitor's log does not say why ps shows the spare (%q):\n%s", want, b)
 	}
 }
 
