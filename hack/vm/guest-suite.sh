@@ -56,7 +56,13 @@ service() {
 	systemctl restart crid || { journalctl -u crid --no-pager | tail -n 40; return 1; }
 	CRID_VM_SERVICE=crid CRID_VM_CGROUP_DRIVER=$1 "$repo/bin/vm/vm.test" -test.v -test.timeout 30m
 	local rc=$?
-	[ $rc -eq 0 ] || journalctl -u crid --no-pager | tail -n 60
+	if [ $rc -ne 0 ]; then
+		journalctl -u crid --no-pager | tail -n 60
+		# systemd's own word on crid's units (why a scope's start job failed: "Failed to add
+		# PIDs to scope's control group: <errno>"), which crid only sees as "job failed".
+		echo "--- systemd (PID 1) on crid's units, failures:"
+		journalctl -b --no-pager _PID=1 | grep -F crid | grep -i -E 'fail|refus|couldn' | tail -n 40
+	fi
 	return $rc
 }
 
