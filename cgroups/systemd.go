@@ -80,9 +80,30 @@ func StartScope(ctx context.Context, scope, slice string, pid int, delegate bool
 		newProp("TasksAccounting", true),
 		newProp("IOAccounting", true),
 	}, props...)
-	return runJob(ctx, "start "+scope, func(ch chan<- string) (int, error) {
+	err = runJob(ctx, "start "+scope, func(ch chan<- string) (int, error) {
 		return conn.StartTransientUnitContext(ctx, scope, "replace", all, ch)
 	})
+	if err != nil && strings.HasSuffix(err.Error(), "job failed") {
+		// systemd says why only in its journal ("Failed to add PIDs to
+		// scope's control group: <errno>"); whether pid still ran tells a
+		// process gone (ESRCH) from a move the kernel refused.
+		err = fmt.Errorf("%w (pid %d %s)", err, pid, procState(pid))
+	}
+	return err
+}
+
+// procState is pid's state letter from /proc/<pid>/stat ("state Z"), or
+// "gone".
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "gone"
+	}
+	// The command name, in parentheses, may hold anything: the state follows the last ')'.
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return "state " + string(b[i+2])
+	}
+	return "state unknown"
 }
 
 // StopUnit stops a unit and waits until systemd has removed its cgroup; a

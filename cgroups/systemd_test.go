@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/crid-dev/crid/internal/testenv"
 )
@@ -159,5 +160,32 @@ func TestSystemdScopeLifecycle(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(tree.Root, d)); err == nil {
 			t.Errorf("cgroup %s left after Destroy", d)
 		}
+	}
+}
+
+// TestProcState: a failed scope start names the pid's state, so a log tells an init that was
+// gone (or a zombie) from one the kernel would not move.
+func TestProcState(t *testing.T) {
+	if got := procState(os.Getpid()); got != "state R" && got != "state S" {
+		t.Errorf("procState(self) = %q, want state R or S", got)
+	}
+	zombie := exec.Command("true")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := zombie.Process.Pid
+	// Wait for its exit without reaping it.
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := procState(pid); got != "state Z" {
+		t.Errorf("procState(exited child, not reaped) = %q, want state Z", got)
+	}
+	if err := zombie.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := procState(pid); got != "gone" {
+		t.Errorf("procState(reaped child) = %q, want gone", got)
 	}
 }
