@@ -83,7 +83,7 @@ func StartScope(ctx context.Context, scope, slice string, pid int, delegate bool
 	err = runJob(ctx, "start "+scope, func(ch chan<- string) (int, error) {
 		return conn.StartTransientUnitContext(ctx, scope, "replace", all, ch)
 	})
-	if err != nil && strings.HasSuffix(err.Error(), "job failed") {
+	if je := (*jobError)(nil); errors.As(err, &je) && je.result == "failed" {
 		// systemd says why only in its journal ("Failed to add PIDs to
 		// scope's control group: <errno>"); whether pid still ran tells a
 		// process gone (ESRCH) from a move the kernel refused.
@@ -140,6 +140,11 @@ func setUnitProperties(unit string, props []systemd.Property) error {
 	return nil
 }
 
+// jobError is a systemd job that ended with a result other than "done".
+type jobError struct{ what, result string }
+
+func (e *jobError) Error() string { return fmt.Sprintf("systemd %s: job %s", e.what, e.result) }
+
 // runJob submits a systemd job and waits for its result.
 func runJob(ctx context.Context, what string, submit func(chan<- string) (int, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, unitTimeout)
@@ -151,7 +156,7 @@ func runJob(ctx context.Context, what string, submit func(chan<- string) (int, e
 	select {
 	case res := <-ch:
 		if res != "done" {
-			return fmt.Errorf("systemd %s: job %s", what, res)
+			return &jobError{what, res}
 		}
 		return nil
 	case <-ctx.Done():
