@@ -194,8 +194,10 @@ func TestSpareExitsWithoutDaemon(t *testing.T) {
 	})
 	t.Run("kill-9", func(t *testing.T) {
 		bin := spareBinary(t)
+		// A temp dir of its own: what the daemon makes there is left by its death.
+		daemonTmp := t.TempDir()
 		daemon := exec.Command(os.Args[0], "-test.run=^TestSpareHelperDaemon$")
-		daemon.Env = append(os.Environ(), "CRID_TEST_SPARE_BINARY="+bin)
+		daemon.Env = append(os.Environ(), spareHelperEnv+"="+bin, "TMPDIR="+daemonTmp)
 		out, err := daemon.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -216,6 +218,13 @@ func TestSpareExitsWithoutDaemon(t *testing.T) {
 		_ = daemon.Process.Signal(syscall.SIGKILL)
 		_ = daemon.Wait()
 		waitNoProcessOf(t, bin)
+		if ents, err := os.ReadDir(daemonTmp); err != nil || len(ents) > 0 {
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			t.Errorf("the killed daemon left in its temp dir: %v %v", names, err)
+		}
 	})
 }
 
@@ -240,10 +249,14 @@ func waitSpare(t *testing.T, bin string) int {
 	}
 }
 
+// spareHelperEnv names the spare binary of TestSpareHelperDaemon, and tells TestMain
+// that this process is that helper.
+const spareHelperEnv = "CRID_TEST_SPARE_BINARY"
+
 // TestSpareHelperDaemon is the daemon TestSpareExitsWithoutDaemon kills: it starts a
 // spare, says so on stdout and waits.
 func TestSpareHelperDaemon(t *testing.T) {
-	bin := os.Getenv("CRID_TEST_SPARE_BINARY")
+	bin := os.Getenv(spareHelperEnv)
 	if bin == "" {
 		t.Skip("a helper process of TestSpareExitsWithoutDaemon")
 	}
