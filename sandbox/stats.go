@@ -96,7 +96,7 @@ func (m *Manager) ContainerStats(_ context.Context, id string) (*ContainerStats,
 
 // ListContainerStats returns the usage of the containers f selects.
 func (m *Manager) ListContainerStats(_ context.Context, f ContainerFilter) []*ContainerStats {
-	m.statsWanted()
+	defer m.statsWanted() // after its reads: see statsWanted
 	ctrs := m.Containers(f)
 	all := make([]ContainerStats, len(ctrs)) // one allocation per answer, not per container
 	out := make([]*ContainerStats, len(ctrs))
@@ -218,7 +218,7 @@ func (m *Manager) PodStats(_ context.Context, id string) (*PodStats, error) {
 
 // ListPodStats returns the usage of the pods f selects.
 func (m *Manager) ListPodStats(_ context.Context, f PodFilter) []*PodStats {
-	m.statsWanted()
+	defer m.statsWanted() // after its reads: see statsWanted
 	pods := m.Pods(f)
 	return m.podStatsOf(pods, m.containersOf(pods), readSampled)
 }

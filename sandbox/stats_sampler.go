@@ -53,7 +53,8 @@ func newStatsSamples() statsSamples {
 	return statsSamples{cgroups: map[string]cgroupSample{}, net: map[string]netSample{}, psi: map[string]psiSample{}, wake: make(chan struct{}, 1)}
 }
 
-// statsWanted notes a stats request and wakes the sampler.
+// statsWanted notes a stats request and wakes the sampler. A request calls it once it
+// has read what was stale, so that the woken pass finds those samples fresh and skips them.
 func (m *Manager) statsWanted() {
 	m.samples.wanted.Store(time.Now().UnixNano())
 	select {
@@ -221,9 +222,16 @@ func (m *Manager) sampleStats() {
 }
 
 // measureStats reads every running container's cgroup and every ready pod's network
-// counters and cgroup pressure, and drops the samples of the others.
+// counters and cgroup pressure, and drops the samples of the others. It skips a sample
+// younger than half the interval: the last pass's samples are an interval old, so such a
+// sample was read since by a request, above all by the one that woke the sampler (it read
+// every stale sample itself). Skipped, a sample is under 1.5 intervals old at the next
+// pass, which a request still uses as long as StatsMaxAge (twice the interval by default)
+// exceeds that; a shorter StatsMaxAge shortens the skip.
 func (m *Manager) measureStats() {
 	now := m.now()
+	fresh := min(m.cfg.StatsInterval/2, m.cfg.StatsMaxAge-m.cfg.StatsInterval)
+	young := func(at time.Time) bool { return now.Sub(at) < fresh } // a missing sample's zero time is old
 	ctrs, pods := m.Containers(ContainerFilter{}), m.Pods(PodFilter{})
 	live := make(map[string]bool, len(ctrs)+len(pods))
 	for _, c := range ctrs {
@@ -231,6 +239,12 @@ func (m *Manager) measureStats() {
 			continue
 		}
 		live[c.ID] = true
+		m.samples.mu.Lock()
+		s := m.samples.cgroups[c.ID]
+		m.samples.mu.Unlock()
+		if young(s.at) {
+			continue
+		}
 		if _, _, err := m.readCgroupUsage(c, now); err != nil {
 			m.log.Debug("container stats", "container", c.ID, "error", err)
 		}
@@ -239,13 +253,20 @@ func (m *Manager) measureStats() {
 		if p.State != PodReady {
 			continue
 		}
+		m.samples.mu.Lock()
+		psi, net := m.samples.psi[p.ID], m.samples.net[p.ID]
+		m.samples.mu.Unlock()
 		if parent := p.Config.GetLinux().GetCgroupParent(); parent != "" {
 			live[p.ID] = true
-			m.readPodPressure(p, parent, now)
+			if !young(psi.at) {
+				m.readPodPressure(p, parent, now)
+			}
 		}
 		if p.NetNS != "" && p.InfraPid > 0 {
 			live[p.ID] = true
-			m.readPodNetwork(p, now)
+			if !young(net.at) {
+				m.readPodNetwork(p, now)
+			}
 		}
 	}
 	m.samples.mu.Lock()
