@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/crid-dev/crid/oci/monitor/api"
+	"github.com/crid-dev/crid/internal/bootid"
 )
 
 // state records everything up made on the host, written before each thing is made, so that
@@ -39,7 +39,7 @@ type proc struct {
 	Node    int      `json:"node,omitempty"`
 	Pid     int      `json:"pid"`
 	Started string   `json:"started"`        // field 22 of /proc/<pid>/stat
-	Boot    string   `json:"boot,omitempty"` // api.BootID; "" in a state from before it was recorded
+	Boot    string   `json:"boot,omitempty"` // bootid.ID; "" in a state from before it was recorded
 	Log     string   `json:"log"`
 	Argv    []string `json:"argv"`
 	// Socket is a crid's CRI socket, for down to remove its pods.
@@ -90,7 +90,7 @@ func (s *state) start(c *config, name string, node int, argv []string, env []str
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := proc{Name: name, Node: node, Pid: cmd.Process.Pid, Started: startTime(cmd.Process.Pid), Boot: api.BootID(), Log: log, Argv: argv}
+	p := proc{Name: name, Node: node, Pid: cmd.Process.Pid, Started: startTime(cmd.Process.Pid), Boot: bootid.ID(), Log: log, Argv: argv}
 	// Reap it in the background: while up runs, an exited child must not linger as a
 	// zombie that alive() would still see.
 	go func() { _ = cmd.Wait() }()
@@ -140,7 +140,7 @@ func startTime(pid int) string {
 
 // alive reports whether p still runs (same boot, same start time, not a zombie).
 func (p *proc) alive() bool {
-	if !api.ThisBoot(p.Boot) {
+	if !bootid.ThisBoot(p.Boot) {
 		return false
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))

@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crid-dev/crid/oci/monitor/api"
+	"github.com/crid-dev/crid/internal/bootid"
 )
 
 // A recorded process of another boot is gone: its pid and start time may name a live
 // process of this boot, which down must not signal. One of this boot, or recorded
 // before boots were (no boot id), is stopped as before.
 func TestProcOtherBoot(t *testing.T) {
-	if api.BootID() == "" {
+	if bootid.ID() == "" {
 		t.Skip("no boot id on this kernel")
 	}
 	for _, tc := range []struct {
@@ -20,7 +20,7 @@ func TestProcOtherBoot(t *testing.T) {
 		thisBoot   bool
 	}{
 		{"other-boot", "00000000-0000-0000-0000-000000000000", false},
-		{"this-boot", api.BootID(), true},
+		{"this-boot", bootid.ID(), true},
 		{"unrecorded", "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

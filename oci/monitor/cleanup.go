@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/crid-dev/crid/cgroups"
+	"github.com/crid-dev/crid/internal/bootid"
 	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
@@ -95,9 +96,9 @@ func monitorBoot(stateDir string) (api.PidFile, stateBoot) {
 			return api.PidFile{}, otherBoot
 		}
 		return api.PidFile{}, unknownBoot
-	case pf.BootID == "" || api.BootID() == "":
+	case pf.BootID == "" || bootid.ID() == "":
 		return pf, unknownBoot
-	case api.ThisBoot(pf.BootID):
+	case bootid.ThisBoot(pf.BootID):
 		return pf, thisBoot
 	}
 	return pf, otherBoot

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crid-dev/crid/cgroups"
+	"github.com/crid-dev/crid/internal/bootid"
 	"github.com/crid-dev/crid/oci/monitor/api"
 )
 
@@ -39,7 +40,7 @@ func TestCleanupAfterPowerLoss(t *testing.T) {
 		// The last boot's clock was ahead, or this boot's was set back since.
 		{"cut-short-other-boot", cut, false, otherBootID, false},
 		// This boot's clock was set forward since the files were written.
-		{"not-json-this-boot", cut, true, api.BootID(), true},
+		{"not-json-this-boot", cut, true, bootid.ID(), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -107,7 +108,7 @@ const (
 // this boot, and old ones without a boot id (taken as this boot's), are killed.
 func TestCleanupOtherBoot(t *testing.T) {
 	t.Parallel()
-	if api.BootID() == "" {
+	if bootid.ID() == "" {
 		t.Skip("no boot id")
 	}
 	for _, tc := range []struct {
@@ -115,7 +116,7 @@ func TestCleanupOtherBoot(t *testing.T) {
 		wantKilled bool
 	}{
 		{"other-boot", otherBootID, false},
-		{"this-boot", api.BootID(), true},
+		{"this-boot", bootid.ID(), true},
 		{"no-boot-id", "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,7 +169,7 @@ func TestCleanupOtherBoot(t *testing.T) {
 // does.
 func TestCleanupOtherBootExternalRuntime(t *testing.T) {
 	t.Parallel()
-	if api.BootID() == "" {
+	if bootid.ID() == "" {
 		t.Skip("no boot id")
 	}
 	for _, tc := range []struct {
@@ -176,7 +177,7 @@ func TestCleanupOtherBootExternalRuntime(t *testing.T) {
 		wantDelete bool
 	}{
 		{"other-boot", otherBootID, false},
-		{"this-boot", api.BootID(), true},
+		{"this-boot", bootid.ID(), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -221,7 +221,7 @@ func ReadJSON(r io.Reader, v any) error {
 //
 //	<state>/monitor/            0700, the monitor's own directory
 //	<state>/monitor/sock        the unix socket crid connects to
-//	<state>/monitor/pid         "<pid> <start time> <boot id>" of the monitor (BootID)
+//	<state>/monitor/pid         "<pid> <start time> <boot id>" of the monitor (bootid.ID)
 //	<state>/monitor/log         the monitor's own log
 //	<state>/monitor/containers/<id>/state.json   Record, written atomically
 //	<state>/monitor/containers/<id>/spec.json    the spec, for Cleanup after a monitor crash

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/crid-dev/crid/internal/bootid"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -167,7 +169,7 @@ func TestValidID(t *testing.T) {
 // TestPidFileBoot: the pid file records the boot; one of another boot names no
 // process, and one from before boots were recorded is taken as this boot's.
 func TestPidFileBoot(t *testing.T) {
-	if BootID() == "" {
+	if bootid.ID() == "" {
 		t.Skip("no boot id")
 	}
 	stateDir := t.TempDir()
@@ -178,12 +180,12 @@ func TestPidFileBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	start, _ := ProcStartTime(os.Getpid())
-	if pf, err := LoadPidFile(stateDir); err != nil || pf != (PidFile{os.Getpid(), start, BootID()}) {
-		t.Errorf("pid file %+v %v, want pid %d start %d boot %s", pf, err, os.Getpid(), start, BootID())
+	if pf, err := LoadPidFile(stateDir); err != nil || pf != (PidFile{os.Getpid(), start, bootid.ID()}) {
+		t.Errorf("pid file %+v %v, want pid %d start %d boot %s", pf, err, os.Getpid(), start, bootid.ID())
 	}
 	for content, want := range map[string]error{
-		"12 34\n":                  nil,
-		"12 34 " + BootID() + "\n": nil,
+		"12 34\n":                     nil,
+		"12 34 " + bootid.ID() + "\n": nil,
 		"12 34 00000000-0000-0000-0000-000000000000\n": ErrOtherBoot,
 	} {
 		if err := os.WriteFile(PidPath(stateDir), []byte(content), 0o600); err != nil {

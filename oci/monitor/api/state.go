@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/crid-dev/crid/internal/bootid"
 )
 
 // Record is what the monitor keeps on disk per container: the State plus the
@@ -115,7 +117,7 @@ var ErrOtherBoot = errors.New("written before the last boot")
 type PidFile struct {
 	Pid       int
 	StartTime uint64 // as ProcStartTime
-	// BootID is the boot the monitor ran in (BootID); "" in a pid file from before crid
+	// BootID is the boot the monitor ran in (bootid.ID); "" in a pid file from before crid
 	// recorded it.
 	BootID string
 }
@@ -127,7 +129,7 @@ func WritePidFile(stateDir string, pid int) error {
 		return err
 	}
 	line := fmt.Sprintf("%d %d", pid, st)
-	if boot := BootID(); boot != "" {
+	if boot := bootid.ID(); boot != "" {
 		line += " " + boot
 	}
 	return WriteFileAtomic(PidPath(stateDir), []byte(line+"\n"), 0o600)
@@ -165,7 +167,7 @@ func ReadPidFile(stateDir string) (pid int, start uint64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	if !ThisBoot(pf.BootID) {
+	if !bootid.ThisBoot(pf.BootID) {
 		return 0, 0, fmt.Errorf("%s: %w", PidPath(stateDir), ErrOtherBoot)
 	}
 	return pf.Pid, pf.StartTime, nil
