@@ -77,6 +77,22 @@ func TestMaxLayerSize(t *testing.T) {
 	}
 }
 
+func TestDiscardUnpackedLayers(t *testing.T) {
+	for body, want := range map[string]bool{
+		"":                                  false,
+		"discard_unpacked_layers = true\n":  true,
+		"discard_unpacked_layers = false\n": false,
+	} {
+		cfg, err := Load(write(t, body), false)
+		if err != nil || cfg.DiscardUnpackedLayers != want {
+			t.Errorf("%q: %v %v, want %v", body, cfg.DiscardUnpackedLayers, err, want)
+		}
+	}
+	if !strings.Contains(DefaultTOML(), "\ndiscard_unpacked_layers = false\n") {
+		t.Error("crid config default lacks discard_unpacked_layers")
+	}
+}
+
 func TestRefused(t *testing.T) {
 	cases := map[string]string{
 		"roots = \"/x\"\n":                     "roots",
@@ -99,6 +115,8 @@ func TestRefused(t *testing.T) {
 		"max_layer_size = \"lots\"\n":          "max_layer_size",
 		"max_layer_size = -1\n":                "max_layer_size",
 		"max_layer_size = \"-1GiB\"\n":         "max_layer_size",
+		"discard_unpacked_layers = \"yes\"\n":  "discard_unpacked_layers",
+		"discard_unpacked_layers = 1\n":        "discard_unpacked_layers",
 		"cdi_spec_dirs = [\"cdi\"]\n":          "cdi_spec_dirs",
 		"cdi_spec_dirs = \"/etc/cdi\"\n":       "cdi_spec_dirs",
 		"hooks_dirs = [\"hooks.d\"]\n":         "hooks_dirs",

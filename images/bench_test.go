@@ -18,9 +18,13 @@ import (
 // cpu-ms/pull is the process's CPU time per pull (the registry, in this process, serving
 // included), which a loaded machine moves far less than the wall time.
 //
-//	cold         empty store: download, verify, decompress, unpack, commit
-//	warm-blobs   blobs already in the content store, snapshots gone: verify + unpack only
-//	warm-pulled  image already pulled: resolve the manifest and find everything present
+//	cold/keep     empty store: download, verify, decompress, unpack, commit blob and snapshot
+//	cold/discard  the same with discard_unpacked_layers: no layer blob written or synced
+//	warm-blobs    blobs already in the content store, snapshots gone: verify + unpack only
+//	warm-pulled   image already pulled: resolve the manifest and find everything present
+//
+// cold/keep and cold/discard alternate within each -count round, so a load that moves
+// touches both alike.
 func BenchmarkPull(b *testing.B) {
 	if !testenv.Privileged() {
 		b.Skip("needs root")
@@ -56,24 +60,28 @@ func BenchmarkPull(b *testing.B) {
 		return el
 	}
 
-	b.Run("cold", func(b *testing.B) {
-		var elapsed time.Duration
-		for i := 0; i < b.N; i++ {
-			b.StopTimer()
-			e := newEnv(b, nil)
-			b.StartTimer()
-			elapsed += timed(b, func() {
-				if _, err := e.svc.Pull(ctx, ref, nil); err != nil {
-					b.Fatal(err)
-				}
-			})
-			b.StopTimer()
-			e.svc.Close()
-			os.RemoveAll(e.dir)
-			b.StartTimer()
+	cold := func(discard bool) func(b *testing.B) {
+		return func(b *testing.B) {
+			var elapsed time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				e := newEnv(b, func(c *Config) { c.DiscardUnpackedLayers = discard })
+				b.StartTimer()
+				elapsed += timed(b, func() {
+					if _, err := e.svc.Pull(ctx, ref, nil); err != nil {
+						b.Fatal(err)
+					}
+				})
+				b.StopTimer()
+				e.svc.Close()
+				os.RemoveAll(e.dir)
+				b.StartTimer()
+			}
+			report(b, elapsed)
 		}
-		report(b, elapsed)
-	})
+	}
+	b.Run("cold/keep", cold(false))
+	b.Run("cold/discard", cold(true))
 
 	b.Run("warm-blobs", func(b *testing.B) {
 		e := newEnv(b, nil)

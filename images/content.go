@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -80,8 +79,7 @@ func (s *Service) writeBlob(digest string, data []byte) error {
 	return w.commit(digest, int64(len(data)))
 }
 
-// ingest is a blob being written: a temp file and a running digest (nil when the source
-// checks the digest itself).
+// ingest is a blob being written: a temp file and its running digest and size.
 type ingest struct {
 	s *Service
 	f *os.File
@@ -90,8 +88,7 @@ type ingest struct {
 	out  directFile
 	buf  *[]byte
 	bn   int
-	h    hash.Hash
-	n    int64
+	sum  *contentSum
 	done bool
 	// synced: the caller made the data durable already (a syncfs of the same filesystem).
 	synced bool
@@ -102,19 +99,15 @@ func (s *Service) newIngest() (*ingest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content store: %w", err)
 	}
-	return &ingest{s: s, f: f, out: directFile{f: f}, h: sha256.New()}, nil
+	return &ingest{s: s, f: f, out: directFile{f: f}, sum: newContentSum(false)}, nil
 }
 
 // sourceVerifies drops the digest: the caller's source checks it and fails the read that
 // reaches its end on a mismatch, and the caller commits only after reading to the end.
-func (w *ingest) sourceVerifies() { w.h = nil }
+func (w *ingest) sourceVerifies() { w.sum = newContentSum(true) }
 
 func (w *ingest) Write(p []byte) (int, error) {
-	if w.h != nil {
-		w.h.Write(p)
-	}
-	n := len(p)
-	w.n += int64(n)
+	n, _ := w.sum.Write(p)
 	for len(p) > 0 {
 		if w.buf == nil {
 			w.buf = getWriteBuf()
@@ -160,13 +153,8 @@ func (w *ingest) commit(digest string, size int64) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	if w.h != nil {
-		if got := "sha256:" + hex.EncodeToString(w.h.Sum(nil)); got != digest {
-			return fmt.Errorf("blob %s: content has digest %s: %w", digest, got, errdefs.ErrFailedPrecondition)
-		}
-	}
-	if size >= 0 && w.n != size {
-		return fmt.Errorf("blob %s: size %d, manifest says %d: %w", digest, w.n, size, errdefs.ErrFailedPrecondition)
+	if err := w.sum.check(digest, size); err != nil {
+		return err
 	}
 	if !w.synced {
 		if err := w.f.Sync(); err != nil {

@@ -30,6 +30,10 @@ func (s *Service) Export(ctx context.Context, w io.Writer, refs []string) error 
 			s.mu.RUnlock()
 			return fmt.Errorf("export: %w", err)
 		}
+		if err := s.checkLayersKept(r); err != nil {
+			s.mu.RUnlock()
+			return fmt.Errorf("export %s: %w", ref, err)
+		}
 		img, err := partial.CompressedToImage(&localImage{s: s, rec: r.clone()})
 		if err != nil {
 			s.mu.RUnlock()
@@ -61,6 +65,17 @@ func (s *Service) Export(ctx context.Context, w io.Writer, refs []string) error 
 		return fmt.Errorf("export: %w", err)
 	}
 	return ctx.Err()
+}
+
+// checkLayersKept fails, before the archive is begun, for an image a layer blob of which
+// was not stored (discard_unpacked_layers): the tar would stop half-written.
+func (s *Service) checkLayersKept(r *record) error {
+	for _, l := range r.Layers {
+		if !s.hasBlob(l.Digest) {
+			return fmt.Errorf("image %s: layer %s was not kept after unpacking (discard_unpacked_layers); pull the image again with discard_unpacked_layers = false to export it: %w", r.ID, l.Digest, errdefs.ErrFailedPrecondition)
+		}
+	}
+	return nil
 }
 
 // localImage presents a stored image to go-containerregistry.

@@ -1,12 +1,15 @@
 // Package images pulls images from OCI registries, keeps their blobs in a content store
 // (blobs/sha256/<hex>), unpacks their layers into overlay snapshots keyed by chain ID
-// (snapshots/<hex>/fs) and records image metadata in bbolt. It knows nothing of pods: a
+// (snapshots/<hex>/fs) and records image metadata in bbolt. With DiscardUnpackedLayers a
+// layer's compressed blob is verified as it streams but never stored: its snapshot alone
+// makes the layer present. It knows nothing of pods: a
 // container's rootfs is a lease on an image's snapshots plus a writable upper dir.
 //
 // On disk, under Config.Root:
 //
 //	meta.db                   bbolt: images (ID -> record), leases (container ID -> snapshots)
 //	blobs/sha256/<hex>        manifests, indexes, configs, compressed layers; once per digest
+//	                          (no layers unpacked while DiscardUnpackedLayers is set)
 //	blobs/ingest/             blobs being downloaded (removed at Open)
 //	snapshots/<chainid>/fs    one unpacked layer each, overlayfs lower dir form
 //	snapshots/.tmp-*          layers being unpacked (removed at Open)
@@ -56,6 +59,10 @@ type Config struct {
 	PullProgressTimeout    time.Duration // a pull with no bytes for this long fails
 	MaxConcurrentDownloads int
 	MaxLayerSize           int64 // bytes a layer may hold (blob, tar stream, file sizes); 0 = no limit
+	// DiscardUnpackedLayers: a layer unpacked by a pull or import is verified as it streams
+	// but its compressed blob is not stored (no disk, no write, no sync for it); such an image
+	// cannot be exported until pulled again without it.
+	DiscardUnpackedLayers bool
 }
 
 // Image is what crid knows of a local image.

@@ -224,11 +224,18 @@ type fetchOpts struct {
 	slots chan struct{}
 }
 
-// ensureLayer makes sure layer l has its blob in the content store and its snapshot
-// unpacked. Concurrent callers for the same layer share the work.
+// layerPresent reports whether a layer needs nothing fetched: its snapshot is committed
+// and its blob stored, or not wanted (discard_unpacked_layers).
+func (s *Service) layerPresent(lr layerRecord, chainID string) bool {
+	return s.hasSnapshot(chainID) && (s.cfg.DiscardUnpackedLayers || s.hasBlob(lr.Digest))
+}
+
+// ensureLayer makes sure layer l has its snapshot unpacked and, unless
+// discard_unpacked_layers, its blob in the content store. Concurrent callers for the same
+// layer share the work.
 func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string, opts fetchOpts) error {
 	for attempt := 0; ; attempt++ {
-		if s.hasSnapshot(chainID) && s.hasBlob(lr.Digest) {
+		if s.layerPresent(lr, chainID) {
 			return nil
 		}
 		ran := false // read only once the result is in: DoChan's send orders it
@@ -259,10 +266,11 @@ func (s *Service) ensureLayer(ctx context.Context, l v1.Layer, lr layerRecord, c
 
 // fetchLayer streams the layer once: download → (content store temp file + digest) →
 // decompress → (diff ID digest) → untar into a temp snapshot. Both digests are checked
-// before anything is renamed into place: the blob's by the content store, or, when
-// opts.verified says l's stream checks its own (a registry's), by that stream, which fails
-// the read that reaches its end; every byte is read to the end before anything is
-// committed. The stream holds one of opts.slots; the syncs and renames after it do not.
+// before anything is renamed into place: the blob's by the content store (by a contentSum
+// when discard_unpacked_layers keeps no blob), or, when opts.verified says l's stream
+// checks its own (a registry's), by that stream, which fails the read that reaches its end;
+// every byte is read to the end before anything is committed. The stream holds one of
+// opts.slots; the syncs and renames after it do not.
 func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, chainID string, opts fetchOpts) (err error) {
 	limit := s.cfg.MaxLayerSize
 	if limit > 0 && lr.Size > limit {
@@ -281,13 +289,17 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 		}
 	}
 	defer release()
-	needBlob := !s.hasBlob(lr.Digest)
+	haveBlob := s.hasBlob(lr.Digest)
+	needBlob := !haveBlob && !s.cfg.DiscardUnpackedLayers
 	needSnap := !s.hasSnapshot(chainID)
+	if !needBlob && !needSnap {
+		return nil // committed by another pull since ensureLayer looked
+	}
 	var rc io.ReadCloser
-	if needBlob {
-		rc, err = l.Compressed()
-	} else {
+	if haveBlob {
 		rc, err = s.openBlob(lr.Digest)
+	} else {
+		rc, err = l.Compressed()
 	}
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", lr.Digest, err)
@@ -300,7 +312,9 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 		in = io.LimitReader(rc, lr.Size+1)
 	}
 	var blob *ingest
-	if needBlob {
+	var discarded *contentSum // the stream of a blob not stored: checked as the store would
+	switch {
+	case needBlob:
 		if blob, err = s.newIngest(); err != nil {
 			return err
 		}
@@ -309,6 +323,9 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 			blob.sourceVerifies()
 		}
 		in = io.TeeReader(in, blob)
+	case !haveBlob:
+		discarded = newContentSum(opts.verified)
+		in = io.TeeReader(in, discarded)
 	}
 	var snapTmp string
 	defer func() {
@@ -338,6 +355,11 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, lr layerRecord, ch
 	// Whatever the tar did not consume (padding, trailing data) still counts for the digest.
 	if _, err := io.Copy(io.Discard, in); err != nil {
 		return fmt.Errorf("layer %s: %w", lr.Digest, err)
+	}
+	if discarded != nil {
+		if err := discarded.check(lr.Digest, lr.Size); err != nil {
+			return err
+		}
 	}
 	release()
 	if s.layerStreamed != nil {

@@ -39,23 +39,25 @@ func TestLayerOverMaxSizeFailsCleanly(t *testing.T) {
 		// A 2 MiB incompressible blob: refused from the manifest's size, never downloaded.
 		{"big blob", func() (v1.Image, error) { return testimages.Large(1, 2<<20) }, 1 << 20, false},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var c blobCounter
-			reg := newRegistry(t, testimages.WithMiddleware(c.middleware))
-			img := must[v1.Image](t)(tt.img())
-			push(t, reg, "limit/img:1", img)
-			e := newEnv(t, func(cfg *Config) { cfg.MaxLayerSize = tt.limit })
-			_, err := e.svc.Pull(context.Background(), reg.Ref("limit/img:1"), nil)
-			if !errors.Is(err, errdefs.ErrResourceExhausted) || !strings.Contains(err.Error(), "max_layer_size") {
-				t.Fatalf("pull: %v, want ResourceExhausted naming max_layer_size", err)
-			}
-			assertClean(t, e)
-			layers := must[[]v1.Layer](t)(img.Layers())
-			d := must[v1.Hash](t)(layers[0].Digest())
-			if !tt.fetched && c.get(d.String()) != 0 {
-				t.Errorf("the oversized blob was downloaded %d times", c.get(d.String()))
-			}
-		})
+		for _, discard := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/discard=%v", tt.name, discard), func(t *testing.T) {
+				var c blobCounter
+				reg := newRegistry(t, testimages.WithMiddleware(c.middleware))
+				img := must[v1.Image](t)(tt.img())
+				push(t, reg, "limit/img:1", img)
+				e := newEnv(t, func(cfg *Config) { cfg.MaxLayerSize, cfg.DiscardUnpackedLayers = tt.limit, discard })
+				_, err := e.svc.Pull(context.Background(), reg.Ref("limit/img:1"), nil)
+				if !errors.Is(err, errdefs.ErrResourceExhausted) || !strings.Contains(err.Error(), "max_layer_size") {
+					t.Fatalf("pull: %v, want ResourceExhausted naming max_layer_size", err)
+				}
+				assertClean(t, e)
+				layers := must[[]v1.Layer](t)(img.Layers())
+				d := must[v1.Hash](t)(layers[0].Digest())
+				if !tt.fetched && c.get(d.String()) != 0 {
+					t.Errorf("the oversized blob was downloaded %d times", c.get(d.String()))
+				}
+			})
+		}
 	}
 }
 

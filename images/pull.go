@@ -94,14 +94,23 @@ func (s *Service) haveManifest(digest string, r imageRef) (string, bool) {
 	keys := s.refKeys(rec)
 	s.hold(keys)
 	defer s.release(keys)
-	for _, k := range keys {
-		if d, ok := strings.CutPrefix(k, "blob:"); ok && !s.hasBlob(d) {
+	for _, d := range append([]string{rec.ConfigDigest}, rec.ManifestDigests...) {
+		if !s.hasBlob(d) {
 			return "", false
 		}
 	}
 	for _, c := range rec.ChainIDs {
 		if !s.hasSnapshot(c) {
 			return "", false
+		}
+	}
+	// Layer blobs count only while they are kept: an image pulled without them is fetched
+	// again for them once discard_unpacked_layers is off.
+	if !s.cfg.DiscardUnpackedLayers {
+		for _, l := range rec.Layers {
+			if !s.hasBlob(l.Digest) {
+				return "", false
+			}
 		}
 	}
 	rec.RepoTags, rec.RepoDigests = nil, []string{r.Repository() + "@" + digest}

@@ -61,30 +61,34 @@ func TestCorruptBlobFailsCleanly(t *testing.T) {
 		{"same size, other digest", flipped, digestWant},
 		{"another layer", otherBody, []string{fmt.Sprintf("size; got %d, want %d", len(otherBody), len(good))}},
 	}
+	// Kept or not (discard_unpacked_layers), a layer's stream is checked before anything of
+	// it is committed.
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			corrupt := func(next http.Handler) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+ld) {
-						// Headers out first: no Content-Length, so that no header
-						// check can stop the pull before the content is checked.
-						w.WriteHeader(http.StatusOK)
-						w.(http.Flusher).Flush()
-						_, _ = w.Write(tc.body)
-						return
-					}
-					next.ServeHTTP(w, r)
-				})
-			}
-			reg := newRegistry(t, testimages.WithMiddleware(corrupt))
-			push(t, reg, "bad/img:1", img)
-			e := newEnv(t, nil)
-			_, err := e.svc.Pull(context.Background(), reg.Ref("bad/img:1"), nil)
-			if err == nil || !containsAll(err.Error(), tc.want) || !errors.Is(err, errdefs.ErrFailedPrecondition) {
-				t.Fatalf("pull: %v, want FailedPrecondition naming %q", err, tc.want)
-			}
-			assertClean(t, e)
-		})
+		for _, discard := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/discard=%v", tc.name, discard), func(t *testing.T) {
+				corrupt := func(next http.Handler) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+ld) {
+							// Headers out first: no Content-Length, so that no header
+							// check can stop the pull before the content is checked.
+							w.WriteHeader(http.StatusOK)
+							w.(http.Flusher).Flush()
+							_, _ = w.Write(tc.body)
+							return
+						}
+						next.ServeHTTP(w, r)
+					})
+				}
+				reg := newRegistry(t, testimages.WithMiddleware(corrupt))
+				push(t, reg, "bad/img:1", img)
+				e := newEnv(t, func(c *Config) { c.DiscardUnpackedLayers = discard })
+				_, err := e.svc.Pull(context.Background(), reg.Ref("bad/img:1"), nil)
+				if err == nil || !containsAll(err.Error(), tc.want) || !errors.Is(err, errdefs.ErrFailedPrecondition) {
+					t.Fatalf("pull: %v, want FailedPrecondition naming %q", err, tc.want)
+				}
+				assertClean(t, e)
+			})
+		}
 	}
 	// The layer's snapshot is there (another image unpacked the same content) and only
 	// its blob is fetched, with nothing unpacked to notice: the digest alone refuses it.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -55,12 +56,28 @@ func adminHandler(store *images.Service) http.Handler {
 			}
 		}
 		w.Header().Set("Content-Type", "application/x-tar")
-		if err := store.Export(r.Context(), w, refs); err != nil {
+		out := &startedWriter{w: w}
+		if err := store.Export(r.Context(), out, refs); err != nil {
+			if !out.started { // refused up front (a layer not kept): the client gets why
+				http.Error(w, err.Error(), httpStatus(err))
+				return
+			}
 			// Headers are gone; cutting the stream short makes the client see the failure.
 			panic(http.ErrAbortHandler)
 		}
 	})
 	return mux
+}
+
+// startedWriter tells whether anything was written (and so the headers sent).
+type startedWriter struct {
+	w       io.Writer
+	started bool
+}
+
+func (s *startedWriter) Write(p []byte) (int, error) {
+	s.started = true
+	return s.w.Write(p)
 }
 
 func httpStatus(err error) int {
@@ -69,6 +86,8 @@ func httpStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, errdefs.ErrInvalidArgument):
 		return http.StatusBadRequest
+	case errors.Is(err, errdefs.ErrFailedPrecondition):
+		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
 }

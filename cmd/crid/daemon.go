@@ -46,6 +46,7 @@ func imagesConfig(cfg config.Config) images.Config {
 		PullProgressTimeout:    time.Duration(cfg.PullProgressTimeout),
 		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
 		MaxLayerSize:           int64(cfg.MaxLayerSize),
+		DiscardUnpackedLayers:  cfg.DiscardUnpackedLayers,
 	}
 }
 
