@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"archive/tar"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -81,84 +78,21 @@ func newLoadCommand(a Archive) *cobra.Command {
 	return cmd
 }
 
-// newTagCommand adds a name to an image. CRI has no tag RPC, so the image goes out
-// through crid's export and back in through its import under the new name: blobs and
-// snapshots are content-addressed, so nothing is stored twice.
+// newTagCommand adds a name to an image. CRI has no tag RPC; crid's store adds the name
+// to the image record, reading and copying nothing of the image.
 func newTagCommand(a Archive) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tag SOURCE_IMAGE TARGET_IMAGE",
 		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE (crid only)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := name.NewTag(args[1])
-			if err != nil {
+			// docker's wording for what is no tag at all; the store checks the rest.
+			if _, err := name.NewTag(args[1]); err != nil {
 				return fmt.Errorf("invalid reference format: %s", args[1])
 			}
-			pr, pw := io.Pipe()
-			saved := make(chan error, 1)
-			go func() {
-				err := a.Save(cmd, pw, args[:1])
-				pw.CloseWithError(err)
-				saved <- err
-			}()
-			retagged, rw := io.Pipe()
-			go func() { rw.CloseWithError(retag(pr, rw, target.Name())) }()
-			_, err = a.Load(cmd, retagged)
-			retagged.CloseWithError(io.ErrClosedPipe)
-			pr.CloseWithError(io.ErrClosedPipe)
-			if serr := <-saved; serr != nil {
-				return serr
-			}
-			return err
+			return a.Tag(cmd, args[0], args[1])
 		},
 	}
 	a.Flags(cmd.Flags())
 	return cmd
-}
-
-// retag copies a docker-save archive, replacing the names in its manifest.json with tag
-// (the `repositories` file, a legacy duplicate of the names, is dropped).
-func retag(in io.Reader, out io.Writer, tag string) error {
-	tr := tar.NewReader(in)
-	tw := tar.NewWriter(out)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return tw.Close()
-		}
-		if err != nil {
-			return err
-		}
-		switch h.Name {
-		case "repositories":
-			continue
-		case "manifest.json":
-			var m []map[string]any
-			if err := json.NewDecoder(io.LimitReader(tr, 16<<20)).Decode(&m); err != nil {
-				return fmt.Errorf("archive manifest.json: %w", err)
-			}
-			if len(m) != 1 {
-				return fmt.Errorf("archive holds %d images, want 1", len(m))
-			}
-			m[0]["RepoTags"] = []string{tag}
-			b, err := json.Marshal(m)
-			if err != nil {
-				return err
-			}
-			h.Size = int64(len(b))
-			if err := tw.WriteHeader(h); err != nil {
-				return err
-			}
-			if _, err := tw.Write(b); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil { //nolint:gosec // a tar entry copied as is, nothing decompressed
-			return err
-		}
-	}
 }

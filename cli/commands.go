@@ -8,8 +8,9 @@ import (
 )
 
 // Archive is what `crid save`, `crid load` and `crid tag` need and CRI has no RPC for:
-// crid's own image import and export (docker-save archives). The crid binary provides it
-// through its admin socket; against another runtime these commands are not available.
+// crid's own image import and export (docker-save archives) and tag. The crid binary
+// provides it through its admin socket, or on the store itself when no daemon runs; against
+// another runtime these commands are not available.
 type Archive interface {
 	// Flags registers what finding the store needs (crid's --root, --state, --config).
 	Flags(fs *pflag.FlagSet)
@@ -17,6 +18,8 @@ type Archive interface {
 	Save(cmd *cobra.Command, w io.Writer, refs []string) error
 	// Load imports an archive and returns the images' IDs and tags, one line each.
 	Load(cmd *cobra.Command, r io.Reader) ([]string, error)
+	// Tag names the image source (reference, ID or short ID) also target, a tag.
+	Tag(cmd *cobra.Command, source, target string) error
 }
 
 // Commands returns the docker-like commands; archive may be nil (no save/load/tag).

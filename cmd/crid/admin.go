@@ -14,8 +14,9 @@ import (
 	"github.com/crid-dev/crid/images"
 )
 
-// The admin socket carries what CRI has no RPC for: image import and export for the
-// offline path (`crid image import|export|ls` talk to a running daemon through it).
+// The admin socket carries what CRI has no RPC for: image import, export and tag for the
+// offline path (`crid image import|export|ls`, `crid save|load|tag` talk to a running
+// daemon through it).
 // It is a root-only unix socket in the state dir, never a TCP port.
 
 type imageSummary struct {
@@ -46,6 +47,12 @@ func adminHandler(store *images.Service) http.Handler {
 			return
 		}
 		_ = json.NewEncoder(w).Encode(summarize(imported))
+	})
+	mux.HandleFunc("POST /images/tag", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if err := store.Tag(r.Context(), q.Get("source"), q.Get("target")); err != nil {
+			http.Error(w, err.Error(), httpStatus(err))
+		}
 	})
 	mux.HandleFunc("GET /images/export", func(w http.ResponseWriter, r *http.Request) {
 		refs := r.URL.Query()["ref"]

@@ -11,8 +11,8 @@ import (
 	"github.com/crid-dev/crid/config"
 )
 
-// cliArchive gives the docker-like commands (package cli) crid's image import and export
-// for `crid save`, `crid load` and `crid tag`: CRI has no RPC for them.
+// cliArchive gives the docker-like commands (package cli) crid's image import, export and
+// tag for `crid save`, `crid load` and `crid tag`: CRI has no RPC for them.
 type cliArchive struct{ flags daemonFlags }
 
 var _ cli.Archive = (*cliArchive)(nil)
@@ -46,4 +46,12 @@ func (a *cliArchive) Load(cmd *cobra.Command, r io.Reader) ([]string, error) {
 		lines = append(lines, strings.Join(img.RepoTags, ", "))
 	}
 	return lines, err
+}
+
+func (a *cliArchive) Tag(cmd *cobra.Command, source, target string) error {
+	cfg, err := a.flags.load(cmd.Flags())
+	if err != nil {
+		return err
+	}
+	return tagImage(cmd.Context(), cfg, source, target)
 }

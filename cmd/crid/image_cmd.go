@@ -149,6 +149,24 @@ func exportImages(ctx context.Context, cfg config.Config, out io.Writer, refs []
 	})
 }
 
+// tagImage names the image source also target, through the daemon or in the store.
+func tagImage(ctx context.Context, cfg config.Config, source, target string) error {
+	return withImages(cfg, func(c *http.Client) error {
+		q := url.Values{"source": {source}, "target": {target}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://crid/images/tag?"+q.Encode(), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err := httpError(resp, err); err != nil {
+			return err
+		}
+		return resp.Body.Close()
+	}, func(s *images.Service) error {
+		return s.Tag(ctx, source, target)
+	})
+}
+
 // withImages runs viaDaemon when a daemon answers on the state dir's admin socket, else
 // opens the store itself (holding the root lock so no daemon starts meanwhile).
 func withImages(cfg config.Config, viaDaemon func(*http.Client) error, direct func(*images.Service) error) error {
