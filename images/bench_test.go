@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -23,8 +24,9 @@ import (
 //	warm-blobs    blobs already in the content store, snapshots gone: verify + unpack only
 //	warm-pulled   image already pulled: resolve the manifest and find everything present
 //
-// cold/keep and cold/discard alternate within each -count round, so a load that moves
-// touches both alike.
+// Each cold case runs with max_concurrent_downloads 3 (the default, containerd's) and 6
+// (CRI-O's): dl3 and dl6. The cold cases alternate within each -count round, so a load
+// that moves touches them alike.
 func BenchmarkPull(b *testing.B) {
 	if !testenv.Privileged() {
 		b.Skip("needs root")
@@ -60,12 +62,15 @@ func BenchmarkPull(b *testing.B) {
 		return el
 	}
 
-	cold := func(discard bool) func(b *testing.B) {
+	cold := func(discard bool, downloads int) func(b *testing.B) {
 		return func(b *testing.B) {
 			var elapsed time.Duration
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				e := newEnv(b, func(c *Config) { c.DiscardUnpackedLayers = discard })
+				e := newEnv(b, func(c *Config) {
+					c.DiscardUnpackedLayers = discard
+					c.MaxConcurrentDownloads = downloads
+				})
 				b.StartTimer()
 				elapsed += timed(b, func() {
 					if _, err := e.svc.Pull(ctx, ref, nil); err != nil {
@@ -80,8 +85,11 @@ func BenchmarkPull(b *testing.B) {
 			report(b, elapsed)
 		}
 	}
-	b.Run("cold/keep", cold(false))
-	b.Run("cold/discard", cold(true))
+	for _, mode := range []string{"keep", "discard"} {
+		for _, downloads := range []int{3, 6} {
+			b.Run(fmt.Sprintf("cold/%s/dl%d", mode, downloads), cold(mode == "discard", downloads))
+		}
+	}
 
 	b.Run("warm-blobs", func(b *testing.B) {
 		e := newEnv(b, nil)
