@@ -77,9 +77,7 @@ func TestDiscardUnpackedLayers(t *testing.T) {
 	}
 
 	// Present as it is: neither a pull of the same tag nor of another tag of it fetches a blob.
-	c.mu.Lock()
-	c.n = nil
-	c.mu.Unlock()
+	c.reset()
 	for _, r := range []string{ref, reg.Ref("discard/img:2")} {
 		if again := e.pull(t, r); again.ID != img.ID {
 			t.Errorf("pull %s: %s, want %s", r, again.ID, img.ID)
@@ -126,9 +124,7 @@ func TestDiscardUnpackedLayers(t *testing.T) {
 	// With the setting off, a pull fetches the layer blobs again and export works.
 	e.cfg.DiscardUnpackedLayers = false
 	e.reopen(t)
-	c.mu.Lock()
-	c.n = nil
-	c.mu.Unlock()
+	c.reset()
 	e.pull(t, ref)
 	for _, d := range layers {
 		if !e.svc.hasBlob(d) || c.get(d) != 1 {
@@ -142,6 +138,144 @@ func TestDiscardUnpackedLayers(t *testing.T) {
 	if err != nil || len(imported) != 1 || imported[0].ID != img.ID {
 		t.Fatalf("re-import of the export: %v %v", imported, err)
 	}
+}
+
+// Turned on for a store whose images kept their layer blobs, discard_unpacked_layers frees
+// them at Open: manifest and config stay, the image resolves, runs, is present to a pull
+// (nothing fetched) and is no longer exported. With the setting off nothing is freed.
+func TestDiscardFreesStoredLayerBlobs(t *testing.T) {
+	requireRoot(t)
+	p := pullKeepingBlobs(t, "discard-gc")
+	e, c, ref, img := p.env, p.fetches, p.ref, p.img
+	layers := layerDigests(t, p.src)
+	kept := entries(t, e.svc.blobDir())
+	if len(kept) != 2+len(layers) {
+		t.Fatalf("blobs %v, want manifest, config and %d layers", kept, len(layers))
+	}
+
+	// Off: neither a collection nor Open frees a blob.
+	if err := e.svc.gc(); err != nil {
+		t.Fatal(err)
+	}
+	e.reopen(t)
+	if got := entries(t, e.svc.blobDir()); !slices.Equal(got, kept) {
+		t.Fatalf("blobs with the setting off %v, want %v", got, kept)
+	}
+
+	e.cfg.DiscardUnpackedLayers = true
+	e.reopen(t)
+	want := []string{strings.TrimPrefix(img.ID, "sha256:"), strings.TrimPrefix(p.manifest, "sha256:")}
+	slices.Sort(want)
+	if got := entries(t, e.svc.blobDir()); !slices.Equal(got, want) {
+		t.Fatalf("blobs after Open with the setting on %v, want the manifest and config %v", got, want)
+	}
+	if got, err := e.svc.Resolve(ref); err != nil || got.ID != img.ID {
+		t.Fatalf("resolve: %v %v", got, err)
+	}
+	rootfs, err := e.svc.PrepareRootfs(context.Background(), "c1", img.ID)
+	if err != nil || len(rootfs.LowerDirs) != len(layers) {
+		t.Fatalf("rootfs: %+v %v", rootfs, err)
+	}
+	if err := e.svc.RemoveRootfs(context.Background(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	c.reset()
+	e.pull(t, ref)
+	c.mu.Lock()
+	if len(c.n) != 0 {
+		t.Errorf("pull of the image fetched blobs: %v", c.n)
+	}
+	c.mu.Unlock()
+	var out bytes.Buffer
+	if err := e.svc.Export(context.Background(), &out, []string{ref}); !errors.Is(err, errdefs.ErrFailedPrecondition) || out.Len() != 0 {
+		t.Fatalf("export: %v (%d bytes), want FailedPrecondition before any byte", err, out.Len())
+	}
+}
+
+// With discard_unpacked_layers a layer blob stays while its layer's snapshot is missing (a
+// pull unpacks it from the blob, fetching nothing, and GC during that pull keeps it), and
+// while a pull holds it; once the snapshot is back and nothing holds it, GC frees it.
+func TestDiscardKeepsBlobNotUnpacked(t *testing.T) {
+	requireRoot(t)
+	p := pullKeepingBlobs(t, "discard-missing")
+	e, c, ref := p.env, p.fetches, p.ref
+	layers := layerDigests(t, p.src)
+	chains := must[[]string](t)(chainIDsOf(p.src))
+	top, base := layers[len(layers)-1], layers[0]
+
+	// Turned on in place: Open would forget the image whose snapshot is gone.
+	if err := os.RemoveAll(e.svc.snapshotDir(chains[len(chains)-1])); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.cfg.DiscardUnpackedLayers = true
+	if err := e.svc.gc(); err != nil {
+		t.Fatal(err)
+	}
+	if !e.svc.hasBlob(top) || e.svc.hasBlob(base) {
+		t.Fatalf("after gc: top layer blob stored %v (snapshot missing: want kept), base %v (unpacked: want freed)", e.svc.hasBlob(top), e.svc.hasBlob(base))
+	}
+
+	streamed := false
+	e.svc.layerStreamed = func(d string) {
+		if d != top {
+			return
+		}
+		streamed = true
+		if err := e.svc.gc(); err != nil {
+			t.Error(err)
+		}
+		if !e.svc.hasBlob(top) {
+			t.Error("gc during the pull freed the blob it unpacks from")
+		}
+	}
+	c.reset()
+	e.pull(t, ref)
+	e.svc.layerStreamed = nil
+	if !streamed || !e.svc.hasSnapshot(chains[len(chains)-1]) {
+		t.Fatalf("snapshot not unpacked again (layer streamed: %v)", streamed)
+	}
+	if n := c.get(top); n != 0 {
+		t.Errorf("top layer fetched %d times, want unpacked from its stored blob", n)
+	}
+
+	s := e.svc
+	held := []string{blobKey(top)}
+	s.hold(held)
+	if err := s.gc(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.hasBlob(top) {
+		t.Fatal("gc freed a held blob")
+	}
+	s.release(held)
+	if err := s.gc(); err != nil {
+		t.Fatal(err)
+	}
+	if s.hasBlob(top) {
+		t.Fatal("blob of an unpacked layer kept once nothing holds it")
+	}
+}
+
+// pulledVariant is a variant image pulled, layer blobs kept, from a registry counting
+// blob fetches.
+type pulledVariant struct {
+	env      *testEnv
+	fetches  *blobCounter
+	src      v1.Image
+	ref      string
+	manifest string // digest
+	img      *Image
+}
+
+func pullKeepingBlobs(t *testing.T, label string) *pulledVariant {
+	t.Helper()
+	p := &pulledVariant{fetches: &blobCounter{}, src: must[v1.Image](t)(testimages.Variant(label))}
+	reg := newRegistry(t, testimages.WithMiddleware(p.fetches.middleware))
+	p.manifest = push(t, reg, label+"/img:1", p.src)
+	p.ref = reg.Ref(label + "/img:1")
+	p.env = newEnv(t, nil)
+	p.img = p.env.pull(t, p.ref)
+	return p
 }
 
 // An import verifies a layer it does not keep as the content store would have: an archive

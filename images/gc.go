@@ -10,19 +10,46 @@ import (
 
 // Garbage collection is mark and sweep: every blob and snapshot an image, a container
 // lease or a running pull refers to is kept; the rest of blobs/sha256 and snapshots/ goes.
-// Pulls register what they will write (hold) under gcMu before looking at the disk, so a
-// sweep never takes a blob out from under a pull.
+// With discard_unpacked_layers an image no longer keeps the blob of a layer it has
+// unpacked (liveKeys). Pulls register what they will write or read (hold) under gcMu
+// before looking at the disk, so a sweep never takes a blob out from under a pull.
 
 func blobKey(d string) string { return "blob:" + d }
 func snapKey(c string) string { return "snap:" + strings.TrimPrefix(c, "sha256:") }
 
+// refKeys lists every blob and snapshot r names: what a pull, import or tag holds against
+// GC while it works on r.
 func (s *Service) refKeys(r *record) []string {
+	keys := metaAndSnapshotKeys(r)
+	for _, l := range r.Layers {
+		keys = append(keys, blobKey(l.Digest))
+	}
+	return keys
+}
+
+// liveKeys is what GC keeps for an image on record: refKeys, less, with
+// discard_unpacked_layers, the blob of each layer whose snapshot is committed. Such a layer
+// is present without its blob (layerPresent) and its containers run from the snapshot, so a
+// blob stored before the setting was turned on is freed. A layer whose snapshot is missing
+// keeps its blob: a pull unpacks the snapshot from it instead of downloading it again.
+func (s *Service) liveKeys(r *record) []string {
+	if !s.cfg.DiscardUnpackedLayers {
+		return s.refKeys(r)
+	}
+	keys := metaAndSnapshotKeys(r)
+	for i, l := range r.Layers {
+		if i >= len(r.ChainIDs) || !s.hasSnapshot(r.ChainIDs[i]) {
+			keys = append(keys, blobKey(l.Digest))
+		}
+	}
+	return keys
+}
+
+// metaAndSnapshotKeys lists r's config and manifest (or index) blobs and its snapshots.
+func metaAndSnapshotKeys(r *record) []string {
 	keys := []string{blobKey(r.ConfigDigest)}
 	for _, d := range r.ManifestDigests {
 		keys = append(keys, blobKey(d))
-	}
-	for _, l := range r.Layers {
-		keys = append(keys, blobKey(l.Digest))
 	}
 	for _, c := range r.ChainIDs {
 		keys = append(keys, snapKey(c))
@@ -61,7 +88,7 @@ func (s *Service) gc() error {
 	}
 	s.mu.RLock()
 	for _, r := range s.images {
-		for _, k := range s.refKeys(r) {
+		for _, k := range s.liveKeys(r) {
 			live[k] = true
 		}
 	}

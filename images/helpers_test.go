@@ -158,6 +158,13 @@ func (c *blobCounter) middleware(next http.Handler) http.Handler {
 	})
 }
 
+// reset forgets the fetches counted so far.
+func (c *blobCounter) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n = nil
+}
+
 func (c *blobCounter) get(d string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

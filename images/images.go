@@ -2,14 +2,15 @@
 // (blobs/sha256/<hex>), unpacks their layers into overlay snapshots keyed by chain ID
 // (snapshots/<hex>/fs) and records image metadata in bbolt. With DiscardUnpackedLayers a
 // layer's compressed blob is verified as it streams but never stored: its snapshot alone
-// makes the layer present. It knows nothing of pods: a
+// makes the layer present, and GC frees the layer blobs stored before the setting was
+// turned on (at Open, which collects). It knows nothing of pods: a
 // container's rootfs is a lease on an image's snapshots plus a writable upper dir.
 //
 // On disk, under Config.Root:
 //
 //	meta.db                   bbolt: images (ID -> record), leases (container ID -> snapshots)
 //	blobs/sha256/<hex>        manifests, indexes, configs, compressed layers; once per digest
-//	                          (no layers unpacked while DiscardUnpackedLayers is set)
+//	                          (an unpacked layer's only while DiscardUnpackedLayers is off)
 //	blobs/ingest/             blobs being downloaded (removed at Open)
 //	snapshots/<chainid>/fs    one unpacked layer each, overlayfs lower dir form
 //	snapshots/.tmp-*          layers being unpacked (removed at Open)
@@ -60,8 +61,9 @@ type Config struct {
 	MaxConcurrentDownloads int
 	MaxLayerSize           int64 // bytes a layer may hold (blob, tar stream, file sizes); 0 = no limit
 	// DiscardUnpackedLayers: a layer unpacked by a pull or import is verified as it streams
-	// but its compressed blob is not stored (no disk, no write, no sync for it); such an image
-	// cannot be exported until pulled again without it.
+	// but its compressed blob is not stored (no disk, no write, no sync for it), and GC
+	// frees the blob of every layer already unpacked; such an image cannot be exported
+	// until pulled again without it.
 	DiscardUnpackedLayers bool
 }
 
