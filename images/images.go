@@ -107,6 +107,9 @@ type Service struct {
 	// layerStreamed, set by tests only, is called when a layer's bytes are all in, before
 	// its syncs and commit.
 	layerStreamed func(digest string)
+	// tagResolved, set by tests only, is called when Tag has found its source image,
+	// before it adds the name.
+	tagResolved func(id string)
 	// openFS, syncFS and syncDir make a layer's files and blob, and the content store's
 	// renames, durable (openFS, syncFS and syncDir in production; tests record the order).
 	openFS  func(dir string) (*os.File, error)

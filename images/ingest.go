@@ -159,10 +159,22 @@ func (s *Service) ingest(ctx context.Context, img v1.Image, src source) (_ strin
 
 // addImage saves rec, merged with an existing record of the same ID, and moves its tags
 // away from any other image (which is removed when it has no name left).
-func (s *Service) addImage(rec *record) error {
+func (s *Service) addImage(rec *record) error { return s.saveImage(rec, false) }
+
+// addNames merges rec's names into the stored image of its ID, as addImage does, but fails
+// with ErrNotFound when there is none: a name added to an image removed meanwhile must not
+// bring it back.
+func (s *Service) addNames(rec *record) error { return s.saveImage(rec, true) }
+
+func (s *Service) saveImage(rec *record, mustExist bool) error {
 	s.mu.Lock()
 	var puts, dels []*record
-	if old, ok := s.images[rec.ID]; ok {
+	old, ok := s.images[rec.ID]
+	if !ok && mustExist {
+		s.mu.Unlock()
+		return fmt.Errorf("image %s: %w", rec.ID, errdefs.ErrNotFound)
+	}
+	if ok {
 		merged := old.clone()
 		for _, t := range rec.RepoTags {
 			if !slices.Contains(merged.RepoTags, t) {

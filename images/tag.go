@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/crid-dev/crid/errdefs"
@@ -34,29 +35,23 @@ func (s *Service) Tag(ctx context.Context, source, target string) error {
 		return fmt.Errorf("tag: %w", err)
 	}
 	rec := r.clone()
-	s.mu.RUnlock()
-
-	// addImage takes the lock itself, so the image could be removed, and its content
-	// collected, between the lookup above and the commit, which would then bring back a
-	// record of missing snapshots. Held against GC, and seen still present once held, its
-	// content stays whatever happens to the record.
-	keys := s.refKeys(rec)
-	s.hold(keys)
-	defer s.release(keys)
-	s.mu.RLock()
-	_, present := s.images[rec.ID]
 	tagged := s.refs[tag] == rec.ID
 	s.mu.RUnlock()
-	switch {
-	case !present:
-		return fmt.Errorf("tag: image %q: removed while being tagged: %w", source, errdefs.ErrNotFound)
-	case tagged:
+	if tagged {
 		return nil
 	}
-	// addImage merges the tag into the stored record (the image's other names stay).
+	if s.tagResolved != nil {
+		s.tagResolved(rec.ID)
+	}
+	// addNames merges the tag into the stored record (the image's other names stay), under
+	// the lock it finds the record with: an image removed since the lookup above stays
+	// removed; one still there is whole, as every stored image is.
 	rec.RepoTags = []string{tag}
 	rec.RepoDigests = nil
-	if err := s.addImage(rec); err != nil {
+	if err := s.addNames(rec); err != nil {
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return fmt.Errorf("tag: image %q: removed while being tagged: %w", source, errdefs.ErrNotFound)
+		}
 		return fmt.Errorf("tag %s as %s: %w", source, tag, err)
 	}
 	return nil

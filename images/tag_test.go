@@ -143,3 +143,27 @@ func TestTagDiscardedLayers(t *testing.T) {
 		}
 	}
 }
+
+// An image removed between Tag's lookup and its commit stays removed: Tag is NotFound and
+// the new name is nowhere, also after a reopen.
+func TestTagRemovedMeanwhile(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	p := pullKeepingBlobs(t, "tag-gone")
+	e, img := p.env, p.img
+	e.svc.tagResolved = func(id string) {
+		if err := e.svc.Remove(ctx, id); err != nil {
+			t.Errorf("remove during the tag: %v", err)
+		}
+	}
+	err := e.svc.Tag(ctx, p.ref, "example.com/late/tag:1")
+	if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), "removed while being tagged") {
+		t.Fatalf("tag of an image removed meanwhile: %v, want NotFound", err)
+	}
+	e.reopen(t)
+	for _, ref := range []string{img.ID, "example.com/late/tag:1"} {
+		if got, err := e.svc.Resolve(ref); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("resolve %s: %v %v, want the image gone", ref, got, err)
+		}
+	}
+}
